@@ -1,0 +1,106 @@
+"""``mlflow server --app-name ldap-auth``: the app factory MLflow's entry point names.
+
+``create_app`` only wires: settings -> MLflow's auth engine -> directory, login service,
+route guards. MLflow imports this module once in the ``mlflow server`` process itself
+(to see whether ``create_app`` is a factory) before it starts any worker; that import
+runs ``preflight``, so a bad configuration stops the command with one message instead
+of a loop of crashing workers.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import sys
+
+from mlflow_ldap_auth.authn import EXTENSION
+from mlflow_ldap_auth.config import Settings, load_settings
+from mlflow_ldap_auth.directory import Directory
+from mlflow_ldap_auth.errors import ConfigError
+from mlflow_ldap_auth.login import LoginService
+from mlflow_ldap_auth.mlflow_bridge import import_mlflow_auth
+
+_logger = logging.getLogger(__name__)
+
+SECRET_KEY_ENV = "MLFLOW_FLASK_SERVER_SECRET_KEY"
+_WORKER_MARKER_ENV = "_MLFLOW_SGI_NAME"  # set by `mlflow server` for its workers only
+_BOOTSTRAPPED_ENV = "_MLFLOW_AUTH_ADMIN_BOOTSTRAPPED"
+
+
+def _configure_logging() -> None:
+    """Our logs (and the JSON audit trail) to stderr, like MLflow's own, unless configured."""
+    package_logger = logging.getLogger("mlflow_ldap_auth")
+    if package_logger.handlers:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    package_logger.addHandler(handler)
+    package_logger.setLevel(logging.INFO)
+    package_logger.propagate = False
+
+
+def _settings_or_exit() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        raise SystemExit(str(exc)) from None
+
+
+def _warn_about_settings(settings: Settings) -> None:
+    if not settings.ldap.tls_verify:
+        _logger.warning(
+            "[ldap] tls_verify = false: the directory's certificate is NOT verified; "
+            "anyone on the network path can read passwords."
+        )
+
+
+def create_app():
+    """Configure MLflow's auth engine for LDAP logins and return the app to serve."""
+    _configure_logging()
+    settings = _settings_or_exit()
+    _warn_about_settings(settings)
+    auth = import_mlflow_auth(settings)
+    # Imported after MLflow's auth module is configured: it imports that module.
+    from mlflow_ldap_auth import local_accounts  # noqa: PLC0415
+
+    service = LoginService(settings, Directory(settings.ldap), auth.store)
+    flask_app = auth.app
+    flask_app.extensions[EXTENSION] = service
+    served = auth.create_app(flask_app)
+    local_accounts.install(flask_app, service)
+    return served
+
+
+def preflight() -> None:
+    """Checks in the ``mlflow server`` process, before any worker starts.
+
+    Validates the configuration, supplies a CSRF secret when none is set (shared by the
+    workers this process starts; set ``MLFLOW_FLASK_SERVER_SECRET_KEY`` yourself when
+    several servers sit behind one load balancer) and creates the break-glass admin.
+    """
+    settings = _settings_or_exit()
+    _warn_about_settings(settings)
+    if not os.environ.get(SECRET_KEY_ENV):
+        os.environ[SECRET_KEY_ENV] = secrets.token_hex(32)
+    auth = import_mlflow_auth(settings)
+    from mlflow.exceptions import MlflowException  # noqa: PLC0415
+
+    try:
+        auth.bootstrap_admin_user()
+    except MlflowException as exc:
+        raise SystemExit(f"mlflow-ldap-auth: {exc.message} (config file: {settings.path})") from None
+    os.environ[_BOOTSTRAPPED_ENV] = "true"
+
+
+def _imported_by_mlflow_server_command() -> bool:
+    argv0 = os.path.basename(sys.argv[0]) if sys.argv else ""
+    return (
+        _WORKER_MARKER_ENV not in os.environ
+        and argv0 in ("mlflow", "mlflow.exe", "__main__.py")
+        and "server" in sys.argv[1:]
+    )
+
+
+if _imported_by_mlflow_server_command():
+    preflight()

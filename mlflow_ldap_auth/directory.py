@@ -1,0 +1,534 @@
+"""The LDAP directory, reached with ldap3: user binds, user and group searches.
+
+Two failure families are kept apart everywhere, because the client must see them
+differently:
+
+* the directory *answered* no (bad password, unknown user, locked account):
+  ``InvalidCredentials`` -> 401;
+* the directory could not answer (refused, timed out, TLS failure, misconfiguration):
+  ``DirectoryUnavailable`` -> 503, after trying every configured server in turn.
+
+Every user-supplied value is escaped at the place it is used: ``dn.filter_value`` for
+search filters (RFC 4515), ``dn.rdn_value`` for DN templates (RFC 4514).
+
+Naming: ``user_dn`` is a DN, ``group_dns`` a frozenset of DNs as the server spelled them.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import re
+import ssl
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import ldap3
+from ldap3.core import exceptions as ldap_exc
+from ldap3.utils.config import set_config_parameter
+
+from mlflow_ldap_auth.config import LdapSettings
+from mlflow_ldap_auth.dn import filter_value, normalize_dn, rdn_value
+from mlflow_ldap_auth.errors import DirectoryUnavailable, InvalidCredentials
+
+_logger = logging.getLogger(__name__)
+
+# ldap3 otherwise sleeps 10 s between rounds over a server pool; we fail over ourselves.
+set_config_parameter("POOLING_LOOP_TIMEOUT", 1)
+
+#: How long a server that failed is tried only after the healthy ones.
+SERVER_RETRY_AFTER_SECONDS = 30
+#: Bound on group-of-group recursion (OpenLDAP); cycles are cut by a visited set.
+MAX_NESTING_DEPTH = 8
+#: Longest login name accepted; longer ones are refused before any LDAP traffic.
+MAX_USERNAME_LENGTH = 256
+#: Microsoft's LDAP_MATCHING_RULE_IN_CHAIN: the server resolves nesting itself.
+IN_CHAIN_RULE = "1.2.840.113556.1.4.1941"
+
+RESULT_INVALID_CREDENTIALS = 49
+RESULT_STRONGER_AUTH_REQUIRED = 8
+RESULT_CONFIDENTIALITY_REQUIRED = 13
+RESULT_BUSY = 51
+RESULT_UNAVAILABLE = 52
+
+# Active Directory puts a sub-code in the diagnostic message of a failed bind.
+AD_BIND_REASONS = {
+    "525": "user_not_found",
+    "52e": "bad_password",
+    "530": "logon_hours",
+    "531": "workstation_restricted",
+    "532": "password_expired",
+    "533": "account_disabled",
+    "568": "too_many_sids",
+    "701": "account_expired",
+    "773": "must_change_password",
+    "775": "account_locked",
+}
+_AD_DATA_CODE = re.compile(r"\bdata ([0-9a-f]{3,4})\b", re.IGNORECASE)
+
+_SOCKET_ERRORS = (
+    ldap_exc.LDAPCommunicationError,  # open / send / receive / closed by server
+    ldap_exc.LDAPStartTLSError,
+    ldap_exc.LDAPSSLConfigurationError,
+    ldap_exc.LDAPSessionTerminatedByServerError,
+    ldap_exc.LDAPResponseTimeoutError,
+    ssl.SSLError,
+    OSError,
+)
+
+
+@dataclass(frozen=True)
+class DirectoryUser:
+    """What the directory says about one person."""
+
+    dn: str
+    username: str
+    direct_group_dns: frozenset[str] = frozenset()
+    group_dns: frozenset[str] = frozenset()
+    #: For every nested group, the group through which it was reached (child DN).
+    group_parents: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def normalized_group_dns(self) -> frozenset[str]:
+        return frozenset(normalize_dn(dn) for dn in self.group_dns)
+
+
+@dataclass
+class ServerState:
+    uri: str
+    server: ldap3.Server
+    down_since: float | None = None
+    last_error: str | None = None
+    last_latency_ms: float | None = None
+
+
+@dataclass
+class OperationCounter:
+    """LDAP operations sent, by kind (a spy for tests and the status page)."""
+
+    binds: int = 0
+    searches: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, kind: str) -> None:
+        with self._lock:
+            setattr(self, kind, getattr(self, kind) + 1)
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return {"binds": self.binds, "searches": self.searches}
+
+
+def ad_bind_reason(message: str | None) -> str | None:
+    """AD's reason for a failed bind (``data 52e`` -> ``bad_password``), if any."""
+    match = _AD_DATA_CODE.search(message or "")
+    if not match:
+        return None
+    return AD_BIND_REASONS.get(match.group(1).lower(), f"ad_code_{match.group(1).lower()}")
+
+
+class Directory:
+    """Authenticates users and reads their groups; thread-safe."""
+
+    def __init__(self, settings: LdapSettings) -> None:
+        self.settings = settings
+        self.operations = OperationCounter()
+        tls = self._tls(settings)
+        self._servers = [
+            ServerState(uri, self._server(uri, tls, settings)) for uri in settings.server_uris
+        ]
+        self._state_lock = threading.Lock()
+        self._idle_service_connections: queue.LifoQueue[ldap3.Connection] = queue.LifoQueue()
+
+    # -- set-up ----------------------------------------------------------
+    @staticmethod
+    def _tls(settings: LdapSettings) -> ldap3.Tls:
+        return ldap3.Tls(
+            validate=ssl.CERT_REQUIRED if settings.tls_verify else ssl.CERT_NONE,
+            ca_certs_file=settings.tls_ca_cert_file,
+            version=ssl.PROTOCOL_TLS_CLIENT,
+        )
+
+    @staticmethod
+    def _server(uri: str, tls: ldap3.Tls, settings: LdapSettings) -> ldap3.Server:
+        parts = urlsplit(uri)
+        return ldap3.Server(
+            parts.hostname,
+            port=parts.port or (636 if parts.scheme == "ldaps" else 389),
+            use_ssl=parts.scheme == "ldaps",
+            tls=tls,
+            get_info=ldap3.NONE,
+            connect_timeout=settings.connect_timeout,
+        )
+
+    def _servers_in_order(self) -> list[ServerState]:
+        """Healthy servers first (configuration order), then recently failed ones."""
+        now = time.monotonic()
+        with self._state_lock:
+            healthy = [
+                s
+                for s in self._servers
+                if s.down_since is None or now - s.down_since > SERVER_RETRY_AFTER_SECONDS
+            ]
+            failed = [s for s in self._servers if s not in healthy]
+        return healthy + failed
+
+    def _mark(self, state: ServerState, error: str | None, started: float) -> None:
+        with self._state_lock:
+            state.last_latency_ms = (time.monotonic() - started) * 1000
+            if error is None:
+                state.down_since = None
+                state.last_error = None
+            else:
+                if state.down_since is None:
+                    state.down_since = time.monotonic()
+                state.last_error = error
+
+    # -- connections -----------------------------------------------------
+    def _connect(self, bind_dn: str | None, password: str | None) -> ldap3.Connection:
+        """An open, bound connection to the first server that answers.
+
+        Raises ``InvalidCredentials`` when a server refuses the credentials (no failover:
+        every server holds the same directory) and ``DirectoryUnavailable`` when none
+        answers.
+        """
+        failures = []
+        for state in self._servers_in_order():
+            started = time.monotonic()
+            connection = ldap3.Connection(
+                state.server,
+                user=bind_dn,
+                password=password,
+                authentication=ldap3.SIMPLE if bind_dn else ldap3.ANONYMOUS,
+                client_strategy=ldap3.SYNC,
+                receive_timeout=self.settings.receive_timeout,
+                read_only=True,
+                raise_exceptions=False,
+                auto_referrals=False,
+            )
+            try:
+                connection.open()
+                if self.settings.start_tls and not state.server.ssl:
+                    connection.start_tls()
+                if bind_dn is None:
+                    self._mark(state, None, started)
+                    return connection
+                self.operations.add("binds")
+                bound = connection.bind()
+            except _SOCKET_ERRORS as exc:
+                error = _describe_socket_error(exc)
+                self._mark(state, error, started)
+                failures.append(f"{state.uri}: {error}")
+                _logger.warning("LDAP server %s unavailable: %s", state.uri, error)
+                _close(connection)
+                continue
+            if bound:
+                self._mark(state, None, started)
+                return connection
+            result = connection.result or {}
+            code = result.get("result")
+            message = result.get("message") or ""
+            _close(connection)
+            if code == RESULT_INVALID_CREDENTIALS:
+                self._mark(state, None, started)
+                raise InvalidCredentials(
+                    f"bind refused for {bind_dn}: {message or 'invalid credentials'}",
+                    reason=ad_bind_reason(message) or "bad_password",
+                )
+            error = f"bind answered {code} {result.get('description')}: {message}"
+            if code in (RESULT_STRONGER_AUTH_REQUIRED, RESULT_CONFIDENTIALITY_REQUIRED):
+                error += " (the server wants TLS: use ldaps:// or start_tls = true)"
+            if code in (RESULT_BUSY, RESULT_UNAVAILABLE) or code is None:
+                self._mark(state, error, started)
+                failures.append(f"{state.uri}: {error}")
+                continue
+            self._mark(state, None, started)
+            raise DirectoryUnavailable(f"{state.uri}: {error}", reason="bind_error")
+        raise DirectoryUnavailable("no LDAP server answered: " + "; ".join(failures))
+
+    @contextmanager
+    def _service_connection(self) -> Iterator[ldap3.Connection]:
+        """A pooled connection bound as the service account (or anonymous)."""
+        try:
+            connection = self._idle_service_connections.get_nowait()
+        except queue.Empty:
+            try:
+                connection = self._connect(self.settings.bind_dn, self.settings.bind_password)
+            except InvalidCredentials as exc:
+                # The service account's own password is wrong: a configuration fault,
+                # never the user's 401.
+                raise DirectoryUnavailable(
+                    f"service account bind refused ({exc}); check bind_dn / bind_password",
+                    reason="service_bind_refused",
+                ) from None
+        try:
+            yield connection
+        except BaseException:
+            _close(connection)
+            raise
+        else:
+            self._idle_service_connections.put(connection)
+
+    def _search(
+        self, connection: ldap3.Connection, base: str, search_filter: str, scope, attributes
+    ) -> list[dict]:
+        self.operations.add("searches")
+        try:
+            ok = connection.search(
+                base, search_filter, search_scope=scope, attributes=attributes, size_limit=0
+            )
+        except _SOCKET_ERRORS as exc:
+            raise _StaleConnection(_describe_socket_error(exc)) from exc
+        result = connection.result or {}
+        if not ok and result.get("result") not in (0, 32):  # 32: noSuchObject
+            raise DirectoryUnavailable(
+                f"search under {base} failed: {result.get('result')} "
+                f"{result.get('description')}: {result.get('message')}",
+                reason="search_error",
+            )
+        return [entry for entry in connection.response or [] if entry.get("type") == "searchResEntry"]
+
+    def _with_service(self, work):
+        """Run ``work(connection)`` on a service connection, retrying once if it went stale."""
+        for attempt in (1, 2):
+            try:
+                with self._service_connection() as connection:
+                    return work(connection)
+            except _StaleConnection as exc:
+                if attempt == 2:
+                    raise DirectoryUnavailable(f"LDAP connection lost: {exc}") from None
+                _logger.info("LDAP service connection went stale (%s); reconnecting", exc)
+        raise AssertionError("unreachable")
+
+    # -- people ----------------------------------------------------------
+    def authenticate(self, login: str, password: str) -> DirectoryUser:
+        """Verify ``password`` for ``login``; return the user with groups."""
+        _check_login(login, password)
+        settings = self.settings
+        if settings.uses_search:
+            user_dn, username = self._with_service(lambda c: self._find_user(c, login))
+            user_connection = self._connect(user_dn, password)
+            _close(user_connection)
+            return self._with_service(lambda c: self._with_groups(c, user_dn, username))
+        user_dn = settings.user_dn_template.format(username=rdn_value(login))
+        user_connection = self._connect(user_dn, password)
+        try:
+            user_dn, username = self._read_user(user_connection, user_dn)
+            return self._with_groups(user_connection, user_dn, username)
+        except _StaleConnection as exc:
+            raise DirectoryUnavailable(f"LDAP connection lost: {exc}") from None
+        finally:
+            _close(user_connection)
+
+    def lookup(self, login: str) -> DirectoryUser | None:
+        """The user and groups without a password (service account); None if unknown."""
+        if not login or len(login) > MAX_USERNAME_LENGTH:
+            return None
+
+        def work(connection):
+            if self.settings.uses_search:
+                try:
+                    user_dn, username = self._find_user(connection, login)
+                except InvalidCredentials:
+                    return None
+            else:
+                try:
+                    user_dn, username = self._read_user(
+                        connection, self.settings.user_dn_template.format(username=rdn_value(login))
+                    )
+                except InvalidCredentials:
+                    return None
+            return self._with_groups(connection, user_dn, username)
+
+        return self._with_service(work)
+
+    def _find_user(self, connection: ldap3.Connection, login: str) -> tuple[str, str]:
+        attribute = self.settings.username_attribute
+        # RFC 4515: the login is escaped before it enters the filter.
+        search_filter = self.settings.user_search_filter.format(username=filter_value(login))
+        entries = self._search(
+            connection, self.settings.user_search_base, search_filter, ldap3.SUBTREE, [attribute]
+        )
+        if not entries:
+            raise InvalidCredentials(f"no entry matches {search_filter}", reason="unknown_user")
+        if len(entries) > 1:
+            raise InvalidCredentials(
+                f"{len(entries)} entries match {search_filter}", reason="ambiguous_user"
+            )
+        return entries[0]["dn"], self._username_of(entries[0], login)
+
+    def _read_user(self, connection: ldap3.Connection, user_dn: str) -> tuple[str, str]:
+        attribute = self.settings.username_attribute
+        entries = self._search(connection, user_dn, "(objectClass=*)", ldap3.BASE, [attribute])
+        if not entries:
+            raise InvalidCredentials(f"no entry at {user_dn}", reason="unknown_user")
+        return entries[0]["dn"], self._username_of(entries[0], user_dn)
+
+    def _username_of(self, entry: dict, fallback: str) -> str:
+        value = (entry.get("attributes") or {}).get(self.settings.username_attribute)
+        if isinstance(value, list):
+            value = value[0] if value else None
+        if not value:
+            raise InvalidCredentials(
+                f"{entry['dn']} has no {self.settings.username_attribute} attribute "
+                f"(login {fallback!r})",
+                reason="no_username_attribute",
+            )
+        return str(value)
+
+    # -- groups ----------------------------------------------------------
+    def _with_groups(
+        self, connection: ldap3.Connection, user_dn: str, username: str
+    ) -> DirectoryUser:
+        settings = self.settings
+        if settings.group_search_base is None:
+            return DirectoryUser(dn=user_dn, username=username)
+        template = settings.group_search_filter
+
+        def level_filter(member_dns: list[str]) -> str:
+            parts = [
+                template.format(user_dn=filter_value(dn), username=filter_value(username))
+                for dn in member_dns
+            ]
+            return parts[0] if len(parts) == 1 else "(|" + "".join(parts) + ")"
+
+        direct = self._group_search(connection, level_filter([user_dn]))
+        all_groups: dict[str, str] = {normalize_dn(dn): dn for dn in direct}
+        parents: list[tuple[str, str]] = []
+        nest = (
+            settings.nested_groups
+            and "{user_dn}" in template
+            and IN_CHAIN_RULE not in template
+        )
+        frontier = list(direct)
+        depth = 1
+        while nest and frontier and depth < MAX_NESTING_DEPTH:
+            depth += 1
+            found_next = []
+            # One search per level: groups having any frontier group as a member.
+            for group_dn, member_dns in self._group_search_with_members(
+                connection, level_filter(frontier), frontier
+            ):
+                key = normalize_dn(group_dn)
+                for child in member_dns:
+                    parents.append((group_dn, child))
+                if key not in all_groups:
+                    all_groups[key] = group_dn
+                    found_next.append(group_dn)
+            frontier = found_next
+        return DirectoryUser(
+            dn=user_dn,
+            username=username,
+            direct_group_dns=frozenset(direct),
+            group_dns=frozenset(all_groups.values()),
+            group_parents=tuple(parents),
+        )
+
+    def _group_search(self, connection: ldap3.Connection, search_filter: str) -> list[str]:
+        entries = self._search(
+            connection, self.settings.group_search_base, search_filter, ldap3.SUBTREE, ["1.1"]
+        )
+        return [entry["dn"] for entry in entries]
+
+    def _group_search_with_members(
+        self, connection: ldap3.Connection, search_filter: str, frontier: list[str]
+    ) -> list[tuple[str, list[str]]]:
+        """Parent groups of ``frontier``, each with the frontier groups it contains."""
+        entries = self._search(
+            connection,
+            self.settings.group_search_base,
+            search_filter,
+            ldap3.SUBTREE,
+            ["member", "uniqueMember"],
+        )
+        wanted = {normalize_dn(dn): dn for dn in frontier}
+        result = []
+        for entry in entries:
+            attributes = entry.get("attributes") or {}
+            members = list(attributes.get("member") or []) + list(
+                attributes.get("uniqueMember") or []
+            )
+            children = [wanted[k] for k in (normalize_dn(m) for m in members) if k in wanted]
+            result.append((entry["dn"], children))
+        return result
+
+    # -- health ----------------------------------------------------------
+    def server_status(self) -> list[dict]:
+        """Try every server (anonymous open, no bind); report reachability and latency."""
+        report = []
+        for state in self._servers:
+            started = time.monotonic()
+            connection = ldap3.Connection(
+                state.server,
+                client_strategy=ldap3.SYNC,
+                receive_timeout=self.settings.receive_timeout,
+                raise_exceptions=False,
+            )
+            try:
+                connection.open()
+                if self.settings.start_tls and not state.server.ssl:
+                    connection.start_tls()
+                error = None
+            except _SOCKET_ERRORS as exc:
+                error = _describe_socket_error(exc)
+            finally:
+                _close(connection)
+            self._mark(state, error, started)
+            report.append(
+                {
+                    "uri": state.uri,
+                    "reachable": error is None,
+                    "latency_ms": round(state.last_latency_ms or 0.0, 2),
+                    "error": error,
+                }
+            )
+        return report
+
+    def check_service_bind(self) -> None:
+        """Bind as the service account (raises DirectoryUnavailable/InvalidCredentials)."""
+        _close(self._connect(self.settings.bind_dn, self.settings.bind_password))
+
+    def close(self) -> None:
+        while True:
+            try:
+                _close(self._idle_service_connections.get_nowait())
+            except queue.Empty:
+                return
+
+
+class _StaleConnection(Exception):
+    """A pooled connection failed mid-operation (server restarted, idle timeout)."""
+
+
+def _check_login(login: str, password: str) -> None:
+    # ldap3 turns an empty user or password into an anonymous bind that *succeeds*
+    # (RFC 4513 5.1.2), so both are refused before any LDAP traffic.
+    if not login or not login.strip():
+        raise InvalidCredentials("empty username", reason="empty_username")
+    if not password:
+        raise InvalidCredentials("empty password", reason="empty_password")
+    if len(login) > MAX_USERNAME_LENGTH:
+        raise InvalidCredentials("username too long", reason="username_too_long")
+
+
+def _describe_socket_error(exc: BaseException) -> str:
+    text = str(exc) or exc.__class__.__name__
+    if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text.lower():
+        return f"TLS certificate verification failed ({text}); check tls_ca_cert_file"
+    if "hostname" in text.lower() and "match" in text.lower():
+        return f"TLS host name mismatch ({text})"
+    return f"{exc.__class__.__name__}: {text}"
+
+
+def _close(connection: ldap3.Connection) -> None:
+    try:
+        if connection.bound:
+            connection.unbind()
+        elif not connection.closed:
+            connection.strategy.close()
+    except Exception:  # noqa: BLE001 - closing a broken socket must never raise
+        pass

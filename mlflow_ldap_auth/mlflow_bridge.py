@@ -1,0 +1,69 @@
+"""Hands our settings to ``mlflow.server.auth``, which reads its config at import time.
+
+MLflow's auth module calls ``read_auth_config()`` once, when it is first imported, from
+the INI file named by ``MLFLOW_AUTH_CONFIG_PATH``. So before the first import we write
+the ``[mlflow]`` part of our settings (plus our ``authorization_function``) to a private
+temporary file (mode 0600 in a 0700 directory), point the variable at it, import, and
+delete the file again. Nothing else in this package imports ``mlflow.server.auth``
+before this runs.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import shutil
+import sys
+import tempfile
+from types import ModuleType
+
+from mlflow_ldap_auth.config import AUTHORIZATION_FUNCTION, Settings
+
+MLFLOW_CONFIG_ENV = "MLFLOW_AUTH_CONFIG_PATH"
+
+
+def mlflow_ini(settings: Settings) -> configparser.ConfigParser:
+    m = settings.mlflow
+    parser = configparser.ConfigParser(interpolation=None)
+    values = {
+        "default_permission": m.default_permission,
+        "database_uri": m.database_uri,
+        "admin_username": m.admin_username,
+        "authorization_function": AUTHORIZATION_FUNCTION,
+        "grant_default_workspace_access": str(m.grant_default_workspace_access).lower(),
+        "workspace_cache_max_size": str(m.workspace_cache_max_size),
+        "workspace_cache_ttl_seconds": str(m.workspace_cache_ttl_seconds),
+    }
+    if m.read_database_uri:
+        values["read_database_uri"] = m.read_database_uri
+    if m.admin_password:
+        values["admin_password"] = m.admin_password
+    parser["mlflow"] = values
+    return parser
+
+
+def import_mlflow_auth(settings: Settings) -> ModuleType:
+    """Import ``mlflow.server.auth`` configured from ``settings``; return the module."""
+    if "mlflow.server.auth" in sys.modules:
+        module = sys.modules["mlflow.server.auth"]
+        if module.auth_config.authorization_function != AUTHORIZATION_FUNCTION:
+            raise RuntimeError(
+                "mlflow.server.auth was imported before mlflow-ldap-auth could configure it"
+            )
+        return module
+    directory = tempfile.mkdtemp(prefix="mlflow-ldap-auth-")
+    path = os.path.join(directory, "mlflow_auth.ini")
+    previous = os.environ.get(MLFLOW_CONFIG_ENV)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            mlflow_ini(settings).write(handle)
+        os.environ[MLFLOW_CONFIG_ENV] = path
+        import mlflow.server.auth as module  # noqa: PLC0415 - must follow the env set-up
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+        if previous is None:
+            os.environ.pop(MLFLOW_CONFIG_ENV, None)
+        else:
+            os.environ[MLFLOW_CONFIG_ENV] = previous
+    return module
