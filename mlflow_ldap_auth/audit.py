@@ -1,7 +1,8 @@
 """Structured audit trail: one JSON line per login decision or administrative change.
 
 Logger ``mlflow_ldap_auth.audit``. Fields: ``event``, ``user`` (as typed or canonical),
-``source`` (client address), ``result``, ``reason`` and event-specific extras. Never a
+``source`` (client address), ``result``, ``reason``, ``worker`` (process id, each
+worker has its own cache) and event-specific extras. Never a
 password: callers pass only the fields below, and values are plain strings/numbers.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 
 _audit_logger = logging.getLogger("mlflow_ldap_auth.audit")
@@ -24,6 +26,7 @@ def audit(event: str, *, user: str | None, source: str | None, result: str, reas
         "source": source,
         "result": result,
         "reason": reason,
+        "worker": os.getpid(),
     }
     record.update(extra)
     _audit_logger.info(json.dumps(record, sort_keys=False, default=str))

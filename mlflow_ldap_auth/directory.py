@@ -532,3 +532,10 @@ def _close(connection: ldap3.Connection) -> None:
             connection.strategy.close()
     except Exception:  # noqa: BLE001 - closing a broken socket must never raise
         pass
+    # ldap3 leaves the socket of a failed open() behind; close it ourselves.
+    sock = getattr(connection, "socket", None)
+    if sock is not None:
+        try:
+            sock.close()
+        except OSError:
+            pass

@@ -130,13 +130,13 @@ class SlapdInstance:
             + ["-l", str(self.directory / "config.ldif")]
         )
         urls = f"{self.ldap_uri}/ {self.ldaps_uri}/"
-        log = self.log_file.open("w")
-        self._process = subprocess.Popen(
-            [SLAPD, "-d", "stats", "-F", str(self.directory / "slapd.d"), "-h", urls],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        with self.log_file.open("w") as log:
+            self._process = subprocess.Popen(
+                [SLAPD, "-d", "stats", "-F", str(self.directory / "slapd.d"), "-h", urls],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self._wait_ready(timeout)
         if self._seed:
             self.ldif("ldapadd", (HERE / "seed.ldif").read_text())

@@ -1,0 +1,5 @@
+import sys
+
+from mlflow_ldap_auth.cli import main
+
+sys.exit(main())

@@ -1,0 +1,235 @@
+"""The directory layer against the real slapd."""
+
+import time
+
+import subprocess
+
+import pytest
+
+from mlflow_ldap_auth.config import LdapSettings
+from mlflow_ldap_auth.directory import Directory, ad_bind_reason  # noqa: F401
+from mlflow_ldap_auth.errors import DirectoryUnavailable, InvalidCredentials
+from servers import (
+    DATA_SCIENCE_DN,
+    GROUPS_DN,
+    PEOPLE_DN,
+    SERVICE_DN,
+    SERVICE_PASSWORD,
+    blackhole_server,
+    free_port,
+)
+
+ALICE_DN = f"uid=alice,{PEOPLE_DN}"
+
+
+def search_settings(*uris, **overrides) -> LdapSettings:
+    values = dict(
+        server_uris=tuple(uris),
+        bind_dn=SERVICE_DN,
+        bind_password=SERVICE_PASSWORD,
+        user_search_base=PEOPLE_DN,
+        group_search_base=GROUPS_DN,
+        connect_timeout=2,
+        receive_timeout=2,
+    )
+    values.update(overrides)
+    return LdapSettings(**values)
+
+
+def template_settings(*uris, **overrides) -> LdapSettings:
+    return search_settings(
+        *uris,
+        bind_dn=None,
+        bind_password=None,
+        user_search_base=None,
+        user_dn_template="uid={username}," + PEOPLE_DN,
+        **overrides,
+    )
+
+
+@pytest.fixture
+def make_directory():
+    """Directories made by a test, closed after it (no pooled socket left open)."""
+    made = []
+
+    def make(settings):
+        made.append(Directory(settings))
+        return made[-1]
+
+    yield make
+    for directory in made:
+        directory.close()
+
+
+@pytest.fixture
+def directory(slapd, make_directory):
+    return make_directory(search_settings(slapd.ldap_uri))
+
+
+def test_search_then_bind_returns_canonical_user_and_groups(directory):
+    user = directory.authenticate("ALICE", "alice-password")
+    assert user.username == "alice"
+    assert user.dn == ALICE_DN
+    assert DATA_SCIENCE_DN in user.group_dns
+
+
+def test_nested_group_reached_through_its_child(directory):
+    user = directory.authenticate("bob", "bob-password")
+    assert DATA_SCIENCE_DN not in user.direct_group_dns
+    assert DATA_SCIENCE_DN in user.group_dns
+    assert (DATA_SCIENCE_DN, f"cn=ml-platform,{GROUPS_DN}") in user.group_parents
+
+
+def test_nested_groups_off(slapd, make_directory):
+    directory = make_directory(search_settings(slapd.ldap_uri, nested_groups=False))
+    assert DATA_SCIENCE_DN not in directory.authenticate("bob", "bob-password").group_dns
+
+
+def test_wrong_password_and_unknown_user_are_invalid_credentials(directory):
+    with pytest.raises(InvalidCredentials) as wrong:
+        directory.authenticate("alice", "nope")
+    with pytest.raises(InvalidCredentials) as unknown:
+        directory.authenticate("nobody", "nope")
+    assert wrong.value.reason == "bad_password"
+    assert unknown.value.reason == "unknown_user"
+
+
+def test_empty_password_refused_without_any_ldap_operation(slapd, directory):
+    # This slapd (olcAllows bind_anon_dn) *accepts* a DN with an empty password as an
+    # anonymous bind, so only the plugin's own check stands between it and a login.
+    accepted = subprocess.run(
+        ["ldapwhoami", "-x", "-H", slapd.ldap_uri, "-D", ALICE_DN, "-w", ""],
+        capture_output=True,
+        text=True,
+    )
+    assert accepted.returncode == 0, accepted.stderr
+    before = directory.operations.snapshot()
+    with pytest.raises(InvalidCredentials):
+        directory.authenticate("alice", "")
+    assert directory.operations.snapshot() == before
+
+
+@pytest.mark.parametrize(
+    "login",
+    ["*", "al*", "alice)(uid=*", "*)(|(uid=*", "alice\\", "alice\x00", "(uid=alice)", "a*e"],
+)
+def test_filter_metacharacters_never_match_another_entry(directory, login):
+    with pytest.raises(InvalidCredentials):
+        directory.authenticate(login, "alice-password")
+
+
+@pytest.mark.parametrize(
+    "login",
+    ["alice,ou=people", "alice+cn=Alice Liddell", "*", 'alice"', "alice;x", "<alice>", "=alice"],
+)
+def test_dn_metacharacters_escaped_in_template(slapd, login, make_directory):
+    directory = make_directory(template_settings(slapd.ldap_uri))
+    with pytest.raises(InvalidCredentials):
+        directory.authenticate(login, "alice-password")
+    assert directory.authenticate("alice", "alice-password").username == "alice"
+
+
+def test_direct_bind_template_costs_three_operations(slapd, make_directory):
+    directory = make_directory(template_settings(slapd.ldap_uri, nested_groups=False))
+    user = directory.authenticate("alice", "alice-password")
+    assert user.username == "alice" and DATA_SCIENCE_DN in user.group_dns
+    assert directory.operations.snapshot() == {"binds": 1, "searches": 2}
+
+
+def test_cold_login_with_open_service_connection_costs_three_operations(slapd, make_directory):
+    directory = make_directory(search_settings(slapd.ldap_uri, nested_groups=False))
+    directory.authenticate("alice", "alice-password")  # opens the service connection
+    before = directory.operations.snapshot()
+    directory.authenticate("carol", "carol-password")
+    after = directory.operations.snapshot()
+    assert after["binds"] - before["binds"] == 1
+    assert after["searches"] - before["searches"] == 2
+
+
+def test_operation_spy_agrees_with_slapd_log(slapd, make_directory):
+    directory = make_directory(search_settings(slapd.ldap_uri, nested_groups=False))
+    directory.authenticate("alice", "alice-password")
+    binds_before = sum(' BIND dn="uid=jsmith' in line and "method=128" in line for line in slapd.stats_lines())
+    directory.authenticate("jsmith", "jsmith-password")
+    time.sleep(0.2)
+    binds_after = sum(' BIND dn="uid=jsmith' in line and "method=128" in line for line in slapd.stats_lines())
+    assert binds_after - binds_before == 1
+
+
+def test_ldaps_verifies_certificate_and_host(slapd, make_directory):
+    good = make_directory(search_settings(slapd.ldaps_uri, tls_ca_cert_file=slapd.ca_cert_file))
+    assert good.authenticate("alice", "alice-password").username == "alice"
+    no_ca = make_directory(search_settings(slapd.ldaps_uri))
+    with pytest.raises(DirectoryUnavailable, match="certificate verification failed"):
+        no_ca.authenticate("alice", "alice-password")
+    # The certificate names 127.0.0.1 and localhost, not 127.0.0.2.
+    wrong_host = make_directory(
+        search_settings(
+            slapd.ldaps_uri.replace("127.0.0.1", "127.0.0.2"), tls_ca_cert_file=slapd.ca_cert_file
+        )
+    )
+    with pytest.raises(DirectoryUnavailable):
+        wrong_host.authenticate("alice", "alice-password")
+    unverified = make_directory(search_settings(slapd.ldaps_uri, tls_verify=False))
+    assert unverified.authenticate("alice", "alice-password").username == "alice"
+
+
+def test_start_tls(slapd, make_directory):
+    directory = make_directory(
+        search_settings(slapd.ldap_uri, start_tls=True, tls_ca_cert_file=slapd.ca_cert_file)
+    )
+    assert directory.authenticate("alice", "alice-password").username == "alice"
+    with pytest.raises(DirectoryUnavailable):
+        make_directory(search_settings(slapd.ldap_uri, start_tls=True)).authenticate(
+            "alice", "alice-password"
+        )
+
+
+def test_failover_to_the_next_server(slapd, make_directory):
+    dead = f"ldap://127.0.0.1:{free_port()}"
+    directory = make_directory(search_settings(dead, slapd.ldap_uri))
+    assert directory.authenticate("alice", "alice-password").username == "alice"
+    status = {s["uri"]: s["reachable"] for s in directory.server_status()}
+    assert status == {dead: False, slapd.ldap_uri: True}
+
+
+def test_hung_server_times_out_and_fails_over(slapd, make_directory):
+    with blackhole_server() as hung:
+        directory = make_directory(search_settings(hung.uri, slapd.ldap_uri, receive_timeout=1))
+        started = time.monotonic()
+        assert directory.authenticate("alice", "alice-password").username == "alice"
+        assert time.monotonic() - started < 6
+
+
+def test_all_servers_down_is_unavailable_not_invalid(slapd, make_directory):
+    with blackhole_server() as hung:
+        dead = f"ldap://127.0.0.1:{free_port()}"
+        directory = make_directory(search_settings(dead, hung.uri, receive_timeout=1))
+        started = time.monotonic()
+        with pytest.raises(DirectoryUnavailable):
+            directory.authenticate("alice", "alice-password")
+        assert time.monotonic() - started < 6
+
+
+def test_wrong_service_password_is_unavailable_not_users_fault(slapd, make_directory):
+    directory = make_directory(search_settings(slapd.ldap_uri, bind_password="wrong"))
+    with pytest.raises(DirectoryUnavailable, match="service account"):
+        directory.authenticate("alice", "alice-password")
+
+
+def test_lookup_without_password(directory):
+    user = directory.lookup("bob")
+    assert user.username == "bob" and DATA_SCIENCE_DN in user.group_dns
+    assert directory.lookup("nobody") is None
+    assert directory.lookup("*") is None
+
+
+def test_active_directory_sub_codes_told_apart():
+    message = "80090308: LdapErr: DSID-0C09042A, comment: AcceptSecurityContext error, data {}, v3839"
+    assert ad_bind_reason(message.format("52e")) == "bad_password"
+    assert ad_bind_reason(message.format("775")) == "account_locked"
+    assert ad_bind_reason(message.format("533")) == "account_disabled"
+    assert ad_bind_reason(message.format("532")) == "password_expired"
+    assert ad_bind_reason(message.format("773")) == "must_change_password"
+    assert ad_bind_reason(message.format("701")) == "account_expired"
+    assert ad_bind_reason("invalid credentials") is None
