@@ -62,7 +62,7 @@ def create_app():
     _warn_about_settings(settings)
     auth = import_mlflow_auth(settings)
     # Imported after MLflow's auth module is configured: it imports that module.
-    from mlflow_ldap_auth import local_accounts  # noqa: PLC0415
+    from mlflow_ldap_auth import local_accounts
 
     service = LoginService(settings, Directory(settings.ldap), auth.store)
     flask_app = auth.app
@@ -84,12 +84,14 @@ def preflight() -> None:
     if not os.environ.get(SECRET_KEY_ENV):
         os.environ[SECRET_KEY_ENV] = secrets.token_hex(32)
     auth = import_mlflow_auth(settings)
-    from mlflow.exceptions import MlflowException  # noqa: PLC0415
+    from mlflow.exceptions import MlflowException
 
     try:
         auth.bootstrap_admin_user()
     except MlflowException as exc:
-        raise SystemExit(f"mlflow-ldap-auth: {exc.message} (config file: {settings.path})") from None
+        raise SystemExit(
+            f"mlflow-ldap-auth: {exc.message} (config file: {settings.path})"
+        ) from None
     os.environ[_BOOTSTRAPPED_ENV] = "true"
 
 

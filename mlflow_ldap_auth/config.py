@@ -263,9 +263,8 @@ class _SectionReader:
                 f"ldap-auth supplies its own ({AUTHORIZATION_FUNCTION}); remove the key",
             )
         # MLflow's own environment overrides for the break-glass admin still apply.
-        admin_username = (
-            os.environ.get("MLFLOW_AUTH_ADMIN_USERNAME")
-            or self.text(s, "admin_username", defaults.admin_username)
+        admin_username = os.environ.get("MLFLOW_AUTH_ADMIN_USERNAME") or self.text(
+            s, "admin_username", defaults.admin_username
         )
         admin_password = os.environ.get("MLFLOW_AUTH_ADMIN_PASSWORD") or self.text(
             s, "admin_password"
@@ -328,9 +327,7 @@ class _SectionReader:
             self.dn(s, "bind_dn", bind_dn)
         bind_password = environ.get(BIND_PASSWORD_ENV) or self.text(s, "bind_password")
         if bind_dn is not None and bind_password is None:
-            self._problem(
-                s, "bind_password", f"required with bind_dn (or set {BIND_PASSWORD_ENV})"
-            )
+            self._problem(s, "bind_password", f"required with bind_dn (or set {BIND_PASSWORD_ENV})")
 
         user_dn_template = self.text(s, "user_dn_template")
         user_search_base = self.text(s, "user_search_base")

@@ -290,7 +290,9 @@ class Directory:
                 f"{result.get('description')}: {result.get('message')}",
                 reason="search_error",
             )
-        return [entry for entry in connection.response or [] if entry.get("type") == "searchResEntry"]
+        return [
+            entry for entry in connection.response or [] if entry.get("type") == "searchResEntry"
+        ]
 
     def _with_service(self, work):
         """Run ``work(connection)`` on a service connection, retrying once if it went stale."""
@@ -399,11 +401,7 @@ class Directory:
         direct = self._group_search(connection, level_filter([user_dn]))
         all_groups: dict[str, str] = {normalize_dn(dn): dn for dn in direct}
         parents: list[tuple[str, str]] = []
-        nest = (
-            settings.nested_groups
-            and "{user_dn}" in template
-            and IN_CHAIN_RULE not in template
-        )
+        nest = settings.nested_groups and "{user_dn}" in template and IN_CHAIN_RULE not in template
         frontier = list(direct)
         depth = 1
         while nest and frontier and depth < MAX_NESTING_DEPTH:
@@ -530,7 +528,7 @@ def _close(connection: ldap3.Connection) -> None:
             connection.unbind()
         elif not connection.closed:
             connection.strategy.close()
-    except Exception:  # noqa: BLE001 - closing a broken socket must never raise
+    except Exception:  # noqa: BLE001, S110 - closing a broken socket must never raise
         pass
     # ldap3 leaves the socket of a failed open() behind; close it ourselves.
     sock = getattr(connection, "socket", None)

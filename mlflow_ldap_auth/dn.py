@@ -35,5 +35,8 @@ def filter_value(value: str) -> str:
 
 
 def rdn_value(value: str) -> str:
-    """Escape a value for an RDN (RFC 4514 section 2.4: ``, + " \\ < > ; =``, leading ``#``/space)."""
+    """Escape a value for an RDN (RFC 4514 section 2.4).
+
+    Escapes ``, + " \\ < > ; =`` and a leading ``#`` or space.
+    """
     return escape_rdn(value)

@@ -73,8 +73,9 @@ class LoginService:
     def _check_local_admin(self, password: str, source: str | None) -> Principal:
         if not self.store.authenticate_user(self._local_admin, password):
             raise InvalidCredentials("local admin password mismatch", reason="bad_password")
-        audit("login", user=self._local_admin, source=source, result="success",
-              reason="local_admin")
+        audit(
+            "login", user=self._local_admin, source=source, result="success", reason="local_admin"
+        )
         return Principal(username=self._local_admin, is_admin=True)
 
     def _check_directory(self, login: str, password: str, source: str | None) -> Principal:
@@ -82,10 +83,13 @@ class LoginService:
         user = self.directory.authenticate(login, password)
         if self.is_local_admin_name(user.username):
             raise NotAllowed(
-                f"directory user {user.dn} has the name of the local admin", reason="local_admin_name"
+                f"directory user {user.dn} has the name of the local admin",
+                reason="local_admin_name",
             )
         if not is_allowed(user, ldap.allowed_group_dns):
-            raise NotAllowed(f"{user.dn} is in none of allowed_groups", reason="not_in_allowed_groups")
+            raise NotAllowed(
+                f"{user.dn} is in none of allowed_groups", reason="not_in_allowed_groups"
+            )
         # Without admin_groups the admin flag is left to MLflow's own admin API.
         is_admin = is_admin_member(user, ldap.admin_group_dns) if ldap.admin_group_dns else None
         provision_user(self.store, user.username, is_admin)
@@ -94,8 +98,17 @@ class LoginService:
         principal = Principal(username=user.username, is_admin=is_admin, dn=user.dn)
         for hook in self.after_directory_login:
             hook(principal, user)
-        audit("login", user=user.username, source=source, result="success", reason="directory_bind",
-              login=login, dn=user.dn, admin=is_admin, groups=len(user.group_dns))
+        audit(
+            "login",
+            user=user.username,
+            source=source,
+            result="success",
+            reason="directory_bind",
+            login=login,
+            dn=user.dn,
+            admin=is_admin,
+            groups=len(user.group_dns),
+        )
         return principal
 
     def audit_refusal(self, login: str | None, source: str | None, error: AuthError) -> None:

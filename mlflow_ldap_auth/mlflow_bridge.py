@@ -59,7 +59,7 @@ def import_mlflow_auth(settings: Settings) -> ModuleType:
         with os.fdopen(fd, "w") as handle:
             mlflow_ini(settings).write(handle)
         os.environ[MLFLOW_CONFIG_ENV] = path
-        import mlflow.server.auth as module  # noqa: PLC0415 - must follow the env set-up
+        import mlflow.server.auth as module
     finally:
         shutil.rmtree(directory, ignore_errors=True)
         if previous is None:

@@ -207,6 +207,7 @@ def main() -> None:
     instance = SlapdInstance(args.port, args.tls_port).start()
     print(f"slapd pid {instance.pid} on {instance.ldap_uri} and {instance.ldaps_uri}", flush=True)
     try:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         signal.sigwait({signal.SIGINT, signal.SIGTERM})
     finally:
         instance.cleanup()

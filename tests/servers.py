@@ -131,7 +131,7 @@ class MlflowServer:
         env.update(self.env)
         return env
 
-    def start(self, timeout: float = 90.0) -> MlflowServer:
+    def start_process_only(self) -> None:
         with self.log_file.open("w") as log:
             self.process = subprocess.Popen(
                 self.command(),
@@ -141,6 +141,9 @@ class MlflowServer:
                 cwd=self.directory,
                 start_new_session=True,
             )
+
+    def start(self, timeout: float = 90.0) -> MlflowServer:
+        self.start_process_only()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -184,7 +187,7 @@ class MlflowServer:
         self.stop()
 
 
-class blackhole_server:  # noqa: N801 - used like a function in a with-statement
+class blackhole_server:
     """A TCP port that accepts connections and never answers (a hung LDAP server)."""
 
     def __init__(self) -> None:

@@ -89,9 +89,7 @@ def test_bind_dn_without_password_is_an_error(tmp_path):
 
 
 def test_several_servers_and_group_lists(tmp_path):
-    text = MINIMAL.replace(
-        "ldap://127.0.0.1:3389", "ldap://127.0.0.1:1 ldaps://127.0.0.1:2"
-    ) + (
+    text = MINIMAL.replace("ldap://127.0.0.1:3389", "ldap://127.0.0.1:1 ldaps://127.0.0.1:2") + (
         "group_search_base = ou=groups,dc=example,dc=org\n"
         "admin_groups = cn=a,ou=groups,dc=example,dc=org; cn=b,ou=groups,dc=example,dc=org\n"
     )

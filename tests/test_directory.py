@@ -1,13 +1,12 @@
 """The directory layer against the real slapd."""
 
-import time
-
 import subprocess
+import time
 
 import pytest
 
 from mlflow_ldap_auth.config import LdapSettings
-from mlflow_ldap_auth.directory import Directory, ad_bind_reason  # noqa: F401
+from mlflow_ldap_auth.directory import Directory, ad_bind_reason
 from mlflow_ldap_auth.errors import DirectoryUnavailable, InvalidCredentials
 from servers import (
     DATA_SCIENCE_DN,
@@ -149,10 +148,14 @@ def test_cold_login_with_open_service_connection_costs_three_operations(slapd, m
 def test_operation_spy_agrees_with_slapd_log(slapd, make_directory):
     directory = make_directory(search_settings(slapd.ldap_uri, nested_groups=False))
     directory.authenticate("alice", "alice-password")
-    binds_before = sum(' BIND dn="uid=jsmith' in line and "method=128" in line for line in slapd.stats_lines())
+    binds_before = sum(
+        ' BIND dn="uid=jsmith' in line and "method=128" in line for line in slapd.stats_lines()
+    )
     directory.authenticate("jsmith", "jsmith-password")
     time.sleep(0.2)
-    binds_after = sum(' BIND dn="uid=jsmith' in line and "method=128" in line for line in slapd.stats_lines())
+    binds_after = sum(
+        ' BIND dn="uid=jsmith' in line and "method=128" in line for line in slapd.stats_lines()
+    )
     assert binds_after - binds_before == 1
 
 
@@ -225,7 +228,9 @@ def test_lookup_without_password(directory):
 
 
 def test_active_directory_sub_codes_told_apart():
-    message = "80090308: LdapErr: DSID-0C09042A, comment: AcceptSecurityContext error, data {}, v3839"
+    message = (
+        "80090308: LdapErr: DSID-0C09042A, comment: AcceptSecurityContext error, data {}, v3839"
+    )
     assert ad_bind_reason(message.format("52e")) == "bad_password"
     assert ad_bind_reason(message.format("775")) == "account_locked"
     assert ad_bind_reason(message.format("533")) == "account_disabled"

@@ -6,24 +6,30 @@ import re
 import threading
 import time
 
-from mlflow.server import get_app_client
 import pytest
 import requests
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
+from mlflow.server import get_app_client
 
 from servers import ADMIN_PASSWORD, USERS_DN, MlflowServer, blackhole_server, free_port, ldap_config
 
 EXPERIMENT_0 = "/api/2.0/mlflow/experiments/get?experiment_id=0"
-PASSWORDS = ["alice-password", "bob-password", "carol-password", "dave-password",
-             "jsmith-password", "admin-directory-password", ADMIN_PASSWORD, "wrong-password-17"]
+PASSWORDS = [
+    "alice-password",
+    "bob-password",
+    "carol-password",
+    "dave-password",
+    "jsmith-password",
+    "admin-directory-password",
+    ADMIN_PASSWORD,
+    "wrong-password-17",
+]
 
 
 @pytest.fixture(scope="module")
 def server(slapd, tmp_path_factory):
-    config = ldap_config(
-        tmp_path_factory.mktemp("server"), slapd.ldap_uri, allowed_groups=USERS_DN
-    )
+    config = ldap_config(tmp_path_factory.mktemp("server"), slapd.ldap_uri, allowed_groups=USERS_DN)
     with MlflowServer(config, workers=2) as running:
         yield running
 
@@ -130,7 +136,7 @@ def test_mlflow_client_logs_a_run_with_directory_credentials(server, monkeypatch
     assert fetched.data.metrics["accuracy"] == 0.93
 
     monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "not-bobs-password")
-    with pytest.raises(MlflowException, match="401|not authenticated|UNAUTHENTICATED"):
+    with pytest.raises(MlflowException, match=r"401|not authenticated|UNAUTHENTICATED"):
         MlflowClient(tracking_uri=server.url).get_experiment(experiment_id)
 
 
@@ -145,7 +151,7 @@ def test_admin_group_member_is_mlflow_admin_and_normal_user_is_not(server, monke
     monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "alice")
     monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "alice-password")
     user_client = get_app_client("ldap-auth", tracking_uri=server.url)
-    with pytest.raises(MlflowException, match="403|Permission denied|PERMISSION_DENIED"):
+    with pytest.raises(MlflowException, match=r"403|Permission denied|PERMISSION_DENIED"):
         user_client.get_user("jsmith")
 
 
@@ -158,8 +164,11 @@ def test_experiment_permissions_enforced_by_mlflow(server):
     )
     experiment_id = created.json()["experiment_id"]
     # default_permission READ: bob may read alice's experiment but not change it.
-    read = get(server, f"/api/2.0/mlflow/experiments/get?experiment_id={experiment_id}",
-               auth=("bob", "bob-password"))
+    read = get(
+        server,
+        f"/api/2.0/mlflow/experiments/get?experiment_id={experiment_id}",
+        auth=("bob", "bob-password"),
+    )
     assert read.status_code == 200
     rename = requests.post(
         server.url + "/api/2.0/mlflow/experiments/update",
@@ -184,11 +193,13 @@ def test_native_fastapi_route_is_protected_like_flask(server):
     assert_challenge(anonymous)
     wrong = requests.post(url, data=b"", headers=headers, auth=("alice", "bad-pw"), timeout=30)
     assert_challenge(wrong)
-    intruder = requests.post(url, data=b"", headers=headers, auth=("bob", "bob-password"),
-                             timeout=30)
+    intruder = requests.post(
+        url, data=b"", headers=headers, auth=("bob", "bob-password"), timeout=30
+    )
     assert intruder.status_code == 403
-    owner = requests.post(url, data=b"", headers=headers, auth=("alice", "alice-password"),
-                          timeout=30)
+    owner = requests.post(
+        url, data=b"", headers=headers, auth=("alice", "alice-password"), timeout=30
+    )
     # Authorized: the request reached the OTel handler, which rejects the empty body.
     assert owner.status_code == 400, owner.text
     assert "no spans" in owner.text
@@ -196,16 +207,22 @@ def test_native_fastapi_route_is_protected_like_flask(server):
 
 def test_local_sign_up_user_creation_and_password_change_refused(server):
     admin = ("admin", ADMIN_PASSWORD)
-    create = requests.post(server.url + "/api/2.0/mlflow/users/create",
-                           json={"username": "eve", "password": "eve-password-123"},
-                           auth=admin, timeout=30)
+    create = requests.post(
+        server.url + "/api/2.0/mlflow/users/create",
+        json={"username": "eve", "password": "eve-password-123"},
+        auth=admin,
+        timeout=30,
+    )
     assert create.status_code == 400
     assert "directory" in create.json()["message"]
     signup = requests.get(server.url + "/signup", auth=admin, timeout=30)
     assert signup.status_code == 400
-    password = requests.patch(server.url + "/api/2.0/mlflow/users/update-password",
-                              json={"username": "alice", "password": "new-password-123"},
-                              auth=("alice", "alice-password"), timeout=30)
+    password = requests.patch(
+        server.url + "/api/2.0/mlflow/users/update-password",
+        json={"username": "alice", "password": "new-password-123"},
+        auth=("alice", "alice-password"),
+        timeout=30,
+    )
     assert password.status_code == 400
     assert "directory" in password.json()["message"]
     assert get(server, auth=("alice", "alice-password")).status_code == 200
@@ -275,16 +292,21 @@ def test_audit_lines_are_structured_and_passwords_never_logged(server):
 def test_directory_down_is_503_and_break_glass_admin_still_works(slapd, tmp_path):
     with blackhole_server() as hung:
         dead = f"ldap://127.0.0.1:{free_port()}"
-        config = ldap_config(tmp_path, f"{dead} {hung.uri}", receive_timeout="1",
-                             connect_timeout="1")
+        config = ldap_config(
+            tmp_path, f"{dead} {hung.uri}", receive_timeout="1", connect_timeout="1"
+        )
         with MlflowServer(config) as down:
             response = get(down, auth=("alice", "alice-password"))
             assert response.status_code == 503
             assert int(response.headers["Retry-After"]) > 0
             assert response.json()["error_code"] == "TEMPORARILY_UNAVAILABLE"
-            traces = requests.post(down.url + "/v1/traces", data=b"",
-                                   headers={"X-Mlflow-Experiment-Id": "0"},
-                                   auth=("alice", "alice-password"), timeout=30)
+            traces = requests.post(
+                down.url + "/v1/traces",
+                data=b"",
+                headers={"X-Mlflow-Experiment-Id": "0"},
+                auth=("alice", "alice-password"),
+                timeout=30,
+            )
             assert traces.status_code == 503
             assert get(down, auth=("admin", ADMIN_PASSWORD)).status_code == 200
             assert re.search(r"no LDAP server answered", down.log())

@@ -1,0 +1,406 @@
+"""Throughput and server CPU of MLflow with no auth, basic-auth and ldap-auth, one run.
+
+    .venv/bin/python benchmarks/bench_auth.py [--seconds 10] [--clients 8] [--workers 2]
+
+Starts, side by side on loopback: a seeded slapd; ``mlflow server`` without auth;
+with ``--app-name basic-auth`` (default config, and with ``auth_cache_ttl_seconds=300``);
+with ``--app-name ldap-auth``. Every server gets the same request
+(``GET /api/2.0/mlflow/experiments/get?experiment_id=0``) from the same keep-alive
+clients, as an admin and as a non-admin user, after a warm-up (warm caches).
+
+Reported per scenario: requests/s, p50/p99 latency, server CPU per request (all
+processes of the server, from /proc), and ratios against no-auth. Server CPU is the
+steadier number on shared machines. The client sets TCP_NODELAY and TCP_QUICKACK so
+uvicorn's Nagle/delayed-ACK stall (uvicorn #3149) does not hide the server's cost.
+For ldap-auth it also counts LDAP operations per cold login from slapd's stats log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "openldap"))
+
+from slapd_instance import (  # noqa: E402
+    GROUPS_DN,
+    PEOPLE_DN,
+    SERVICE_DN,
+    SERVICE_PASSWORD,
+    SlapdInstance,
+    free_port,
+)
+
+PATH = "/api/2.0/mlflow/experiments/get?experiment_id=0"
+ADMIN_PASSWORD = "bench-admin-password-1"
+MLFLOW = str(Path(sys.executable).with_name("mlflow"))
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Server:
+    name: str
+    process: subprocess.Popen
+    port: int
+    directory: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def start_server(name: str, app: str | None, workers: int, env_extra: dict) -> Server:
+    directory = Path(tempfile.mkdtemp(prefix=f"bench-{name}."))
+    port = free_port()
+    cmd = [
+        MLFLOW,
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--backend-store-uri",
+        f"sqlite:///{directory}/mlflow.db",
+        "--default-artifact-root",
+        f"{directory}/artifacts",
+    ]
+    if app:
+        cmd += ["--app-name", app]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "_MLFLOW_"))}
+    env.update(
+        MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false",
+        MLFLOW_FLASK_SERVER_SECRET_KEY="bench-secret",
+        MLFLOW_AUTH_ADMIN_PASSWORD=ADMIN_PASSWORD,
+        **env_extra,
+    )
+    log = (directory / "server.log").open("w")
+    process = subprocess.Popen(
+        cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=directory, start_new_session=True
+    )
+    log.close()
+    return Server(name, process, port, directory)
+
+
+def wait_healthy(server: Server, workers: int, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(
+                f"{server.name} exited:\n{(server.directory / 'server.log').read_text()}"
+            )
+        try:
+            if requests.get(server.url + "/health", timeout=1).ok:
+                break
+        except requests.RequestException:
+            pass
+        time.sleep(0.3)
+    else:
+        raise RuntimeError(f"{server.name} not healthy")
+    # /health answers with the first worker; give the others time to come up.
+    time.sleep(2 + workers)
+
+
+def stop(server: Server) -> None:
+    try:
+        os.killpg(server.process.pid, 15)
+        server.process.wait(20)
+    except Exception:
+        pass
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    total = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if int(fields[2]) == pgid:  # field 5: pgrp
+            total += int(fields[11]) + int(fields[12])  # utime + stime
+    return total / CLK_TCK
+
+
+class KeepAliveClient:
+    """Minimal HTTP/1.1 keep-alive client with TCP_NODELAY and TCP_QUICKACK."""
+
+    def __init__(self, port: int, auth: tuple[str, str] | None) -> None:
+        self.port = port
+        header = ""
+        if auth:
+            token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+            header = f"Authorization: Basic {token}\r\n"
+        self.request = (
+            f"GET {PATH} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{header}"
+            "Connection: keep-alive\r\n\r\n"
+        ).encode()
+        self.sock = None
+
+    def _connect(self) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", self.port))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def get(self) -> int:
+        if self.sock is None:
+            self._connect()
+        self.sock.sendall(self.request)
+        buffer = b""
+        while b"\r\n\r\n" not in buffer:
+            chunk = self.sock.recv(65536)
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
+            if not chunk:
+                raise ConnectionError("closed")
+            buffer += chunk
+        head, _, body = buffer.partition(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
+        length = 0
+        chunked = False
+        for line in head.split(b"\r\n")[1:]:
+            key, _, value = line.partition(b":")
+            if key.strip().lower() == b"content-length":
+                length = int(value)
+            if key.strip().lower() == b"transfer-encoding" and b"chunked" in value.lower():
+                chunked = True
+        if chunked:
+            while not body.endswith(b"0\r\n\r\n"):
+                body += self.sock.recv(65536)
+                self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
+        else:
+            while len(body) < length:
+                body += self.sock.recv(65536)
+                self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
+        return status
+
+    def close(self) -> None:
+        if self.sock:
+            self.sock.close()
+
+
+def load(server: Server, auth, clients: int, seconds: float) -> dict:
+    # Warm-up: fill every worker's caches (one connection per client, as measured).
+    conns = [KeepAliveClient(server.port, auth) for _ in range(clients)]
+    for conn in conns:
+        for _ in range(3):
+            status = conn.get()
+            if status != 200:
+                raise RuntimeError(f"{server.name} {auth and auth[0]}: HTTP {status}")
+    latencies: list[list[float]] = [[] for _ in conns]
+    stop_at = [0.0]
+    errors = []
+
+    def run(index: int) -> None:
+        conn = conns[index]
+        try:
+            while time.monotonic() < stop_at[0]:
+                started = time.perf_counter()
+                status = conn.get()
+                latencies[index].append(time.perf_counter() - started)
+                if status != 200:
+                    errors.append(status)
+        except Exception as exc:  # a benchmark reports, it does not crash
+            errors.append(repr(exc))
+
+    pgid = server.process.pid
+    cpu_before = group_cpu_seconds(pgid)
+    started = time.monotonic()
+    stop_at[0] = started + seconds
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - started
+    cpu = group_cpu_seconds(pgid) - cpu_before
+    for conn in conns:
+        conn.close()
+    flat = sorted(x for chunk in latencies for x in chunk)
+    count = len(flat)
+    return {
+        "requests": count,
+        "rps": count / elapsed,
+        "p50_ms": statistics.median(flat) * 1000 if flat else float("nan"),
+        "p99_ms": flat[int(count * 0.99) - 1] * 1000 if count >= 100 else float("nan"),
+        "cpu_ms_per_request": cpu / count * 1000 if count else float("nan"),
+        "errors": len(errors),
+    }
+
+
+def ldap_ops_per_cold_login(
+    slapd: SlapdInstance, server: Server, login: str, password: str
+) -> dict:
+    before = len(slapd.stats_lines())
+    response = requests.get(server.url + PATH, auth=(login, password), timeout=30)
+    time.sleep(0.3)
+    lines = slapd.stats_lines()[before:]
+    return {
+        "status": response.status_code,
+        "binds": sum(" BIND " in line and "method=128" in line for line in lines),
+        "searches": sum(" SRCH base=" in line for line in lines),
+    }
+
+
+def write_basic_auth_ini(directory: Path, cached: bool) -> Path:
+    path = directory / "basic_auth.ini"
+    text = (
+        "[mlflow]\ndefault_permission = READ\n"
+        f"database_uri = sqlite:///{directory}/basic_auth.db\nadmin_username = admin\n"
+        f"admin_password = {ADMIN_PASSWORD}\n"
+        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+    )
+    if cached:
+        text += "auth_cache_ttl_seconds = 300\n"
+    path.write_text(text)
+    return path
+
+
+def write_ldap_ini(directory: Path, slapd: SlapdInstance) -> Path:
+    path = directory / "ldap_auth.ini"
+    path.write_text(
+        "[mlflow]\ndefault_permission = READ\n"
+        f"database_uri = sqlite:///{directory}/ldap_auth.db\nadmin_username = admin\n"
+        f"admin_password = {ADMIN_PASSWORD}\n\n"
+        f"[ldap]\nserver_uri = {slapd.ldap_uri}\nbind_dn = {SERVICE_DN}\n"
+        f"bind_password = {SERVICE_PASSWORD}\nuser_search_base = {PEOPLE_DN}\n"
+        f"group_search_base = {GROUPS_DN}\n"
+        f"admin_groups = cn=mlflow-admins,{GROUPS_DN}\n"
+    )
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--skip-basic-default",
+        action="store_true",
+        help="skip uncached basic-auth (slow: it hashes every request)",
+    )
+    args = parser.parse_args()
+
+    slapd = SlapdInstance().start()
+    config_dir = Path(tempfile.mkdtemp(prefix="bench-config."))
+    specs = [("no-auth", None, {})]
+    if not args.skip_basic_default:
+        d = config_dir / "basic"
+        d.mkdir()
+        specs.append(
+            (
+                "basic-auth",
+                "basic-auth",
+                {"MLFLOW_AUTH_CONFIG_PATH": str(write_basic_auth_ini(d, cached=False))},
+            )
+        )
+    d = config_dir / "basic-cached"
+    d.mkdir()
+    specs.append(
+        (
+            "basic-auth-cached",
+            "basic-auth",
+            {"MLFLOW_AUTH_CONFIG_PATH": str(write_basic_auth_ini(d, cached=True))},
+        )
+    )
+    d = config_dir / "ldap"
+    d.mkdir()
+    specs.append(
+        ("ldap-auth", "ldap-auth", {"MLFLOW_LDAP_AUTH_CONFIG_PATH": str(write_ldap_ini(d, slapd))})
+    )
+
+    servers = [start_server(name, app, args.workers, env) for name, app, env in specs]
+    results: dict[str, dict] = {}
+    try:
+        for server in servers:
+            wait_healthy(server, args.workers)
+        for server in servers:
+            if server.name.startswith("basic-auth"):
+                requests.post(
+                    server.url + "/api/2.0/mlflow/users/create",
+                    json={"username": "alice", "password": "alice-password"},
+                    auth=("admin", ADMIN_PASSWORD),
+                    timeout=30,
+                ).raise_for_status()
+        ldap_server = next(s for s in servers if s.name == "ldap-auth")
+        # Open the service connection in one worker first, then count cold logins.
+        requests.get(ldap_server.url + PATH, auth=("jsmith", "jsmith-password"), timeout=30)
+        ops = {
+            "flat (alice)": ldap_ops_per_cold_login(slapd, ldap_server, "alice", "alice-password"),
+            "nested (bob)": ldap_ops_per_cold_login(slapd, ldap_server, "bob", "bob-password"),
+        }
+        for server in servers:
+            users = (
+                [("anonymous", None)]
+                if server.name == "no-auth"
+                else [
+                    (
+                        "admin",
+                        ("carol", "carol-password")
+                        if server.name == "ldap-auth"
+                        else ("admin", ADMIN_PASSWORD),
+                    ),
+                    ("non-admin", ("alice", "alice-password")),
+                ]
+            )
+            for role, auth in users:
+                seconds = args.seconds if server.name != "basic-auth" else max(args.seconds, 10)
+                results[f"{server.name} / {role}"] = load(server, auth, args.clients, seconds)
+                print(f"measured {server.name} / {role}", file=sys.stderr, flush=True)
+    finally:
+        for server in servers:
+            stop(server)
+        slapd.cleanup()
+
+    base = results["no-auth / anonymous"]
+    print(
+        f"\n{args.clients} keep-alive clients, {args.workers} workers, {args.seconds:.0f} s each, "
+        f"GET {PATH}\n"
+    )
+    header = (
+        f"{'scenario':34} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms/req':>11} "
+        f"{'x no-auth (rps)':>16} {'x no-auth (CPU)':>16} {'errors':>7}"
+    )
+    print(header)
+    print("-" * len(header))
+    for name, r in results.items():
+        print(
+            f"{name:34} {r['rps']:8.1f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} "
+            f"{r['cpu_ms_per_request']:11.2f} {r['rps'] / base['rps']:16.2f} "
+            f"{base['cpu_ms_per_request'] / r['cpu_ms_per_request']:16.2f} {r['errors']:7d}"
+        )
+    print()
+    for role in ("admin", "non-admin"):
+        ldap = results.get(f"ldap-auth / {role}")
+        for other in ("basic-auth", "basic-auth-cached"):
+            ref = results.get(f"{other} / {role}")
+            if ldap and ref:
+                print(
+                    f"ldap-auth / {role} vs {other}: {ldap['rps'] / ref['rps']:.2f}x throughput, "
+                    f"{ref['cpu_ms_per_request'] / ldap['cpu_ms_per_request']:.2f}x less CPU"
+                )
+    print("\nLDAP operations per cold login (service connection already open):")
+    for name, counts in ops.items():
+        print(
+            f"  {name}: {counts['binds']} bind + {counts['searches']} searches "
+            f"(HTTP {counts['status']})"
+        )
+
+
+if __name__ == "__main__":
+    main()
