@@ -20,6 +20,7 @@ from mlflow_ldap_auth.directory import Directory
 from mlflow_ldap_auth.errors import ConfigError
 from mlflow_ldap_auth.login import LoginService
 from mlflow_ldap_auth.mlflow_bridge import import_mlflow_auth
+from mlflow_ldap_auth.permission_cache import PermissionCache
 
 _logger = logging.getLogger(__name__)
 
@@ -68,6 +69,12 @@ def create_app():
     flask_app = auth.app
     flask_app.extensions[EXTENSION] = service
     served = auth.create_app(flask_app)
+    if settings.ldap.permission_cache_ttl_seconds > 0:
+        service.permission_cache = PermissionCache(
+            settings.ldap.permission_cache_ttl_seconds,
+            workspace=auth.store._get_active_workspace_name,
+        )
+        service.permission_cache.install(auth.store)
     local_accounts.install(flask_app, service)
     return served
 

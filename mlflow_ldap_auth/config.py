@@ -75,6 +75,7 @@ class LdapSettings:
     negative_cache_ttl_seconds: int = 30
     connect_timeout: int = 5
     receive_timeout: int = 10
+    permission_cache_ttl_seconds: int = 10
 
     @property
     def uses_search(self) -> bool:
@@ -126,6 +127,7 @@ _LDAP_KEYS = {
     "negative_cache_ttl_seconds",
     "connect_timeout",
     "receive_timeout",
+    "permission_cache_ttl_seconds",
 }
 _TRUE = {"1", "yes", "true", "on"}
 _FALSE = {"0", "no", "false", "off"}
@@ -381,6 +383,7 @@ class _SectionReader:
             negative_cache_ttl_seconds=self.integer(s, "negative_cache_ttl_seconds", 30, 0),
             connect_timeout=self.integer(s, "connect_timeout", 5),
             receive_timeout=self.integer(s, "receive_timeout", 10),
+            permission_cache_ttl_seconds=self.integer(s, "permission_cache_ttl_seconds", 10, 0),
         )
 
 

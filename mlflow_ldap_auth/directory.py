@@ -25,6 +25,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 import ldap3
@@ -312,15 +313,14 @@ class Directory:
         _check_login(login, password)
         settings = self.settings
         if settings.uses_search:
-            user_dn, username = self._with_service(lambda c: self._find_user(c, login))
-            user_connection = self._connect(user_dn, password)
+            entry = self._with_service(lambda c: self._find_user(c, login))
+            user_connection = self._connect(entry.dn, password)
             _close(user_connection)
-            return self._with_service(lambda c: self._with_groups(c, user_dn, username))
+            return self._with_service(lambda c: self._with_groups(c, entry))
         user_dn = settings.user_dn_template.format(username=rdn_value(login))
         user_connection = self._connect(user_dn, password)
         try:
-            user_dn, username = self._read_user(user_connection, user_dn)
-            return self._with_groups(user_connection, user_dn, username)
+            return self._with_groups(user_connection, self._read_user(user_connection, user_dn))
         except _StaleConnection as exc:
             raise DirectoryUnavailable(f"LDAP connection lost: {exc}") from None
         finally:
@@ -332,28 +332,30 @@ class Directory:
             return None
 
         def work(connection):
-            if self.settings.uses_search:
-                try:
-                    user_dn, username = self._find_user(connection, login)
-                except InvalidCredentials:
-                    return None
-            else:
-                try:
-                    user_dn, username = self._read_user(
-                        connection, self.settings.user_dn_template.format(username=rdn_value(login))
-                    )
-                except InvalidCredentials:
-                    return None
-            return self._with_groups(connection, user_dn, username)
+            try:
+                if self.settings.uses_search:
+                    entry = self._find_user(connection, login)
+                else:
+                    user_dn = self.settings.user_dn_template.format(username=rdn_value(login))
+                    entry = self._read_user(connection, user_dn)
+            except InvalidCredentials:
+                return None
+            return self._with_groups(connection, entry)
 
         return self._with_service(work)
 
-    def _find_user(self, connection: ldap3.Connection, login: str) -> tuple[str, str]:
-        attribute = self.settings.username_attribute
+    def _user_attributes(self) -> list[str]:
+        return [self.settings.username_attribute, "memberOf"]
+
+    def _find_user(self, connection: ldap3.Connection, login: str) -> _UserEntry:
         # RFC 4515: the login is escaped before it enters the filter.
         search_filter = self.settings.user_search_filter.format(username=filter_value(login))
         entries = self._search(
-            connection, self.settings.user_search_base, search_filter, ldap3.SUBTREE, [attribute]
+            connection,
+            self.settings.user_search_base,
+            search_filter,
+            ldap3.SUBTREE,
+            self._user_attributes(),
         )
         if not entries:
             raise InvalidCredentials(f"no entry matches {search_filter}", reason="unknown_user")
@@ -361,98 +363,104 @@ class Directory:
             raise InvalidCredentials(
                 f"{len(entries)} entries match {search_filter}", reason="ambiguous_user"
             )
-        return entries[0]["dn"], self._username_of(entries[0], login)
+        return self._user_entry(entries[0], login)
 
-    def _read_user(self, connection: ldap3.Connection, user_dn: str) -> tuple[str, str]:
-        attribute = self.settings.username_attribute
-        entries = self._search(connection, user_dn, "(objectClass=*)", ldap3.BASE, [attribute])
+    def _read_user(self, connection: ldap3.Connection, user_dn: str) -> _UserEntry:
+        entries = self._search(
+            connection, user_dn, "(objectClass=*)", ldap3.BASE, self._user_attributes()
+        )
         if not entries:
             raise InvalidCredentials(f"no entry at {user_dn}", reason="unknown_user")
-        return entries[0]["dn"], self._username_of(entries[0], user_dn)
+        return self._user_entry(entries[0], user_dn)
 
-    def _username_of(self, entry: dict, fallback: str) -> str:
-        value = (entry.get("attributes") or {}).get(self.settings.username_attribute)
+    def _user_entry(self, entry: dict, login: str) -> _UserEntry:
+        attributes = entry.get("attributes") or {}
+        value = attributes.get(self.settings.username_attribute)
         if isinstance(value, list):
             value = value[0] if value else None
         if not value:
             raise InvalidCredentials(
                 f"{entry['dn']} has no {self.settings.username_attribute} attribute "
-                f"(login {fallback!r})",
+                f"(login {login!r})",
                 reason="no_username_attribute",
             )
-        return str(value)
+        return _UserEntry(entry["dn"], str(value), bool(attributes.get("memberOf")))
 
     # -- groups ----------------------------------------------------------
-    def _with_groups(
-        self, connection: ldap3.Connection, user_dn: str, username: str
-    ) -> DirectoryUser:
+    def _with_groups(self, connection: ldap3.Connection, user: _UserEntry) -> DirectoryUser:
+        """The user's groups: direct ones, then (``nested_groups``) their parents.
+
+        Nesting is resolved level by level, one search per level (groups having any
+        group of the previous level as a member), cycle-safe and at most
+        ``MAX_NESTING_DEPTH`` levels. When the directory maintains ``memberOf`` (the
+        user entry has it), each level's entries already name their parents, so the
+        last, empty level is not searched: a user in no nested group costs one group
+        search. With the AD in-chain rule in the filter the server does all of it.
+        """
         settings = self.settings
         if settings.group_search_base is None:
-            return DirectoryUser(dn=user_dn, username=username)
+            return DirectoryUser(dn=user.dn, username=user.username)
         template = settings.group_search_filter
+        base_key = normalize_dn(settings.group_search_base)
 
         def level_filter(member_dns: list[str]) -> str:
             parts = [
-                template.format(user_dn=filter_value(dn), username=filter_value(username))
+                template.format(user_dn=filter_value(dn), username=filter_value(user.username))
                 for dn in member_dns
             ]
             return parts[0] if len(parts) == 1 else "(|" + "".join(parts) + ")"
 
-        direct = self._group_search(connection, level_filter([user_dn]))
+        def search(member_dns: list[str], attributes: list[str]) -> list[dict]:
+            return self._search(
+                connection,
+                settings.group_search_base,
+                level_filter(member_dns),
+                ldap3.SUBTREE,
+                attributes,
+            )
+
+        def unseen_parents(entries: list[dict]) -> bool:
+            for entry in entries:
+                for parent in (entry.get("attributes") or {}).get("memberOf") or []:
+                    key = normalize_dn(parent)
+                    if key.endswith(base_key) and key not in all_groups:
+                        return True
+            return False
+
+        nest = settings.nested_groups and "{user_dn}" in template and IN_CHAIN_RULE not in template
+        entries = search([user.dn], ["memberOf"] if nest else ["1.1"])
+        direct = [entry["dn"] for entry in entries]
         all_groups: dict[str, str] = {normalize_dn(dn): dn for dn in direct}
         parents: list[tuple[str, str]] = []
-        nest = settings.nested_groups and "{user_dn}" in template and IN_CHAIN_RULE not in template
-        frontier = list(direct)
-        depth = 1
+        frontier, depth = direct, 1
         while nest and frontier and depth < MAX_NESTING_DEPTH:
+            if user.memberof_maintained and not unseen_parents(entries):
+                break
             depth += 1
+            wanted = {normalize_dn(dn): dn for dn in frontier}
+            entries = search(frontier, ["member", "uniqueMember", "memberOf"])
             found_next = []
-            # One search per level: groups having any frontier group as a member.
-            for group_dn, member_dns in self._group_search_with_members(
-                connection, level_filter(frontier), frontier
-            ):
-                key = normalize_dn(group_dn)
-                for child in member_dns:
-                    parents.append((group_dn, child))
-                if key not in all_groups:
-                    all_groups[key] = group_dn
-                    found_next.append(group_dn)
+            for entry in entries:
+                attributes = entry.get("attributes") or {}
+                members = list(attributes.get("member") or [])
+                members += list(attributes.get("uniqueMember") or [])
+                for key in (normalize_dn(member) for member in members):
+                    if key in wanted:
+                        parents.append((entry["dn"], wanted[key]))
+                group_key = normalize_dn(entry["dn"])
+                if group_key not in all_groups:
+                    all_groups[group_key] = entry["dn"]
+                    found_next.append(entry["dn"])
+            new_keys = {normalize_dn(dn) for dn in found_next}
+            entries = [entry for entry in entries if normalize_dn(entry["dn"]) in new_keys]
             frontier = found_next
         return DirectoryUser(
-            dn=user_dn,
-            username=username,
+            dn=user.dn,
+            username=user.username,
             direct_group_dns=frozenset(direct),
             group_dns=frozenset(all_groups.values()),
             group_parents=tuple(parents),
         )
-
-    def _group_search(self, connection: ldap3.Connection, search_filter: str) -> list[str]:
-        entries = self._search(
-            connection, self.settings.group_search_base, search_filter, ldap3.SUBTREE, ["1.1"]
-        )
-        return [entry["dn"] for entry in entries]
-
-    def _group_search_with_members(
-        self, connection: ldap3.Connection, search_filter: str, frontier: list[str]
-    ) -> list[tuple[str, list[str]]]:
-        """Parent groups of ``frontier``, each with the frontier groups it contains."""
-        entries = self._search(
-            connection,
-            self.settings.group_search_base,
-            search_filter,
-            ldap3.SUBTREE,
-            ["member", "uniqueMember"],
-        )
-        wanted = {normalize_dn(dn): dn for dn in frontier}
-        result = []
-        for entry in entries:
-            attributes = entry.get("attributes") or {}
-            members = list(attributes.get("member") or []) + list(
-                attributes.get("uniqueMember") or []
-            )
-            children = [wanted[k] for k in (normalize_dn(m) for m in members) if k in wanted]
-            result.append((entry["dn"], children))
-        return result
 
     # -- health ----------------------------------------------------------
     def server_status(self) -> list[dict]:
@@ -496,6 +504,13 @@ class Directory:
                 _close(self._idle_service_connections.get_nowait())
             except queue.Empty:
                 return
+
+
+class _UserEntry(NamedTuple):
+    dn: str
+    username: str
+    #: The entry has memberOf values: the directory maintains memberOf (overlay / AD).
+    memberof_maintained: bool
 
 
 class _StaleConnection(Exception):

@@ -51,6 +51,8 @@ class LoginService:
             remember_refusal=lambda error: not isinstance(error, DirectoryUnavailable),
         )
         self._local_admin = settings.mlflow.admin_username
+        #: Set by the app factory when the permission cache is on.
+        self.permission_cache = None
         #: Called with (principal, directory user) after each fresh directory login;
         #: the group-mapping sync hooks in here.
         self.after_directory_login: list[Callable[[Principal, DirectoryUser], None]] = []

@@ -85,7 +85,11 @@ class SlapdInstance:
     """One private slapd process: start(), seed(), stop(); a context manager too."""
 
     def __init__(
-        self, port: int | None = None, tls_port: int | None = None, seed: bool = True
+        self,
+        port: int | None = None,
+        tls_port: int | None = None,
+        seed: bool = True,
+        memberof: bool = True,
     ) -> None:
         self.port = port or free_port()
         self.tls_port = tls_port or free_port()
@@ -93,6 +97,7 @@ class SlapdInstance:
         self.directory = Path(tempfile.mkdtemp(prefix="slapd."))
         self.log_file = self.directory / "slapd.log"
         self._seed = seed
+        self._memberof = memberof  # False: a directory that maintains no memberOf
         self._process: subprocess.Popen | None = None
 
     # -- addresses -------------------------------------------------------
@@ -116,6 +121,8 @@ class SlapdInstance:
     def start(self, timeout: float = 10.0) -> SlapdInstance:
         _make_certificates(self.directory / "tls")
         config = (HERE / "config.ldif.in").read_text()
+        if not self._memberof:
+            config = config.split("dn: olcOverlay={0}memberof")[0]
         for key, value in {
             "@DIR@": str(self.directory),
             "@SERVICE_DN@": SERVICE_DN,

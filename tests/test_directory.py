@@ -14,6 +14,7 @@ from servers import (
     PEOPLE_DN,
     SERVICE_DN,
     SERVICE_PASSWORD,
+    SlapdInstance,
     blackhole_server,
     free_port,
 )
@@ -135,14 +136,36 @@ def test_direct_bind_template_costs_three_operations(slapd, make_directory):
     assert directory.operations.snapshot() == {"binds": 1, "searches": 2}
 
 
-def test_cold_login_with_open_service_connection_costs_three_operations(slapd, make_directory):
-    directory = make_directory(search_settings(slapd.ldap_uri, nested_groups=False))
-    directory.authenticate("alice", "alice-password")  # opens the service connection
+def cold_login_operations(directory, login, password):
     before = directory.operations.snapshot()
-    directory.authenticate("carol", "carol-password")
+    directory.authenticate(login, password)
     after = directory.operations.snapshot()
-    assert after["binds"] - before["binds"] == 1
-    assert after["searches"] - before["searches"] == 2
+    return {kind: after[kind] - before[kind] for kind in after}
+
+
+def test_cold_login_with_open_service_connection_costs_three_operations(slapd, make_directory):
+    directory = make_directory(search_settings(slapd.ldap_uri))  # nested_groups on
+    directory.authenticate("jsmith", "jsmith-password")  # opens the service connection
+    # bind + user search + group search; memberOf tells that no group has a parent.
+    assert cold_login_operations(directory, "alice", "alice-password") == {
+        "binds": 1,
+        "searches": 2,
+    }
+    # One more search per level of nesting.
+    assert cold_login_operations(directory, "bob", "bob-password") == {
+        "binds": 1,
+        "searches": 3,
+    }
+
+
+def test_nested_groups_without_memberof_support(make_directory):
+    with SlapdInstance(memberof=False) as plain:
+        directory = make_directory(search_settings(plain.ldap_uri))
+        user = directory.authenticate("bob", "bob-password")
+        assert DATA_SCIENCE_DN in user.group_dns
+        assert DATA_SCIENCE_DN not in user.direct_group_dns
+        flat = directory.authenticate("alice", "alice-password")
+        assert flat.direct_group_dns == flat.group_dns
 
 
 def test_operation_spy_agrees_with_slapd_log(slapd, make_directory):

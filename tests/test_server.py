@@ -318,3 +318,29 @@ def test_one_server_of_several_down_is_invisible_to_clients(slapd, tmp_path):
     with MlflowServer(config) as failover:
         assert get(failover, auth=("alice", "alice-password")).status_code == 200
         assert get(failover, auth=("bob", "bob-password")).status_code == 200
+
+
+def test_revoked_grant_takes_effect_on_every_worker_within_the_cache_ttl(server, monkeypatch):
+    created = requests.post(
+        server.url + "/api/2.0/mlflow/experiments/create",
+        json={"name": "revocation"},
+        auth=("alice", "alice-password"),
+        timeout=30,
+    )
+    experiment_id = created.json()["experiment_id"]
+    path = f"/api/2.0/mlflow/experiments/get?experiment_id={experiment_id}"
+    for _ in range(6):  # warm bob's cached permission on both workers
+        assert get(server, path, auth=("bob", "bob-password")).status_code == 200
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "carol")
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "carol-password")
+    admin_client = get_app_client("ldap-auth", tracking_uri=server.url)
+    revoked_at = time.monotonic()
+    admin_client.grant_user_permission("bob", "experiment", experiment_id, "DENY")
+    # permission_cache_ttl_seconds defaults to 10: every worker must refuse after that.
+    while time.monotonic() - revoked_at < 13:
+        statuses = {get(server, path, auth=("bob", "bob-password")).status_code for _ in range(6)}
+        if statuses == {403}:
+            break
+        time.sleep(0.5)
+    assert statuses == {403}
+    assert time.monotonic() - revoked_at <= 13
