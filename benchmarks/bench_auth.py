@@ -242,6 +242,15 @@ def load(server: Server, auth, clients: int, seconds: float) -> dict:
     }
 
 
+def median_result(samples: list[dict]) -> dict:
+    return {
+        key: statistics.median(sample[key] for sample in samples)
+        if key != "errors"
+        else sum(sample[key] for sample in samples)
+        for key in samples[0]
+    }
+
+
 def ldap_ops_per_cold_login(
     slapd: SlapdInstance, server: Server, login: str, password: str
 ) -> dict:
@@ -251,7 +260,12 @@ def ldap_ops_per_cold_login(
     lines = slapd.stats_lines()[before:]
     return {
         "status": response.status_code,
-        "binds": sum(" BIND " in line and "method=128" in line for line in lines),
+        "binds": sum(
+            " BIND " in line and "method=128" in line and SERVICE_DN not in line for line in lines
+        ),
+        "service_binds": sum(
+            " BIND " in line and SERVICE_DN in line and "method=128" in line for line in lines
+        ),
         "searches": sum(" SRCH base=" in line for line in lines),
     }
 
@@ -290,6 +304,12 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="interleaved rounds; medians are reported (drift on a shared machine)",
+    )
+    parser.add_argument(
         "--skip-basic-default",
         action="store_true",
         help="skip uncached basic-auth (slow: it hashes every request)",
@@ -325,7 +345,6 @@ def main() -> None:
     )
 
     servers = [start_server(name, app, args.workers, env) for name, app, env in specs]
-    results: dict[str, dict] = {}
     try:
         for server in servers:
             wait_healthy(server, args.workers)
@@ -344,24 +363,29 @@ def main() -> None:
             "flat (alice)": ldap_ops_per_cold_login(slapd, ldap_server, "alice", "alice-password"),
             "nested (bob)": ldap_ops_per_cold_login(slapd, ldap_server, "bob", "bob-password"),
         }
-        for server in servers:
-            users = (
-                [("anonymous", None)]
-                if server.name == "no-auth"
-                else [
-                    (
-                        "admin",
-                        ("carol", "carol-password")
-                        if server.name == "ldap-auth"
-                        else ("admin", ADMIN_PASSWORD),
-                    ),
-                    ("non-admin", ("alice", "alice-password")),
-                ]
-            )
-            for role, auth in users:
-                seconds = args.seconds if server.name != "basic-auth" else max(args.seconds, 10)
-                results[f"{server.name} / {role}"] = load(server, auth, args.clients, seconds)
-                print(f"measured {server.name} / {role}", file=sys.stderr, flush=True)
+        rounds: dict[str, list[dict]] = {}
+        for round_number in range(args.rounds):
+            for server in servers:
+                users = (
+                    [("anonymous", None)]
+                    if server.name == "no-auth"
+                    else [
+                        (
+                            "admin",
+                            ("carol", "carol-password")
+                            if server.name == "ldap-auth"
+                            else ("admin", ADMIN_PASSWORD),
+                        ),
+                        ("non-admin", ("alice", "alice-password")),
+                    ]
+                )
+                for role, auth in users:
+                    key = f"{server.name} / {role}"
+                    rounds.setdefault(key, []).append(
+                        load(server, auth, args.clients, args.seconds)
+                    )
+                    print(f"round {round_number + 1}: {key}", file=sys.stderr, flush=True)
+        results = {key: median_result(samples) for key, samples in rounds.items()}
     finally:
         for server in servers:
             stop(server)
@@ -369,7 +393,8 @@ def main() -> None:
 
     base = results["no-auth / anonymous"]
     print(
-        f"\n{args.clients} keep-alive clients, {args.workers} workers, {args.seconds:.0f} s each, "
+        f"\nmedians of {args.rounds} interleaved rounds; "
+        f"{args.clients} keep-alive clients, {args.workers} workers, {args.seconds:.0f} s each, "
         f"GET {PATH}\n"
     )
     header = (
@@ -397,8 +422,9 @@ def main() -> None:
     print("\nLDAP operations per cold login (service connection already open):")
     for name, counts in ops.items():
         print(
-            f"  {name}: {counts['binds']} bind + {counts['searches']} searches "
-            f"(HTTP {counts['status']})"
+            f"  {name}: {counts['binds']} user bind + {counts['searches']} searches "
+            f"(HTTP {counts['status']}; plus {counts['service_binds']} service-account bind "
+            "if this worker had no service connection yet)"
         )
 
 

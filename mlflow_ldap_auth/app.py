@@ -19,7 +19,7 @@ from mlflow_ldap_auth.config import Settings, load_settings
 from mlflow_ldap_auth.directory import Directory
 from mlflow_ldap_auth.errors import ConfigError
 from mlflow_ldap_auth.login import LoginService
-from mlflow_ldap_auth.mlflow_bridge import import_mlflow_auth
+from mlflow_ldap_auth.mlflow_bridge import import_mlflow_auth, memoize_native_route_check
 from mlflow_ldap_auth.permission_cache import PermissionCache
 
 _logger = logging.getLogger(__name__)
@@ -69,6 +69,7 @@ def create_app():
     flask_app = auth.app
     flask_app.extensions[EXTENSION] = service
     served = auth.create_app(flask_app)
+    memoize_native_route_check(auth)
     if settings.ldap.permission_cache_ttl_seconds > 0:
         service.permission_cache = PermissionCache(
             settings.ldap.permission_cache_ttl_seconds,

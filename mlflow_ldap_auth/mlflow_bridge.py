@@ -11,6 +11,7 @@ before this runs.
 from __future__ import annotations
 
 import configparser
+import functools
 import os
 import shutil
 import sys
@@ -67,3 +68,41 @@ def import_mlflow_auth(settings: Settings) -> ModuleType:
         else:
             os.environ[MLFLOW_CONFIG_ENV] = previous
     return module
+
+
+def memoize_native_route_check(module: ModuleType, max_size: int = 4096) -> None:
+    """Remember MLflow's "is this a native FastAPI route?" answer per (method, path).
+
+    MLflow's FastAPI permission middleware asks it for every request that has no
+    FastAPI-level validator (all the Flask API), matching the scope against each native
+    route: about 7 % of a warm request's server CPU. The answer depends only on the
+    scope's type, method, root path and path, so a bounded LRU over those keeps MLflow's
+    fail-closed rule exactly as it is while skipping the repeated matching.
+    """
+    original = getattr(module, "_scope_matches_native_route", None)
+    if original is None or getattr(original, "_ldap_auth_memoized", False):
+        return
+
+    @functools.lru_cache(maxsize=max_size)
+    def matches(routes_id: int, scope_type: str, method: str, root_path: str, path: str) -> bool:
+        routes = _routes_by_id[routes_id]
+        scope = {"type": scope_type, "method": method, "root_path": root_path, "path": path}
+        return original(routes, scope)
+
+    _routes_by_id: dict[int, list] = {}
+
+    def scope_matches_native_route(native_routes, scope) -> bool:
+        _routes_by_id.setdefault(id(native_routes), native_routes)
+        try:
+            return matches(
+                id(native_routes),
+                scope.get("type", "http"),
+                scope.get("method", ""),
+                scope.get("root_path", ""),
+                scope.get("path", ""),
+            )
+        except Exception:  # noqa: BLE001 - anything unexpected: MLflow's own answer
+            return original(native_routes, scope)
+
+    scope_matches_native_route._ldap_auth_memoized = True
+    module._scope_matches_native_route = scope_matches_native_route
