@@ -18,6 +18,8 @@ from mlflow_ldap_auth.authn import EXTENSION
 from mlflow_ldap_auth.config import Settings, load_settings
 from mlflow_ldap_auth.directory import Directory
 from mlflow_ldap_auth.errors import ConfigError
+from mlflow_ldap_auth.group_store import GroupStore
+from mlflow_ldap_auth.group_sync import GroupSync
 from mlflow_ldap_auth.login import LoginService
 from mlflow_ldap_auth.mlflow_bridge import import_mlflow_auth, memoize_native_route_check
 from mlflow_ldap_auth.permission_cache import PermissionCache
@@ -62,12 +64,22 @@ def create_app():
     settings = _settings_or_exit()
     _warn_about_settings(settings)
     auth = import_mlflow_auth(settings)
-    # Imported after MLflow's auth module is configured: it imports that module.
-    from mlflow_ldap_auth import local_accounts
+    # Imported after MLflow's auth module is configured: they import that module.
+    from mlflow_ldap_auth import local_accounts, rest_api
+    from mlflow_ldap_auth.mappings import MappingService
 
-    service = LoginService(settings, Directory(settings.ldap), auth.store)
+    groups = GroupStore(settings.mlflow.database_uri)
+    if not os.environ.get(_BOOTSTRAPPED_ENV):
+        groups.migrate()  # otherwise `mlflow server` did it once before starting workers
+    directory = Directory(settings.ldap)
+    sync = GroupSync(settings, auth.store, groups)
+    service = LoginService(settings, directory, auth.store, sync=sync)
+    service.mappings = MappingService(auth.store, groups, directory)
     flask_app = auth.app
     flask_app.extensions[EXTENSION] = service
+    # Registered ahead of MLflow's own before_request hook, which create_app adds next.
+    flask_app.before_request(rest_api.require_admin())
+    flask_app.register_blueprint(rest_api.blueprint)
     served = auth.create_app(flask_app)
     memoize_native_route_check(auth)
     if settings.ldap.permission_cache_ttl_seconds > 0:
@@ -100,6 +112,7 @@ def preflight() -> None:
         raise SystemExit(
             f"mlflow-ldap-auth: {exc.message} (config file: {settings.path})"
         ) from None
+    GroupStore(settings.mlflow.database_uri).migrate()
     os.environ[_BOOTSTRAPPED_ENV] = "true"
 
 

@@ -22,6 +22,7 @@ import re
 import ssl
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -92,10 +93,23 @@ class DirectoryUser:
     group_dns: frozenset[str] = frozenset()
     #: For every nested group, the group through which it was reached (child DN).
     group_parents: tuple[tuple[str, str], ...] = ()
+    #: Stable identifier of each group (entryUUID / objectGUID), by group DN.
+    group_uuids: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def uuid_by_group_dn(self) -> dict[str, str]:
+        return dict(self.group_uuids)
 
     @property
     def normalized_group_dns(self) -> frozenset[str]:
         return frozenset(normalize_dn(dn) for dn in self.group_dns)
+
+
+@dataclass(frozen=True)
+class DirectoryGroup:
+    dn: str
+    uuid: str | None
+    name: str | None
 
 
 @dataclass
@@ -122,6 +136,25 @@ class OperationCounter:
     def snapshot(self) -> dict[str, int]:
         with self._lock:
             return {"binds": self.binds, "searches": self.searches}
+
+
+UUID_ATTRIBUTES = ["entryUUID", "objectGUID"]
+
+
+def group_uuid(entry: dict) -> str | None:
+    """The entry's stable id: OpenLDAP ``entryUUID`` or AD ``objectGUID`` (as a GUID string)."""
+    attributes = entry.get("attributes") or {}
+    value = attributes.get("entryUUID")
+    if isinstance(value, list):
+        value = value[0] if value else None
+    if value:
+        return str(value).lower()
+    raw = (entry.get("raw_attributes") or {}).get("objectGUID")
+    if raw:
+        data = raw[0] if isinstance(raw, list) else raw
+        if isinstance(data, bytes) and len(data) == 16:
+            return str(uuid.UUID(bytes_le=data))
+    return None
 
 
 def ad_bind_reason(message: str | None) -> str | None:
@@ -428,7 +461,8 @@ class Directory:
             return False
 
         nest = settings.nested_groups and "{user_dn}" in template and IN_CHAIN_RULE not in template
-        entries = search([user.dn], ["memberOf"] if nest else ["1.1"])
+        entries = search([user.dn], [*UUID_ATTRIBUTES, "memberOf"] if nest else UUID_ATTRIBUTES)
+        uuids = {entry["dn"]: group_uuid(entry) for entry in entries}
         direct = [entry["dn"] for entry in entries]
         all_groups: dict[str, str] = {normalize_dn(dn): dn for dn in direct}
         parents: list[tuple[str, str]] = []
@@ -438,7 +472,7 @@ class Directory:
                 break
             depth += 1
             wanted = {normalize_dn(dn): dn for dn in frontier}
-            entries = search(frontier, ["member", "uniqueMember", "memberOf"])
+            entries = search(frontier, ["member", "uniqueMember", "memberOf", *UUID_ATTRIBUTES])
             found_next = []
             for entry in entries:
                 attributes = entry.get("attributes") or {}
@@ -450,6 +484,7 @@ class Directory:
                 group_key = normalize_dn(entry["dn"])
                 if group_key not in all_groups:
                     all_groups[group_key] = entry["dn"]
+                    uuids[entry["dn"]] = group_uuid(entry)
                     found_next.append(entry["dn"])
             new_keys = {normalize_dn(dn) for dn in found_next}
             entries = [entry for entry in entries if normalize_dn(entry["dn"]) in new_keys]
@@ -459,8 +494,63 @@ class Directory:
             username=user.username,
             direct_group_dns=frozenset(direct),
             group_dns=frozenset(all_groups.values()),
+            group_uuids=tuple((dn, uid) for dn, uid in uuids.items() if uid),
             group_parents=tuple(parents),
         )
+
+    # -- group look-ups (mappings) ----------------------------------------
+    def read_group(self, group_dn: str) -> DirectoryGroup | None:
+        """The group entry at ``group_dn`` (current DN, stable id, name); None if absent."""
+        attributes = [self.settings.group_name_attribute, *UUID_ATTRIBUTES]
+
+        def work(connection):
+            entries = self._search(connection, group_dn, "(objectClass=*)", ldap3.BASE, attributes)
+            return self._group_of(entries[0]) if entries else None
+
+        return self._with_service(work)
+
+    def find_group_by_uuid(self, group_uuid: str) -> DirectoryGroup | None:
+        """Where a group is now, by its stable id (follows renames and moves)."""
+        base = self.settings.group_search_base
+        if base is None:
+            return None
+        attributes = [self.settings.group_name_attribute, *UUID_ATTRIBUTES]
+        try:
+            guid_bytes = uuid.UUID(group_uuid).bytes_le
+        except ValueError:
+            return None
+        # entryUUID (OpenLDAP) or objectGUID (AD, matched on its raw bytes).
+        guid_filter = "".join(f"\\{byte:02x}" for byte in guid_bytes)
+        search_filter = f"(|(entryUUID={filter_value(group_uuid)})(objectGUID={guid_filter}))"
+
+        def work(connection):
+            entries = self._search(connection, base, search_filter, ldap3.SUBTREE, attributes)
+            return self._group_of(entries[0]) if entries else None
+
+        return self._with_service(work)
+
+    def search_groups(self, text: str, limit: int = 25) -> list[DirectoryGroup]:
+        """Groups whose name contains ``text`` (escaped), for choosing one in a form."""
+        base = self.settings.group_search_base
+        if base is None:
+            return []
+        name = self.settings.group_name_attribute
+        classes = "(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames)(objectClass=group))"
+        search_filter = f"(&{classes}({name}=*{filter_value(text)}*))"
+
+        def work(connection):
+            entries = self._search(
+                connection, base, search_filter, ldap3.SUBTREE, [name, *UUID_ATTRIBUTES]
+            )
+            return [self._group_of(entry) for entry in entries[:limit]]
+
+        return self._with_service(work)
+
+    def _group_of(self, entry: dict) -> DirectoryGroup:
+        value = (entry.get("attributes") or {}).get(self.settings.group_name_attribute)
+        if isinstance(value, list):
+            value = value[0] if value else None
+        return DirectoryGroup(dn=entry["dn"], uuid=group_uuid(entry), name=value)
 
     # -- health ----------------------------------------------------------
     def server_status(self) -> list[dict]:

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
 from mlflow_ldap_auth.audit import audit
 from mlflow_ldap_auth.config import Settings
@@ -39,7 +38,7 @@ def is_allowed(user: DirectoryUser, allowed_group_dns: tuple[str, ...]) -> bool:
 
 
 class LoginService:
-    def __init__(self, settings: Settings, directory: Directory, store) -> None:
+    def __init__(self, settings: Settings, directory: Directory, store, sync=None) -> None:
         self.settings = settings
         self.directory = directory
         self.store = store
@@ -53,9 +52,14 @@ class LoginService:
         self._local_admin = settings.mlflow.admin_username
         #: Set by the app factory when the permission cache is on.
         self.permission_cache = None
-        #: Called with (principal, directory user) after each fresh directory login;
-        #: the group-mapping sync hooks in here.
-        self.after_directory_login: list[Callable[[Principal, DirectoryUser], None]] = []
+        #: ``group_sync.GroupSync``: admin flag and managed roles from group mappings.
+        self.sync = sync
+
+    def flush_caches(self) -> None:
+        """Forget every remembered login and permission answer in this worker."""
+        self.cache.clear()
+        if self.permission_cache is not None:
+            self.permission_cache.clear()
 
     def is_local_admin_name(self, login: str) -> bool:
         return login.casefold() == self._local_admin.casefold()
@@ -92,14 +96,18 @@ class LoginService:
             raise NotAllowed(
                 f"{user.dn} is in none of allowed_groups", reason="not_in_allowed_groups"
             )
-        # Without admin_groups the admin flag is left to MLflow's own admin API.
-        is_admin = is_admin_member(user, ldap.admin_group_dns) if ldap.admin_group_dns else None
+        # Without admin_groups (or admin mappings) the admin flag is left to MLflow's API.
+        if self.sync is not None:
+            plan = self.sync.plan(user)
+            is_admin = plan.is_admin
+        else:
+            is_admin = is_admin_member(user, ldap.admin_group_dns) if ldap.admin_group_dns else None
         provision_user(self.store, user.username, is_admin)
+        if self.sync is not None:
+            self.sync.apply(plan, user.username)
         if is_admin is None:
             is_admin = self.store.get_user(user.username).is_admin
         principal = Principal(username=user.username, is_admin=is_admin, dn=user.dn)
-        for hook in self.after_directory_login:
-            hook(principal, user)
         audit(
             "login",
             user=user.username,

@@ -1,0 +1,133 @@
+"""Group -> permission logic as pure functions (no servers, no database).
+
+Vocabulary:
+
+* a *mapping* says: members of group G get permission P on resource type T, pattern R,
+  in workspace W. Grant mappings are MLflow role permissions on the group's *managed
+  role*, named ``ldap-group:<group uuid>`` (one per group and workspace). An admin
+  mapping (``resource_type = "admin"``) makes G's members MLflow admins.
+* precedence is MLflow's: an explicit ``DENY`` wins over everything; otherwise the
+  highest grant wins (READ < USE < EDIT < MANAGE); with no grant at all,
+  ``default_permission`` applies; admins bypass all checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+
+MANAGED_ROLE_PREFIX = "ldap-group:"
+ADMIN_RESOURCE_TYPE = "admin"
+GRANT_ID_PREFIX = "grant-"
+ADMIN_ID_PREFIX = "admin-"
+PRIORITY = {"DENY": -1, "NO_PERMISSIONS": 0, "READ": 1, "USE": 2, "EDIT": 3, "MANAGE": 4}
+
+
+def managed_role_name(group_uuid: str) -> str:
+    return MANAGED_ROLE_PREFIX + group_uuid.lower()
+
+
+def group_uuid_of_role(role_name: str) -> str | None:
+    """The group uuid a managed role stands for; None for roles made by hand."""
+    if role_name.startswith(MANAGED_ROLE_PREFIX):
+        return role_name[len(MANAGED_ROLE_PREFIX) :]
+    return None
+
+
+@dataclass(frozen=True)
+class Mapping:
+    id: str
+    group: str  # the group's current DN
+    group_uuid: str
+    group_name: str | None
+    resource_type: str
+    resource_pattern: str
+    permission: str
+    workspace: str
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @property
+    def key(self) -> tuple[str, str, str, str, str]:
+        """What makes two mappings the same, whatever their ids."""
+        return (
+            self.group_uuid,
+            self.resource_type,
+            self.resource_pattern,
+            self.permission,
+            self.workspace,
+        )
+
+
+def grant_mapping_id(role_permission_id: int) -> str:
+    return f"{GRANT_ID_PREFIX}{role_permission_id}"
+
+
+def admin_mapping_id(group_row_id: int) -> str:
+    return f"{ADMIN_ID_PREFIX}{group_row_id}"
+
+
+def parse_mapping_id(mapping_id: str) -> tuple[str, int] | None:
+    """``grant-17`` -> ("grant", 17); ``admin-3`` -> ("admin", 3); None if malformed."""
+    for kind, prefix in (("grant", GRANT_ID_PREFIX), ("admin", ADMIN_ID_PREFIX)):
+        if mapping_id.startswith(prefix) and mapping_id[len(prefix) :].isdigit():
+            return kind, int(mapping_id[len(prefix) :])
+    return None
+
+
+def applicable(mappings: Iterable[Mapping], group_uuids: Iterable[str]) -> list[Mapping]:
+    """The mappings whose group the user belongs to (directly or nested)."""
+    member_of = {uuid.lower() for uuid in group_uuids}
+    return [m for m in mappings if m.group_uuid in member_of]
+
+
+def is_admin(
+    group_dns_normalized: Iterable[str],
+    group_uuids: Iterable[str],
+    config_admin_dns_normalized: Iterable[str],
+    mappings: Iterable[Mapping],
+) -> bool:
+    """Admin if in a configured ``admin_groups`` DN or in a group with an admin mapping."""
+    if set(group_dns_normalized) & set(config_admin_dns_normalized):
+        return True
+    return any(m.resource_type == ADMIN_RESOURCE_TYPE for m in applicable(mappings, group_uuids))
+
+
+def fold(permissions: Iterable[str]) -> str | None:
+    """MLflow's precedence over several grants on one resource: DENY wins, else highest."""
+    permissions = list(permissions)
+    if not permissions:
+        return None
+    if "DENY" in permissions:
+        return "DENY"
+    return max(permissions, key=lambda p: PRIORITY.get(p, 0))
+
+
+def resulting_permissions(applying: Iterable[Mapping]) -> list[dict]:
+    """Per (workspace, resource type, pattern): the permission that results and why."""
+    by_resource: dict[tuple[str, str, str], list[Mapping]] = {}
+    for mapping in applying:
+        if mapping.resource_type == ADMIN_RESOURCE_TYPE:
+            continue
+        key = (mapping.workspace, mapping.resource_type, mapping.resource_pattern)
+        by_resource.setdefault(key, []).append(mapping)
+    result = []
+    for (workspace, resource_type, pattern), group in sorted(by_resource.items()):
+        result.append(
+            {
+                "workspace": workspace,
+                "resource_type": resource_type,
+                "resource_pattern": pattern,
+                "permission": fold(m.permission for m in group),
+                "from_mappings": sorted(m.id for m in group),
+            }
+        )
+    return result
+
+
+def role_changes(
+    assigned_role_ids: set[int], wanted_role_ids: set[int]
+) -> tuple[set[int], set[int]]:
+    """(roles to assign, roles to unassign) to go from what is to what should be."""
+    return wanted_role_ids - assigned_role_ids, assigned_role_ids - wanted_role_ids

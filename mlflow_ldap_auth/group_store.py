@@ -1,0 +1,127 @@
+"""Mapped directory groups, in the database at ``[mlflow] database_uri``.
+
+One row per directory group that any mapping refers to: its stable identifier
+(``entryUUID`` / ``objectGUID``), its current DN and display name (refreshed when the
+group is renamed or moved), and whether its members are MLflow admins (an admin
+mapping). The grants themselves are *not* here: they are MLflow role permissions on
+the group's managed role (see ``mappings``), so MLflow's engine enforces them and there
+is no second copy to drift.
+
+The schema is versioned with alembic (own version table ``alembic_version_ldap_auth``,
+next to MLflow's ``alembic_version_auth``), upgraded at server start.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+
+VERSION_TABLE = "alembic_version_ldap_auth"
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+metadata = sa.MetaData()
+groups_table = sa.Table(
+    "ldap_auth_groups",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("group_uuid", sa.String(64), nullable=False, unique=True),
+    sa.Column("group_dn", sa.String(2048), nullable=False),
+    sa.Column("display_name", sa.String(512), nullable=True),
+    sa.Column("is_admin", sa.Boolean, nullable=False, default=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class MappedGroup:
+    id: int
+    uuid: str
+    dn: str
+    name: str | None
+    is_admin: bool
+
+
+def migrate(engine: sa.engine.Engine) -> None:
+    """Bring the schema to the newest revision (idempotent)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+class GroupStore:
+    def __init__(self, database_uri: str, engine: sa.engine.Engine | None = None) -> None:
+        self.engine = engine or sa.create_engine(database_uri, pool_pre_ping=True)
+
+    def migrate(self) -> None:
+        migrate(self.engine)
+
+    @staticmethod
+    def _row(row) -> MappedGroup:
+        return MappedGroup(row.id, row.group_uuid, row.group_dn, row.display_name, row.is_admin)
+
+    def list(self) -> list[MappedGroup]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(sa.select(groups_table).order_by(groups_table.c.group_dn))
+            return [self._row(row) for row in rows]
+
+    def get(self, group_id: int) -> MappedGroup | None:
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                sa.select(groups_table).where(groups_table.c.id == group_id)
+            ).first()
+            return self._row(row) if row else None
+
+    def by_uuid(self, group_uuid: str) -> MappedGroup | None:
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                sa.select(groups_table).where(groups_table.c.group_uuid == group_uuid.lower())
+            ).first()
+            return self._row(row) if row else None
+
+    def upsert(self, group_uuid: str, dn: str, name: str | None) -> MappedGroup:
+        """The row for ``group_uuid``, created or with its DN/name brought up to date."""
+        group_uuid = group_uuid.lower()
+        existing = self.by_uuid(group_uuid)
+        now = int(time.time())
+        with self.engine.begin() as connection:
+            if existing is None:
+                try:
+                    connection.execute(
+                        groups_table.insert().values(
+                            group_uuid=group_uuid,
+                            group_dn=dn,
+                            display_name=name,
+                            is_admin=False,
+                            updated_at=now,
+                        )
+                    )
+                except sa.exc.IntegrityError:
+                    pass  # a concurrent insert won; read it back below
+            elif existing.dn != dn or (name and existing.name != name):
+                connection.execute(
+                    groups_table.update()
+                    .where(groups_table.c.group_uuid == group_uuid)
+                    .values(group_dn=dn, display_name=name or existing.name, updated_at=now)
+                )
+        return self.by_uuid(group_uuid)
+
+    def set_admin(self, group_uuid: str, is_admin: bool) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(
+                groups_table.update()
+                .where(groups_table.c.group_uuid == group_uuid.lower())
+                .values(is_admin=is_admin, updated_at=int(time.time()))
+            )
+
+    def delete(self, group_uuid: str) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(
+                groups_table.delete().where(groups_table.c.group_uuid == group_uuid.lower())
+            )

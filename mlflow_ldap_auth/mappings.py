@@ -1,0 +1,247 @@
+"""Group mappings: create, list and delete them; resolve groups in the directory.
+
+A grant mapping is stored as an MLflow role permission on the group's managed role
+(``ldap-group:<uuid>`` in the mapping's workspace), so MLflow's validators, search
+filtering, ``default_permission`` floor and ``DENY`` apply unchanged; the mapping id is
+``grant-<role permission id>``. An admin mapping is a flag on the group's row in
+``ldap_auth_groups`` (id ``admin-<group row id>``). Roles and grants an admin made by
+hand are never touched: only roles named ``ldap-group:*`` are managed.
+
+Validation uses MLflow's own rules for each resource type (sub-resources take only
+``*``, workspace grants only USE/MANAGE, ...), and every refusal is an
+``MlflowException`` with ``INVALID_PARAMETER_VALUE`` (HTTP 400), raised before anything
+is written.
+"""
+
+from __future__ import annotations
+
+import os
+
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import (
+    INVALID_PARAMETER_VALUE,
+    RESOURCE_ALREADY_EXISTS,
+    RESOURCE_DOES_NOT_EXIST,
+)
+from mlflow.server.auth.permissions import (
+    _validate_permission_for_resource_type,
+    _validate_resource_pattern,
+)
+
+from mlflow_ldap_auth.access import (
+    ADMIN_RESOURCE_TYPE,
+    Mapping,
+    admin_mapping_id,
+    grant_mapping_id,
+    group_uuid_of_role,
+    managed_role_name,
+    parse_mapping_id,
+)
+from mlflow_ldap_auth.audit import audit
+from mlflow_ldap_auth.directory import Directory
+from mlflow_ldap_auth.dn import is_valid_dn
+from mlflow_ldap_auth.group_store import GroupStore, MappedGroup
+
+DEFAULT_WORKSPACE = "default"
+ALL_WORKSPACES = "*"
+
+
+def _invalid(message: str) -> MlflowException:
+    return MlflowException(message, INVALID_PARAMETER_VALUE)
+
+
+def validate_fields(
+    group: object, resource_type: object, resource_pattern: object, permission: object, workspace
+) -> tuple[str, str, str, str, str]:
+    """Check a mapping's fields (types, DN syntax, MLflow's rules); return them normalized."""
+    problems = []
+    for name, value in (
+        ("group", group),
+        ("resource_type", resource_type),
+        ("resource_pattern", resource_pattern),
+        ("permission", permission),
+        ("workspace", workspace),
+    ):
+        if not isinstance(value, str) or not value.strip():
+            problems.append(f"'{name}' must be a non-empty string")
+    if problems:
+        raise _invalid("; ".join(problems))
+    group, resource_type = group.strip(), resource_type.strip()
+    resource_pattern, workspace = resource_pattern.strip(), workspace.strip()
+    permission = permission.strip().upper()
+    if not is_valid_dn(group):
+        raise _invalid(f"'group' is not a valid DN: {group!r}")
+    if resource_type == ADMIN_RESOURCE_TYPE:
+        if resource_pattern != "*" or permission != "MANAGE":
+            raise _invalid("an admin mapping takes resource_pattern '*' and permission 'MANAGE'")
+        return group, resource_type, "*", "MANAGE", ALL_WORKSPACES
+    _validate_permission_for_resource_type(permission, resource_type)
+    _validate_resource_pattern(resource_pattern, resource_type)
+    workspaces_enabled = os.environ.get("MLFLOW_ENABLE_WORKSPACES", "").lower() in ("1", "true")
+    if not workspaces_enabled and workspace != DEFAULT_WORKSPACE:
+        raise _invalid(
+            f"workspaces are not enabled on this server: workspace must be "
+            f"'{DEFAULT_WORKSPACE}', got {workspace!r}"
+        )
+    return group, resource_type, resource_pattern, permission, workspace
+
+
+class MappingService:
+    def __init__(self, store, groups: GroupStore, directory: Directory) -> None:
+        self.store = store  # MLflow's auth store
+        self.groups = groups
+        self.directory = directory
+
+    # -- reading ---------------------------------------------------------
+    def list(self) -> list[Mapping]:
+        groups = {group.uuid: group for group in self.groups.list()}
+        mappings = []
+        for role in self.store.list_roles(None):
+            group = groups.get(group_uuid_of_role(role.name) or "")
+            if group is None:
+                continue
+            for grant in role.permissions:
+                mappings.append(
+                    Mapping(
+                        id=grant_mapping_id(grant.id),
+                        group=group.dn,
+                        group_uuid=group.uuid,
+                        group_name=group.name,
+                        resource_type=grant.resource_type,
+                        resource_pattern=grant.resource_pattern,
+                        permission=grant.permission,
+                        workspace=role.workspace,
+                    )
+                )
+        for group in groups.values():
+            if group.is_admin:
+                mappings.append(self._admin_mapping(group))
+        return sorted(mappings, key=lambda m: (m.group.lower(), m.workspace, m.resource_type, m.id))
+
+    @staticmethod
+    def _admin_mapping(group: MappedGroup) -> Mapping:
+        return Mapping(
+            id=admin_mapping_id(group.id),
+            group=group.dn,
+            group_uuid=group.uuid,
+            group_name=group.name,
+            resource_type=ADMIN_RESOURCE_TYPE,
+            resource_pattern="*",
+            permission="MANAGE",
+            workspace=ALL_WORKSPACES,
+        )
+
+    def refresh_group_dns(self) -> int:
+        """Look every mapped group up by its stable id; store renamed/moved DNs."""
+        changed = 0
+        for group in self.groups.list():
+            found = self.directory.find_group_by_uuid(group.uuid)
+            if found is not None and (found.dn != group.dn or found.name != group.name):
+                self.groups.upsert(group.uuid, found.dn, found.name)
+                changed += 1
+        return changed
+
+    # -- changing --------------------------------------------------------
+    def resolve_group(self, group_dn: str, group_uuid: str | None = None) -> MappedGroup:
+        """The group row for a DN (or stable id), checked against the directory."""
+        found = self.directory.find_group_by_uuid(group_uuid) if group_uuid else None
+        if found is None:
+            found = self.directory.read_group(group_dn)
+        if found is None:
+            raise MlflowException(
+                f"no group {group_dn!r} in the directory", RESOURCE_DOES_NOT_EXIST
+            )
+        if not found.uuid:
+            raise _invalid(f"the directory entry {found.dn!r} has no entryUUID / objectGUID")
+        return self.groups.upsert(found.uuid, found.dn, found.name)
+
+    def create(
+        self,
+        group: object,
+        resource_type: object,
+        permission: object,
+        resource_pattern: object = "*",
+        workspace: object = DEFAULT_WORKSPACE,
+        actor: str | None = None,
+        group_uuid: str | None = None,
+    ) -> Mapping:
+        group, resource_type, pattern, permission, workspace = validate_fields(
+            group, resource_type, resource_pattern, permission, workspace
+        )
+        row = self.resolve_group(group, group_uuid)
+        if resource_type == ADMIN_RESOURCE_TYPE:
+            self.groups.set_admin(row.uuid, True)
+            mapping = self._admin_mapping(self.groups.by_uuid(row.uuid))
+        else:
+            role = self._ensure_role(row, workspace)
+            try:
+                grant = self.store.add_role_permission(role.id, resource_type, pattern, permission)
+            except MlflowException as exc:
+                if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                    raise
+                raise MlflowException(
+                    f"group {row.dn!r} already has a mapping for {resource_type} "
+                    f"{pattern!r} in workspace {workspace!r}; delete it first",
+                    RESOURCE_ALREADY_EXISTS,
+                ) from None
+            mapping = Mapping(
+                id=grant_mapping_id(grant.id),
+                group=row.dn,
+                group_uuid=row.uuid,
+                group_name=row.name,
+                resource_type=resource_type,
+                resource_pattern=pattern,
+                permission=permission,
+                workspace=workspace,
+            )
+        audit(
+            "mapping_created",
+            user=actor,
+            source=None,
+            result="success",
+            reason="api",
+            before=None,
+            after=mapping.to_json(),
+        )
+        return mapping
+
+    def _ensure_role(self, group: MappedGroup, workspace: str):
+        name = managed_role_name(group.uuid)
+        try:
+            return self.store.get_role_by_name(workspace, name)
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+                raise
+        description = f"Managed by mlflow-ldap-auth: members of {group.dn}"
+        try:
+            return self.store.create_role(name, workspace, description)
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+            return self.store.get_role_by_name(workspace, name)
+
+    def delete(self, mapping_id: str, actor: str | None = None) -> Mapping:
+        parsed = parse_mapping_id(mapping_id)
+        if parsed is None:
+            raise _invalid(f"malformed mapping id {mapping_id!r} (expected grant-N or admin-N)")
+        mapping = next((m for m in self.list() if m.id == mapping_id), None)
+        if mapping is None:
+            raise MlflowException(f"no mapping {mapping_id!r}", RESOURCE_DOES_NOT_EXIST)
+        kind, number = parsed
+        if kind == "admin":
+            self.groups.set_admin(mapping.group_uuid, False)
+        else:
+            grant = self.store.get_role_permission(number)
+            self.store.remove_role_permission(number)
+            if not self.store.list_role_permissions(grant.role_id):
+                self.store.delete_role(grant.role_id)  # also ends its assignments
+        audit(
+            "mapping_deleted",
+            user=actor,
+            source=None,
+            result="success",
+            reason="api",
+            before=mapping.to_json(),
+            after=None,
+        )
+        return mapping

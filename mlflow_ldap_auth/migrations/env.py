@@ -1,0 +1,15 @@
+"""Alembic environment for mlflow-ldap-auth's own tables (run from ``group_store.migrate``)."""
+
+from alembic import context
+
+from mlflow_ldap_auth.group_store import VERSION_TABLE, metadata
+
+connection = context.config.attributes["connection"]
+context.configure(
+    connection=connection,
+    target_metadata=metadata,
+    version_table=VERSION_TABLE,
+    render_as_batch=True,  # SQLite needs batch mode for ALTERs
+)
+with context.begin_transaction():
+    context.run_migrations()

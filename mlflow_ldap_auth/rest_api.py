@@ -1,0 +1,190 @@
+"""REST API under ``/api/2.0/mlflow/ldap-auth`` (JSON, MLflow's error format, admins only).
+
+| method, path                          | does                                         |
+|---------------------------------------|----------------------------------------------|
+| GET    /group-mappings                | ``{"group_mappings": [...]}``                |
+| POST   /group-mappings                | create; ``{"group_mapping": {...}}``         |
+| DELETE /group-mappings/<id>           | remove; ``{"group_mapping": {...}}`` (gone)  |
+| GET    /users/<username>              | directory lookup + what the mappings grant   |
+| POST   /cache/flush                   | empty *this worker's* caches                 |
+| GET    /status                        | servers, service bind, caches of this worker |
+
+Access is checked by ``require_admin`` (installed by the app factory ahead of MLflow's
+own hook, so a non-admin gets MLflow's JSON 403 rather than a plain-text one).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+
+from flask import Blueprint, Response, current_app, jsonify, request
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import (
+    INVALID_PARAMETER_VALUE,
+    RESOURCE_DOES_NOT_EXIST,
+    TEMPORARILY_UNAVAILABLE,
+)
+from mlflow.server.handlers import catch_mlflow_exception
+
+from mlflow_ldap_auth.access import applicable, is_admin, resulting_permissions
+from mlflow_ldap_auth.authn import authenticate_request
+from mlflow_ldap_auth.dn import normalize_dn
+from mlflow_ldap_auth.errors import AuthError
+from mlflow_ldap_auth.login import is_allowed
+
+_logger = logging.getLogger(__name__)
+
+API_PREFIX = "/api/2.0/mlflow/ldap-auth"
+EXTENSION = "ldap_auth"
+
+blueprint = Blueprint("ldap_auth_api", __name__, url_prefix=API_PREFIX)
+
+
+def _service():
+    return current_app.extensions[EXTENSION]
+
+
+def _actor() -> str | None:
+    return getattr(authenticate_request(), "username", None)
+
+
+def require_admin(prefixes: tuple[str, ...] = (API_PREFIX + "/",)):
+    """A ``before_request`` hook: the plugin's own routes are for MLflow admins only."""
+
+    def check():
+        if not request.path.startswith(prefixes):
+            return None
+        result = authenticate_request()
+        if isinstance(result, Response):
+            return result  # 401 challenge or 503, as for every MLflow route
+        if not _service().store.get_user(result.username).is_admin:
+            body = json.dumps(
+                {
+                    "error_code": "PERMISSION_DENIED",
+                    "message": "Only MLflow admins may use the ldap-auth administration API.",
+                }
+            )
+            return Response(body, status=403, mimetype="application/json")
+        return None
+
+    return check
+
+
+@blueprint.get("/group-mappings")
+@catch_mlflow_exception
+def list_group_mappings():
+    mappings = _service().mappings
+    try:
+        mappings.refresh_group_dns()  # show each group's current DN (renames, moves)
+    except AuthError as exc:
+        _logger.warning("Group DNs not refreshed, directory unavailable: %s", exc)
+    return jsonify({"group_mappings": [m.to_json() for m in mappings.list()]})
+
+
+@blueprint.post("/group-mappings")
+@catch_mlflow_exception
+def create_group_mapping():
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise MlflowException("the body must be a JSON object", INVALID_PARAMETER_VALUE)
+    unknown = set(body) - {
+        "group",
+        "group_uuid",
+        "resource_type",
+        "resource_pattern",
+        "permission",
+        "workspace",
+    }
+    if unknown:
+        raise MlflowException(f"unknown field(s): {sorted(unknown)}", INVALID_PARAMETER_VALUE)
+    mapping = _service().mappings.create(
+        group=body.get("group"),
+        resource_type=body.get("resource_type"),
+        permission=body.get("permission"),
+        resource_pattern=body.get("resource_pattern", "*"),
+        workspace=body.get("workspace", "default"),
+        group_uuid=body.get("group_uuid") if isinstance(body.get("group_uuid"), str) else None,
+        actor=_actor(),
+    )
+    return jsonify({"group_mapping": mapping.to_json()})
+
+
+@blueprint.delete("/group-mappings/<mapping_id>")
+@catch_mlflow_exception
+def delete_group_mapping(mapping_id: str):
+    mapping = _service().mappings.delete(mapping_id, actor=_actor())
+    return jsonify({"group_mapping": mapping.to_json()})
+
+
+def explain_user(service, username: str) -> dict:
+    """What the directory says about ``username`` and what the mappings give them."""
+    try:
+        user = service.directory.lookup(username)
+    except AuthError as exc:
+        raise MlflowException(f"directory lookup failed: {exc}", TEMPORARILY_UNAVAILABLE) from None
+    if user is None:
+        raise MlflowException(f"no user {username!r} in the directory", RESOURCE_DOES_NOT_EXIST)
+    ldap = service.settings.ldap
+    mappings = service.mappings.list()
+    uuids = set(user.uuid_by_group_dn.values())
+    applying = applicable(mappings, uuids)
+    admin = is_admin(
+        user.normalized_group_dns,
+        uuids,
+        {normalize_dn(dn) for dn in ldap.admin_group_dns},
+        mappings,
+    )
+    return {
+        "username": user.username,
+        "dn": user.dn,
+        "groups": {
+            "direct": sorted(user.direct_group_dns),
+            "nested": sorted(user.group_dns - user.direct_group_dns),
+        },
+        "nesting": [{"group": parent, "via": child} for parent, child in user.group_parents],
+        "admin": admin,
+        "allowed": is_allowed(user, ldap.allowed_group_dns),
+        "mappings": [m.to_json() for m in applying],
+        "permissions": resulting_permissions(applying),
+        "default_permission": service.settings.mlflow.default_permission,
+    }
+
+
+@blueprint.get("/users/<path:username>")
+@catch_mlflow_exception
+def lookup_user(username: str):
+    return jsonify({"user": explain_user(_service(), username)})
+
+
+@blueprint.post("/cache/flush")
+@catch_mlflow_exception
+def flush_cache():
+    service = _service()
+    service.flush_caches()
+    return jsonify({"flushed": True, "worker": os.getpid()})
+
+
+def status_report(service) -> dict:
+    servers = service.directory.server_status()
+    try:
+        service.directory.check_service_bind()
+        service_bind = {"ok": True, "error": None}
+    except AuthError as exc:
+        service_bind = {"ok": False, "error": str(exc)}
+    permission_cache = service.permission_cache.status() if service.permission_cache else None
+    return {
+        "worker": os.getpid(),
+        "servers": servers,
+        "service_bind": service_bind,
+        "cache": service.cache.status(),
+        "permission_cache": permission_cache,
+        "ldap_operations": service.directory.operations.snapshot(),
+    }
+
+
+@blueprint.get("/status")
+@catch_mlflow_exception
+def status():
+    return jsonify(status_report(_service()))
