@@ -1,19 +1,31 @@
-"""``python -m mlflow_ldap_auth check [--user NAME]``: is the directory set up right?
+"""Command line: ``python -m mlflow_ldap_auth check|mappings ...``.
 
-Reads the configuration, connects to each server, binds the service account and
-optionally looks a user up (groups, admin flag). Exit status 0 only when all of that
-worked; otherwise 1 with a one-line reason on stderr (2 for a bad configuration).
+``check [--user NAME]``: reads the configuration, connects to each server, binds the
+service account and optionally looks a user up (groups, admin flag, mappings). Exit
+status 0 only when all of that worked; otherwise 1 with a one-line reason on stderr
+(2 for a bad configuration).
+
+``mappings export`` prints the group mappings as JSON; ``mappings import FILE
+[--dry-run]`` makes the database hold exactly the file's mappings (see
+``mappings_file``). Both work on the database at ``[mlflow] database_uri`` directly;
+running servers pick a change up at each user's next fresh bind.
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
+import json
 import sys
+
+from mlflow.exceptions import MlflowException
 
 from mlflow_ldap_auth.config import load_settings
 from mlflow_ldap_auth.directory import Directory
 from mlflow_ldap_auth.errors import AuthError, ConfigError
+from mlflow_ldap_auth.group_store import GroupStore
 from mlflow_ldap_auth.login import is_admin_member, is_allowed
+from mlflow_ldap_auth.mlflow_bridge import import_mlflow_auth
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -65,6 +77,58 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _mapping_service(settings):
+    auth = import_mlflow_auth(settings)
+    auth.store.init_db(settings.mlflow.database_uri)
+    groups = GroupStore(settings.mlflow.database_uri)
+    groups.migrate()
+    # Imported after MLflow's auth module is configured: it imports that module.
+    from mlflow_ldap_auth.mappings import MappingService
+
+    return MappingService(auth.store, groups, Directory(settings.ldap))
+
+
+def _mappings(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    service = _mapping_service(settings)
+    # mappings_file imports MLflow's auth module, which _mapping_service configured.
+    from mlflow_ldap_auth import mappings_file
+
+    try:
+        if args.action == "export":
+            document = mappings_file.export_document(service.list())
+            json.dump(document, sys.stdout, indent=2)
+            print()
+            return 0
+        with open(args.file, encoding="utf-8") as handle:
+            wanted = mappings_file.read_document(handle.read(), service)
+        to_add, to_remove = mappings_file.plan_import(wanted, service.list())
+        for mapping in to_remove:
+            print(
+                f"- {mapping.group}: {mapping.permission} on {mapping.resource_type} "
+                f"{mapping.resource_pattern!r} in workspace {mapping.workspace!r}"
+            )
+        for item in to_add:
+            print(f"+ {item.describe()}")
+        if not to_add and not to_remove:
+            print("no changes")
+            return 0
+        if args.dry_run:
+            print(f"dry run: {len(to_add)} to add, {len(to_remove)} to remove, nothing changed")
+            return 0
+        actor = f"cli:{getpass.getuser()}"
+        mappings_file.apply_import(service, to_add, to_remove, actor)
+        print(f"imported: {len(to_add)} added, {len(to_remove)} removed")
+        return 0
+    except (OSError, mappings_file.MappingsFileError, AuthError, MlflowException) as exc:
+        print(f"mappings {args.action} failed: {getattr(exc, 'message', exc)}", file=sys.stderr)
+        return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mlflow_ldap_auth")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -72,5 +136,14 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("--user", help="also look this user up (no password needed)")
     check.add_argument("--config", help="config file (default: $MLFLOW_LDAP_AUTH_CONFIG_PATH)")
     check.set_defaults(run=_check)
+    mappings = commands.add_parser("mappings", help="export or import the group mappings")
+    actions = mappings.add_subparsers(dest="action", required=True)
+    export = actions.add_parser("export", help="print all mappings as JSON")
+    export.add_argument("--config", help="config file (default: $MLFLOW_LDAP_AUTH_CONFIG_PATH)")
+    load = actions.add_parser("import", help="make the mappings equal to FILE")
+    load.add_argument("file")
+    load.add_argument("--dry-run", action="store_true", help="print the changes, make none")
+    load.add_argument("--config", help="config file (default: $MLFLOW_LDAP_AUTH_CONFIG_PATH)")
+    mappings.set_defaults(run=_mappings)
     args = parser.parse_args(argv)
     return args.run(args)

@@ -1,5 +1,8 @@
 """Group mappings end to end: real slapd, real server, MLflow's own client enforcing them."""
 
+import json
+import subprocess
+import sys
 import time
 
 import pytest
@@ -337,3 +340,85 @@ def test_renamed_group_keeps_its_mapping(
         if PLATFORM_DN in groups:
             break
     assert PLATFORM_DN in groups
+
+
+def run_cli(config, *args):
+    return subprocess.run(
+        [sys.executable, "-m", "mlflow_ldap_auth", "mappings", *args, "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_export_import_round_trip_dry_run_and_idempotence(
+    server, directory, base_mappings, experiments, tmp_path
+):
+    config = server.config_path
+    exported = run_cli(config, "export")
+    assert exported.returncode == 0, exported.stderr
+    document = json.loads(exported.stdout)
+    assert {m["permission"] for m in document["group_mappings"]} >= {"EDIT", "READ"}
+    file = tmp_path / "m.json"
+    file.write_text(exported.stdout)
+    same = run_cli(config, "import", str(file))
+    assert same.returncode == 0 and "no changes" in same.stdout
+
+    changed = dict(document)
+    changed["group_mappings"] = [
+        m for m in document["group_mappings"] if m["resource_pattern"] != experiments["ds-exp"]
+    ] + [
+        {
+            "group": USERS_DN,
+            "resource_type": "registered_model",
+            "resource_pattern": "*",
+            "permission": "READ",
+            "workspace": "default",
+        }
+    ]
+    file.write_text(json.dumps(changed))
+    before = run_cli(config, "export").stdout
+    dry = run_cli(config, "import", str(file), "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "+ " + USERS_DN in dry.stdout and "- " + DATA_SCIENCE_DN in dry.stdout
+    assert run_cli(config, "export").stdout == before  # dry run changed nothing
+    try:
+        applied = run_cli(config, "import", str(file))
+        assert applied.returncode == 0, applied.stderr
+        assert "1 added, 1 removed" in applied.stdout
+        again = run_cli(config, "import", str(file))
+        assert "no changes" in again.stdout  # idempotent
+    finally:
+        file.write_text(before)
+        restored = run_cli(config, "import", str(file))
+        assert restored.returncode == 0, restored.stderr
+
+
+def test_import_with_a_bad_entry_changes_nothing(server, tmp_path):
+    config = server.config_path
+    before = run_cli(config, "export").stdout
+    file = tmp_path / "bad.json"
+    file.write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "group_mappings": [
+                    {
+                        "group": USERS_DN,
+                        "resource_type": "experiment",
+                        "resource_pattern": "*",
+                        "permission": "READ",
+                    },
+                    {
+                        "group": f"cn=ghost,{GROUPS_DN}",
+                        "resource_type": "experiment",
+                        "permission": "READ",
+                    },
+                ],
+            }
+        )
+    )
+    result = run_cli(config, "import", str(file))
+    assert result.returncode == 1
+    assert "ghost" in result.stderr
+    assert run_cli(config, "export").stdout == before

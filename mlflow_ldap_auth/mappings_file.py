@@ -1,0 +1,148 @@
+"""Mappings as a reviewable JSON file: ``mappings export`` / ``mappings import [--dry-run]``.
+
+File format (``version`` 1)::
+
+    {"version": 1,
+     "group_mappings": [
+       {"group": "cn=data-science,ou=groups,dc=example,dc=org",
+        "group_uuid": "a43bf8a0-7fd9-1041-98d9-a3ffdc04979c",   # optional
+        "resource_type": "experiment", "resource_pattern": "42",
+        "permission": "EDIT", "workspace": "default"}]}
+
+Import makes the database hold exactly the file's mappings (declarative, so running
+it twice changes nothing the second time): it validates every entry and resolves
+every group in the directory (by ``group_uuid`` when given, else by DN) *before*
+writing anything, then removes what the file lacks and adds what it has.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from mlflow_ldap_auth.access import ADMIN_RESOURCE_TYPE, Mapping
+from mlflow_ldap_auth.mappings import MappingService, validate_fields
+
+FORMAT_VERSION = 1
+FIELDS = ("group", "group_uuid", "resource_type", "resource_pattern", "permission", "workspace")
+
+
+class MappingsFileError(Exception):
+    pass
+
+
+def export_document(mappings: list[Mapping]) -> dict:
+    return {
+        "version": FORMAT_VERSION,
+        "group_mappings": [
+            {
+                "group": m.group,
+                "group_uuid": m.group_uuid,
+                "resource_type": m.resource_type,
+                "resource_pattern": m.resource_pattern,
+                "permission": m.permission,
+                "workspace": m.workspace,
+            }
+            for m in sorted(mappings, key=lambda m: (m.group.lower(), m.key))
+        ],
+    }
+
+
+@dataclass(frozen=True)
+class Wanted:
+    group: str
+    group_uuid: str
+    resource_type: str
+    resource_pattern: str
+    permission: str
+    workspace: str
+
+    @property
+    def key(self) -> tuple[str, str, str, str, str]:
+        return (
+            self.group_uuid,
+            self.resource_type,
+            self.resource_pattern,
+            self.permission,
+            self.workspace,
+        )
+
+    def describe(self) -> str:
+        return (
+            f"{self.group}: {self.permission} on {self.resource_type} "
+            f"{self.resource_pattern!r} in workspace {self.workspace!r}"
+        )
+
+
+def read_document(text: str, service: MappingService) -> list[Wanted]:
+    """Parse, validate and resolve every entry; raise one error listing all problems."""
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise MappingsFileError(f"not JSON: {exc}") from None
+    if not isinstance(document, dict) or document.get("version") != FORMAT_VERSION:
+        raise MappingsFileError(f'expected an object with "version": {FORMAT_VERSION}')
+    entries = document.get("group_mappings")
+    if not isinstance(entries, list):
+        raise MappingsFileError('"group_mappings" must be a list')
+    problems, wanted = [], []
+    for index, entry in enumerate(entries):
+        where = f"group_mappings[{index}]"
+        if not isinstance(entry, dict):
+            problems.append(f"{where}: not an object")
+            continue
+        unknown = set(entry) - set(FIELDS)
+        if unknown:
+            problems.append(f"{where}: unknown field(s) {sorted(unknown)}")
+            continue
+        try:
+            group, resource_type, pattern, permission, workspace = validate_fields(
+                entry.get("group"),
+                entry.get("resource_type"),
+                entry.get("resource_pattern", "*"),
+                entry.get("permission"),
+                entry.get("workspace", "default"),
+            )
+        except Exception as exc:  # noqa: BLE001 - MlflowException and friends: reported
+            problems.append(f"{where}: {getattr(exc, 'message', exc)}")
+            continue
+        group_uuid = entry.get("group_uuid")
+        found = service.directory.find_group_by_uuid(group_uuid) if group_uuid else None
+        found = found or service.directory.read_group(group)
+        if found is None or not found.uuid:
+            problems.append(f"{where}: no group {group!r} in the directory")
+            continue
+        wanted.append(Wanted(found.dn, found.uuid, resource_type, pattern, permission, workspace))
+    if problems:
+        raise MappingsFileError("; ".join(problems))
+    return wanted
+
+
+def plan_import(
+    wanted: list[Wanted], existing: list[Mapping]
+) -> tuple[list[Wanted], list[Mapping]]:
+    """(to add, to remove) so that the database ends up holding exactly ``wanted``."""
+    wanted_keys = {w.key for w in wanted}
+    existing_keys = {m.key for m in existing}
+    to_add = sorted(
+        {w.key: w for w in wanted if w.key not in existing_keys}.values(), key=lambda w: w.key
+    )
+    to_remove = [m for m in existing if m.key not in wanted_keys]
+    return to_add, to_remove
+
+
+def apply_import(
+    service: MappingService, to_add: list[Wanted], to_remove: list[Mapping], actor: str
+) -> None:
+    for mapping in to_remove:  # first: a changed permission is a remove plus an add
+        service.delete(mapping.id, actor=actor)
+    for item in to_add:
+        service.create(
+            group=item.group,
+            group_uuid=item.group_uuid,
+            resource_type=item.resource_type,
+            resource_pattern=item.resource_pattern,
+            permission=item.permission,
+            workspace=item.workspace if item.resource_type != ADMIN_RESOURCE_TYPE else "default",
+            actor=actor,
+        )
