@@ -84,7 +84,14 @@ def ldap_config(directory: Path, server_uri: str, mlflow: dict | None = None, **
 class MlflowServer:
     """``mlflow server --app-name ldap-auth`` on a free loopback port."""
 
-    def __init__(self, config_path: Path, workers: int = 1, extra_args=(), env=None) -> None:
+    def __init__(
+        self,
+        config_path: Path,
+        workers: int = 1,
+        extra_args=(),
+        env=None,
+        backend_store_uri: str | None = None,
+    ) -> None:
         self.directory = Path(tempfile.mkdtemp(prefix="mlflow-srv."))
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -93,6 +100,7 @@ class MlflowServer:
         self.workers = workers
         self.extra_args = list(extra_args)
         self.env = dict(env or {})
+        self.backend_store_uri = backend_store_uri or f"sqlite:///{self.directory}/mlflow.db"
         self.process: subprocess.Popen | None = None
 
     def command(self) -> list[str]:
@@ -106,7 +114,7 @@ class MlflowServer:
             "--port",
             str(self.port),
             "--backend-store-uri",
-            f"sqlite:///{self.directory}/mlflow.db",
+            self.backend_store_uri,
             "--default-artifact-root",
             f"{self.directory}/artifacts",
             "--workers",
