@@ -15,8 +15,7 @@ is written.
 
 from __future__ import annotations
 
-import os
-
+from mlflow.environment_variables import MLFLOW_ENABLE_WORKSPACES
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import (
     INVALID_PARAMETER_VALUE,
@@ -27,6 +26,7 @@ from mlflow.server.auth.permissions import (
     _validate_permission_for_resource_type,
     _validate_resource_pattern,
 )
+from mlflow.server.workspace_helpers import _get_workspace_store
 
 from mlflow_ldap_auth.access import (
     ADMIN_RESOURCE_TYPE,
@@ -77,7 +77,7 @@ def validate_fields(
         return group, resource_type, "*", "MANAGE", ALL_WORKSPACES
     _validate_permission_for_resource_type(permission, resource_type)
     _validate_resource_pattern(resource_pattern, resource_type)
-    workspaces_enabled = os.environ.get("MLFLOW_ENABLE_WORKSPACES", "").lower() in ("1", "true")
+    workspaces_enabled = MLFLOW_ENABLE_WORKSPACES.get()
     if not workspaces_enabled and workspace != DEFAULT_WORKSPACE:
         raise _invalid(
             f"workspaces are not enabled on this server: workspace must be "
@@ -173,6 +173,7 @@ class MappingService:
             self.groups.set_admin(row.uuid, True)
             mapping = self._admin_mapping(self.groups.by_uuid(row.uuid))
         else:
+            self._check_workspace_exists(workspace)
             role = self._ensure_role(row, workspace)
             try:
                 grant = self.store.add_role_permission(role.id, resource_type, pattern, permission)
@@ -204,6 +205,17 @@ class MappingService:
             after=mapping.to_json(),
         )
         return mapping
+
+    @staticmethod
+    def _check_workspace_exists(workspace: str) -> None:
+        if not MLFLOW_ENABLE_WORKSPACES.get():
+            return  # validate_fields allowed only the default workspace
+        try:
+            _get_workspace_store().get_workspace(workspace)
+        except MlflowException as exc:
+            if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+                raise _invalid(f"no workspace {workspace!r} on this server") from None
+            raise
 
     def _ensure_role(self, group: MappedGroup, workspace: str):
         name = managed_role_name(group.uuid)

@@ -1,0 +1,86 @@
+"""A workspace-scoped mapping applies only in its workspace (server with --enable-workspaces)."""
+
+import pytest
+import requests
+
+from servers import DATA_SCIENCE_DN, MlflowServer, ldap_config
+
+ADMIN = ("carol", "carol-password")
+ALICE = ("alice", "alice-password")
+
+
+@pytest.fixture(scope="module")
+def server(slapd, tmp_path_factory):
+    config = ldap_config(
+        tmp_path_factory.mktemp("ws"),
+        slapd.ldap_uri,
+        mlflow={"default_permission": "NO_PERMISSIONS"},
+    )
+    with MlflowServer(config, extra_args=["--enable-workspaces"]) as running:
+        yield running
+
+
+def call(server, method, path, auth=ADMIN, workspace=None, **kwargs):
+    headers = {"X-MLFLOW-WORKSPACE": workspace} if workspace else {}
+    return requests.request(
+        method, server.url + path, auth=auth, headers=headers, timeout=30, **kwargs
+    )
+
+
+def experiment_names(server, workspace) -> set[str]:
+    response = call(
+        server,
+        "POST",
+        "/api/2.0/mlflow/experiments/search",
+        auth=ALICE,
+        workspace=workspace,
+        json={"max_results": 100},
+    )
+    assert response.status_code == 200, response.text
+    return {e["name"] for e in response.json().get("experiments", [])}
+
+
+def test_mapping_applies_only_in_its_workspace(server):
+    for workspace in ("team-a", "team-b"):
+        assert (
+            call(server, "POST", "/api/3.0/mlflow/workspaces", json={"name": workspace}).status_code
+            == 201
+        )
+        created = call(
+            server,
+            "POST",
+            "/api/2.0/mlflow/experiments/create",
+            workspace=workspace,
+            json={"name": f"exp-{workspace}"},
+        )
+        assert created.status_code == 200, created.text
+    for resource_type, permission in (("workspace", "USE"), ("experiment", "READ")):
+        mapping = call(
+            server,
+            "POST",
+            "/api/2.0/mlflow/ldap-auth/group-mappings",
+            json={
+                "group": DATA_SCIENCE_DN,
+                "resource_type": resource_type,
+                "resource_pattern": "*",
+                "permission": permission,
+                "workspace": "team-a",
+            },
+        )
+        assert mapping.status_code == 200, mapping.text
+    assert experiment_names(server, "team-a") == {"exp-team-a"}
+    assert experiment_names(server, "team-b") == set()
+    # A mapping into a workspace that does not exist is refused and changes nothing.
+    bad = call(
+        server,
+        "POST",
+        "/api/2.0/mlflow/ldap-auth/group-mappings",
+        json={
+            "group": DATA_SCIENCE_DN,
+            "resource_type": "experiment",
+            "resource_pattern": "*",
+            "permission": "READ",
+            "workspace": "no-such-workspace",
+        },
+    )
+    assert 400 <= bad.status_code < 500, bad.text
