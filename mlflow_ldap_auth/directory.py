@@ -16,6 +16,7 @@ Naming: ``user_dn`` is a DN, ``group_dns`` a frozenset of DNs as the server spel
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import re
@@ -100,7 +101,7 @@ class DirectoryUser:
     def uuid_by_group_dn(self) -> dict[str, str]:
         return dict(self.group_uuids)
 
-    @property
+    @functools.cached_property
     def normalized_group_dns(self) -> frozenset[str]:
         return frozenset(normalize_dn(dn) for dn in self.group_dns)
 

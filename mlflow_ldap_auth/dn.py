@@ -7,11 +7,14 @@ spaces around ``=`` and ``,`` are not significant).
 
 from __future__ import annotations
 
+import functools
+
 from ldap3.core.exceptions import LDAPInvalidDnError
 from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import escape_rdn, parse_dn
 
 
+@functools.lru_cache(maxsize=65536)
 def normalize_dn(dn: str) -> str:
     """Lower-cased, space-trimmed DN; the input unchanged (lower-cased) if it does not parse."""
     try:
