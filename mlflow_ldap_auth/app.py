@@ -65,7 +65,7 @@ def create_app():
     _warn_about_settings(settings)
     auth = import_mlflow_auth(settings)
     # Imported after MLflow's auth module is configured: they import that module.
-    from mlflow_ldap_auth import local_accounts, rest_api
+    from mlflow_ldap_auth import admin_guard, admin_ui, local_accounts, rest_api
     from mlflow_ldap_auth.mappings import MappingService
 
     groups = GroupStore(settings.mlflow.database_uri)
@@ -78,8 +78,9 @@ def create_app():
     flask_app = auth.app
     flask_app.extensions[EXTENSION] = service
     # Registered ahead of MLflow's own before_request hook, which create_app adds next.
-    flask_app.before_request(rest_api.require_admin())
+    admin_guard.install(flask_app)
     flask_app.register_blueprint(rest_api.blueprint)
+    flask_app.register_blueprint(admin_ui.blueprint)
     served = auth.create_app(flask_app)
     memoize_native_route_check(auth)
     if settings.ldap.permission_cache_ttl_seconds > 0:

@@ -9,17 +9,16 @@
 | POST   /cache/flush                   | empty *this worker's* caches                 |
 | GET    /status                        | servers, service bind, caches of this worker |
 
-Access is checked by ``require_admin`` (installed by the app factory ahead of MLflow's
-own hook, so a non-admin gets MLflow's JSON 403 rather than a plain-text one).
+Access is checked by ``admin_guard`` (installed by the app factory ahead of MLflow's
+own hook, so a non-admin gets a JSON 403 in MLflow's format rather than plain text).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import (
     INVALID_PARAMETER_VALUE,
@@ -48,28 +47,6 @@ def _service():
 
 def _actor() -> str | None:
     return getattr(authenticate_request(), "username", None)
-
-
-def require_admin(prefixes: tuple[str, ...] = (API_PREFIX + "/",)):
-    """A ``before_request`` hook: the plugin's own routes are for MLflow admins only."""
-
-    def check():
-        if not request.path.startswith(prefixes):
-            return None
-        result = authenticate_request()
-        if isinstance(result, Response):
-            return result  # 401 challenge or 503, as for every MLflow route
-        if not _service().store.get_user(result.username).is_admin:
-            body = json.dumps(
-                {
-                    "error_code": "PERMISSION_DENIED",
-                    "message": "Only MLflow admins may use the ldap-auth administration API.",
-                }
-            )
-            return Response(body, status=403, mimetype="application/json")
-        return None
-
-    return check
 
 
 @blueprint.get("/group-mappings")
