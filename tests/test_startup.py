@@ -46,3 +46,13 @@ def test_runs_under_gunicorn_too(slapd, tmp_path):
         denied = requests.get(url, auth=("alice", "nope-nope"), timeout=30)
         assert denied.status_code == 401
         assert denied.headers["WWW-Authenticate"] == 'Basic realm="mlflow"'
+        admin_page = requests.get(
+            server.url + "/ldap-admin/", auth=("carol", "carol-password"), timeout=30
+        )
+        assert admin_page.status_code == 200 and "Group mappings" in admin_page.text
+        api = requests.get(
+            server.url + "/api/2.0/mlflow/ldap-auth/status",
+            auth=("carol", "carol-password"),
+            timeout=30,
+        )
+        assert api.status_code == 200 and api.json()["service_bind"]["ok"] is True
