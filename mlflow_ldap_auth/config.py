@@ -17,6 +17,7 @@ from __future__ import annotations
 import configparser
 import ipaddress
 import os
+import re
 import string
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,6 +77,8 @@ class LdapSettings:
     connect_timeout: int = 5
     receive_timeout: int = 10
     permission_cache_ttl_seconds: int = 10
+    #: NetBIOS domain names accepted (and removed) in ``DOMAIN\\user`` logins.
+    login_domains: tuple[str, ...] = ()
 
     @property
     def uses_search(self) -> bool:
@@ -128,6 +131,7 @@ _LDAP_KEYS = {
     "connect_timeout",
     "receive_timeout",
     "permission_cache_ttl_seconds",
+    "login_domains",
 }
 _TRUE = {"1", "yes", "true", "on"}
 _FALSE = {"0", "no", "false", "off"}
@@ -325,7 +329,7 @@ class _SectionReader:
             self._problem(s, "tls_ca_cert_file", f"no such file: {ca_file}")
 
         bind_dn = self.text(s, "bind_dn")
-        if bind_dn is not None:
+        if bind_dn is not None and not _is_ad_bind_name(bind_dn):
             self.dn(s, "bind_dn", bind_dn)
         bind_password = environ.get(BIND_PASSWORD_ENV) or self.text(s, "bind_password")
         if bind_dn is not None and bind_password is None:
@@ -384,6 +388,11 @@ class _SectionReader:
             connect_timeout=self.integer(s, "connect_timeout", 5),
             receive_timeout=self.integer(s, "receive_timeout", 10),
             permission_cache_ttl_seconds=self.integer(s, "permission_cache_ttl_seconds", 10, 0),
+            login_domains=tuple(
+                part.strip()
+                for part in (self.text(s, "login_domains") or "").split(";")
+                if part.strip()
+            ),
         )
 
 
@@ -398,6 +407,13 @@ def _check_filter_syntax(reader: _SectionReader, section: str, key: str, value: 
             break
     if depth != 0:
         reader._problem(section, key, "unbalanced parentheses")
+
+
+def _is_ad_bind_name(name: str) -> bool:
+    """Active Directory also binds as ``user@realm`` (UPN) or ``DOMAIN\\user``."""
+    return bool(
+        re.fullmatch(r"[^@\s,=]+@[^@\s,=]+", name) or re.fullmatch(r"[^\\,=]+\\[^\\,=]+", name)
+    )
 
 
 def _is_loopback(host: str) -> bool:

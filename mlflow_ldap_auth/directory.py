@@ -172,6 +172,7 @@ class Directory:
     def __init__(self, settings: LdapSettings) -> None:
         self.settings = settings
         self.operations = OperationCounter()
+        self._login_domains = {domain.casefold() for domain in settings.login_domains}
         tls = self._tls(settings)
         self._servers = [
             ServerState(uri, self._server(uri, tls, settings)) for uri in settings.server_uris
@@ -345,6 +346,7 @@ class Directory:
     def authenticate(self, login: str, password: str) -> DirectoryUser:
         """Verify ``password`` for ``login``; return the user with groups."""
         _check_login(login, password)
+        login = self.strip_login_domain(login)
         settings = self.settings
         if settings.uses_search:
             entry = self._with_service(lambda c: self._find_user(c, login))
@@ -360,10 +362,18 @@ class Directory:
         finally:
             _close(user_connection)
 
+    def strip_login_domain(self, login: str) -> str:
+        """``CORP\\alice`` -> ``alice`` when CORP is one of ``login_domains``."""
+        domain, backslash, name = login.partition("\\")
+        if backslash and name and domain.casefold() in self._login_domains:
+            return name
+        return login
+
     def lookup(self, login: str) -> DirectoryUser | None:
         """The user and groups without a password (service account); None if unknown."""
         if not login or len(login) > MAX_USERNAME_LENGTH:
             return None
+        login = self.strip_login_domain(login)
 
         def work(connection):
             try:
@@ -418,7 +428,8 @@ class Directory:
                 f"(login {login!r})",
                 reason="no_username_attribute",
             )
-        return _UserEntry(entry["dn"], str(value), bool(attributes.get("memberOf")))
+        memberof = frozenset(normalize_dn(dn) for dn in attributes.get("memberOf") or [])
+        return _UserEntry(entry["dn"], str(value), memberof)
 
     # -- groups ----------------------------------------------------------
     def _with_groups(self, connection: ldap3.Connection, user: _UserEntry) -> DirectoryUser:
@@ -461,15 +472,21 @@ class Directory:
                         return True
             return False
 
-        nest = settings.nested_groups and "{user_dn}" in template and IN_CHAIN_RULE not in template
-        entries = search([user.dn], [*UUID_ATTRIBUTES, "memberOf"] if nest else UUID_ATTRIBUTES)
+        in_chain = IN_CHAIN_RULE in template
+        nest = settings.nested_groups and "{user_dn}" in template and not in_chain
+        wants_memberof = nest or in_chain
+        entries = search(
+            [user.dn], [*UUID_ATTRIBUTES, "memberOf"] if wants_memberof else UUID_ATTRIBUTES
+        )
         uuids = {entry["dn"]: group_uuid(entry) for entry in entries}
         direct = [entry["dn"] for entry in entries]
+        if in_chain:
+            return self._in_chain_user(user, entries, uuids)
         all_groups: dict[str, str] = {normalize_dn(dn): dn for dn in direct}
         parents: list[tuple[str, str]] = []
         frontier, depth = direct, 1
         while nest and frontier and depth < MAX_NESTING_DEPTH:
-            if user.memberof_maintained and not unseen_parents(entries):
+            if user.memberof and not unseen_parents(entries):
                 break
             depth += 1
             wanted = {normalize_dn(dn): dn for dn in frontier}
@@ -547,6 +564,25 @@ class Directory:
 
         return self._with_service(work)
 
+    @staticmethod
+    def _in_chain_user(user: _UserEntry, entries: list[dict], uuids: dict) -> DirectoryUser:
+        """AD's in-chain search returned every group; memberOf tells direct from nested."""
+        by_key = {normalize_dn(entry["dn"]): entry["dn"] for entry in entries}
+        parents = []
+        for entry in entries:
+            for parent in (entry.get("attributes") or {}).get("memberOf") or []:
+                if normalize_dn(parent) in by_key:
+                    parents.append((by_key[normalize_dn(parent)], entry["dn"]))
+        direct = [dn for key, dn in by_key.items() if key in user.memberof] if user.memberof else []
+        return DirectoryUser(
+            dn=user.dn,
+            username=user.username,
+            direct_group_dns=frozenset(direct or by_key.values()),
+            group_dns=frozenset(by_key.values()),
+            group_parents=tuple(parents),
+            group_uuids=tuple((dn, uid) for dn, uid in uuids.items() if uid),
+        )
+
     def _group_of(self, entry: dict) -> DirectoryGroup:
         value = (entry.get("attributes") or {}).get(self.settings.group_name_attribute)
         if isinstance(value, list):
@@ -600,8 +636,9 @@ class Directory:
 class _UserEntry(NamedTuple):
     dn: str
     username: str
-    #: The entry has memberOf values: the directory maintains memberOf (overlay / AD).
-    memberof_maintained: bool
+    #: The entry's memberOf values (normalized); non-empty means the directory
+    #: maintains memberOf (OpenLDAP overlay, Active Directory).
+    memberof: frozenset[str]
 
 
 class _StaleConnection(Exception):

@@ -52,7 +52,7 @@ def _run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, check=True, capture_output=True, text=True, **kwargs)
 
 
-def _make_certificates(tls_dir: Path) -> None:
+def make_certificates(tls_dir: Path) -> None:
     """A CA and a server certificate for 127.0.0.1 / localhost, made with openssl."""
     tls_dir.mkdir(mode=0o700)
     ca_key, ca_crt = tls_dir / "ca.key", tls_dir / "ca.crt"
@@ -119,7 +119,7 @@ class SlapdInstance:
 
     # -- life cycle ------------------------------------------------------
     def start(self, timeout: float = 10.0) -> SlapdInstance:
-        _make_certificates(self.directory / "tls")
+        make_certificates(self.directory / "tls")
         config = (HERE / "config.ldif.in").read_text()
         if not self._memberof:
             config = config.split("dn: olcOverlay={0}memberof")[0]

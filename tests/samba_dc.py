@@ -1,0 +1,147 @@
+"""A throwaway Samba Active Directory domain controller on 127.0.0.1 (ports 389/636).
+
+Provisioned into its own ``mktemp -d`` directory with its own CA, seeded by
+``ad/seed_ad.py`` (Debian's /usr/bin/python3 carries the samba bindings), started in
+the foreground (``samba -i -M single``), stopped by its own PID.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import ssl
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import ldap3
+
+from slapd_instance import make_certificates
+
+HERE = Path(__file__).resolve().parent
+REALM = "CORP.EXAMPLE.COM"
+DOMAIN = "CORP"
+BASE_DN = "DC=corp,DC=example,DC=com"
+USERS_DN = f"CN=Users,{BASE_DN}"
+PASSWORD = "Corp-Passw0rd!42"  # every seeded user's (Samba's complexity rules)
+ADMIN_PASSWORD = "Admin-Passw0rd!42"
+
+
+class SambaDC:
+    def __init__(self) -> None:
+        self.directory = Path(tempfile.mkdtemp(prefix="samba."))
+        self.process: subprocess.Popen | None = None
+        self.log_file = self.directory / "samba.out"
+
+    @property
+    def ldaps_uri(self) -> str:
+        return "ldaps://127.0.0.1:636"
+
+    @property
+    def ldap_uri(self) -> str:
+        return "ldap://127.0.0.1:389"
+
+    @property
+    def ca_cert_file(self) -> str:
+        return str(self.directory / "tls" / "ca.crt")
+
+    def _options(self) -> list[str]:
+        d = self.directory
+        tls = d / "tls"
+        options = {
+            "interfaces": "lo",
+            "bind interfaces only": "yes",
+            "server services": "ldap",
+            "pid directory": d / "run",
+            "lock directory": d / "lock",
+            "state directory": d / "state",
+            "cache directory": d / "cache",
+            "log file": d / "log" / "samba.log",
+            "ncalrpc dir": d / "ncalrpc",
+            "winbindd socket directory": d / "winbindd",
+            "tls enabled": "yes",
+            "tls keyfile": tls / "server.key",
+            "tls certfile": tls / "server.crt",
+            "tls cafile": tls / "ca.crt",
+        }
+        return [f"--option={key} = {value}" for key, value in options.items()]
+
+    def start(self, timeout: float = 30) -> SambaDC:
+        make_certificates(self.directory / "tls")
+        (self.directory / "tls" / "server.key").chmod(0o600)
+        subprocess.run(
+            [
+                "samba-tool",
+                "domain",
+                "provision",
+                f"--targetdir={self.directory}",
+                f"--realm={REALM}",
+                f"--domain={DOMAIN}",
+                "--server-role=dc",
+                "--dns-backend=NONE",
+                "--use-rfc2307",
+                f"--adminpass={ADMIN_PASSWORD}",
+                *self._options(),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        smb_conf = str(self.directory / "etc" / "smb.conf")
+        subprocess.run(
+            ["/usr/bin/python3", str(HERE / "ad" / "seed_ad.py"), smb_conf, PASSWORD],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        with self.log_file.open("w") as log:
+            self.process = subprocess.Popen(
+                ["samba", "-i", "-M", "single", "-s", smb_conf],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"samba exited:\n{self.log_file.read_text()}")
+            if self._root_dse_answers():
+                return self
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"samba not ready after {timeout}s:\n{self.log_file.read_text()}")
+
+    def _root_dse_answers(self) -> bool:
+        tls = ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=self.ca_cert_file)
+        server = ldap3.Server("127.0.0.1", port=636, use_ssl=True, tls=tls, connect_timeout=1)
+        connection = ldap3.Connection(server, receive_timeout=2)
+        try:
+            connection.open()
+            return connection.search("", "(objectClass=*)", ldap3.BASE, attributes=["1.1"])
+        except Exception:
+            return False
+        finally:
+            try:
+                connection.unbind()
+            except Exception:
+                pass
+            sock = getattr(connection, "socket", None)
+            if sock is not None:
+                sock.close()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.directory, ignore_errors=True)

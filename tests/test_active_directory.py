@@ -1,0 +1,238 @@
+"""Active Directory: a real Samba AD DC, a real `mlflow server --app-name ldap-auth`."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import requests
+
+from samba_dc import BASE_DN, PASSWORD, USERS_DN, SambaDC
+from servers import MlflowServer, ldap_config
+
+IN_CHAIN = "(member:1.2.840.113556.1.4.1941:={user_dn})"
+COMMA_GROUP_DN = f"CN=Data\\, Science,{USERS_DN}"
+API = "/api/2.0/mlflow/ldap-auth"
+ADMIN = ("carol", PASSWORD)
+
+
+def ad_settings(ca_file: str) -> dict:
+    """The README's Active Directory example, pointed at the test DC."""
+    return {
+        "tls_ca_cert_file": ca_file,
+        "bind_dn": "svc-mlflow@corp.example.com",
+        "bind_password": PASSWORD,
+        "user_search_base": BASE_DN,
+        "user_search_filter": (
+            "(&(objectClass=user)(|(sAMAccountName={username})(userPrincipalName={username})))"
+        ),
+        "username_attribute": "sAMAccountName",
+        "group_search_base": BASE_DN,
+        "group_search_filter": IN_CHAIN,
+        "admin_groups": f"CN=mlflow-admins,{USERS_DN}",
+        "login_domains": "CORP",
+    }
+
+
+@pytest.fixture(scope="module")
+def dc():
+    instance = SambaDC().start()
+    yield instance
+    instance.cleanup()
+
+
+@pytest.fixture(scope="module")
+def config(dc, tmp_path_factory):
+    return ldap_config(
+        tmp_path_factory.mktemp("ad"),
+        dc.ldaps_uri,
+        mlflow={"default_permission": "NO_PERMISSIONS"},
+        **ad_settings(dc.ca_cert_file),
+    )
+
+
+@pytest.fixture(scope="module")
+def server(config):
+    with MlflowServer(config) as running:
+        yield running
+
+
+def get(server, path, auth):
+    return requests.get(server.url + path, auth=auth, timeout=30)
+
+
+def create_experiment(server, name) -> str:
+    response = requests.post(
+        server.url + "/api/2.0/mlflow/experiments/create",
+        json={"name": name},
+        auth=ADMIN,
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["experiment_id"]
+
+
+def map_group(server, group, experiment_id, permission):
+    response = requests.post(
+        server.url + API + "/group-mappings",
+        auth=ADMIN,
+        timeout=30,
+        json={
+            "group": group,
+            "resource_type": "experiment",
+            "resource_pattern": experiment_id,
+            "permission": permission,
+        },
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["group_mapping"]
+
+
+def audit_reasons(server, user) -> set[str]:
+    reasons = set()
+    for line in server.log().splitlines():
+        if "mlflow_ldap_auth.audit:" in line:
+            record = json.loads(line.split("mlflow_ldap_auth.audit: ", 1)[1])
+            if record["user"] == user:
+                reasons.add(record["reason"])
+    return reasons
+
+
+def test_every_login_form_is_one_mlflow_user(server):
+    for login in ("alice", "ALICE", "alice@corp.example.com", "CORP\\alice", "corp\\ALICE"):
+        response = get(server, "/api/2.0/mlflow/users/current", auth=(login, PASSWORD))
+        assert response.status_code == 200, (login, response.text)
+        assert response.json()["user"]["username"] == "alice"
+    users = get(server, "/api/2.0/mlflow/users/list", auth=ADMIN).json()["users"]
+    assert [u["username"].lower() for u in users].count("alice") == 1
+    assert get(server, "/api/2.0/mlflow/users/current", auth=ADMIN).json()["user"]["is_admin"]
+
+
+def test_nested_and_large_groups_grant_the_mapped_permission(server):
+    nested_exp = create_experiment(server, "via-level-3")
+    big_exp = create_experiment(server, "via-big-group")
+    map_group(server, f"CN=level-3,{USERS_DN}", nested_exp, "READ")
+    map_group(server, f"CN=big-group,{USERS_DN}", big_exp, "EDIT")
+    requests.post(server.url + API + "/cache/flush", auth=ADMIN, timeout=30)
+    alice = ("alice", PASSWORD)
+    read = get(server, f"/api/2.0/mlflow/experiments/get?experiment_id={nested_exp}", alice)
+    assert read.status_code == 200  # alice -> level-1 -> level-2 -> level-3
+    run = requests.post(
+        server.url + "/api/2.0/mlflow/runs/create",
+        auth=alice,
+        timeout=30,
+        json={"experiment_id": big_exp},
+    )
+    assert run.status_code == 200, run.text  # big-group has 1,601 members
+    bob = ("bob", PASSWORD)
+    assert (
+        get(server, f"/api/2.0/mlflow/experiments/get?experiment_id={nested_exp}", bob).status_code
+        == 403
+    )
+    explained = get(server, API + "/users/alice", ADMIN).json()["user"]
+    assert f"CN=level-3,{USERS_DN}" in explained["groups"]["nested"]
+    assert f"CN=level-1,{USERS_DN}" in explained["groups"]["direct"]
+    assert {"group": f"CN=level-3,{USERS_DN}", "via": f"CN=level-2,{USERS_DN}"} in explained[
+        "nesting"
+    ]
+
+
+def test_group_with_a_comma_in_its_cn(server):
+    experiment = create_experiment(server, "comma-group")
+    mapping = map_group(server, COMMA_GROUP_DN, experiment, "READ")
+    assert mapping["group"] == COMMA_GROUP_DN and mapping["group_name"] == "Data, Science"
+    requests.post(server.url + API + "/cache/flush", auth=ADMIN, timeout=30)
+    assert (
+        get(
+            server, f"/api/2.0/mlflow/experiments/get?experiment_id={experiment}", ("bob", PASSWORD)
+        ).status_code
+        == 200
+    )
+    explained = get(server, API + "/users/bob", ADMIN).json()["user"]
+    assert COMMA_GROUP_DN in explained["groups"]["direct"]
+    page = get(server, "/ldap-admin/mappings/new?q=Data", ADMIN)
+    assert page.status_code == 200 and "Data, Science" in page.text
+    listing = get(server, "/ldap-admin/", ADMIN)
+    assert "CN=Data\\, Science" in listing.text
+
+
+@pytest.mark.parametrize(
+    ("user", "reason"),
+    [
+        ("dora", "account_disabled"),
+        ("ed", "account_expired"),
+        ("max", "must_change_password"),
+    ],
+)
+def test_account_states_are_refused_with_their_logged_reason(server, user, reason):
+    response = get(server, EXPERIMENT_0, (user, PASSWORD))
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == 'Basic realm="mlflow"'
+    assert reason in audit_reasons(server, user)
+
+
+EXPERIMENT_0 = "/api/2.0/mlflow/experiments/get?experiment_id=0"
+
+
+def test_wrong_password_and_locked_account(server):
+    bad = get(server, EXPERIMENT_0, ("bob", "Wrong-Passw0rd!"))
+    assert bad.status_code == 401
+    assert "bad_password" in audit_reasons(server, "bob")
+    # Three different wrong passwords reach AD (a repeated one is answered from the
+    # negative cache) and lock lou out; then even the right password is refused.
+    for attempt in range(3):
+        assert get(server, EXPERIMENT_0, ("lou", f"Wrong-{attempt}-Pw!")).status_code == 401
+    locked = get(server, EXPERIMENT_0, ("lou", PASSWORD))
+    assert locked.status_code == 401
+    assert "account_locked" in audit_reasons(server, "lou")
+
+
+def test_check_command_against_ad(config):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mlflow_ldap_auth",
+            "check",
+            "--config",
+            str(config),
+            "--user",
+            "alice",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "mlflow username: alice" in result.stdout
+    assert f"group (nested): CN=level-3,{USERS_DN}" in result.stdout
+
+
+def test_plain_ldap_is_refused_by_ad_and_the_message_says_why(dc, tmp_path):
+    settings = ad_settings(dc.ca_cert_file)
+    config = ldap_config(tmp_path, dc.ldap_uri, **settings)
+    result = subprocess.run(
+        [sys.executable, "-m", "mlflow_ldap_auth", "check", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert "use ldaps:// or start_tls = true" in result.stdout + result.stderr
+    start_tls = ldap_config(tmp_path, dc.ldap_uri, **{**settings, "start_tls": "true"})
+    ok = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mlflow_ldap_auth",
+            "check",
+            "--config",
+            str(start_tls),
+            "--user",
+            "CORP\\alice",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert ok.returncode == 0, ok.stdout + ok.stderr
