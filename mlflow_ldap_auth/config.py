@@ -77,6 +77,9 @@ class LdapSettings:
     connect_timeout: int = 5
     receive_timeout: int = 10
     permission_cache_ttl_seconds: int = 10
+    #: ``search``: group_search_filter (recursion unless it uses AD's in-chain rule);
+    #: ``token_groups``: AD's tokenGroups attribute of the user, then one search.
+    nested_groups_method: str = "search"
     #: NetBIOS domain names accepted (and removed) in ``DOMAIN\\user`` logins.
     login_domains: tuple[str, ...] = ()
 
@@ -132,6 +135,7 @@ _LDAP_KEYS = {
     "receive_timeout",
     "permission_cache_ttl_seconds",
     "login_domains",
+    "nested_groups_method",
 }
 _TRUE = {"1", "yes", "true", "on"}
 _FALSE = {"0", "no", "false", "off"}
@@ -219,6 +223,15 @@ class _SectionReader:
             self._problem(section, key, f"must be at least {minimum}, got {number}")
             return default
         return number
+
+    def choice(self, section: str, key: str, default: str, allowed: tuple[str, ...]) -> str:
+        value = self._raw(section, key)
+        if value is None:
+            return default
+        if value.lower() not in allowed:
+            self._problem(section, key, f"must be one of {', '.join(allowed)}, got {value!r}")
+            return default
+        return value.lower()
 
     def dn(self, section: str, key: str, value: str) -> str | None:
         try:
@@ -388,6 +401,9 @@ class _SectionReader:
             connect_timeout=self.integer(s, "connect_timeout", 5),
             receive_timeout=self.integer(s, "receive_timeout", 10),
             permission_cache_ttl_seconds=self.integer(s, "permission_cache_ttl_seconds", 10, 0),
+            nested_groups_method=self.choice(
+                s, "nested_groups_method", "search", ("search", "token_groups")
+            ),
             login_domains=tuple(
                 part.strip()
                 for part in (self.text(s, "login_domains") or "").split(";")

