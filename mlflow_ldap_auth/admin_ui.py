@@ -29,12 +29,12 @@ from mlflow.exceptions import MlflowException
 from wtforms import ValidationError
 
 from mlflow_ldap_auth.access import ADMIN_RESOURCE_TYPE
+from mlflow_ldap_auth.authn import EXTENSION
 from mlflow_ldap_auth.errors import AuthError
 from mlflow_ldap_auth.forms import ConfirmForm, MappingForm
-from mlflow_ldap_auth.rest_api import explain_user, status_report
+from mlflow_ldap_auth.rest_api import actor, explain_user, status_report
 
 URL_PREFIX = "/ldap-admin"
-EXTENSION = "ldap_auth"
 SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Content-Security-Policy": (
@@ -72,12 +72,6 @@ blueprint = Blueprint(
 
 def _service():
     return current_app.extensions[EXTENSION]
-
-
-def _actor() -> str | None:
-    from mlflow_ldap_auth.authn import authenticate_request
-
-    return getattr(authenticate_request(), "username", None)
 
 
 def error_page(status: int, title: str, message: str, headers: dict | None = None) -> Response:
@@ -151,7 +145,7 @@ def add_mapping():
                 permission=form.permission.data,
                 resource_pattern=form.resource_pattern.data,
                 workspace=form.workspace.data or "default",
-                actor=_actor(),
+                actor=actor(),
             )
         except MlflowException as exc:
             field = {
@@ -190,7 +184,7 @@ def delete_mapping(mapping_id: str):
         return error_page(404, "No such mapping", f"There is no mapping {mapping_id}.")
     form = ConfirmForm()
     if request.method == "POST":
-        service.mappings.delete(mapping_id, actor=_actor())
+        service.mappings.delete(mapping_id, actor=actor())
         flash(f"Deleted the mapping of {mapping.group}.", "success")
         return redirect(url_for(".mappings_page"))
     return render_template("ldap_admin/confirm_delete.html", mapping=mapping, form=form)

@@ -19,8 +19,6 @@ import json
 from flask import Flask, Response, after_this_request, request
 from mlflow.server.auth import routes
 
-EXTENSION = "ldap_auth"
-
 _CREATION_ROUTES = {
     (routes.SIGNUP, "GET"),
     (routes.CREATE_USER_UI, "POST"),

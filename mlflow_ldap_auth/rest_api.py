@@ -28,7 +28,7 @@ from mlflow.protos.databricks_pb2 import (
 from mlflow.server.handlers import catch_mlflow_exception
 
 from mlflow_ldap_auth.access import applicable, is_admin, resulting_permissions
-from mlflow_ldap_auth.authn import authenticate_request
+from mlflow_ldap_auth.authn import EXTENSION, authenticate_request
 from mlflow_ldap_auth.dn import normalize_dn
 from mlflow_ldap_auth.errors import AuthError
 from mlflow_ldap_auth.login import is_allowed
@@ -36,7 +36,6 @@ from mlflow_ldap_auth.login import is_allowed
 _logger = logging.getLogger(__name__)
 
 API_PREFIX = "/api/2.0/mlflow/ldap-auth"
-EXTENSION = "ldap_auth"
 
 blueprint = Blueprint("ldap_auth_api", __name__, url_prefix=API_PREFIX)
 
@@ -45,7 +44,8 @@ def _service():
     return current_app.extensions[EXTENSION]
 
 
-def _actor() -> str | None:
+def actor() -> str | None:
+    """The username behind the current request (for audit lines)."""
     return getattr(authenticate_request(), "username", None)
 
 
@@ -83,7 +83,7 @@ def create_group_mapping():
         resource_pattern=body.get("resource_pattern", "*"),
         workspace=body.get("workspace", "default"),
         group_uuid=body.get("group_uuid") if isinstance(body.get("group_uuid"), str) else None,
-        actor=_actor(),
+        actor=actor(),
     )
     return jsonify({"group_mapping": mapping.to_json()})
 
@@ -91,7 +91,7 @@ def create_group_mapping():
 @blueprint.delete("/group-mappings/<mapping_id>")
 @catch_mlflow_exception
 def delete_group_mapping(mapping_id: str):
-    mapping = _service().mappings.delete(mapping_id, actor=_actor())
+    mapping = _service().mappings.delete(mapping_id, actor=actor())
     return jsonify({"group_mapping": mapping.to_json()})
 
 
