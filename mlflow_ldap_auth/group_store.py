@@ -37,6 +37,12 @@ groups_table = sa.Table(
 )
 
 
+# MLflow's own tables, read (never written) for the login-time sync: two narrow queries
+# instead of loading every role with its permissions through the ORM.
+_roles = sa.table("roles", sa.column("id"), sa.column("name"))
+_assignments = sa.table("user_role_assignments", sa.column("user_id"), sa.column("role_id"))
+
+
 @dataclass(frozen=True)
 class MappedGroup:
     id: int
@@ -111,6 +117,24 @@ class GroupStore:
                     .values(group_dn=dn, display_name=name or existing.name, updated_at=now)
                 )
         return self.by_uuid(group_uuid)
+
+    def managed_roles(self, prefix: str) -> list[tuple[int, str]]:
+        """(id, name) of MLflow roles whose name starts with ``prefix``."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(_roles.c.id, _roles.c.name).where(_roles.c.name.startswith(prefix))
+            )
+            return [(row.id, row.name) for row in rows]
+
+    def assigned_roles(self, user_id: int, prefix: str) -> set[int]:
+        """Ids of the roles named ``prefix*`` assigned to ``user_id``."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(_assignments.c.role_id)
+                .join(_roles, _roles.c.id == _assignments.c.role_id)
+                .where(_assignments.c.user_id == user_id, _roles.c.name.startswith(prefix))
+            )
+            return {row.role_id for row in rows}
 
     def set_admin(self, group_uuid: str, is_admin: bool) -> None:
         with self.engine.begin() as connection:

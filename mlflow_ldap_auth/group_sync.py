@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from mlflow.exceptions import MlflowException
 
-from mlflow_ldap_auth.access import group_uuid_of_role, role_changes
+from mlflow_ldap_auth.access import MANAGED_ROLE_PREFIX, group_uuid_of_role, role_changes
 from mlflow_ldap_auth.config import Settings
 from mlflow_ldap_auth.directory import DirectoryUser
 from mlflow_ldap_auth.dn import normalize_dn
@@ -61,11 +61,11 @@ class GroupSync:
     def apply(self, plan: SyncPlan, username: str) -> bool:
         """Assign/unassign managed roles; True if anything was written."""
         user = self.store.get_user(username)
-        managed = [role for role in self.store.list_roles(None) if group_uuid_of_role(role.name)]
-        wanted = {role.id for role in managed if group_uuid_of_role(role.name) in plan.member_uuids}
-        assigned = {
-            role.id for role in self.store.list_user_roles(user.id) if group_uuid_of_role(role.name)
+        managed = self.groups.managed_roles(MANAGED_ROLE_PREFIX)
+        wanted = {
+            role_id for role_id, name in managed if group_uuid_of_role(name) in plan.member_uuids
         }
+        assigned = self.groups.assigned_roles(user.id, MANAGED_ROLE_PREFIX)
         to_assign, to_unassign = role_changes(assigned, wanted)
         for role_id in to_assign:
             try:
