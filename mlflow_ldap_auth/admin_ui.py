@@ -31,14 +31,15 @@ from wtforms import ValidationError
 from mlflow_ldap_auth.access import ADMIN_RESOURCE_TYPE
 from mlflow_ldap_auth.authn import EXTENSION
 from mlflow_ldap_auth.errors import AuthError
-from mlflow_ldap_auth.forms import ConfirmForm, MappingForm
+from mlflow_ldap_auth.forms import ConfirmForm, MappingForm, form_rules
 from mlflow_ldap_auth.rest_api import actor, explain_user, status_report
 
 URL_PREFIX = "/ldap-admin"
 SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Content-Security-Policy": (
-        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+        "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; "
+        "form-action 'self'; "
         "frame-ancestors 'none'; base-uri 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
@@ -172,6 +173,7 @@ def add_mapping():
         query=query,
         found=found,
         search_error=search_error,
+        rules=form_rules(),
     )
     return page, status
 

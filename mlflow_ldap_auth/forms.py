@@ -34,6 +34,33 @@ RESOURCE_TYPE_CHOICES = (
 PERMISSION_CHOICES = [(p, p) for p in ("READ", "USE", "EDIT", "MANAGE", "DENY")]
 
 
+def form_rules() -> dict:
+    """Per resource type: the permissions MLflow accepts and whether only ``*`` is allowed.
+
+    Handed to the page (``data-rules``) so the optional script can narrow the selects;
+    the server checks the same rules on submit, with or without the script.
+    """
+    rules = {}
+    for resource_type, _ in RESOURCE_TYPE_CHOICES:
+        if resource_type == ADMIN_RESOURCE_TYPE:
+            rules[resource_type] = {"permissions": ["MANAGE"], "wildcard_only": True}
+            continue
+        allowed = []
+        for permission, _ in PERMISSION_CHOICES:
+            try:
+                _validate_permission_for_resource_type(permission, resource_type)
+                allowed.append(permission)
+            except MlflowException:
+                pass
+        try:
+            _validate_resource_pattern("x", resource_type)
+            wildcard_only = False
+        except MlflowException:
+            wildcard_only = True
+        rules[resource_type] = {"permissions": allowed, "wildcard_only": wildcard_only}
+    return rules
+
+
 class MappingForm(FlaskForm):
     group = StringField("Group DN", validators=[DataRequired(), Length(max=2048)])
     resource_type = SelectField("Resource type", choices=RESOURCE_TYPE_CHOICES)

@@ -116,8 +116,18 @@ def test_add_use_and_delete_a_mapping_in_the_browser(admin_page, server, experim
     assert alice_reads(server, experiment_id) == 403
 
 
-def test_form_errors_are_shown_next_to_their_field(admin_page):
-    page = admin_page
+@pytest.fixture
+def admin_page_without_js(browser, server):
+    context = browser.new_context(
+        http_credentials=ADMIN, base_url=server.url, java_script_enabled=False
+    )
+    yield context.new_page()
+    context.close()
+
+
+def test_form_errors_are_shown_next_to_their_field(admin_page_without_js):
+    # Without the script nothing narrows the selects: the server's own checks answer.
+    page = admin_page_without_js
     page.goto("/ldap-admin/mappings/new")
     page.get_by_label("Group DN").fill("not a dn")
     page.get_by_label("Resource type").select_option("run")
@@ -227,3 +237,28 @@ def test_login_challenge_headers_and_csrf(server):
         server.url + "/api/2.0/mlflow/ldap-auth/group-mappings", auth=auth, timeout=30
     ).json()
     assert after == before
+
+
+def test_selects_follow_the_resource_type_with_javascript(admin_page):
+    page = admin_page
+    page.goto("/ldap-admin/mappings/new")
+    page.get_by_label("Resource type").select_option("workspace")
+    expect(page.locator("#permission option[value=READ]")).to_be_disabled()
+    expect(page.locator("#permission option[value=MANAGE]")).to_be_enabled()
+    page.get_by_label("Resource type").select_option("run")
+    expect(page.get_by_label("Resource pattern")).to_have_value("*")
+    expect(page.get_by_label("Resource pattern")).not_to_be_editable()
+    page.get_by_label("Resource type").select_option("experiment")
+    expect(page.get_by_label("Resource pattern")).to_be_editable()
+
+
+def test_everything_works_without_javascript(admin_page_without_js, experiment_id):
+    page = admin_page_without_js
+    page.goto("/ldap-admin/mappings/new?q=platform")
+    page.get_by_role("link", name="ml-platform").click()
+    page.get_by_label("Resource pattern").fill(experiment_id)
+    page.get_by_role("button", name="Add mapping").click()
+    expect(page.get_by_role("status")).to_contain_text("Added: members of cn=ml-platform")
+    page.get_by_role("link", name="Delete…").first.click()
+    page.get_by_role("button", name="Delete mapping").click()
+    expect(page.get_by_role("status")).to_contain_text("Deleted the mapping")
