@@ -1,15 +1,17 @@
 """Active Directory: a real Samba AD DC, a real `mlflow server --app-name ldap-auth`."""
 
 import json
+import ssl
 import subprocess
 import sys
 
+import ldap3
 import pytest
 import requests
 
 from mlflow_ldap_auth.config import LdapSettings
 from mlflow_ldap_auth.directory import Directory
-from samba_dc import BASE_DN, PASSWORD, USERS_DN, SambaDC
+from samba_dc import ADMIN_PASSWORD, BASE_DN, PASSWORD, USERS_DN, SambaDC
 from servers import MlflowServer, ldap_config
 
 IN_CHAIN = "(member:1.2.840.113556.1.4.1941:={user_dn})"
@@ -267,3 +269,36 @@ def test_in_chain_rule_and_token_groups_find_the_same_groups(dc):
     assert by_chain.direct_group_dns == by_token.direct_group_dns - {
         dn for dn in by_token.direct_group_dns if dn.startswith(("CN=Domain Users", "CN=Users,"))
     }
+
+
+def admin_connection(dc):
+    tls = ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=dc.ca_cert_file)
+    server = ldap3.Server("127.0.0.1", port=636, use_ssl=True, tls=tls, get_info=ldap3.NONE)
+    return ldap3.Connection(
+        server, "Administrator@corp.example.com", ADMIN_PASSWORD, auto_bind=True
+    )
+
+
+def test_renamed_group_keeps_its_mapping_by_object_guid(dc, server):
+    experiment = create_experiment(server, "renamed-group")
+    map_group(server, f"CN=level-2,{USERS_DN}", experiment, "READ")
+    connection = admin_connection(dc)
+    try:
+        assert connection.modify_dn(f"CN=level-2,{USERS_DN}", "CN=level-two")
+        requests.post(server.url + API + "/cache/flush", auth=ADMIN, timeout=30)
+        assert (
+            get(
+                server,
+                f"/api/2.0/mlflow/experiments/get?experiment_id={experiment}",
+                ("alice", PASSWORD),
+            ).status_code
+            == 200
+        )
+        groups = {
+            m["group"] for m in get(server, API + "/group-mappings", ADMIN).json()["group_mappings"]
+        }
+        assert f"CN=level-two,{USERS_DN}" in groups
+        assert f"CN=level-2,{USERS_DN}" not in groups
+    finally:
+        connection.modify_dn(f"CN=level-two,{USERS_DN}", "CN=level-2")
+        connection.unbind()
