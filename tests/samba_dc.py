@@ -7,6 +7,7 @@ the foreground (``samba -i -M single``), stopped by its own PID.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import signal
 import ssl
@@ -124,10 +125,8 @@ class SambaDC:
         except Exception:
             return False
         finally:
-            try:
+            with contextlib.suppress(Exception):  # a half-open socket may refuse unbind
                 connection.unbind()
-            except Exception:
-                pass
             sock = getattr(connection, "socket", None)
             if sock is not None:
                 sock.close()

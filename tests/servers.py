@@ -6,6 +6,7 @@ deadline that also notices a crashed process, and is stopped by its own process 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -158,11 +159,9 @@ class MlflowServer:
                 raise RuntimeError(
                     f"mlflow server exited with {self.process.returncode}:\n{self.log()}"
                 )
-            try:
+            with contextlib.suppress(requests.RequestException):  # not listening yet
                 if requests.get(f"{self.url}/health", timeout=1).status_code == 200:
                     return self
-            except requests.RequestException:
-                pass
             time.sleep(0.25)
         self.stop()
         raise RuntimeError(f"mlflow server not healthy after {timeout}s:\n{self.log()}")
@@ -178,14 +177,13 @@ class MlflowServer:
         if self.process is None:
             return
         if self.process.poll() is None:
-            try:
-                os.killpg(self.process.pid, signal.SIGTERM)
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-            except ProcessLookupError:
-                pass
+            with contextlib.suppress(ProcessLookupError):  # the group is already gone
+                try:
+                    os.killpg(self.process.pid, signal.SIGTERM)
+                    self.process.wait(15)
+                except subprocess.TimeoutExpired:
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                    self.process.wait()
         self.process = None
 
     def __enter__(self) -> MlflowServer:
