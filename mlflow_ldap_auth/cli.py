@@ -28,11 +28,18 @@ from mlflow_ldap_auth.login import is_admin_member, is_allowed
 from mlflow_ldap_auth.mlflow_bridge import import_mlflow_auth
 
 
-def _check(args: argparse.Namespace) -> int:
+def _settings_or_none(args: argparse.Namespace):
+    """The settings, or None after printing the configuration problems."""
     try:
-        settings = load_settings(args.config)
+        return load_settings(args.config)
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
+        return None
+
+
+def _check(args: argparse.Namespace) -> int:
+    settings = _settings_or_none(args)
+    if settings is None:
         return 2
     print(f"config: {settings.path}: ok")
     directory = Directory(settings.ldap)
@@ -89,10 +96,8 @@ def _mapping_service(settings):
 
 
 def _mappings(args: argparse.Namespace) -> int:
-    try:
-        settings = load_settings(args.config)
-    except ConfigError as exc:
-        print(str(exc), file=sys.stderr)
+    settings = _settings_or_none(args)
+    if settings is None:
         return 2
     service = _mapping_service(settings)
     # mappings_file imports MLflow's auth module, which _mapping_service configured.
@@ -108,12 +113,9 @@ def _mappings(args: argparse.Namespace) -> int:
             wanted = mappings_file.read_document(handle.read(), service)
         to_add, to_remove = mappings_file.plan_import(wanted, service.list())
         for mapping in to_remove:
-            print(
-                f"- {mapping.group}: {mapping.permission} on {mapping.resource_type} "
-                f"{mapping.resource_pattern!r} in workspace {mapping.workspace!r}"
-            )
-        for item in to_add:
-            print(f"+ {item.describe()}")
+            print(f"- {mappings_file.describe(mapping)}")
+        for mapping in to_add:
+            print(f"+ {mappings_file.describe(mapping)}")
         if not to_add and not to_remove:
             print("no changes")
             return 0

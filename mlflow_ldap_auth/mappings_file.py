@@ -18,7 +18,6 @@ writing anything, then removes what the file lacks and adds what it has.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 from mlflow_ldap_auth.access import ADMIN_RESOURCE_TYPE, Mapping
 from mlflow_ldap_auth.mappings import MappingService, validate_fields
@@ -48,33 +47,15 @@ def export_document(mappings: list[Mapping]) -> dict:
     }
 
 
-@dataclass(frozen=True)
-class Wanted:
-    group: str
-    group_uuid: str
-    resource_type: str
-    resource_pattern: str
-    permission: str
-    workspace: str
-
-    @property
-    def key(self) -> tuple[str, str, str, str, str]:
-        return (
-            self.group_uuid,
-            self.resource_type,
-            self.resource_pattern,
-            self.permission,
-            self.workspace,
-        )
-
-    def describe(self) -> str:
-        return (
-            f"{self.group}: {self.permission} on {self.resource_type} "
-            f"{self.resource_pattern!r} in workspace {self.workspace!r}"
-        )
+def describe(mapping: Mapping) -> str:
+    """One reviewable line for a mapping (the diff that import prints)."""
+    return (
+        f"{mapping.group}: {mapping.permission} on {mapping.resource_type} "
+        f"{mapping.resource_pattern!r} in workspace {mapping.workspace!r}"
+    )
 
 
-def read_document(text: str, service: MappingService) -> list[Wanted]:
+def read_document(text: str, service: MappingService) -> list[Mapping]:
     """Parse, validate and resolve every entry; raise one error listing all problems."""
     try:
         document = json.loads(text)
@@ -112,15 +93,20 @@ def read_document(text: str, service: MappingService) -> list[Wanted]:
         if found is None or not found.uuid:
             problems.append(f"{where}: no group {group!r} in the directory")
             continue
-        wanted.append(Wanted(found.dn, found.uuid, resource_type, pattern, permission, workspace))
+        # Not stored yet, so no id; compared with stored mappings by ``Mapping.key``.
+        wanted.append(
+            Mapping(
+                "", found.dn, found.uuid, found.name, resource_type, pattern, permission, workspace
+            )
+        )
     if problems:
         raise MappingsFileError("; ".join(problems))
     return wanted
 
 
 def plan_import(
-    wanted: list[Wanted], existing: list[Mapping]
-) -> tuple[list[Wanted], list[Mapping]]:
+    wanted: list[Mapping], existing: list[Mapping]
+) -> tuple[list[Mapping], list[Mapping]]:
     """(to add, to remove) so that the database ends up holding exactly ``wanted``."""
     wanted_keys = {w.key for w in wanted}
     existing_keys = {m.key for m in existing}
@@ -132,7 +118,7 @@ def plan_import(
 
 
 def apply_import(
-    service: MappingService, to_add: list[Wanted], to_remove: list[Mapping], actor: str
+    service: MappingService, to_add: list[Mapping], to_remove: list[Mapping], actor: str
 ) -> None:
     for mapping in to_remove:  # first: a changed permission is a remove plus an add
         service.delete(mapping.id, actor=actor)
