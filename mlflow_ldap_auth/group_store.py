@@ -7,40 +7,21 @@ mapping). The grants themselves are *not* here: they are MLflow role permissions
 the group's managed role (see ``mappings``), so MLflow's engine enforces them and there
 is no second copy to drift.
 
-The schema is versioned with alembic (own version table ``alembic_version_ldap_auth``,
-next to MLflow's ``alembic_version_auth``), upgraded at server start.
+The schema is in ``tables`` (versioned with alembic, upgraded at server start).
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
 
-VERSION_TABLE = "alembic_version_ldap_auth"
-MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+from mlflow_ldap_auth import tables
+from mlflow_ldap_auth.tables import groups as groups_table
 
-metadata = sa.MetaData()
-groups_table = sa.Table(
-    "ldap_auth_groups",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("group_uuid", sa.String(64), nullable=False, unique=True),
-    sa.Column("group_dn", sa.String(2048), nullable=False),
-    sa.Column("display_name", sa.String(512), nullable=True),
-    sa.Column("is_admin", sa.Boolean, nullable=False, default=False),
-    sa.Column("updated_at", sa.BigInteger, nullable=False),
-)
-
-
-# MLflow's own tables, read (never written) for the login-time sync: two narrow queries
-# instead of loading every role with its permissions through the ORM.
-_roles = sa.table("roles", sa.column("id"), sa.column("name"))
-_assignments = sa.table("user_role_assignments", sa.column("user_id"), sa.column("role_id"))
+_roles = tables.mlflow_roles
+_assignments = tables.mlflow_role_assignments
 
 
 @dataclass(frozen=True)
@@ -52,21 +33,12 @@ class MappedGroup:
     is_admin: bool
 
 
-def migrate(engine: sa.engine.Engine) -> None:
-    """Bring the schema to the newest revision (idempotent)."""
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
-
-
 class GroupStore:
     def __init__(self, database_uri: str, engine: sa.engine.Engine | None = None) -> None:
-        self.engine = engine or sa.create_engine(database_uri, pool_pre_ping=True)
+        self.engine = engine or tables.create_engine(database_uri)
 
     def migrate(self) -> None:
-        migrate(self.engine)
+        tables.migrate(self.engine)
 
     @staticmethod
     def _row(row) -> MappedGroup:

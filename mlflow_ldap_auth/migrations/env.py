@@ -1,8 +1,8 @@
-"""Alembic environment for mlflow-ldap-auth's own tables (run from ``group_store.migrate``)."""
+"""Alembic environment for mlflow-ldap-auth's own tables (run from ``tables.migrate``)."""
 
 from alembic import context
 
-from mlflow_ldap_auth.group_store import VERSION_TABLE, metadata
+from mlflow_ldap_auth.tables import VERSION_TABLE, metadata
 
 connection = context.config.attributes["connection"]
 context.configure(

@@ -1,0 +1,59 @@
+"""Which MLflow user rows belong to directory users, and the break-glass password's version.
+
+MLflow's user store cannot tell who made a row: this plugin at a first login, or
+basic-auth before the plugin was installed (with an admin flag and a known password).
+``ldap_auth_users`` records every row the plugin provisioned or adopted, so a directory
+user whose name matches a row made elsewhere *adopts* it once (keeps its per-user
+grants, never its admin flag) instead of silently inheriting it.
+"""
+
+from __future__ import annotations
+
+import time
+
+import sqlalchemy as sa
+
+from mlflow_ldap_auth import tables
+
+PROVISIONED = "provisioned"
+ADOPTED = "adopted"
+
+
+class AccountStore:
+    def __init__(self, engine: sa.engine.Engine) -> None:
+        self.engine = engine
+
+    def is_known(self, username: str) -> bool:
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                sa.select(tables.users.c.username).where(tables.users.c.username == username)
+            ).first()
+        return row is not None
+
+    def claim(self, username: str, origin: str) -> bool:
+        """Record ``username`` as the plugin's; False if another worker recorded it first."""
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(
+                    tables.users.insert().values(
+                        username=username, origin=origin, created_at=int(time.time())
+                    )
+                )
+        except sa.exc.IntegrityError:
+            return False
+        return True
+
+    def stored_password_hash(self, username: str) -> str | None:
+        """MLflow's stored hash for a local account, read past every cache.
+
+        It changes whenever the password does, so it is the *version* under which a
+        verified break-glass password is remembered: a rotation through any worker or
+        server invalidates every worker's memory at its next request.
+        """
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                sa.select(tables.mlflow_users.c.password_hash).where(
+                    tables.mlflow_users.c.username == username
+                )
+            ).first()
+        return row.password_hash if row else None
