@@ -1,18 +1,23 @@
 """Per-process caches of login decisions, so a busy client costs one bind per TTL.
 
-* **Positive**: login name -> (keyed hash of the password, the authenticated user),
-  for ``cache_ttl_seconds``, at most ``cache_max_size`` entries. A request whose
+* **Positive**: login name -> (keyed hash of the password, a version, the authenticated
+  user), for ``cache_ttl_seconds``, at most ``cache_max_size`` entries. A request whose
   password hashes differently is a miss and goes to the directory, so a password
-  changed in the directory works at once.
-* **Negative**: (login name, keyed hash) of a refused pair, for
-  ``negative_cache_ttl_seconds``: a script retrying a stale password does not reach the
+  changed in the directory works at once. The *version* is for secrets that can change
+  behind the cache's back (the break-glass admin's stored password hash): an entry
+  remembered under another version is a miss.
+* **Negative**: (login name, keyed hash, version) of a refused pair, for
+  ``negative_ttl_seconds``: a script retrying a stale password does not reach the
   directory again (and cannot lock the account out) within that window.
 * **Single flight**: concurrent checks of the same (login, password) wait for the one
   that is already talking to the directory instead of sending their own bind.
 
-No plaintext password is ever stored: the key is HMAC-SHA256 with a random
-per-process secret (useless for an offline dictionary attack without that secret) and
-is compared in constant time.
+What a cache keeps is what an attacker who can read process memory gets, so it keeps
+as little as possible: no plaintext password (the key is HMAC-SHA256 with a random
+per-process secret, compared in constant time), and for a refusal only a ``Refusal``
+record (which exception class, its reason), never the exception itself: an exception
+holds its traceback, whose frames hold the password in their locals, and re-raising
+one object adds frames to it on every hit. Each hit raises a new, frame-less exception.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import hashlib
 import hmac
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -35,7 +40,23 @@ T = TypeVar("T")
 @dataclass(frozen=True)
 class _Positive(Generic[T]):
     digest: bytes
+    version: Hashable
     value: T
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """What is remembered of a refused check: enough to answer it again, nothing more."""
+
+    kind: type[AuthError]
+    reason: str
+
+    @classmethod
+    def of(cls, error: AuthError) -> Refusal:
+        return cls(type(error), error.reason)
+
+    def error(self, message: str) -> AuthError:
+        return self.kind(message, reason=self.reason)
 
 
 class _Flight:
@@ -44,7 +65,8 @@ class _Flight:
     def __init__(self) -> None:
         self.done = threading.Event()
         self.value = None
-        self.error: BaseException | None = None
+        self.refusal: Refusal | None = None
+        self.failed = False  # the leader raised something that is not an AuthError
 
 
 @dataclass
@@ -68,9 +90,9 @@ class CacheStats:
 class CredentialCache(Generic[T]):
     """Thread-safe front of an expensive ``check(login, password) -> T``.
 
-    ``check`` raises an ``AuthError`` to refuse; ``InvalidCredentials`` and ``NotAllowed``
-    refusals are remembered in the negative cache (``remember_refusal``), others (a
-    directory outage) are not.
+    ``check`` raises an ``AuthError`` to refuse; refusals for which
+    ``remember_refusal(error)`` is true are kept in the negative cache, others (a
+    directory outage, a throttled attempt) are not.
     """
 
     def __init__(
@@ -83,56 +105,71 @@ class CredentialCache(Generic[T]):
     ) -> None:
         extra = {"timer": timer} if timer else {}
         self._positive: TTLCache[str, _Positive[T]] = TTLCache(max_size, ttl_seconds, **extra)
-        self._negative: TTLCache[tuple[str, bytes], AuthError] | None = (
+        self._negative: TTLCache[tuple[str, bytes, Hashable], Refusal] | None = (
             TTLCache(max_size, negative_ttl_seconds, **extra) if negative_ttl_seconds > 0 else None
         )
         self._remember_refusal = remember_refusal
         self._lock = threading.Lock()
-        self._flights: dict[tuple[str, bytes], _Flight] = {}
+        self._flights: dict[tuple[str, bytes, Hashable], _Flight] = {}
         self._key = secrets.token_bytes(32)
         self.stats = CacheStats()
 
     def digest(self, password: str) -> bytes:
-        return hmac.new(self._key, password.encode("utf-8"), hashlib.sha256).digest()
+        return hmac.new(
+            self._key, password.encode("utf-8", "surrogatepass"), hashlib.sha256
+        ).digest()
 
-    def get_or_check(self, login: str, password: str, check: Callable[[str, str], T]) -> T:
+    def get_or_check(
+        self,
+        login: str,
+        password: str,
+        check: Callable[[str, str], T],
+        version: Hashable = None,
+    ) -> T:
         digest = self.digest(password)
-        key = (login, digest)
+        key = (login, digest, version)
         with self._lock:
             entry = self._positive.get(login)
-            if entry is not None and hmac.compare_digest(entry.digest, digest):
+            if (
+                entry is not None
+                and entry.version == version
+                and hmac.compare_digest(entry.digest, digest)
+            ):
                 self.stats.hits += 1
                 return entry.value
-            if self._negative is not None:
-                refusal = self._negative.get(key)
-                if refusal is not None:
-                    self.stats.negative_hits += 1
-                    raise refusal
-            flight = self._flights.get(key)
-            leader = flight is None
-            if leader:
-                flight = self._flights[key] = _Flight()
-                self.stats.misses += 1
+            refusal = self._negative.get(key) if self._negative is not None else None
+            if refusal is not None:
+                self.stats.negative_hits += 1
+            else:
+                flight = self._flights.get(key)
+                leader = flight is None
+                if leader:
+                    flight = self._flights[key] = _Flight()
+                    self.stats.misses += 1
+        if refusal is not None:
+            raise refusal.error("refused again within negative_cache_ttl_seconds")
         if not leader:
             flight.done.wait()
-            if flight.error is not None:
-                raise flight.error
+            if flight.refusal is not None:
+                raise flight.refusal.error("refused (concurrent check)")
+            if flight.failed:
+                raise RuntimeError("the concurrent credential check failed unexpectedly")
             return flight.value
         try:
             value = check(login, password)
-        except AuthError as exc:
-            flight.error = exc
-            with self._lock:
-                if self._negative is not None and self._remember_refusal(exc):
-                    self._negative[key] = exc
+        except AuthError as error:
+            flight.refusal = Refusal.of(error)
+            if self._negative is not None and self._remember_refusal(error):
+                with self._lock:
+                    self._negative[key] = flight.refusal
             raise
-        except BaseException as exc:
-            flight.error = exc
+        except BaseException:
+            flight.failed = True
             raise
         else:
             flight.value = value
             with self._lock:
-                self._positive[login] = _Positive(digest, value)
+                self._positive[login] = _Positive(digest, version, value)
                 if self._negative is not None:
                     self._negative.pop(key, None)
             return value
@@ -140,6 +177,20 @@ class CredentialCache(Generic[T]):
             with self._lock:
                 self._flights.pop(key, None)
             flight.done.set()
+
+    def peek(self, login: str, password: str) -> T | None:
+        """The remembered success for this pair, or None; never checks anything itself."""
+        digest = self.digest(password)
+        with self._lock:
+            entry = self._positive.get(login)
+            if (
+                entry is not None
+                and entry.version is None
+                and hmac.compare_digest(entry.digest, digest)
+            ):
+                self.stats.hits += 1
+                return entry.value
+        return None
 
     def clear(self) -> None:
         with self._lock:

@@ -3,6 +3,8 @@
 import gc
 import threading
 import time
+import tracemalloc
+import types
 
 import pytest
 
@@ -123,3 +125,76 @@ def test_no_plaintext_password_held_anywhere_in_the_cache():
     stored = repr(cache._positive.items()) + repr(cache._negative.items())
     assert secret not in stored
     assert all(secret not in repr(value) for value in vars(cache).values())
+
+
+def objects_reachable_from(root, limit: int = 200_000) -> list:
+    """Everything ``root`` keeps alive, frames and their locals included."""
+    seen, stack, found = set(), [root], []
+    while stack and len(found) < limit:
+        obj = stack.pop()
+        if id(obj) in seen or isinstance(obj, type):
+            continue
+        seen.add(id(obj))
+        found.append(obj)
+        if isinstance(obj, types.FrameType):
+            stack.extend(obj.f_locals.values())
+        stack.extend(gc.get_referents(obj))
+    return found
+
+
+def password_is_reachable(root, secret: str) -> bool:
+    return any(
+        (isinstance(obj, str) and secret in obj)
+        or (isinstance(obj, bytes) and secret.encode() in obj)
+        for obj in objects_reachable_from(root)
+    )
+
+
+def refusing_check(login, password):
+    raise InvalidCredentials("bind refused", reason="bad_password")
+
+
+def test_a_remembered_refusal_keeps_no_way_back_to_the_password():
+    cache = make(Clock())
+    secret = "Stale-Password-From-A-Script-0815"
+    for _ in range(50):  # the first call binds, the other 49 are negative hits
+        with pytest.raises(InvalidCredentials) as refused:
+            cache.get_or_check("alice", secret, refusing_check)
+        assert refused.value.reason == "bad_password"
+    del refused
+    gc.collect()
+    assert cache.stats.negative_hits == 49
+    assert not password_is_reachable(cache, secret)
+
+
+def test_retry_storm_keeps_memory_flat():
+    cache = make(Clock())
+    with pytest.raises(InvalidCredentials):
+        cache.get_or_check("alice", "stale", refusing_check)
+
+    def storm(count):
+        for _ in range(count):
+            try:
+                cache.get_or_check("alice", "stale", refusing_check)
+            except InvalidCredentials:
+                pass
+
+    storm(1000)  # warm up allocator caches
+    tracemalloc.start()
+    try:
+        before = tracemalloc.take_snapshot()
+        storm(20_000)
+        gc.collect()
+        after = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    growth = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
+    assert growth < 64 * 1024, f"{growth} bytes kept after 20,000 negative hits"
+
+
+def test_negative_cache_is_bounded_by_its_size():
+    cache = make(Clock())
+    for n in range(500):
+        with pytest.raises(InvalidCredentials):
+            cache.get_or_check(f"user{n}", "pw", refusing_check)
+    assert cache.status()["negative_size"] <= 100
