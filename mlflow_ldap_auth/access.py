@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
+from mlflow_ldap_auth.dn import DnKey
+
 MANAGED_ROLE_PREFIX = "ldap-group:"
 ADMIN_RESOURCE_TYPE = "admin"
 GRANT_ID_PREFIX = "grant-"
@@ -82,16 +84,62 @@ def applicable(mappings: Iterable[Mapping], group_uuids: Iterable[str]) -> list[
     return [m for m in mappings if m.group_uuid in member_of]
 
 
-def is_admin(
-    group_dns_normalized: Iterable[str],
-    group_uuids: Iterable[str],
-    config_admin_dns_normalized: Iterable[str],
-    mappings: Iterable[Mapping],
-) -> bool:
-    """Admin if in a configured ``admin_groups`` DN or in a group with an admin mapping."""
-    if set(group_dns_normalized) & set(config_admin_dns_normalized):
-        return True
-    return any(m.resource_type == ADMIN_RESOURCE_TYPE for m in applicable(mappings, group_uuids))
+@dataclass(frozen=True)
+class GroupRef:
+    """A group named in the configuration (``admin_groups``, ``allowed_groups``).
+
+    Matched by the group's stable id once it has been resolved in the directory (a
+    rename keeps working, a new group at the old DN does not inherit), by its
+    structural DN key until then.
+    """
+
+    key: DnKey
+    uuid: str | None = None
+
+
+#: A user's groups as the directory reported them: (DN key, stable id or None).
+UserGroups = Iterable[tuple[DnKey, str | None]]
+
+
+def member_of_any(user_groups: UserGroups, refs: Iterable[GroupRef]) -> bool:
+    """Whether one of the user's groups is one of ``refs`` (by stable id where both have one)."""
+    user_groups = list(user_groups)
+    for ref in refs:
+        for key, uuid in user_groups:
+            if (uuid == ref.uuid) if (ref.uuid and uuid) else (key == ref.key):
+                return True
+    return False
+
+
+@dataclass(frozen=True)
+class AccessDecision:
+    allowed: bool
+    #: None: nothing in the configuration decides the admin flag (it is MLflow's).
+    is_admin: bool | None
+
+
+def decide(
+    user_groups: UserGroups,
+    admin_refs: Iterable[GroupRef],
+    allowed_refs: Iterable[GroupRef],
+    admin_mapped_uuids: Iterable[str],
+) -> AccessDecision:
+    """The one access decision, used by login, the lookup API, the admin page and the CLI.
+
+    * allowed: no ``allowed_groups`` configured, or a member of one of them;
+    * admin: a member of an ``admin_groups`` group or of a group with an admin mapping;
+      None when neither is configured.
+    """
+    user_groups = list(user_groups)
+    admin_refs, allowed_refs = list(admin_refs), list(allowed_refs)
+    admin_mapped = {uuid.lower() for uuid in admin_mapped_uuids}
+    allowed = not allowed_refs or member_of_any(user_groups, allowed_refs)
+    if not admin_refs and not admin_mapped:
+        return AccessDecision(allowed=allowed, is_admin=None)
+    is_admin = member_of_any(user_groups, admin_refs) or any(
+        uuid and uuid.lower() in admin_mapped for _, uuid in user_groups
+    )
+    return AccessDecision(allowed=allowed, is_admin=is_admin)
 
 
 def fold(permissions: Iterable[str]) -> str | None:

@@ -18,13 +18,14 @@ import getpass
 import json
 import sys
 
+import sqlalchemy as sa
 from mlflow.exceptions import MlflowException
 
+from mlflow_ldap_auth.access_policy import AccessPolicy, ConfiguredGroups
 from mlflow_ldap_auth.config import load_settings
 from mlflow_ldap_auth.directory import Directory
 from mlflow_ldap_auth.errors import AuthError, ConfigError
 from mlflow_ldap_auth.group_store import GroupStore
-from mlflow_ldap_auth.login import is_admin_member, is_allowed
 from mlflow_ldap_auth.mlflow_bridge import import_mlflow_auth
 
 
@@ -67,21 +68,41 @@ def _check(args: argparse.Namespace) -> int:
             if user is None:
                 failed.append(f"user {args.user!r} not found in the directory")
         if user is not None:
-            ldap = settings.ldap
             print(f"user {args.user!r}: {user.dn}")
             print(f"  mlflow username: {user.username}")
             for dn in sorted(user.direct_group_dns):
                 print(f"  group (direct): {dn}")
             for dn in sorted(user.group_dns - user.direct_group_dns):
                 print(f"  group (nested): {dn}")
-            print(f"  admin: {'yes' if is_admin_member(user, ldap.admin_group_dns) else 'no'}")
-            print(f"  allowed: {'yes' if is_allowed(user, ldap.allowed_group_dns) else 'no'}")
+            admin, allowed = _access(settings, directory, user)
+            print(f"  admin: {admin}")
+            print(f"  allowed: {allowed}")
     directory.close()
     if failed:
         print(f"check failed: {failed[0]}", file=sys.stderr)
         return 1
     print("check: ok")
     return 0
+
+
+def _access(settings, directory: Directory, user) -> tuple[str, str]:
+    """The server's own access decision for ``user``, as two words for the report."""
+    ldap = settings.ldap
+    policy = AccessPolicy(
+        ConfiguredGroups(ldap.admin_group_dns, ldap.allowed_group_dns, directory),
+        GroupStore(settings.mlflow.database_uri),
+    )
+    note = ""
+    try:
+        mapped = policy.groups.list()
+    except sa.exc.SQLAlchemyError:
+        mapped, note = [], " (admin mappings not read: the database is not set up yet)"
+    decision = policy.decide(user, mapped)
+    if decision.is_admin is None:
+        admin = "left to MLflow (no admin_groups, no admin mappings)"
+    else:
+        admin = ("yes" if decision.is_admin else "no") + note
+    return admin, "yes" if decision.allowed else "no"
 
 
 def _mapping_service(settings):

@@ -23,9 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ldap3.core.exceptions import LDAPInvalidDnError
-from ldap3.utils.dn import parse_dn
-
+from mlflow_ldap_auth.dn import InvalidDn, parse_dn
 from mlflow_ldap_auth.errors import ConfigError
 
 CONFIG_PATH_ENV = "MLFLOW_LDAP_AUTH_CONFIG_PATH"
@@ -82,6 +80,10 @@ class LdapSettings:
     nested_groups_method: str = "search"
     #: NetBIOS domain names accepted (and removed) in ``DOMAIN\\user`` logins.
     login_domains: tuple[str, ...] = ()
+    #: Password-spraying guard: at most this many failed binds per account reach the
+    #: directory within ``lockout_window_seconds`` (0 turns the guard off).
+    lockout_threshold: int = 3
+    lockout_window_seconds: int = 900
 
     @property
     def uses_search(self) -> bool:
@@ -136,6 +138,8 @@ _LDAP_KEYS = {
     "permission_cache_ttl_seconds",
     "login_domains",
     "nested_groups_method",
+    "lockout_threshold",
+    "lockout_window_seconds",
 }
 _TRUE = {"1", "yes", "true", "on"}
 _FALSE = {"0", "no", "false", "off"}
@@ -236,8 +240,8 @@ class _SectionReader:
     def dn(self, section: str, key: str, value: str) -> str | None:
         try:
             parse_dn(value)
-        except (LDAPInvalidDnError, ValueError, IndexError):
-            self._problem(section, key, f"not a valid DN: {value!r}")
+        except InvalidDn as exc:
+            self._problem(section, key, f"not a valid DN: {value!r} ({exc.reason})")
             return None
         return value
 
@@ -409,6 +413,8 @@ class _SectionReader:
                 for part in (self.text(s, "login_domains") or "").split(";")
                 if part.strip()
             ),
+            lockout_threshold=self.integer(s, "lockout_threshold", 3, minimum=0),
+            lockout_window_seconds=self.integer(s, "lockout_window_seconds", 900),
         )
 
 

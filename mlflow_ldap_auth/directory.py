@@ -9,7 +9,16 @@ differently:
   ``DirectoryUnavailable`` -> 503, after trying every configured server in turn.
 
 Every user-supplied value is escaped at the place it is used: ``dn.filter_value`` for
-search filters (RFC 4515), ``dn.rdn_value`` for DN templates (RFC 4514).
+search filters (RFC 4515), ``dn.rdn_value`` for DN templates (RFC 4514). DNs are
+compared structurally (``dn.dn_key``: RDN sequence, each RDN a set of type=value).
+
+Servers and the circuit breaker: servers are tried in configuration order; a server
+that failed (refused, timed out, TLS failure) is *down* and is not tried by requests
+until a probe sees it answer again. While another server is up, the probe runs in the
+background, so no request waits on a down server; while every server is down, one
+request at a time (every ``PROBE_INTERVAL_SECONDS``) is the probe and every other
+request fails at once (``DirectoryUnavailable``, reason ``circuit_open``) instead of
+waiting for network timeouts.
 
 Naming: ``user_dn`` is a DN, ``group_dns`` a frozenset of DNs as the server spelled them.
 """
@@ -25,27 +34,24 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 from urllib.parse import urlsplit
 
 import ldap3
 from ldap3.core import exceptions as ldap_exc
-from ldap3.utils.config import set_config_parameter
+from ldap3.protocol.sasl.sasl import validate_simple_password
 from ldap3.utils.conv import escape_bytes
 
 from mlflow_ldap_auth.config import LdapSettings
-from mlflow_ldap_auth.dn import filter_value, normalize_dn, rdn_value
+from mlflow_ldap_auth.dn import DnKey, dn_key_or_raw, filter_value, is_under, rdn_value
 from mlflow_ldap_auth.errors import DirectoryUnavailable, InvalidCredentials
 
 _logger = logging.getLogger(__name__)
 
-# ldap3 otherwise sleeps 10 s between rounds over a server pool; we fail over ourselves.
-set_config_parameter("POOLING_LOOP_TIMEOUT", 1)
-
-#: How long a server that failed is tried only after the healthy ones.
-SERVER_RETRY_AFTER_SECONDS = 30
+#: A down server is probed again this long after its last failure (one probe at a time).
+PROBE_INTERVAL_SECONDS = 5.0
 #: Bound on group-of-group recursion (OpenLDAP); cycles are cut by a visited set.
 MAX_NESTING_DEPTH = 8
 #: Longest login name accepted; longer ones are refused before any LDAP traffic.
@@ -73,6 +79,9 @@ AD_BIND_REASONS = {
     "775": "account_locked",
 }
 _AD_DATA_CODE = re.compile(r"\bdata ([0-9a-f]{3,4})\b", re.IGNORECASE)
+
+#: Object classes that make an entry a group (SPEC §2).
+GROUP_OBJECT_CLASSES = frozenset({"groupofnames", "groupofuniquenames", "posixgroup", "group"})
 
 _SOCKET_ERRORS = (
     ldap_exc.LDAPCommunicationError,  # open / send / receive / closed by server
@@ -103,8 +112,14 @@ class DirectoryUser:
         return dict(self.group_uuids)
 
     @functools.cached_property
-    def normalized_group_dns(self) -> frozenset[str]:
-        return frozenset(normalize_dn(dn) for dn in self.group_dns)
+    def group_keys(self) -> frozenset[DnKey]:
+        return frozenset(dn_key_or_raw(dn) for dn in self.group_dns)
+
+    @property
+    def groups(self) -> tuple[tuple[DnKey, str | None], ...]:
+        """(structural DN key, stable id or None) of every group, for access decisions."""
+        uuids = self.uuid_by_group_dn
+        return tuple((dn_key_or_raw(dn), uuids.get(dn)) for dn in self.group_dns)
 
 
 @dataclass(frozen=True)
@@ -112,6 +127,8 @@ class DirectoryGroup:
     dn: str
     uuid: str | None
     name: str | None
+    #: Has a group object class and lies under group_search_base (SPEC §2).
+    is_group: bool = True
 
 
 @dataclass
@@ -119,8 +136,16 @@ class ServerState:
     uri: str
     server: ldap3.Server
     down_since: float | None = None
+    last_failure: float | None = None
+    #: When the probe in progress started (None: no probe); a probe that never reported
+    #: back (a thread that died) stops counting after ``Directory._probe_timeout``.
+    probing_since: float | None = None
     last_error: str | None = None
     last_latency_ms: float | None = None
+
+    @property
+    def host_port(self) -> str:
+        return f"{self.server.host}:{self.server.port}"
 
 
 @dataclass
@@ -141,14 +166,13 @@ class OperationCounter:
 
 
 UUID_ATTRIBUTES = ["entryUUID", "objectGUID"]
+GROUP_ATTRIBUTES = ["objectClass", *UUID_ATTRIBUTES]
 
 
 def group_uuid(entry: dict) -> str | None:
     """The entry's stable id: OpenLDAP ``entryUUID`` or AD ``objectGUID`` (as a GUID string)."""
     attributes = entry.get("attributes") or {}
-    value = attributes.get("entryUUID")
-    if isinstance(value, list):
-        value = value[0] if value else None
+    value = _first(attributes.get("entryUUID"))
     if value:
         return str(value).lower()
     raw = (entry.get("raw_attributes") or {}).get("objectGUID")
@@ -179,7 +203,11 @@ class Directory:
             ServerState(uri, self._server(uri, tls, settings)) for uri in settings.server_uris
         ]
         self._state_lock = threading.Lock()
-        self._idle_service_connections: queue.LifoQueue[ldap3.Connection] = queue.LifoQueue()
+        self._idle_service_connections: queue.LifoQueue[_Pooled] = queue.LifoQueue()
+        self._probe_timeout = settings.connect_timeout + 2 * settings.receive_timeout + 5
+        self._group_base_key = (
+            dn_key_or_raw(settings.group_search_base) if settings.group_search_base else None
+        )
 
     # -- set-up ----------------------------------------------------------
     @staticmethod
@@ -202,31 +230,98 @@ class Directory:
             connect_timeout=settings.connect_timeout,
         )
 
-    def _servers_in_order(self) -> list[ServerState]:
-        """Healthy servers first (configuration order), then recently failed ones."""
+    # -- server pool and circuit breaker --------------------------------
+    def _servers_to_try(self) -> list[ServerState]:
+        """The servers this request may use, in configuration order.
+
+        Up servers only, while there are any (down ones due for a check are probed in
+        the background). With every server down, this request becomes the probe when
+        one is due and nobody else is probing; otherwise it fails at once.
+        """
         now = time.monotonic()
         with self._state_lock:
-            healthy = [
+            up = [s for s in self._servers if s.down_since is None]
+            due = [
                 s
                 for s in self._servers
-                if s.down_since is None or now - s.down_since > SERVER_RETRY_AFTER_SECONDS
+                if s.down_since is not None
+                and (s.probing_since is None or now - s.probing_since > self._probe_timeout)
+                and now - (s.last_failure or 0.0) >= PROBE_INTERVAL_SECONDS
             ]
-            failed = [s for s in self._servers if s not in healthy]
-        return healthy + failed
+            if not up:
+                # One probe at a time, of the server that has waited longest (each gets
+                # its turn); none while another request is probing.
+                probing = any(
+                    s.probing_since is not None and now - s.probing_since <= self._probe_timeout
+                    for s in self._servers
+                )
+                due = [] if probing else sorted(due, key=lambda s: s.last_failure or 0.0)[:1]
+            for state in due:
+                state.probing_since = now
+        if up:
+            for state in due:
+                threading.Thread(
+                    target=self._probe, args=(state,), name="ldap-probe", daemon=True
+                ).start()
+            return up
+        if due:
+            return due
+        raise DirectoryUnavailable(
+            "every LDAP server failed within the last "
+            f"{PROBE_INTERVAL_SECONDS:g} s; not waiting for them (next check soon): "
+            + "; ".join(f"{s.uri}: {s.last_error}" for s in self._servers),
+            reason="circuit_open",
+        )
 
     def _mark(self, state: ServerState, error: str | None, started: float) -> None:
+        now = time.monotonic()
         with self._state_lock:
-            state.last_latency_ms = (time.monotonic() - started) * 1000
+            state.last_latency_ms = (now - started) * 1000
+            state.probing_since = None
             if error is None:
+                if state.down_since is not None:
+                    _logger.info("LDAP server %s answers again", state.uri)
                 state.down_since = None
                 state.last_error = None
             else:
                 if state.down_since is None:
-                    state.down_since = time.monotonic()
+                    state.down_since = now
+                state.last_failure = now
                 state.last_error = error
 
+    def _open(self, state: ServerState, **options) -> ldap3.Connection:
+        """An open (not bound) connection to ``state``; raises one of ``_SOCKET_ERRORS``."""
+        connection = ldap3.Connection(
+            state.server,
+            client_strategy=ldap3.SYNC,
+            receive_timeout=self.settings.receive_timeout,
+            raise_exceptions=False,
+            auto_referrals=False,
+            **options,
+        )
+        try:
+            connection.open()
+            if self.settings.start_tls and not state.server.ssl:
+                connection.start_tls()
+        except BaseException:
+            _close(connection)
+            raise
+        return connection
+
+    def _probe(self, state: ServerState) -> None:
+        """Background check of a down server: does it accept a connection (and TLS)?"""
+        started = time.monotonic()
+        try:
+            _close(self._open(state))
+        except _SOCKET_ERRORS as exc:
+            self._mark(state, _describe_socket_error(exc), started)
+        except Exception as exc:  # noqa: BLE001 - a probe must never kill its thread noisily
+            self._mark(state, f"{exc.__class__.__name__}: {exc}", started)
+        else:
+            self._mark(state, None, started)
+
     # -- connections -----------------------------------------------------
-    def _connect(self, bind_dn: str | None, password: str | None) -> ldap3.Connection:
+    def _connect(self, bind_dn: str | None, password: str | None) -> _Pooled:
         """An open, bound connection to the first server that answers.
 
         Raises ``InvalidCredentials`` when a server refuses the credentials (no failover:
@@ -234,26 +329,23 @@ class Directory:
         answers.
         """
         failures = []
-        for state in self._servers_in_order():
+        for state in self._servers_to_try():
             started = time.monotonic()
-            connection = ldap3.Connection(
-                state.server,
-                user=bind_dn,
-                password=password,
-                authentication=ldap3.SIMPLE if bind_dn else ldap3.ANONYMOUS,
-                client_strategy=ldap3.SYNC,
-                receive_timeout=self.settings.receive_timeout,
-                read_only=True,
-                raise_exceptions=False,
-                auto_referrals=False,
-            )
+            options = {"read_only": True}
+            if bind_dn:
+                options.update(user=bind_dn, password=password, authentication=ldap3.SIMPLE)
             try:
-                connection.open()
-                if self.settings.start_tls and not state.server.ssl:
-                    connection.start_tls()
-                if bind_dn is None:
-                    self._mark(state, None, started)
-                    return connection
+                connection = self._open(state, **options)
+            except _SOCKET_ERRORS as exc:
+                error = _describe_socket_error(exc)
+                self._mark(state, error, started)
+                failures.append(f"{state.uri}: {error}")
+                _logger.warning("LDAP server %s unavailable: %s", state.uri, error)
+                continue
+            if bind_dn is None:
+                self._mark(state, None, started)
+                return _Pooled(state, connection)
+            try:
                 self.operations.add("binds")
                 bound = connection.bind()
             except _SOCKET_ERRORS as exc:
@@ -265,7 +357,7 @@ class Directory:
                 continue
             if bound:
                 self._mark(state, None, started)
-                return connection
+                return _Pooled(state, connection)
             result = connection.result or {}
             code = result.get("result")
             message = result.get("message") or ""
@@ -288,13 +380,13 @@ class Directory:
         raise DirectoryUnavailable("no LDAP server answered: " + "; ".join(failures))
 
     @contextmanager
-    def _service_connection(self) -> Iterator[ldap3.Connection]:
+    def _service_connection(self) -> Iterator[_Pooled]:
         """A pooled connection bound as the service account (or anonymous)."""
         try:
-            connection = self._idle_service_connections.get_nowait()
+            pooled = self._idle_service_connections.get_nowait()
         except queue.Empty:
             try:
-                connection = self._connect(self.settings.bind_dn, self.settings.bind_password)
+                pooled = self._connect(self.settings.bind_dn, self.settings.bind_password)
             except InvalidCredentials as exc:
                 # The service account's own password is wrong: a configuration fault,
                 # never the user's 401.
@@ -303,24 +395,29 @@ class Directory:
                     reason="service_bind_refused",
                 ) from None
         try:
-            yield connection
+            yield pooled
         except BaseException:
-            _close(connection)
+            _close(pooled.connection)
             raise
         else:
-            self._idle_service_connections.put(connection)
+            self._idle_service_connections.put(pooled)
 
     def _search(
-        self, connection: ldap3.Connection, base: str, search_filter: str, scope, attributes
+        self, pooled: _Pooled, base: str, search_filter: str, scope, attributes
     ) -> list[dict]:
         self.operations.add("searches")
+        started = time.monotonic()
         try:
-            ok = connection.search(
+            ok = pooled.connection.search(
                 base, search_filter, search_scope=scope, attributes=attributes, size_limit=0
             )
         except _SOCKET_ERRORS as exc:
-            raise _StaleConnection(_describe_socket_error(exc)) from exc
-        result = connection.result or {}
+            error = _describe_socket_error(exc)
+            if isinstance(exc, ldap_exc.LDAPResponseTimeoutError):
+                # A server that stops answering is down, not just this connection.
+                self._mark(pooled.state, error, started)
+            raise _StaleConnection(error) from None
+        result = pooled.connection.result or {}
         if not ok and result.get("result") not in (0, 32):  # 32: noSuchObject
             raise DirectoryUnavailable(
                 f"search under {base} failed: {result.get('result')} "
@@ -328,15 +425,17 @@ class Directory:
                 reason="search_error",
             )
         return [
-            entry for entry in connection.response or [] if entry.get("type") == "searchResEntry"
+            entry
+            for entry in pooled.connection.response or []
+            if entry.get("type") == "searchResEntry"
         ]
 
     def _with_service(self, work):
         """Run ``work(connection)`` on a service connection, retrying once if it went stale."""
         for attempt in (1, 2):
             try:
-                with self._service_connection() as connection:
-                    return work(connection)
+                with self._service_connection() as pooled:
+                    return work(pooled)
             except _StaleConnection as exc:
                 if attempt == 2:
                     raise DirectoryUnavailable(f"LDAP connection lost: {exc}") from None
@@ -344,24 +443,39 @@ class Directory:
         raise AssertionError("unreachable")
 
     # -- people ----------------------------------------------------------
-    def authenticate(self, login: str, password: str) -> DirectoryUser:
-        """Verify ``password`` for ``login``; return the user with groups."""
+    def authenticate(
+        self, login: str, password: str, guard: BindGuard | None = None
+    ) -> DirectoryUser:
+        """Verify ``password`` for ``login``; return the user with groups.
+
+        ``guard`` (the password-spraying guard) is asked for a slot right before the
+        password bind, once the account is known; a refused bind keeps its slot.
+        """
         _check_login(login, password)
         login = self.strip_login_domain(login)
         settings = self.settings
         if settings.uses_search:
             entry = self._with_service(lambda c: self._find_user(c, login))
-            user_connection = self._connect(entry.dn, password)
-            _close(user_connection)
+            with _guarded(guard, entry.username.casefold()) as attempt:
+                try:
+                    _close(self._connect(entry.dn, password).connection)
+                except InvalidCredentials:
+                    attempt.refused = True
+                    raise
             return self._with_service(lambda c: self._with_groups(c, entry))
         user_dn = settings.user_dn_template.format(username=rdn_value(login))
-        user_connection = self._connect(user_dn, password)
+        with _guarded(guard, login.casefold()) as attempt:
+            try:
+                user_connection = self._connect(user_dn, password)
+            except InvalidCredentials:
+                attempt.refused = True
+                raise
         try:
             return self._with_groups(user_connection, self._read_user(user_connection, user_dn))
         except _StaleConnection as exc:
             raise DirectoryUnavailable(f"LDAP connection lost: {exc}") from None
         finally:
-            _close(user_connection)
+            _close(user_connection.connection)
 
     def strip_login_domain(self, login: str) -> str:
         """``CORP\\alice`` -> ``alice`` when CORP is one of ``login_domains``."""
@@ -389,10 +503,42 @@ class Directory:
 
         return self._with_service(work)
 
+    def lockout_policy(self) -> tuple[int | None, int | None]:
+        """Active Directory's own (lockoutThreshold, observation window in s); else Nones.
+
+        Read from the domain object that the rootDSE's ``defaultNamingContext`` names
+        (OpenLDAP has no such attribute: no policy to stay below).
+        """
+
+        def work(connection):
+            root = self._search(
+                connection, "", "(objectClass=*)", ldap3.BASE, ["defaultNamingContext"]
+            )
+            root_attributes = (root[0].get("attributes") or {}) if root else {}
+            naming = _first(root_attributes.get("defaultNamingContext"))
+            if not naming:
+                return None, None
+            domain = self._search(
+                connection,
+                str(naming),
+                "(objectClass=*)",
+                ldap3.BASE,
+                ["lockoutThreshold", "lockOutObservationWindow"],
+            )
+            attributes = (domain[0].get("attributes") or {}) if domain else {}
+            threshold = _first(attributes.get("lockoutThreshold"))
+            window = _first(attributes.get("lockOutObservationWindow"))
+            return (
+                int(threshold) if threshold not in (None, "") else None,
+                _ad_interval_seconds(window),
+            )
+
+        return self._with_service(work)
+
     def _user_attributes(self) -> list[str]:
         return [self.settings.username_attribute, "memberOf"]
 
-    def _find_user(self, connection: ldap3.Connection, login: str) -> _UserEntry:
+    def _find_user(self, connection: _Pooled, login: str) -> _UserEntry:
         # RFC 4515: the login is escaped before it enters the filter.
         search_filter = self.settings.user_search_filter.format(username=filter_value(login))
         entries = self._search(
@@ -410,7 +556,7 @@ class Directory:
             )
         return self._user_entry(entries[0], login)
 
-    def _read_user(self, connection: ldap3.Connection, user_dn: str) -> _UserEntry:
+    def _read_user(self, connection: _Pooled, user_dn: str) -> _UserEntry:
         entries = self._search(
             connection, user_dn, "(objectClass=*)", ldap3.BASE, self._user_attributes()
         )
@@ -420,20 +566,18 @@ class Directory:
 
     def _user_entry(self, entry: dict, login: str) -> _UserEntry:
         attributes = entry.get("attributes") or {}
-        value = attributes.get(self.settings.username_attribute)
-        if isinstance(value, list):
-            value = value[0] if value else None
+        value = _first(attributes.get(self.settings.username_attribute))
         if not value:
             raise InvalidCredentials(
                 f"{entry['dn']} has no {self.settings.username_attribute} attribute "
                 f"(login {login!r})",
                 reason="no_username_attribute",
             )
-        memberof = frozenset(normalize_dn(dn) for dn in attributes.get("memberOf") or [])
+        memberof = frozenset(dn_key_or_raw(dn) for dn in attributes.get("memberOf") or [])
         return _UserEntry(entry["dn"], str(value), memberof)
 
     # -- groups ----------------------------------------------------------
-    def _with_groups(self, connection: ldap3.Connection, user: _UserEntry) -> DirectoryUser:
+    def _with_groups(self, connection: _Pooled, user: _UserEntry) -> DirectoryUser:
         """The user's groups: direct ones, then (``nested_groups``) their parents.
 
         Nesting is resolved level by level, one search per level (groups having any
@@ -447,7 +591,7 @@ class Directory:
         if settings.group_search_base is None:
             return DirectoryUser(dn=user.dn, username=user.username)
         template = settings.group_search_filter
-        base_key = normalize_dn(settings.group_search_base)
+        base_key = self._group_base_key
 
         def level_filter(member_dns: list[str]) -> str:
             parts = [
@@ -468,8 +612,8 @@ class Directory:
         def unseen_parents(entries: list[dict]) -> bool:
             for entry in entries:
                 for parent in (entry.get("attributes") or {}).get("memberOf") or []:
-                    key = normalize_dn(parent)
-                    if key.endswith(base_key) and key not in all_groups:
+                    key = dn_key_or_raw(parent)
+                    if is_under(key, base_key) and key not in all_groups:
                         return True
             return False
 
@@ -485,14 +629,14 @@ class Directory:
         direct = [entry["dn"] for entry in entries]
         if in_chain:
             return self._transitive_user(user, entries, uuids)
-        all_groups: dict[str, str] = {normalize_dn(dn): dn for dn in direct}
+        all_groups: dict[DnKey, str] = {dn_key_or_raw(dn): dn for dn in direct}
         parents: list[tuple[str, str]] = []
         frontier, depth = direct, 1
         while nest and frontier and depth < MAX_NESTING_DEPTH:
             if user.memberof and not unseen_parents(entries):
                 break
             depth += 1
-            wanted = {normalize_dn(dn): dn for dn in frontier}
+            wanted = {dn_key_or_raw(dn): dn for dn in frontier}
             entries = search(frontier, ["member", "uniqueMember", "memberOf", *UUID_ATTRIBUTES])
             found_next = []
             for entry in entries:
@@ -504,16 +648,16 @@ class Directory:
                     # comes from the search filter), so a partial list is enough.
                     if name in ("member", "uniqueMember") or name.startswith("member;range="):
                         members += list(values or [])
-                for key in (normalize_dn(member) for member in members):
+                for key in (dn_key_or_raw(member) for member in members):
                     if key in wanted:
                         parents.append((entry["dn"], wanted[key]))
-                group_key = normalize_dn(entry["dn"])
+                group_key = dn_key_or_raw(entry["dn"])
                 if group_key not in all_groups:
                     all_groups[group_key] = entry["dn"]
                     uuids[entry["dn"]] = group_uuid(entry)
                     found_next.append(entry["dn"])
-            new_keys = {normalize_dn(dn) for dn in found_next}
-            entries = [entry for entry in entries if normalize_dn(entry["dn"]) in new_keys]
+            new_keys = {dn_key_or_raw(dn) for dn in found_next}
+            entries = [entry for entry in entries if dn_key_or_raw(entry["dn"]) in new_keys]
             frontier = found_next
         return DirectoryUser(
             dn=user.dn,
@@ -526,8 +670,12 @@ class Directory:
 
     # -- group look-ups (mappings) ----------------------------------------
     def read_group(self, group_dn: str) -> DirectoryGroup | None:
-        """The group entry at ``group_dn`` (current DN, stable id, name); None if absent."""
-        attributes = [self.settings.group_name_attribute, *UUID_ATTRIBUTES]
+        """The entry at ``group_dn`` (current DN, stable id, name, whether it is a group).
+
+        None if there is no entry there; an entry that is not a group comes back with
+        ``is_group`` false, so callers can say so instead of "not found".
+        """
+        attributes = [self.settings.group_name_attribute, *GROUP_ATTRIBUTES]
 
         def work(connection):
             entries = self._search(connection, group_dn, "(objectClass=*)", ldap3.BASE, attributes)
@@ -540,7 +688,7 @@ class Directory:
         base = self.settings.group_search_base
         if base is None:
             return None
-        attributes = [self.settings.group_name_attribute, *UUID_ATTRIBUTES]
+        attributes = [self.settings.group_name_attribute, *GROUP_ATTRIBUTES]
         try:
             guid_bytes = uuid.UUID(group_uuid).bytes_le
         except ValueError:
@@ -566,13 +714,13 @@ class Directory:
 
         def work(connection):
             entries = self._search(
-                connection, base, search_filter, ldap3.SUBTREE, [name, *UUID_ATTRIBUTES]
+                connection, base, search_filter, ldap3.SUBTREE, [name, *GROUP_ATTRIBUTES]
             )
             return [self._group_of(entry) for entry in entries[:limit]]
 
         return self._with_service(work)
 
-    def _token_groups_user(self, connection: ldap3.Connection, user: _UserEntry) -> DirectoryUser:
+    def _token_groups_user(self, connection: _Pooled, user: _UserEntry) -> DirectoryUser:
         """AD: the user's ``tokenGroups`` (every security group, nested ones included,
         computed by the DC) then one search for those SIDs. Measured against Samba 4:
         ~50 x faster than the in-chain matching rule (benchmarks/bench_ad_groups.py).
@@ -601,12 +749,12 @@ class Directory:
         The user's memberOf tells direct from nested; the groups' memberOf gives the
         path through nested groups.
         """
-        by_key = {normalize_dn(entry["dn"]): entry["dn"] for entry in entries}
+        by_key = {dn_key_or_raw(entry["dn"]): entry["dn"] for entry in entries}
         parents = []
         for entry in entries:
             for parent in (entry.get("attributes") or {}).get("memberOf") or []:
-                if normalize_dn(parent) in by_key:
-                    parents.append((by_key[normalize_dn(parent)], entry["dn"]))
+                if dn_key_or_raw(parent) in by_key:
+                    parents.append((by_key[dn_key_or_raw(parent)], entry["dn"]))
         direct = [dn for key, dn in by_key.items() if key in user.memberof] if user.memberof else []
         return DirectoryUser(
             dn=user.dn,
@@ -618,10 +766,17 @@ class Directory:
         )
 
     def _group_of(self, entry: dict) -> DirectoryGroup:
-        value = (entry.get("attributes") or {}).get(self.settings.group_name_attribute)
-        if isinstance(value, list):
-            value = value[0] if value else None
-        return DirectoryGroup(dn=entry["dn"], uuid=group_uuid(entry), name=value)
+        attributes = entry.get("attributes") or {}
+        classes = {str(value).casefold() for value in attributes.get("objectClass") or []}
+        under_base = self._group_base_key is not None and is_under(
+            dn_key_or_raw(entry["dn"]), self._group_base_key
+        )
+        return DirectoryGroup(
+            dn=entry["dn"],
+            uuid=group_uuid(entry),
+            name=_first(attributes.get(self.settings.group_name_attribute)),
+            is_group=bool(classes & GROUP_OBJECT_CLASSES) and under_base,
+        )
 
     # -- health ----------------------------------------------------------
     def server_status(self) -> list[dict]:
@@ -629,21 +784,11 @@ class Directory:
         report = []
         for state in self._servers:
             started = time.monotonic()
-            connection = ldap3.Connection(
-                state.server,
-                client_strategy=ldap3.SYNC,
-                receive_timeout=self.settings.receive_timeout,
-                raise_exceptions=False,
-            )
             try:
-                connection.open()
-                if self.settings.start_tls and not state.server.ssl:
-                    connection.start_tls()
+                _close(self._open(state))
                 error = None
             except _SOCKET_ERRORS as exc:
                 error = _describe_socket_error(exc)
-            finally:
-                _close(connection)
             self._mark(state, error, started)
             report.append(
                 {
@@ -657,22 +802,49 @@ class Directory:
 
     def check_service_bind(self) -> None:
         """Bind as the service account (raises DirectoryUnavailable/InvalidCredentials)."""
-        _close(self._connect(self.settings.bind_dn, self.settings.bind_password))
+        _close(self._connect(self.settings.bind_dn, self.settings.bind_password).connection)
 
     def close(self) -> None:
+        """Close the pooled service connections (new ones are opened on demand)."""
         while True:
             try:
-                _close(self._idle_service_connections.get_nowait())
+                _close(self._idle_service_connections.get_nowait().connection)
             except queue.Empty:
                 return
+
+
+class _Pooled(NamedTuple):
+    """A connection and the server it is connected to (to mark it down on a timeout)."""
+
+    state: ServerState
+    connection: ldap3.Connection
+
+
+class BindGuard(Protocol):
+    """The password-spraying guard, as the directory sees it (see ``lockout``)."""
+
+    def attempt(self, account: str) -> AbstractContextManager: ...
+
+
+class _Unguarded:
+    refused = False
+
+
+@contextmanager
+def _guarded(guard: BindGuard | None, account: str) -> Iterator:
+    if guard is None:
+        yield _Unguarded()
+    else:
+        with guard.attempt(account) as attempt:
+            yield attempt
 
 
 class _UserEntry(NamedTuple):
     dn: str
     username: str
-    #: The entry's memberOf values (normalized); non-empty means the directory
+    #: The entry's memberOf values (DN keys); non-empty means the directory
     #: maintains memberOf (OpenLDAP overlay, Active Directory).
-    memberof: frozenset[str]
+    memberof: frozenset[DnKey]
 
 
 class _StaleConnection(Exception):
@@ -688,6 +860,30 @@ def _check_login(login: str, password: str) -> None:
         raise InvalidCredentials("empty password", reason="empty_password")
     if len(login) > MAX_USERNAME_LENGTH:
         raise InvalidCredentials("username too long", reason="username_too_long")
+    try:
+        # What ldap3 does to a simple-bind password (RFC 4013 SASLprep): a password it
+        # cannot send (control characters, unassigned code points) is refused here,
+        # before any LDAP traffic, as the client's 401 and not an exception.
+        validate_simple_password(password)
+    except ldap_exc.LDAPException:
+        raise InvalidCredentials(
+            "the password contains characters LDAP cannot carry", reason="unusable_password"
+        ) from None
+
+
+def _first(value):
+    """The first of a multi-valued attribute's values (or the value itself)."""
+    if isinstance(value, list):
+        return value[0] if value else None
+    return value
+
+
+def _ad_interval_seconds(value) -> int | None:
+    """AD time intervals are negative counts of 100 ns (``-6000000000`` = 10 minutes)."""
+    try:
+        return abs(int(value)) // 10_000_000 if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
 
 
 def _describe_socket_error(exc: BaseException) -> str:

@@ -1,9 +1,9 @@
 """At every fresh bind: bring a user's admin flag and managed roles in line with the directory.
 
-``plan`` (before the user is provisioned) reads the mapped groups, decides the admin
-flag and records renamed/moved groups; ``apply`` (after) assigns the managed roles of
-the user's groups (direct and nested) and unassigns the others, writing only what
-changed. Roles that are not ``ldap-group:*`` are never touched.
+``plan`` (before the user is provisioned) reads the mapped groups, takes the access
+decision (``AccessPolicy``) and records renamed/moved groups; ``apply`` (after) assigns
+the managed roles of the user's groups (direct and nested) and unassigns the others,
+writing only what changed. Roles that are not ``ldap-group:*`` are never touched.
 
 Staleness: a mapping or membership change reaches a logged-in user at their next fresh
 bind, i.e. within ``cache_ttl_seconds`` (or at once after a cache flush on that worker),
@@ -17,10 +17,15 @@ from dataclasses import dataclass, field
 
 from mlflow.exceptions import MlflowException
 
-from mlflow_ldap_auth.access import MANAGED_ROLE_PREFIX, group_uuid_of_role, role_changes
-from mlflow_ldap_auth.config import Settings
+from mlflow_ldap_auth.access import (
+    MANAGED_ROLE_PREFIX,
+    AccessDecision,
+    group_uuid_of_role,
+    role_changes,
+)
+from mlflow_ldap_auth.access_policy import AccessPolicy
 from mlflow_ldap_auth.directory import DirectoryUser
-from mlflow_ldap_auth.dn import normalize_dn
+from mlflow_ldap_auth.dn import dn_key_or_raw
 from mlflow_ldap_auth.group_store import GroupStore
 
 _logger = logging.getLogger(__name__)
@@ -28,35 +33,29 @@ _logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class SyncPlan:
-    #: None: leave MLflow's admin flag alone (no admin_groups, no admin mapping).
-    is_admin: bool | None
+    decision: AccessDecision
     member_uuids: frozenset[str] = field(default_factory=frozenset)
 
 
 class GroupSync:
-    def __init__(self, settings: Settings, store, groups: GroupStore) -> None:
-        self.settings = settings
+    def __init__(self, store, groups: GroupStore, policy: AccessPolicy) -> None:
         self.store = store
         self.groups = groups
-        self._config_admin_dns = {normalize_dn(dn) for dn in settings.ldap.admin_group_dns}
+        self.policy = policy
 
     def plan(self, user: DirectoryUser) -> SyncPlan:
         mapped = self.groups.list()
         uuid_by_dn = user.uuid_by_group_dn
-        member_uuids = frozenset(uuid_by_dn.values())
         current_dn = {group_uuid: dn for dn, group_uuid in uuid_by_dn.items()}
         for group in mapped:
             dn = current_dn.get(group.uuid)
-            if dn is not None and normalize_dn(dn) != normalize_dn(group.dn):
+            if dn is not None and dn_key_or_raw(dn) != dn_key_or_raw(group.dn):
                 _logger.info("Group %s moved: %r -> %r", group.uuid, group.dn, dn)
                 self.groups.upsert(group.uuid, dn, None)
-        manages_admin_flag = bool(self._config_admin_dns) or any(g.is_admin for g in mapped)
-        if not manages_admin_flag:
-            return SyncPlan(is_admin=None, member_uuids=member_uuids)
-        is_admin = bool(self._config_admin_dns & user.normalized_group_dns) or any(
-            g.is_admin and g.uuid in member_uuids for g in mapped
+        return SyncPlan(
+            decision=self.policy.decide(user, mapped),
+            member_uuids=frozenset(uuid_by_dn.values()),
         )
-        return SyncPlan(is_admin=is_admin, member_uuids=member_uuids)
 
     def apply(self, plan: SyncPlan, username: str) -> bool:
         """Assign/unassign managed roles; True if anything was written."""

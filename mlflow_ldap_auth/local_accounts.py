@@ -4,9 +4,13 @@
   their first login.
 * Password updates are refused for everyone but the break-glass admin: directory
   passwords are changed in the directory.
-* The admin flag of directory users follows ``admin_groups`` when that is configured,
-  so MLflow's update-admin API is refused for them then (it would be undone at the
-  next fresh login).
+* The break-glass account (``[mlflow] admin_username``) is changed only by itself:
+  its password, admin flag and existence. A directory admin is an MLflow admin too,
+  but must not be able to take over or remove the account that works when the
+  directory does not. A password change is audited (``break_glass_password_changed``).
+* The admin flag of directory users follows ``admin_groups`` / admin mappings when
+  those are configured, so MLflow's update-admin API is refused for them then (it
+  would be undone at the next fresh login).
 
 Registered as a ``before_request`` hook *after* MLflow's own, so a caller is
 authenticated and authorized by MLflow first.
@@ -19,6 +23,9 @@ import json
 from flask import Flask, Response, after_this_request, request
 from mlflow.server.auth import routes
 
+from mlflow_ldap_auth.audit import audit
+from mlflow_ldap_auth.authn import authenticate_request
+
 _CREATION_ROUTES = {
     (routes.SIGNUP, "GET"),
     (routes.CREATE_USER_UI, "POST"),
@@ -27,11 +34,12 @@ _CREATION_ROUTES = {
 }
 _PASSWORD_ROUTES = {routes.UPDATE_USER_PASSWORD, routes.AJAX_UPDATE_USER_PASSWORD}
 _ADMIN_FLAG_ROUTES = {routes.UPDATE_USER_ADMIN, routes.AJAX_UPDATE_USER_ADMIN}
+_DELETE_ROUTES = {routes.DELETE_USER, routes.AJAX_DELETE_USER}
 
 
-def _refuse(message: str) -> Response:
-    body = json.dumps({"error_code": "INVALID_PARAMETER_VALUE", "message": message})
-    return Response(body, status=400, mimetype="application/json")
+def _answer(status: int, error_code: str, message: str) -> Response:
+    body = json.dumps({"error_code": error_code, "message": message})
+    return Response(body, status=status, mimetype="application/json")
 
 
 def _target_username() -> str:
@@ -42,33 +50,63 @@ def _target_username() -> str:
 
 
 def install(app: Flask, service) -> None:
-    admin_configured = bool(service.settings.ldap.admin_group_dns)
+    def admin_flag_follows_directory() -> bool:
+        return service.sync.policy.configured.configured or any(
+            group.is_admin for group in service.sync.groups.list()
+        )
 
     def guard_local_accounts():
         key = (request.path, request.method)
         if key in _CREATION_ROUTES:
-            return _refuse(
+            return _answer(
+                400,
+                "INVALID_PARAMETER_VALUE",
                 "User accounts come from the LDAP directory: a directory user appears in "
-                "MLflow at their first login. There is no local sign-up."
+                "MLflow at their first login. There is no local sign-up.",
             )
-        if request.path in _PASSWORD_ROUTES and request.method == "PATCH":
-            if not service.is_local_admin_name(_target_username()):
-                return _refuse(
-                    "Passwords of directory users are changed in the directory, not in MLflow."
+        changes_password = request.path in _PASSWORD_ROUTES and request.method == "PATCH"
+        changes_flag = request.path in _ADMIN_FLAG_ROUTES and request.method == "PATCH"
+        deletes = request.path in _DELETE_ROUTES and request.method == "DELETE"
+        if not (changes_password or changes_flag or deletes):
+            return None
+        target = _target_username()
+        if service.is_local_admin_name(target):
+            actor = authenticate_request().username
+            if not service.is_local_admin_name(actor):
+                return _answer(
+                    403,
+                    "PERMISSION_DENIED",
+                    "Only the break-glass admin itself may change or delete the break-glass "
+                    "account.",
                 )
+            if changes_password:
 
-            @after_this_request
-            def forget_old_password(response):
-                if response.status_code < 400:
-                    service.cache.clear()
-                return response
+                @after_this_request
+                def audit_rotation(response):
+                    if response.status_code < 400:
+                        audit(
+                            "break_glass_password_changed",
+                            user=actor,
+                            source=request.remote_addr,
+                            result="success",
+                            reason="api",
+                        )
+                    return response
 
-        if request.path in _ADMIN_FLAG_ROUTES and request.method == "PATCH" and admin_configured:
-            if not service.is_local_admin_name(_target_username()):
-                return _refuse(
-                    "The admin flag of directory users follows [ldap] admin_groups; "
-                    "change the group membership in the directory instead."
-                )
+            return None
+        if changes_password:
+            return _answer(
+                400,
+                "INVALID_PARAMETER_VALUE",
+                "Passwords of directory users are changed in the directory, not in MLflow.",
+            )
+        if changes_flag and admin_flag_follows_directory():
+            return _answer(
+                400,
+                "INVALID_PARAMETER_VALUE",
+                "The admin flag of directory users follows [ldap] admin_groups and admin "
+                "mappings; change the group membership in the directory instead.",
+            )
         return None
 
     app.before_request(guard_local_accounts)

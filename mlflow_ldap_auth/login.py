@@ -2,58 +2,87 @@
 
 ``LoginService.login`` is the whole decision for one (login name, password) pair:
 
-1. the break-glass local admin (``[mlflow] admin_username``) is checked against MLflow's
+1. login names with invisible format characters (Unicode category Cf, e.g. U+200B) are
+   refused: they only ever serve to make one name look like another;
+2. the break-glass local admin (``[mlflow] admin_username``, compared after NFKC and
+   case folding, so no look-alike spelling escapes the rule) is checked against MLflow's
    own user store, never the directory, so it works while the directory is down and no
-   directory entry can claim it;
-2. everyone else goes through the credential cache to a directory bind;
-3. after a fresh bind: ``allowed_groups`` is enforced, the admin flag is derived from
-   ``admin_groups``, and the user is provisioned in MLflow's user store.
+   directory entry can claim it. MLflow's public legacy default password is refused, as
+   MLflow itself refuses it. A verified password is remembered together with the stored
+   hash it matched, which is read on every request: a rotation through any worker or
+   server ends the old password at once;
+3. everyone else goes through the credential cache to a directory bind, guarded against
+   password spraying (``lockout``);
+4. after a fresh bind: the access decision (``AccessPolicy``: ``allowed_groups``, admin
+   flag), provisioning or adoption of the MLflow user, and the managed-role sync.
 """
 
 from __future__ import annotations
 
 import logging
+import unicodedata
 
+from mlflow_ldap_auth.accounts import AccountStore
 from mlflow_ldap_auth.audit import audit
+from mlflow_ldap_auth.authn import parse_basic_credentials
 from mlflow_ldap_auth.config import Settings
 from mlflow_ldap_auth.credential_cache import CredentialCache
-from mlflow_ldap_auth.directory import Directory, DirectoryUser
-from mlflow_ldap_auth.dn import normalize_dn
+from mlflow_ldap_auth.directory import Directory
 from mlflow_ldap_auth.errors import AuthError, DirectoryUnavailable, InvalidCredentials, NotAllowed
-from mlflow_ldap_auth.provisioning import Principal, provision_user
+from mlflow_ldap_auth.group_sync import GroupSync
+from mlflow_ldap_auth.lockout import THROTTLED, LockoutGuard
+from mlflow_ldap_auth.provisioning import Principal, Provisioner
 
 _logger = logging.getLogger(__name__)
 
+#: The admin password that old MLflow releases shipped in basic_auth.ini
+#: (GHSA-gq3w-7jj3-x7gr); MLflow refuses admin logins with it, and so do we.
+LEGACY_DEFAULT_ADMIN_PASSWORD = "password1234"
+_LOCAL_KEY_PREFIX = "\0local\0"
 
-def is_admin_member(user: DirectoryUser, admin_group_dns: tuple[str, ...]) -> bool:
-    wanted = {normalize_dn(dn) for dn in admin_group_dns}
-    return bool(wanted & user.normalized_group_dns)
+
+def name_key(name: str) -> str:
+    """The form in which two login names are "the same name" (NFKC, then case folding)."""
+    return unicodedata.normalize("NFKC", name).casefold()
 
 
-def is_allowed(user: DirectoryUser, allowed_group_dns: tuple[str, ...]) -> bool:
-    if not allowed_group_dns:
-        return True
-    wanted = {normalize_dn(dn) for dn in allowed_group_dns}
-    return bool(wanted & user.normalized_group_dns)
+def has_format_characters(name: str) -> bool:
+    return any(unicodedata.category(char) == "Cf" for char in name)
+
+
+def _remember(error: AuthError) -> bool:
+    """Which refusals the negative cache keeps: not outages, not throttled attempts."""
+    return not isinstance(error, DirectoryUnavailable) and error.reason != THROTTLED
 
 
 class LoginService:
-    def __init__(self, settings: Settings, directory: Directory, store, sync=None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        directory: Directory,
+        store,
+        sync: GroupSync,
+        accounts: AccountStore,
+        lockout: LockoutGuard | None = None,
+    ) -> None:
         self.settings = settings
         self.directory = directory
         self.store = store
+        self.sync = sync
+        self.accounts = accounts
+        self.lockout = lockout
+        self.provisioner = Provisioner(store, accounts)
         ldap = settings.ldap
         self.cache: CredentialCache[Principal] = CredentialCache(
             ttl_seconds=ldap.cache_ttl_seconds,
             max_size=ldap.cache_max_size,
             negative_ttl_seconds=ldap.negative_cache_ttl_seconds,
-            remember_refusal=lambda error: not isinstance(error, DirectoryUnavailable),
+            remember_refusal=_remember,
         )
         self._local_admin = settings.mlflow.admin_username
+        self._local_admin_key = name_key(self._local_admin)
         #: Set by the app factory when the permission cache is on.
         self.permission_cache = None
-        #: ``group_sync.GroupSync``: admin flag and managed roles from group mappings.
-        self.sync = sync
 
     def flush_caches(self) -> None:
         """Forget every remembered login and permission answer in this worker."""
@@ -62,18 +91,50 @@ class LoginService:
             self.permission_cache.clear()
 
     def is_local_admin_name(self, login: str) -> bool:
-        return login.casefold() == self._local_admin.casefold()
+        return name_key(login) == self._local_admin_key
 
     def login(self, login: str, password: str, source: str | None = None) -> Principal:
         if not password:
             # An empty password would be an anonymous bind (RFC 4513 5.1.2).
             raise InvalidCredentials("empty password", reason="empty_password")
-        if self.is_local_admin_name(login):
-            return self.cache.get_or_check(
-                "\0local\0" + login, password, lambda _l, pw: self._check_local_admin(pw, source)
+        if has_format_characters(login):
+            raise InvalidCredentials(
+                "invisible format character in the username", reason="malformed_username"
             )
+        if self.is_local_admin_name(login):
+            return self._login_local_admin(password, source)
         return self.cache.get_or_check(
             login, password, lambda lg, pw: self._check_directory(lg, pw, source)
+        )
+
+    def cached_principal(self, header: str | None) -> Principal | None:
+        """Who ``header`` logs in as, if that is already known in memory (no I/O at all)."""
+        try:
+            login, password = parse_basic_credentials(header)
+        except InvalidCredentials:
+            return None
+        if not password or has_format_characters(login) or self.is_local_admin_name(login):
+            return None
+        return self.cache.peek(login, password)
+
+    # -- the break-glass admin --------------------------------------------
+    def _login_local_admin(self, password: str, source: str | None) -> Principal:
+        if password == LEGACY_DEFAULT_ADMIN_PASSWORD:
+            _logger.warning(
+                "Refused a break-glass login of %r with MLflow's public legacy default "
+                "password; set admin_password / MLFLOW_AUTH_ADMIN_PASSWORD and restart to "
+                "rotate it",
+                self._local_admin,
+            )
+            raise InvalidCredentials("legacy default password", reason="legacy_default_password")
+        stored = self.accounts.stored_password_hash(self._local_admin)
+        if stored is None:
+            raise InvalidCredentials("no break-glass admin in the user store", reason="no_user")
+        return self.cache.get_or_check(
+            _LOCAL_KEY_PREFIX + self._local_admin,
+            password,
+            lambda _login, pw: self._check_local_admin(pw, source),
+            version=stored,
         )
 
     def _check_local_admin(self, password: str, source: str | None) -> Principal:
@@ -84,29 +145,21 @@ class LoginService:
         )
         return Principal(username=self._local_admin, is_admin=True)
 
+    # -- directory users --------------------------------------------------
     def _check_directory(self, login: str, password: str, source: str | None) -> Principal:
-        ldap = self.settings.ldap
-        user = self.directory.authenticate(login, password)
+        user = self.directory.authenticate(login, password, guard=self.lockout)
         if self.is_local_admin_name(user.username):
             raise NotAllowed(
                 f"directory user {user.dn} has the name of the local admin",
                 reason="local_admin_name",
             )
-        if not is_allowed(user, ldap.allowed_group_dns):
+        plan = self.sync.plan(user)
+        if not plan.decision.allowed:
             raise NotAllowed(
                 f"{user.dn} is in none of allowed_groups", reason="not_in_allowed_groups"
             )
-        # Without admin_groups (or admin mappings) the admin flag is left to MLflow's API.
-        if self.sync is not None:
-            plan = self.sync.plan(user)
-            is_admin = plan.is_admin
-        else:
-            is_admin = is_admin_member(user, ldap.admin_group_dns) if ldap.admin_group_dns else None
-        provision_user(self.store, user.username, is_admin)
-        if self.sync is not None:
-            self.sync.apply(plan, user.username)
-        if is_admin is None:
-            is_admin = self.store.get_user(user.username).is_admin
+        is_admin = self.provisioner.provision(user.username, plan.decision.is_admin, source)
+        self.sync.apply(plan, user.username)
         principal = Principal(username=user.username, is_admin=is_admin, dn=user.dn)
         audit(
             "login",

@@ -38,7 +38,7 @@ from mlflow_ldap_auth.access import (
     parse_mapping_id,
 )
 from mlflow_ldap_auth.audit import audit
-from mlflow_ldap_auth.directory import Directory
+from mlflow_ldap_auth.directory import Directory, DirectoryGroup
 from mlflow_ldap_auth.dn import is_valid_dn
 from mlflow_ldap_auth.group_store import GroupStore, MappedGroup
 
@@ -142,17 +142,43 @@ class MappingService:
         return changed
 
     # -- changing --------------------------------------------------------
-    def resolve_group(self, group_dn: str, group_uuid: str | None = None) -> MappedGroup:
-        """The group row for a DN (or stable id), checked against the directory."""
-        found = self.directory.find_group_by_uuid(group_uuid) if group_uuid else None
-        if found is None:
-            found = self.directory.read_group(group_dn)
+    def find_group(self, group_dn: str, group_uuid: str | None = None) -> DirectoryGroup:
+        """The directory group a mapping names, by DN and (optionally) stable id.
+
+        With both: they must name the same entry (or the DN names nothing, e.g. a file
+        exported before the group was renamed: the id finds it). The entry must be a
+        group under ``group_search_base``. Refusals are ``MlflowException`` (400/404).
+        """
+        at_dn = self.directory.read_group(group_dn)
+        found = at_dn
+        if group_uuid:
+            by_uuid = self.directory.find_group_by_uuid(group_uuid)
+            if by_uuid is None:
+                raise MlflowException(
+                    f"no group with id {group_uuid!r} in the directory", RESOURCE_DOES_NOT_EXIST
+                )
+            if at_dn is not None and at_dn.uuid != by_uuid.uuid:
+                raise _invalid(
+                    f"'group' {group_dn!r} and 'group_uuid' {group_uuid!r} name different "
+                    f"directory entries ({at_dn.dn!r} and {by_uuid.dn!r})"
+                )
+            found = by_uuid
         if found is None:
             raise MlflowException(
                 f"no group {group_dn!r} in the directory", RESOURCE_DOES_NOT_EXIST
             )
+        if not found.is_group:
+            raise _invalid(
+                f"{found.dn!r} is not a group (a groupOfNames, groupOfUniqueNames, posixGroup "
+                "or AD group under group_search_base)"
+            )
         if not found.uuid:
             raise _invalid(f"the directory entry {found.dn!r} has no entryUUID / objectGUID")
+        return found
+
+    def resolve_group(self, group_dn: str, group_uuid: str | None = None) -> MappedGroup:
+        """The group row for a DN (and stable id), checked against the directory."""
+        found = self.find_group(group_dn, group_uuid)
         return self.groups.upsert(found.uuid, found.dn, found.name)
 
     def create(

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import json
 
+from mlflow.exceptions import MlflowException
+
 from mlflow_ldap_auth.access import ADMIN_RESOURCE_TYPE, Mapping
 from mlflow_ldap_auth.mappings import MappingService, validate_fields
 
@@ -88,10 +90,13 @@ def read_document(text: str, service: MappingService) -> list[Mapping]:
             problems.append(f"{where}: {getattr(exc, 'message', exc)}")
             continue
         group_uuid = entry.get("group_uuid")
-        found = service.directory.find_group_by_uuid(group_uuid) if group_uuid else None
-        found = found or service.directory.read_group(group)
-        if found is None or not found.uuid:
-            problems.append(f"{where}: no group {group!r} in the directory")
+        if group_uuid is not None and not isinstance(group_uuid, str):
+            problems.append(f"{where}: 'group_uuid' must be a string")
+            continue
+        try:
+            found = service.find_group(group, group_uuid)
+        except MlflowException as exc:
+            problems.append(f"{where}: {exc.message}")
             continue
         # Not stored yet, so no id; compared with stored mappings by ``Mapping.key``.
         wanted.append(

@@ -1,8 +1,14 @@
-"""Directory users in MLflow's user store: created at first login, admin flag kept in sync.
+"""Directory users in MLflow's user store: created at first login, adopted, admin flag in sync.
 
 A directory user's row carries a random password nobody knows: ldap-auth never checks a
 local password for anyone but the break-glass admin (``[mlflow] admin_username``), so the
 row exists only to hang MLflow's grants, roles and ownership on.
+
+A row with the user's name that this plugin did not make (``accounts``: e.g. left by
+MLflow's basic-auth) is *adopted* at the user's first login: its per-user grants stay,
+its admin flag is replaced by what the directory says (``admin_groups`` / admin
+mappings, else false), one ``user_adopted`` audit line records it. Every worker and
+server agrees on who adopts: the claim is a row insert in the shared database.
 """
 
 from __future__ import annotations
@@ -12,6 +18,9 @@ import secrets
 from dataclasses import dataclass
 
 from mlflow.exceptions import MlflowException
+
+from mlflow_ldap_auth.accounts import ADOPTED, PROVISIONED, AccountStore
+from mlflow_ldap_auth.audit import audit
 
 _logger = logging.getLogger(__name__)
 
@@ -25,27 +34,61 @@ class Principal:
     dn: str | None = None  # None for the local break-glass admin
 
 
-def provision_user(store, username: str, is_admin: bool | None) -> bool:
-    """Make sure ``username`` exists; set its admin flag when ``is_admin`` is not None.
+class Provisioner:
+    def __init__(self, store, accounts: AccountStore) -> None:
+        self.store = store  # MLflow's auth store
+        self.accounts = accounts
 
-    Returns True when the store was written to. Safe under concurrent first logins:
-    a lost creation race is read back instead of failing.
-    """
-    try:
-        user = store.get_user(username)
-    except MlflowException as exc:
-        if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
-            raise
+    def provision(self, username: str, is_admin: bool | None, source: str | None) -> bool:
+        """Make sure ``username`` exists and is the plugin's; set the admin flag if decided.
+
+        Returns the admin flag the row has afterwards. Safe under concurrent first logins
+        (a lost creation or claim race is read back instead of failing).
+        """
+        if not self.accounts.is_known(username):
+            existing = self._existing(username)
+            if existing is None:
+                self.accounts.claim(username, PROVISIONED)
+            else:
+                # Whoever wins the claim audits; every racer applies the rule, so no
+                # worker ever serves the inherited flag, even for a moment.
+                if existing.is_admin != bool(is_admin):
+                    self.store.update_user(username, is_admin=bool(is_admin))
+                if self.accounts.claim(username, ADOPTED):
+                    audit(
+                        "user_adopted",
+                        user=username,
+                        source=source,
+                        result="success",
+                        reason="existing_mlflow_user",
+                        previous_admin=existing.is_admin,
+                        admin=bool(is_admin),
+                    )
+        user = self._ensure_user(username, is_admin)
+        if is_admin is not None and user.is_admin != is_admin:
+            self.store.update_user(username, is_admin=is_admin)
+            _logger.info("Admin flag of %r set to %s from the directory", username, is_admin)
+            return is_admin
+        return user.is_admin
+
+    def _existing(self, username: str):
         try:
-            store.create_user(username, secrets.token_urlsafe(32), is_admin=bool(is_admin))
-            _logger.info("Provisioned directory user %r (admin=%s)", username, bool(is_admin))
-            return True
-        except MlflowException as create_exc:
-            if create_exc.error_code != "RESOURCE_ALREADY_EXISTS":
+            return self.store.get_user(username)
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
                 raise
-            user = store.get_user(username)
-    if is_admin is not None and user.is_admin != is_admin:
-        store.update_user(username, is_admin=is_admin)
-        _logger.info("Admin flag of %r set to %s from admin_groups", username, is_admin)
-        return True
-    return False
+            return None
+
+    def _ensure_user(self, username: str, is_admin: bool | None):
+        try:
+            return self.store.get_user(username)
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+                raise
+        try:
+            self.store.create_user(username, secrets.token_urlsafe(32), is_admin=bool(is_admin))
+            _logger.info("Provisioned directory user %r (admin=%s)", username, bool(is_admin))
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+        return self.store.get_user(username)

@@ -27,11 +27,9 @@ from mlflow.protos.databricks_pb2 import (
 )
 from mlflow.server.handlers import catch_mlflow_exception
 
-from mlflow_ldap_auth.access import applicable, is_admin, resulting_permissions
+from mlflow_ldap_auth.access import applicable, resulting_permissions
 from mlflow_ldap_auth.authn import EXTENSION, authenticate_request
-from mlflow_ldap_auth.dn import normalize_dn
 from mlflow_ldap_auth.errors import AuthError
-from mlflow_ldap_auth.login import is_allowed
 
 _logger = logging.getLogger(__name__)
 
@@ -76,13 +74,16 @@ def create_group_mapping():
     }
     if unknown:
         raise MlflowException(f"unknown field(s): {sorted(unknown)}", INVALID_PARAMETER_VALUE)
+    group_uuid = body.get("group_uuid")
+    if group_uuid is not None and not isinstance(group_uuid, str):
+        raise MlflowException("'group_uuid' must be a string", INVALID_PARAMETER_VALUE)
     mapping = _service().mappings.create(
         group=body.get("group"),
         resource_type=body.get("resource_type"),
         permission=body.get("permission"),
         resource_pattern=body.get("resource_pattern", "*"),
         workspace=body.get("workspace", "default"),
-        group_uuid=body.get("group_uuid") if isinstance(body.get("group_uuid"), str) else None,
+        group_uuid=group_uuid or None,
         actor=actor(),
     )
     return jsonify({"group_mapping": mapping.to_json()})
@@ -103,16 +104,9 @@ def explain_user(service, username: str) -> dict:
         raise MlflowException(f"directory lookup failed: {exc}", TEMPORARILY_UNAVAILABLE) from None
     if user is None:
         raise MlflowException(f"no user {username!r} in the directory", RESOURCE_DOES_NOT_EXIST)
-    ldap = service.settings.ldap
     mappings = service.mappings.list()
-    uuids = set(user.uuid_by_group_dn.values())
-    applying = applicable(mappings, uuids)
-    admin = is_admin(
-        user.normalized_group_dns,
-        uuids,
-        {normalize_dn(dn) for dn in ldap.admin_group_dns},
-        mappings,
-    )
+    applying = applicable(mappings, set(user.uuid_by_group_dn.values()))
+    decision = service.sync.policy.decide(user)
     return {
         "username": user.username,
         "dn": user.dn,
@@ -121,8 +115,9 @@ def explain_user(service, username: str) -> dict:
             "nested": sorted(user.group_dns - user.direct_group_dns),
         },
         "nesting": [{"group": parent, "via": child} for parent, child in user.group_parents],
-        "admin": admin,
-        "allowed": is_allowed(user, ldap.allowed_group_dns),
+        "admin": bool(decision.is_admin),
+        "admin_follows_directory": decision.is_admin is not None,
+        "allowed": decision.allowed,
         "mappings": [m.to_json() for m in applying],
         "permissions": resulting_permissions(applying),
         "default_permission": service.settings.mlflow.default_permission,

@@ -1,16 +1,19 @@
 """Group -> permission logic: pure functions, no servers."""
 
 from mlflow_ldap_auth.access import (
+    AccessDecision,
+    GroupRef,
     Mapping,
     applicable,
+    decide,
     fold,
     group_uuid_of_role,
-    is_admin,
     managed_role_name,
     parse_mapping_id,
     resulting_permissions,
     role_changes,
 )
+from mlflow_ldap_auth.dn import dn_key
 
 
 def mapping(id_, uuid, permission, pattern="1", resource_type="experiment", workspace="default"):
@@ -51,11 +54,41 @@ def test_applicable_and_resulting_permissions():
     assert next(r for r in deny if r["resource_pattern"] == "1")["permission"] == "DENY"
 
 
-def test_admin_by_config_dn_or_by_admin_mapping():
-    admin_mapping = mapping("admin-1", "admins", "MANAGE", "*", "admin", "*")
-    assert is_admin({"cn=a"}, set(), {"cn=a"}, [])
-    assert not is_admin({"cn=b"}, {"x"}, {"cn=a"}, [admin_mapping])
-    assert is_admin(set(), {"admins"}, set(), [admin_mapping])
+ADMINS = dn_key("cn=mlflow-admins,ou=groups,dc=x")
+USERS = dn_key("cn=mlflow-users,ou=groups,dc=x")
+LOOK_ALIKE = dn_key("cn=mlflow-admins+ou=groups,dc=x")
+
+
+def test_admin_by_configured_group_or_by_admin_mapping():
+    admins = [GroupRef(ADMINS)]
+    assert decide([(ADMINS, "u1")], admins, [], []) == AccessDecision(True, True)
+    assert decide([(USERS, "u2")], admins, [], ["u9"]).is_admin is False
+    assert decide([(USERS, "U9")], [], [], ["u9"]).is_admin is True  # admin mapping
+    # Nothing configured decides the flag: it stays MLflow's.
+    assert decide([(ADMINS, "u1")], [], [], []).is_admin is None
+
+
+def test_configured_groups_match_by_stable_id_once_resolved():
+    resolved = [GroupRef(ADMINS, uuid="u1")]
+    assert decide([(ADMINS, "u1")], resolved, [], []).is_admin is True
+    # Renamed group, same id: still admins.
+    renamed = dn_key("cn=platform-admins,ou=groups,dc=x")
+    assert decide([(renamed, "u1")], resolved, [], []).is_admin is True
+    # Another group now at the configured DN: not the configured group.
+    assert decide([(ADMINS, "u7")], resolved, [], []).is_admin is False
+
+
+def test_look_alike_dn_is_not_the_configured_group():
+    refs = [GroupRef(ADMINS)]
+    assert decide([(LOOK_ALIKE, None)], refs, [], []).is_admin is False
+    assert decide([(LOOK_ALIKE, "u5")], refs, refs, []) == AccessDecision(False, False)
+
+
+def test_allowed_groups():
+    allowed = [GroupRef(USERS, uuid="u2")]
+    assert decide([(USERS, "u2")], [], allowed, []).allowed is True
+    assert decide([(ADMINS, "u1")], [], allowed, []).allowed is False
+    assert decide([], [], [], []).allowed is True  # no allowed_groups: everyone
 
 
 def test_role_changes():

@@ -180,14 +180,71 @@ def test_account_states_are_refused_with_their_logged_reason(server, user, reaso
 EXPERIMENT_0 = "/api/2.0/mlflow/experiments/get?experiment_id=0"
 
 
-def test_wrong_password_and_locked_account(server):
+def as_domain_admin(dc) -> ldap3.Connection:
+    tls = ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=dc.ca_cert_file)
+    server = ldap3.Server("127.0.0.1", port=636, use_ssl=True, tls=tls)
+    return ldap3.Connection(
+        server, user="Administrator@corp.example.com", password=ADMIN_PASSWORD, auto_bind=True
+    )
+
+
+def account_state(dc, name: str) -> dict:
+    connection = as_domain_admin(dc)
+    try:
+        connection.search(
+            BASE_DN, f"(sAMAccountName={name})", attributes=["badPwdCount", "lockoutTime"]
+        )
+        attributes = connection.entries[0].entry_attributes_as_dict
+    finally:
+        connection.unbind()
+    lockout_time = (attributes.get("lockoutTime") or [None])[0]
+    return {
+        "bad_password_count": int((attributes.get("badPwdCount") or [0])[0]),
+        "locked": bool(lockout_time) and str(lockout_time)[:4] != "1601",
+    }
+
+
+def test_wrong_password_is_told_apart_in_the_log(server):
     bad = get(server, EXPERIMENT_0, ("bob", "Wrong-Passw0rd!"))
     assert bad.status_code == 401
     assert "bad_password" in audit_reasons(server, "bob")
-    # Three different wrong passwords reach AD (a repeated one is answered from the
-    # negative cache) and lock lou out; then even the right password is refused.
+
+
+def test_password_spraying_stays_below_the_domains_lockout_threshold(server, dc):
+    # The domain locks accounts after 3 failed binds (seed_ad.py); lockout_threshold is 3
+    # too, so the guard reads the domain's policy and lets at most 2 reach the DC.
+    statuses = [get(server, EXPERIMENT_0, ("dave", f"Guess-{n}-Pw!")).status_code for n in range(6)]
+    assert statuses == [401] * 6
+    assert account_state(dc, "dave") == {"bad_password_count": 2, "locked": False}
+    assert audit_reasons(server, "dave") == {"bad_password", "throttled"}
+    assert "the spraying guard allows 2 per 900 s" in server.log()
+    # dave's Windows login is untouched: the DC still takes his password.
+    connection = ldap3.Connection(
+        ldap3.Server(
+            "127.0.0.1",
+            port=636,
+            use_ssl=True,
+            tls=ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=dc.ca_cert_file),
+        ),
+        user="dave@corp.example.com",
+        password=PASSWORD,
+    )
+    assert connection.bind()
+    connection.unbind()
+
+
+def test_an_account_locked_in_the_domain_is_told_apart(server, dc):
+    # Locked by three bad binds straight at the DC (as a Windows client would), not by us.
+    tls = ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=dc.ca_cert_file)
     for attempt in range(3):
-        assert get(server, EXPERIMENT_0, ("lou", f"Wrong-{attempt}-Pw!")).status_code == 401
+        connection = ldap3.Connection(
+            ldap3.Server("127.0.0.1", port=636, use_ssl=True, tls=tls),
+            user="lou@corp.example.com",
+            password=f"Wrong-{attempt}-Pw!",
+        )
+        assert not connection.bind()
+        connection.unbind()
+    assert account_state(dc, "lou")["locked"]
     locked = get(server, EXPERIMENT_0, ("lou", PASSWORD))
     assert locked.status_code == 401
     assert "account_locked" in audit_reasons(server, "lou")

@@ -107,3 +107,33 @@ def test_foreign_authorization_function_refused(tmp_path):
     text = "[mlflow]\nauthorization_function = mlflow.server.auth:x\n" + MINIMAL
     with pytest.raises(ConfigError, match="authorization_function"):
         load_settings(write(tmp_path, text), environ={})
+
+
+def test_lockout_keys(tmp_path):
+    ldap = load_settings(write(tmp_path, MINIMAL), environ={}).ldap
+    assert (ldap.lockout_threshold, ldap.lockout_window_seconds) == (3, 900)
+    off = load_settings(
+        write(tmp_path, MINIMAL + "lockout_threshold = 0\nlockout_window_seconds = 60\n"),
+        environ={},
+    ).ldap
+    assert (off.lockout_threshold, off.lockout_window_seconds) == (0, 60)
+    with pytest.raises(ConfigError) as info:
+        load_settings(
+            write(tmp_path, MINIMAL + "lockout_threshold = -1\nlockout_window_seconds = 0\n"),
+            environ={},
+        )
+    assert "[ldap] lockout_threshold: must be at least 0" in str(info.value)
+    assert "[ldap] lockout_window_seconds: must be at least 1" in str(info.value)
+
+
+def test_group_dns_as_ad_tools_spell_them(tmp_path):
+    text = MINIMAL + (
+        "group_search_base = OU=Groups, DC=Example, DC=Org\n"
+        "admin_groups = CN=MLflow Admins, OU=Groups, DC=Example, DC=Org ; "
+        "cn = Smith\\, John , ou=groups,dc=example,dc=org\n"
+    )
+    ldap = load_settings(write(tmp_path, text), environ={}).ldap
+    assert len(ldap.admin_group_dns) == 2
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, text + "allowed_groups = cn=a+ou=b,,dc=x\n"), environ={})
+    assert "[ldap] allowed_groups: not a valid DN: 'cn=a+ou=b,,dc=x'" in str(info.value)

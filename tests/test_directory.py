@@ -1,6 +1,7 @@
 """The directory layer against the real slapd."""
 
 import subprocess
+import threading
 import time
 
 import pytest
@@ -261,3 +262,81 @@ def test_active_directory_sub_codes_told_apart():
     assert ad_bind_reason(message.format("773")) == "must_change_password"
     assert ad_bind_reason(message.format("701")) == "account_expired"
     assert ad_bind_reason("invalid credentials") is None
+
+
+def timed_refusal(directory, login="alice", password="alice-password") -> float:
+    started = time.monotonic()
+    with pytest.raises(DirectoryUnavailable):
+        directory.authenticate(login, password)
+    return time.monotonic() - started
+
+
+def test_every_server_failed_recently_fails_fast_without_network(make_directory):
+    with blackhole_server() as hung:
+        directory = make_directory(search_settings(hung.uri, receive_timeout=1, connect_timeout=1))
+        assert timed_refusal(directory) >= 0.9  # the first one waits for the timeout
+        for _ in range(5):
+            assert timed_refusal(directory) < 0.1  # the circuit is open: no network at all
+
+
+def test_only_one_probe_at_a_time_while_every_server_is_down(make_directory, monkeypatch):
+    import mlflow_ldap_auth.directory as directory_module
+
+    monkeypatch.setattr(directory_module, "PROBE_INTERVAL_SECONDS", 0.5)
+    with blackhole_server() as hung:
+        directory = make_directory(search_settings(hung.uri, receive_timeout=1, connect_timeout=1))
+        timed_refusal(directory)
+        time.sleep(0.6)  # a probe is due
+        durations = []
+        lock = threading.Lock()
+
+        def attempt():
+            seconds = timed_refusal(directory)
+            with lock:
+                durations.append(seconds)
+
+        threads = [threading.Thread(target=attempt) for _ in range(10)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        slow = [seconds for seconds in durations if seconds >= 0.5]
+        assert len(slow) == 1, durations  # the one probe; the nine others did not wait
+
+
+def test_logins_work_again_within_10_s_after_a_server_answers(make_directory):
+    port = free_port()
+    directory = make_directory(search_settings(f"ldap://127.0.0.1:{port}"))
+    timed_refusal(directory)
+    with SlapdInstance(port=port) as revived:
+        back = time.monotonic()
+        while True:
+            try:
+                assert directory.authenticate("alice", "alice-password").username == "alice"
+                break
+            except DirectoryUnavailable:
+                assert time.monotonic() - back < 10
+                time.sleep(0.2)
+        assert revived.pid
+
+
+def test_a_down_server_is_not_tried_on_every_request_while_another_answers(slapd, make_directory):
+    with blackhole_server() as hung:
+        directory = make_directory(
+            search_settings(hung.uri, slapd.ldap_uri, receive_timeout=1, connect_timeout=1)
+        )
+        directory.authenticate("alice", "alice-password")  # pays the black hole once
+        started = time.monotonic()
+        for login, password in [("bob", "bob-password"), ("carol", "carol-password")] * 3:
+            directory.close()  # every login opens new connections (server order applies)
+            assert directory.authenticate(login, password).username == login
+        assert time.monotonic() - started < 1.5
+
+
+@pytest.mark.parametrize("password", ["pass\x01word", "new\nline", "nul\x00", "\ud800"])
+def test_passwords_ldap_cannot_send_are_refused_before_any_operation(directory, password):
+    before = directory.operations.snapshot()
+    with pytest.raises(InvalidCredentials) as refused:
+        directory.authenticate("alice", password)
+    assert refused.value.reason == "unusable_password"
+    assert directory.operations.snapshot() == before
