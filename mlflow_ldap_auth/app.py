@@ -14,15 +14,24 @@ import os
 import secrets
 import sys
 
+from mlflow_ldap_auth import tables
+from mlflow_ldap_auth.access_policy import AccessPolicy, ConfiguredGroups
+from mlflow_ldap_auth.accounts import AccountStore
 from mlflow_ldap_auth.authn import EXTENSION
 from mlflow_ldap_auth.config import Settings, load_settings
 from mlflow_ldap_auth.directory import Directory
 from mlflow_ldap_auth.errors import ConfigError
 from mlflow_ldap_auth.group_store import GroupStore
 from mlflow_ldap_auth.group_sync import GroupSync
+from mlflow_ldap_auth.lockout import AttemptStore, LockoutGuard, LockoutPolicy
 from mlflow_ldap_auth.login import LoginService
-from mlflow_ldap_auth.mlflow_bridge import import_mlflow_auth, memoize_native_route_check
+from mlflow_ldap_auth.mlflow_bridge import (
+    import_mlflow_auth,
+    memoize_native_route_check,
+    native_route_authenticator,
+)
 from mlflow_ldap_auth.permission_cache import PermissionCache
+from mlflow_ldap_auth.preauth import PreAuthMiddleware
 
 _logger = logging.getLogger(__name__)
 
@@ -65,24 +74,47 @@ def create_app():
     _warn_about_settings(settings)
     auth = import_mlflow_auth(settings)
     # Imported after MLflow's auth module is configured: they import that module.
-    from mlflow_ldap_auth import admin_guard, admin_ui, local_accounts, rest_api
+    from mlflow_ldap_auth import admin_guard, admin_ui, local_accounts, rest_api, session_cookie
     from mlflow_ldap_auth.mappings import MappingService
 
-    groups = GroupStore(settings.mlflow.database_uri)
+    engine = tables.create_engine(settings.mlflow.database_uri)
     if not os.environ.get(_BOOTSTRAPPED_ENV):
-        groups.migrate()  # otherwise `mlflow server` did it once before starting workers
-    directory = Directory(settings.ldap)
-    sync = GroupSync(settings, auth.store, groups)
-    service = LoginService(settings, directory, auth.store, sync=sync)
+        tables.migrate(engine)  # otherwise `mlflow server` did it once before starting workers
+    ldap = settings.ldap
+    directory = Directory(ldap)
+    groups = GroupStore(settings.mlflow.database_uri, engine=engine)
+    policy = AccessPolicy(
+        ConfiguredGroups(ldap.admin_group_dns, ldap.allowed_group_dns, directory), groups
+    )
+    lockout = LockoutGuard(
+        LockoutPolicy(ldap.lockout_threshold, ldap.lockout_window_seconds),
+        AttemptStore(engine),
+        directory_policy=directory.lockout_policy,
+    )
+    service = LoginService(
+        settings,
+        directory,
+        auth.store,
+        sync=GroupSync(auth.store, groups, policy),
+        accounts=AccountStore(engine),
+        lockout=lockout,
+    )
     service.mappings = MappingService(auth.store, groups, directory)
     flask_app = auth.app
     flask_app.extensions[EXTENSION] = service
+    session_cookie.install(flask_app)
     # Registered ahead of MLflow's own before_request hook, which create_app adds next.
     admin_guard.install(flask_app)
     flask_app.register_blueprint(rest_api.blueprint)
     flask_app.register_blueprint(admin_ui.blueprint)
     served = auth.create_app(flask_app)
     memoize_native_route_check(auth)
+    if served is not flask_app:  # uvicorn: MLflow's FastAPI app around the Flask one
+        served.add_middleware(
+            PreAuthMiddleware,
+            flask_app=flask_app,
+            will_authenticate=native_route_authenticator(auth),
+        )
     if settings.ldap.permission_cache_ttl_seconds > 0:
         service.permission_cache = PermissionCache(
             settings.ldap.permission_cache_ttl_seconds,
@@ -113,7 +145,7 @@ def preflight() -> None:
         raise SystemExit(
             f"mlflow-ldap-auth: {exc.message} (config file: {settings.path})"
         ) from None
-    GroupStore(settings.mlflow.database_uri).migrate()
+    tables.migrate(tables.create_engine(settings.mlflow.database_uri))
     os.environ[_BOOTSTRAPPED_ENV] = "true"
 
 

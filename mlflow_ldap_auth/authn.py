@@ -4,12 +4,22 @@ MLflow calls it two or three times per request (authentication, admin check,
 validators); the first answer is kept on ``flask.g``, so a request costs at most one
 credential check. The returned ``Authorization`` carries the *canonical* directory
 username (``username_attribute``), never the password.
+
+Where the credentials are read: ``Authorization``, except on ``/gateway/`` routes,
+where a non-empty ``X-MLflow-Authorization`` comes first (as in MLflow: coding agents
+put their LLM provider key in ``Authorization`` there).
+
+On MLflow's native FastAPI routes the answer is computed *before* MLflow's
+middleware asks, off the event loop (``preauth``), and handed over in a context
+variable together with the client address; ``authenticate_request`` then only reads it.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextvars
+import os
 
 from flask import Response, current_app, g, request
 from werkzeug.datastructures import Authorization
@@ -19,7 +29,21 @@ from mlflow_ldap_auth.errors import AuthError, InvalidCredentials
 
 EXTENSION = "ldap_auth"
 MAX_AUTHORIZATION_HEADER = 8 * 1024
+GATEWAY_PREFIX = "/gateway/"
+GATEWAY_AUTH_HEADER = "X-MLflow-Authorization"
 _MEMO = "_mlflow_ldap_auth_result"
+#: Set by ``mlflow server --static-prefix``; routes are matched without it.
+STATIC_PREFIX_ENV = "_MLFLOW_STATIC_PREFIX"
+
+#: The answer for the current native-route request, computed off the event loop.
+precomputed: contextvars.ContextVar[Authorization | Response | None] = contextvars.ContextVar(
+    "mlflow_ldap_auth_precomputed", default=None
+)
+#: The client address of the current native-route request (MLflow's synthetic Flask
+#: request for those routes has none).
+client_address: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "mlflow_ldap_auth_client_address", default=None
+)
 
 
 def parse_basic_credentials(header: str | None) -> tuple[str, str]:
@@ -38,25 +62,41 @@ def parse_basic_credentials(header: str | None) -> tuple[str, str]:
     login, colon, password = decoded.partition(":")
     if not colon:
         raise InvalidCredentials("no colon in credentials", reason="malformed_header")
-    if "\0" in login or any(ord(c) < 0x20 for c in login):
+    if "\0" in login or any(ord(c) < 0x20 or ord(c) == 0x7F for c in login):
         raise InvalidCredentials("control character in username", reason="malformed_username")
     return login, password
+
+
+def route_path(path: str) -> str:
+    """``path`` without the server's ``--static-prefix``."""
+    prefix = os.environ.get(STATIC_PREFIX_ENV, "").rstrip("/")
+    return path[len(prefix) :] if prefix and path.startswith(prefix) else path
+
+
+def credentials_header(path: str, headers) -> str | None:
+    """The header that carries the MLflow credential for a request to ``path``."""
+    if route_path(path).startswith(GATEWAY_PREFIX):
+        gateway = headers.get(GATEWAY_AUTH_HEADER)
+        if gateway:
+            return gateway
+    return headers.get("Authorization")
 
 
 def authenticate_request() -> Authorization | Response:
     result = g.get(_MEMO)
     if result is None:
-        result = _authenticate()
+        result = precomputed.get() or check_current_request()
         setattr(g, _MEMO, result)
     return result
 
 
-def _authenticate() -> Authorization | Response:
+def check_current_request() -> Authorization | Response:
+    """Check the current Flask request's credentials (the one place that does)."""
     service = current_app.extensions[EXTENSION]
-    source = request.remote_addr
+    source = request.remote_addr or client_address.get()
     login = None
     try:
-        login, password = parse_basic_credentials(request.headers.get("Authorization"))
+        login, password = parse_basic_credentials(credentials_header(request.path, request.headers))
         principal = service.login(login, password, source)
     except AuthError as error:
         service.audit_refusal(login, source, error)

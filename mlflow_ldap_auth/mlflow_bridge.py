@@ -106,3 +106,18 @@ def memoize_native_route_check(module: ModuleType, max_size: int = 4096) -> None
 
     scope_matches_native_route._ldap_auth_memoized = True
     module._scope_matches_native_route = scope_matches_native_route
+
+
+def native_route_authenticator(module: ModuleType):
+    """``(path, method) -> bool``: will MLflow's FastAPI middleware authenticate this request?
+
+    Exactly its own test (a protected route with a FastAPI-level validator), so the
+    plugin can authenticate those requests off the event loop first (``preauth``).
+    """
+    is_unprotected = module.is_unprotected_route
+    find_validator = module._find_fastapi_validator
+
+    def will_authenticate(path: str, method: str) -> bool:
+        return not is_unprotected(path) and find_validator(path, method) is not None
+
+    return will_authenticate

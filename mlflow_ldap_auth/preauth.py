@@ -1,0 +1,95 @@
+"""Authentication for MLflow's native FastAPI routes, off the event loop.
+
+MLflow serves ``/v1/traces``, artifacts, the AI gateway, jobs and MCP routes from
+FastAPI directly; its permission middleware calls the ``authorization_function``
+*synchronously inside an async function*. A directory round trip there (a cold login,
+a slow or hung DC) would freeze every request of that worker, ``/health`` included.
+
+So this ASGI middleware, wrapped around MLflow's, answers first for exactly the
+requests MLflow's middleware will authenticate: a password already in the credential
+cache is answered on the loop (a dictionary look-up and one HMAC), anything else in a
+worker thread (its own capacity limiter, so hung logins never starve the threads that
+serve the Flask routes). The answer and the client address travel to
+``authn.authenticate_request`` in context variables.
+
+``/gateway/``: a ``Authorization: Basic ...`` header is removed before the request
+reaches the gateway handlers (a provider key is never HTTP Basic). MLflow forwards the
+client's ``Authorization`` to the LLM provider for coding agents; this way a directory
+password sent there is used to log in, and never leaves the server.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+import anyio
+from flask import Flask
+from werkzeug.datastructures import Authorization, Headers
+
+from mlflow_ldap_auth import authn
+
+#: Concurrent fresh checks per worker; more wait (asynchronously) for a free slot.
+MAX_CONCURRENT_CHECKS = 16
+
+
+class PreAuthMiddleware:
+    def __init__(
+        self,
+        app,
+        flask_app: Flask,
+        will_authenticate: Callable[[str, str], bool],
+    ) -> None:
+        self.app = app
+        self.flask_app = flask_app
+        self.will_authenticate = functools.lru_cache(maxsize=4096)(will_authenticate)
+        self.limiter = anyio.CapacityLimiter(MAX_CONCURRENT_CHECKS)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        path, method = scope.get("path", ""), scope.get("method", "GET")
+        is_gateway = authn.route_path(path).startswith(authn.GATEWAY_PREFIX)
+        if self.will_authenticate(path, method):
+            client = scope.get("client")
+            address = client[0] if client else None
+            authn.client_address.set(address)
+            authn.precomputed.set(await self._answer(scope, path, method, address))
+        if is_gateway:
+            scope = _without_basic_authorization(scope)
+        return await self.app(scope, receive, send)
+
+    async def _answer(self, scope, path: str, method: str, address: str | None):
+        headers = Headers(
+            [(name.decode("latin-1"), value.decode("latin-1")) for name, value in scope["headers"]]
+        )
+        service = self.flask_app.extensions[authn.EXTENSION]
+        cached = service.cached_principal(authn.credentials_header(path, headers))
+        if cached is not None:
+            return Authorization("basic", {"username": cached.username})
+        query = scope.get("query_string", b"").decode("latin-1")
+        return await anyio.to_thread.run_sync(
+            self._check, path, method, headers, query, address, limiter=self.limiter
+        )
+
+    def _check(self, path: str, method: str, headers: Headers, query: str, address: str | None):
+        with self.flask_app.test_request_context(
+            path=path,
+            method=method,
+            headers=headers,
+            query_string=query,
+            environ_base={"REMOTE_ADDR": address or ""},
+        ):
+            return authn.check_current_request()
+
+
+def _without_basic_authorization(scope: dict) -> dict:
+    headers = scope.get("headers") or []
+    kept = [
+        (name, value)
+        for name, value in headers
+        if not (name.lower() == b"authorization" and value[:6].lower() == b"basic ")
+    ]
+    if len(kept) == len(headers):
+        return scope
+    return {**scope, "headers": kept}
