@@ -1,14 +1,26 @@
-"""Only MLflow admins reach the plugin's own routes (REST API and admin page).
+"""The gate in front of the plugin's own routes (REST API and admin page).
 
 Installed as a ``before_request`` hook *ahead of* MLflow's, so the answers fit the
 route: JSON in MLflow's error format for the API, HTML pages for ``/ldap-admin``
-(a 401 keeps its Basic challenge, a 503 its ``Retry-After``). The break-glass admin and
-members of admin groups are admins; MLflow's own ``is_admin`` flag decides.
+(a 401 keeps its Basic challenge, a 503 its ``Retry-After``). In order:
+
+1. a request whose ``Origin`` is not this server's own is refused (403) before any
+   credential is looked at: MLflow's default CORS policy lets any ``http://localhost:*``
+   page send credentialed requests, and a browser adds the admin's Basic credentials
+   to them by itself;
+2. the caller must authenticate and be an MLflow admin (the break-glass admin, members
+   of admin groups; MLflow's own ``is_admin`` flag decides).
+
+Every answer on these paths carries ``Cache-Control: no-store``: they show who may do
+what, and a shared proxy or the browser's disk cache must not keep that. And they read
+MLflow's store past the worker's permission cache: an administrator sees the state of
+the database, not a worker's memory of it.
 """
 
 from __future__ import annotations
 
 import json
+from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, request
 
@@ -22,6 +34,7 @@ _TITLES = {
     503: ("Directory unavailable", "The login directory (LDAP) is unavailable; try again shortly."),
 }
 _KEPT_HEADERS = ("WWW-Authenticate", "Retry-After")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def _html_version(answer: Response) -> Response:
@@ -30,26 +43,89 @@ def _html_version(answer: Response) -> Response:
     return error_page(answer.status_code, title, message, headers)
 
 
+def is_plugin_path(path: str) -> tuple[bool, bool]:
+    """(is one of the plugin's paths, is a page of the admin UI)."""
+    is_ui = path == UI_PREFIX or path.startswith(UI_PREFIX + "/")
+    return is_ui or path.startswith(API_PREFIX + "/"), is_ui
+
+
+def _host_port(netloc: str, scheme: str) -> tuple[str, int | None] | None:
+    try:
+        parts = urlsplit(f"//{netloc}")
+        port = parts.port
+    except ValueError:
+        return None
+    if not parts.hostname:
+        return None
+    return parts.hostname.lower(), None if port == _DEFAULT_PORTS.get(scheme) else port
+
+
+def is_same_origin(origin: str, host: str | None, scheme: str) -> bool:
+    """Whether ``Origin`` names the server the request was sent to (its ``Host``).
+
+    Compared as (host, port), with a scheme's default port written or not; the scheme
+    itself is not compared, so a server behind a TLS-terminating proxy (the browser says
+    ``https://``, the request arrives as plain HTTP) still recognizes its own pages.
+    ``null`` (sandboxed frames, file pages) and anything unparsable are foreign.
+    """
+    parts = urlsplit(origin)
+    if parts.scheme not in _DEFAULT_PORTS or not parts.netloc or not host:
+        return False
+    theirs = _host_port(parts.netloc, parts.scheme)
+    ours = _host_port(host, scheme)
+    if theirs is None or ours is None:
+        return False
+    if theirs[0] != ours[0]:
+        return False
+    return theirs[1] == ours[1] or {theirs[1], ours[1]} <= {None, 80, 443}
+
+
+def _forbidden(is_ui: bool, title: str, message: str) -> Response:
+    if is_ui:
+        return error_page(403, title, message)
+    body = json.dumps({"error_code": "PERMISSION_DENIED", "message": message})
+    return Response(body, status=403, mimetype="application/json")
+
+
 def install(app: Flask) -> None:
     def check():
-        path = request.path
-        is_ui = path == UI_PREFIX or path.startswith(UI_PREFIX + "/")
-        if not (is_ui or path.startswith(API_PREFIX + "/")):
+        is_ours, is_ui = is_plugin_path(request.path)
+        if not is_ours:
             return None
+        origin = request.headers.get("Origin")
+        if origin is not None and not is_same_origin(origin, request.host, request.scheme):
+            return _forbidden(
+                is_ui,
+                "Cross-origin request refused",
+                f"Requests from {origin!r} to the ldap-auth administration are refused; "
+                "use this server's own pages or a non-browser client.",
+            )
         result = authenticate_request()
         if isinstance(result, Response):
             return _html_version(result) if is_ui else result
-        store = current_app.extensions[EXTENSION].store
-        if store.get_user(result.username).is_admin:
+        service = current_app.extensions[EXTENSION]
+        if service.permission_cache is not None:
+            service.permission_cache.bypass(True)
+        if service.store.get_user(result.username).is_admin:
             return None
-        if is_ui:
-            return error_page(403, "Admins only", "This page is for MLflow administrators only.")
-        body = json.dumps(
-            {
-                "error_code": "PERMISSION_DENIED",
-                "message": "Only MLflow admins may use the ldap-auth administration API.",
-            }
+        return _forbidden(
+            is_ui,
+            "Admins only",
+            "Only MLflow admins may use the ldap-auth administration API."
+            if not is_ui
+            else "This page is for MLflow administrators only.",
         )
-        return Response(body, status=403, mimetype="application/json")
+
+    def no_store(response: Response) -> Response:
+        if is_plugin_path(request.path)[0]:
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+    def stop_bypassing(_error=None) -> None:
+        cache = current_app.extensions[EXTENSION].permission_cache
+        if cache is not None:
+            cache.bypass(False)
 
     app.before_request(check)
+    app.after_request(no_store)
+    app.teardown_request(stop_bypassing)

@@ -14,7 +14,9 @@ Correctness rules:
 * a change made through another worker or server is seen within the TTL (the same kind
   of bound as MLflow basic-auth's ``auth_cache_ttl_seconds``); ``0`` turns caching off;
 * ``authenticate_user`` (it takes a password) is never cached;
-* the active workspace is part of every key; exceptions are never cached.
+* the active workspace is part of every key; exceptions are never cached;
+* the plugin's own administration requests read past the cache (``bypass``): an admin
+  who just created a mapping through one worker can delete it through another.
 """
 
 from __future__ import annotations
@@ -61,8 +63,13 @@ class PermissionCache:
         self._lock = threading.Lock()
         self._workspace = workspace
         self._generation = 0
+        self._thread = threading.local()
         self.hits = 0
         self.misses = 0
+
+    def bypass(self, on: bool) -> None:
+        """Read past the cache in this thread (for the current request) or stop doing so."""
+        self._thread.bypass = on
 
     def clear(self) -> None:
         with self._lock:
@@ -78,6 +85,8 @@ class PermissionCache:
     def cached_read(self, name: str, method: Callable) -> Callable:
         @functools.wraps(method)
         def read(*args, **kwargs):
+            if getattr(self._thread, "bypass", False):
+                return method(*args, **kwargs)
             try:
                 key = (name, self._current_workspace(), _freeze(args), _freeze(kwargs))
                 hash(key)
