@@ -6,7 +6,9 @@ deadline that also notices a crashed process, and is stopped by its own process 
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -47,9 +49,13 @@ __all__ = [
     "USERS_DN",
     "MlflowServer",
     "SlapdInstance",
+    "add_person",
+    "audit_lines",
+    "basic_header",
     "blackhole_server",
     "free_port",
     "ldap_config",
+    "slapd_count",
 ]
 
 
@@ -62,6 +68,7 @@ def ldap_config(directory: Path, server_uri: str, mlflow: dict | None = None, **
         "admin_password": ADMIN_PASSWORD,
     }
     mlflow_section.update(mlflow or {})
+    mlflow_section = {key: value for key, value in mlflow_section.items() if value is not None}
     ldap_section = {
         "server_uri": server_uri,
         "bind_dn": SERVICE_DN,
@@ -80,6 +87,40 @@ def ldap_config(directory: Path, server_uri: str, mlflow: dict | None = None, **
     path = directory / "ldap_auth.ini"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def basic_header(raw: bytes, name: str = "Authorization") -> dict[str, str]:
+    """An HTTP Basic header from raw ``user:password`` bytes (any bytes, for bad input)."""
+    return {name: "Basic " + base64.b64encode(raw).decode()}
+
+
+def audit_lines(server: MlflowServer) -> list[dict]:
+    """The JSON audit records a server has logged so far."""
+    marker = "mlflow_ldap_auth.audit: "
+    return [
+        json.loads(line.split(marker, 1)[1]) for line in server.log().splitlines() if marker in line
+    ]
+
+
+def slapd_count(slapd: SlapdInstance, needle: str) -> int:
+    """How many lines of slapd's ``-d stats`` log contain ``needle``."""
+    return sum(needle in line for line in slapd.stats_lines())
+
+
+def add_person(slapd: SlapdInstance, uid: str, password: str, groups=(), rdn: str | None = None):
+    """A person under ou=people (``rdn`` overrides ``uid=<uid>``), member of ``groups``."""
+    dn = f"{rdn or 'uid=' + uid},{PEOPLE_DN}"
+    slapd.ldif(
+        "ldapadd",
+        f"dn: {dn}\nobjectClass: inetOrgPerson\nuid: {uid}\ncn: {uid}\nsn: {uid}\n"
+        f"userPassword: {password}\n",
+    )
+    for group_dn in groups:
+        slapd.ldif(
+            "ldapmodify",
+            f"dn: {group_dn}\nchangetype: modify\nadd: member\nmember: {dn}\n",
+        )
+    return dn
 
 
 class MlflowServer:

@@ -1,0 +1,127 @@
+"""SPEC §8: an auth database carried over from MLflow's basic-auth.
+
+Each test seeds MLflow's own auth database the way ``mlflow server --app-name
+basic-auth`` would have left it (through MLflow's store, in a separate process, so
+this test process never imports ``mlflow.server.auth`` with basic-auth's config), then
+starts ``mlflow server --app-name ldap-auth`` on it.
+"""
+
+import json
+import subprocess
+import sys
+import threading
+
+import requests
+
+from servers import ADMIN_PASSWORD, MlflowServer, audit_lines, ldap_config
+
+SEED = """
+import json, sys
+from mlflow.server.auth.sqlalchemy_store import SqlAlchemyStore
+spec = json.loads(sys.argv[1])
+store = SqlAlchemyStore()
+store.init_db(spec["database_uri"])
+for user in spec["users"]:
+    store.create_user(user["username"], user["password"], is_admin=user["is_admin"])
+for grant in spec.get("grants", []):
+    store.grant_user_permission(*grant)
+"""
+
+
+def seed_basic_auth_database(database_uri: str, users: list[dict], grants=()) -> None:
+    spec = {"database_uri": database_uri, "users": users, "grants": list(grants)}
+    subprocess.run([sys.executable, "-c", SEED, json.dumps(spec)], check=True, timeout=120)
+
+
+def test_break_glass_login_with_the_legacy_default_password_is_refused(slapd, tmp_path):
+    database_uri = f"sqlite:///{tmp_path}/auth.db"
+    seed_basic_auth_database(
+        database_uri, [{"username": "admin", "password": "password1234", "is_admin": True}]
+    )
+    # No admin_password: MLflow does not rotate it, the deployment keeps the old row.
+    config = ldap_config(
+        tmp_path, slapd.ldap_uri, mlflow={"database_uri": database_uri, "admin_password": None}
+    )
+    with MlflowServer(config) as server:
+        url = server.url + "/api/2.0/mlflow/users/get?username=admin"
+        legacy = requests.get(url, auth=("admin", "password1234"), timeout=30)
+        assert legacy.status_code == 401, legacy.text
+        assert legacy.headers["WWW-Authenticate"] == 'Basic realm="mlflow"'
+        refusals = [line for line in audit_lines(server) if line["user"] == "admin"]
+        assert refusals and refusals[-1]["reason"] == "legacy_default_password"
+        # Directory users are unaffected.
+        listed = requests.get(
+            server.url + "/api/2.0/mlflow/users/list", auth=("carol", "carol-password"), timeout=30
+        )
+        assert listed.status_code == 200, listed.text
+
+
+def test_directory_user_adopts_a_basic_auth_account_without_its_admin_flag(slapd, tmp_path):
+    database_uri = f"sqlite:///{tmp_path}/auth.db"
+    seed_basic_auth_database(
+        database_uri,
+        [
+            {"username": "admin", "password": ADMIN_PASSWORD, "is_admin": True},
+            # An old basic-auth admin that happens to share a directory user's name.
+            {"username": "alice", "password": "old-basic-auth-pw", "is_admin": True},
+        ],
+        grants=[("alice", "experiment", "0", "EDIT")],
+    )
+    # No admin_groups and no admin mappings: nothing in the directory makes alice admin.
+    config = ldap_config(
+        tmp_path,
+        slapd.ldap_uri,
+        mlflow={"database_uri": database_uri, "default_permission": "NO_PERMISSIONS"},
+        admin_groups=None,
+    )
+    admin = ("admin", ADMIN_PASSWORD)
+    with MlflowServer(config, workers=2) as server:
+        # Concurrent first logins, spread over both workers: one adoption, all served.
+        barrier = threading.Barrier(24)
+        statuses = []
+
+        def first_request():
+            barrier.wait()
+            response = requests.get(
+                server.url + "/api/2.0/mlflow/experiments/get?experiment_id=0",
+                auth=("alice", "alice-password"),
+                timeout=30,
+            )
+            statuses.append(response.status_code)  # 200: her EDIT grant was kept
+
+        threads = [threading.Thread(target=first_request) for _ in range(24)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert statuses == [200] * 24
+        user = requests.get(
+            server.url + "/api/2.0/mlflow/users/get?username=alice", auth=admin, timeout=30
+        ).json()["user"]
+        assert user["is_admin"] is False
+        # Not an admin any more, on any worker: the admin-only API refuses her.
+        for _ in range(6):
+            status = requests.get(
+                server.url + "/api/2.0/mlflow/ldap-auth/status",
+                auth=("alice", "alice-password"),
+                timeout=30,
+            )
+            assert status.status_code == 403
+        permission = requests.get(
+            server.url + "/api/3.0/mlflow/users/permissions/get",
+            params={"username": "alice", "resource_type": "experiment", "resource_id": "0"},
+            auth=admin,
+            timeout=30,
+        )
+        assert permission.status_code == 200, permission.text
+        assert "EDIT" in permission.text
+        adopted = [line for line in audit_lines(server) if line["event"] == "user_adopted"]
+        assert len(adopted) == 1, adopted
+        assert adopted[0]["user"] == "alice" and adopted[0]["previous_admin"] is True
+        # The old basic-auth password is not a way in.
+        old = requests.get(
+            server.url + "/api/2.0/mlflow/experiments/get?experiment_id=0",
+            auth=("alice", "old-basic-auth-pw"),
+            timeout=30,
+        )
+        assert old.status_code == 401
