@@ -11,6 +11,14 @@ def slapd():
     instance.cleanup()
 
 
+@pytest.fixture(scope="module")
+def own_slapd():
+    """A seeded slapd for one module alone: it may add entries, stop or freeze it."""
+    instance = SlapdInstance().start()
+    yield instance
+    instance.cleanup()
+
+
 @pytest.fixture(scope="session")
 def browser_type_launch_args():
     """Debian's Chromium (never a downloaded browser), quiet on a closed network."""

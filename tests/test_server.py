@@ -1,7 +1,5 @@
 """A real ``mlflow server --app-name ldap-auth`` against the real slapd: §3 on the wire."""
 
-import base64
-import json
 import re
 import threading
 import time
@@ -12,7 +10,18 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.server import get_app_client
 
-from servers import ADMIN_PASSWORD, USERS_DN, MlflowServer, blackhole_server, free_port, ldap_config
+from servers import (
+    ADMIN_PASSWORD,
+    USERS_DN,
+    MlflowServer,
+    add_person,
+    audit_lines,
+    basic_header,
+    blackhole_server,
+    free_port,
+    ldap_config,
+    slapd_count,
+)
 
 EXPERIMENT_0 = "/api/2.0/mlflow/experiments/get?experiment_id=0"
 PASSWORDS = [
@@ -38,22 +47,6 @@ def get(server, path=EXPERIMENT_0, auth=None, headers=None):
     return requests.get(server.url + path, auth=auth, headers=headers, timeout=30)
 
 
-def raw_basic(raw: bytes) -> dict:
-    return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
-
-
-def audit_lines(server) -> list[dict]:
-    lines = []
-    for line in server.log().splitlines():
-        if "mlflow_ldap_auth.audit:" in line:
-            lines.append(json.loads(line.split("mlflow_ldap_auth.audit: ", 1)[1]))
-    return lines
-
-
-def slapd_ops(slapd, needle: str) -> int:
-    return sum(needle in line for line in slapd.stats_lines())
-
-
 def assert_challenge(response):
     assert response.status_code == 401, response.text
     assert response.headers["WWW-Authenticate"] == 'Basic realm="mlflow"'
@@ -76,9 +69,9 @@ def test_no_credentials_is_challenged(server):
         {"Authorization": "Basic !!!"},
         {"Authorization": "Bearer abc"},
         {"Authorization": "Basic " + "QUFB" * 3000},  # over 8 KiB
-        raw_basic(b"no-colon-here"),
-        raw_basic(b"\xff\xfe:alice-password"),
-        raw_basic(b"alice\x00:alice-password"),
+        basic_header(b"no-colon-here"),
+        basic_header(b"\xff\xfe:alice-password"),
+        basic_header(b"alice\x00:alice-password"),
     ],
 )
 def test_malformed_header_is_401_never_500(server, headers):
@@ -94,12 +87,12 @@ def test_wrong_password_and_unknown_user_answer_the_same(server):
 
 
 def test_empty_password_never_reaches_the_directory(server, slapd):
-    searches = slapd_ops(slapd, "(uid=jsmith)")
-    binds = slapd_ops(slapd, 'BIND dn="uid=jsmith')
+    searches = slapd_count(slapd, "(uid=jsmith)")
+    binds = slapd_count(slapd, 'BIND dn="uid=jsmith')
     assert_challenge(get(server, auth=("jsmith", "")))
     time.sleep(0.2)
-    assert slapd_ops(slapd, "(uid=jsmith)") == searches
-    assert slapd_ops(slapd, 'BIND dn="uid=jsmith') == binds
+    assert slapd_count(slapd, "(uid=jsmith)") == searches
+    assert slapd_count(slapd, 'BIND dn="uid=jsmith') == binds
 
 
 @pytest.mark.parametrize("login", ["*", "al*", "alice)(uid=*", "*)(|(uid=*", "alice\\", "a*e"])
@@ -234,21 +227,8 @@ def test_directory_user_cannot_claim_the_break_glass_admin(server):
     assert get(server, auth=("admin", ADMIN_PASSWORD)).status_code == 200
 
 
-def add_user(slapd, uid: str, password: str) -> None:
-    slapd.ldif(
-        "ldapadd",
-        f"dn: uid={uid},ou=people,dc=example,dc=org\nobjectClass: inetOrgPerson\n"
-        f"uid: {uid}\ncn: {uid}\nsn: {uid}\nuserPassword: {password}\n",
-    )
-    slapd.ldif(
-        "ldapmodify",
-        f"dn: {USERS_DN}\nchangetype: modify\nadd: member\n"
-        f"member: uid={uid},ou=people,dc=example,dc=org\n",
-    )
-
-
 def test_concurrent_first_requests_bind_once_per_worker(server, slapd):
-    add_user(slapd, "rush", "rush-password")  # nobody has logged in as rush yet
+    add_person(slapd, "rush", "rush-password", [USERS_DN])  # nobody has logged in as rush yet
     needle = 'BIND dn="uid=rush,ou=people,dc=example,dc=org" method=128'
     audits_before = len(audit_lines(server))
     barrier = threading.Barrier(64)
@@ -265,7 +245,7 @@ def test_concurrent_first_requests_bind_once_per_worker(server, slapd):
         thread.join()
     assert statuses == [200] * 64
     time.sleep(0.3)
-    binds = slapd_ops(slapd, needle)
+    binds = slapd_count(slapd, needle)
     fresh_workers = {
         line["worker"]
         for line in audit_lines(server)[audits_before:]

@@ -34,10 +34,8 @@ def traces(server, auth, experiment_id="0"):
 
 
 @pytest.fixture(scope="module")
-def directory():
-    instance = SlapdInstance().start()
-    yield instance
-    instance.cleanup()
+def directory(own_slapd):
+    return own_slapd
 
 
 @pytest.fixture(scope="module")

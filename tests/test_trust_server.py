@@ -20,7 +20,6 @@ from servers import (
     GROUPS_DN,
     PEOPLE_DN,
     MlflowServer,
-    SlapdInstance,
     add_person,
     audit_lines,
     basic_header,
@@ -40,10 +39,8 @@ FULLWIDTH_ADMIN = "\uff41\uff44\uff4d\uff49\uff4e"  # looks like "admin"
 
 
 @pytest.fixture(scope="module")
-def directory():
-    instance = SlapdInstance().start()
-    yield instance
-    instance.cleanup()
+def directory(own_slapd):
+    return own_slapd
 
 
 @pytest.fixture(scope="module")
