@@ -45,7 +45,15 @@ from ldap3.protocol.sasl.sasl import validate_simple_password
 from ldap3.utils.conv import escape_bytes
 
 from mlflow_ldap_auth.config import LdapSettings
-from mlflow_ldap_auth.dn import DnKey, dn_key_or_raw, filter_value, is_under, rdn_value
+from mlflow_ldap_auth.dn import (
+    DnKey,
+    InvalidDn,
+    canonical_dn,
+    dn_key_or_raw,
+    filter_value,
+    is_under,
+    rdn_value,
+)
 from mlflow_ldap_auth.errors import DirectoryUnavailable, InvalidCredentials
 
 _logger = logging.getLogger(__name__)
@@ -205,9 +213,12 @@ class Directory:
         self._state_lock = threading.Lock()
         self._idle_service_connections: queue.LifoQueue[_Pooled] = queue.LifoQueue()
         self._probe_timeout = settings.connect_timeout + 2 * settings.receive_timeout + 5
-        self._group_base_key = (
-            dn_key_or_raw(settings.group_search_base) if settings.group_search_base else None
-        )
+        # DNs as the operator typed them ("OU=Groups, DC=corp") respelled strictly: ldap3
+        # refuses spaces around separators in a search base or bind DN.
+        self._user_base = _wire_dn(settings.user_search_base)
+        self._group_base = _wire_dn(settings.group_search_base)
+        self._bind_dn = _wire_dn(settings.bind_dn)
+        self._group_base_key = dn_key_or_raw(self._group_base) if self._group_base else None
 
     # -- set-up ----------------------------------------------------------
     @staticmethod
@@ -386,7 +397,7 @@ class Directory:
             pooled = self._idle_service_connections.get_nowait()
         except queue.Empty:
             try:
-                pooled = self._connect(self.settings.bind_dn, self.settings.bind_password)
+                pooled = self._connect(self._bind_dn, self.settings.bind_password)
             except InvalidCredentials as exc:
                 # The service account's own password is wrong: a configuration fault,
                 # never the user's 401.
@@ -543,7 +554,7 @@ class Directory:
         search_filter = self.settings.user_search_filter.format(username=filter_value(login))
         entries = self._search(
             connection,
-            self.settings.user_search_base,
+            self._user_base,
             search_filter,
             ldap3.SUBTREE,
             self._user_attributes(),
@@ -588,7 +599,7 @@ class Directory:
         search. With the AD in-chain rule in the filter the server does all of it.
         """
         settings = self.settings
-        if settings.group_search_base is None:
+        if self._group_base is None:
             return DirectoryUser(dn=user.dn, username=user.username)
         template = settings.group_search_filter
         base_key = self._group_base_key
@@ -603,7 +614,7 @@ class Directory:
         def search(member_dns: list[str], attributes: list[str]) -> list[dict]:
             return self._search(
                 connection,
-                settings.group_search_base,
+                self._group_base,
                 level_filter(member_dns),
                 ldap3.SUBTREE,
                 attributes,
@@ -676,16 +687,20 @@ class Directory:
         ``is_group`` false, so callers can say so instead of "not found".
         """
         attributes = [self.settings.group_name_attribute, *GROUP_ATTRIBUTES]
+        try:
+            base = canonical_dn(group_dn)
+        except InvalidDn:
+            return None  # callers validate DNs; a string that is none names no entry
 
         def work(connection):
-            entries = self._search(connection, group_dn, "(objectClass=*)", ldap3.BASE, attributes)
+            entries = self._search(connection, base, "(objectClass=*)", ldap3.BASE, attributes)
             return self._group_of(entries[0]) if entries else None
 
         return self._with_service(work)
 
     def find_group_by_uuid(self, group_uuid: str) -> DirectoryGroup | None:
         """Where a group is now, by its stable id (follows renames and moves)."""
-        base = self.settings.group_search_base
+        base = self._group_base
         if base is None:
             return None
         attributes = [self.settings.group_name_attribute, *GROUP_ATTRIBUTES]
@@ -705,7 +720,7 @@ class Directory:
 
     def search_groups(self, text: str, limit: int = 25) -> list[DirectoryGroup]:
         """Groups whose name contains ``text`` (escaped), for choosing one in a form."""
-        base = self.settings.group_search_base
+        base = self._group_base
         if base is None:
             return []
         name = self.settings.group_name_attribute
@@ -734,7 +749,7 @@ class Directory:
         wanted = "".join(f"(objectSid={escape_bytes(sid)})" for sid in sids)
         groups = self._search(
             connection,
-            self.settings.group_search_base,
+            self._group_base,
             f"(&(objectClass=group)(|{wanted}))",
             ldap3.SUBTREE,
             [*UUID_ATTRIBUTES, "memberOf"],
@@ -802,7 +817,7 @@ class Directory:
 
     def check_service_bind(self) -> None:
         """Bind as the service account (raises DirectoryUnavailable/InvalidCredentials)."""
-        _close(self._connect(self.settings.bind_dn, self.settings.bind_password).connection)
+        _close(self._connect(self._bind_dn, self.settings.bind_password).connection)
 
     def close(self) -> None:
         """Close the pooled service connections (new ones are opened on demand)."""
@@ -869,6 +884,16 @@ def _check_login(login: str, password: str) -> None:
         raise InvalidCredentials(
             "the password contains characters LDAP cannot carry", reason="unusable_password"
         ) from None
+
+
+def _wire_dn(dn: str | None) -> str | None:
+    """A configured DN in the strict spelling ldap3 sends; AD bind names pass unchanged."""
+    if dn is None:
+        return None
+    try:
+        return canonical_dn(dn)
+    except InvalidDn:
+        return dn  # user@realm or DOMAIN\\user (bind_dn), checked by the configuration
 
 
 def _first(value):

@@ -289,6 +289,43 @@ def is_under(key: DnKey, base: DnKey) -> bool:
     return len(key) >= depth and key[len(key) - depth :] == base
 
 
+def _render_value(value: str) -> str:
+    """RFC 4514 section 2.4 escaping; leading/trailing space and leading ``#`` as hex pairs,
+    the spelling every LDAP library (ldap3 included) reads back."""
+    out = []
+    for index, char in enumerate(value):
+        if char in ',+"\\<>;=':
+            out.append("\\" + char)
+        elif char == "\0":
+            out.append("\\00")
+        elif (char == " " and index in (0, len(value) - 1)) or (char == "#" and index == 0):
+            out.append(f"\\{ord(char):02x}")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def canonical_dn(dn: str) -> str:
+    """``dn`` respelled for the wire: no spaces around separators, values escaped once.
+
+    Directory servers and ldap3 accept only a strict DN as a search base; an operator's
+    ``CN=Team, OU=Groups`` or ``cn = team`` is this same DN. Types and the case of values
+    are kept as written, except that a well-known numeric OID is written as its name
+    (``2.5.4.3`` -> ``cn``). Raises ``InvalidDn``.
+    """
+    rdns = []
+    for rdn in _parse(dn):
+        parts = []
+        for ava in rdn:
+            is_hex = ava.key[1].startswith("#")
+            kind = ava.type
+            if kind[:1].isdigit() or kind[:4].lower() == "oid.":
+                kind = _type_key(kind)  # a known OID by its name: ldap3 takes no OID types
+            parts.append(f"{kind}={ava.value if is_hex else _render_value(ava.value)}")
+        rdns.append("+".join(parts))
+    return ",".join(rdns)
+
+
 def is_valid_dn(dn: str) -> bool:
     try:
         _parse(dn)

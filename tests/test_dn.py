@@ -8,10 +8,12 @@ import sys
 import unicodedata
 
 import pytest
+from ldap3.utils.dn import parse_dn as ldap3_parse_dn
 
 from mlflow_ldap_auth import dn as dn_module
 from mlflow_ldap_auth.dn import (
     InvalidDn,
+    canonical_dn,
     dn_key,
     dn_key_or_raw,
     is_under,
@@ -493,3 +495,23 @@ def test_unescaping_a_comma_is_never_the_same_dn(seed):
         assert len(dn_key(unescaped)) == len(structure) + 1
         assert dn_key(unescaped) != dn_key(escaped)
         assert not same_dn(unescaped, escaped)
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "cn = mlflow-users , ou=groups,dc=example,dc=org",
+        "CN=Smith\\2C John , OU=People, DC=X",
+        "cn=\\ padded\\ ,dc=x",
+        "cn=\\#hash+ou=b,dc=x",
+        "OID.2.5.4.3=a,0.9.2342.19200300.100.1.25=x",
+        "cn=a=b\\;c\\<d\\>,dc=x",
+        "cn=é ß Ω,dc=x",
+        "cn=back\\\\slash,dc=x",
+    ],
+)
+def test_canonical_dn_is_the_same_dn_in_a_spelling_ldap3_accepts(typed):
+    canonical = canonical_dn(typed)
+    assert dn_key(canonical) == dn_key(typed)
+    ldap3_parse_dn(canonical)  # ldap3 refuses spaces around separators and OID types
+    assert canonical_dn(canonical) == canonical
