@@ -74,7 +74,14 @@ def create_app():
     _warn_about_settings(settings)
     auth = import_mlflow_auth(settings)
     # Imported after MLflow's auth module is configured: they import that module.
-    from mlflow_ldap_auth import admin_guard, admin_ui, local_accounts, rest_api, session_cookie
+    from mlflow_ldap_auth import (
+        admin_guard,
+        admin_ui,
+        local_accounts,
+        provision_on_demand,
+        rest_api,
+        session_cookie,
+    )
     from mlflow_ldap_auth.mappings import MappingService
 
     engine = tables.create_engine(settings.mlflow.database_uri)
@@ -105,6 +112,7 @@ def create_app():
     session_cookie.install(flask_app)
     # Registered ahead of MLflow's own before_request hook, which create_app adds next.
     admin_guard.install(flask_app)
+    provision_on_demand.install(flask_app, service)
     flask_app.register_blueprint(rest_api.blueprint)
     flask_app.register_blueprint(admin_ui.blueprint)
     served = auth.create_app(flask_app)

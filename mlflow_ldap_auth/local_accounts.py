@@ -25,6 +25,7 @@ from mlflow.server.auth import routes
 
 from mlflow_ldap_auth.audit import audit
 from mlflow_ldap_auth.authn import authenticate_request
+from mlflow_ldap_auth.provision_on_demand import target_username
 
 _CREATION_ROUTES = {
     (routes.SIGNUP, "GET"),
@@ -40,13 +41,6 @@ _DELETE_ROUTES = {routes.DELETE_USER, routes.AJAX_DELETE_USER}
 def _answer(status: int, error_code: str, message: str) -> Response:
     body = json.dumps({"error_code": error_code, "message": message})
     return Response(body, status=status, mimetype="application/json")
-
-
-def _target_username() -> str:
-    data = request.get_json(silent=True) if request.is_json else None
-    if isinstance(data, dict) and isinstance(data.get("username"), str):
-        return data["username"]
-    return request.args.get("username", "")
 
 
 def install(app: Flask, service) -> None:
@@ -69,7 +63,7 @@ def install(app: Flask, service) -> None:
         deletes = request.path in _DELETE_ROUTES and request.method == "DELETE"
         if not (changes_password or changes_flag or deletes):
             return None
-        target = _target_username()
+        target = target_username()
         if service.is_local_admin_name(target):
             actor = authenticate_request().username
             if not service.is_local_admin_name(actor):

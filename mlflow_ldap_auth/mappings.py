@@ -259,10 +259,9 @@ class MappingService:
             return self.store.get_role_by_name(workspace, name)
 
     def delete(self, mapping_id: str, actor: str | None = None) -> Mapping:
+        # Any id that names no mapping, well-formed or not, is MLflow's "does not exist".
         parsed = parse_mapping_id(mapping_id)
-        if parsed is None:
-            raise _invalid(f"malformed mapping id {mapping_id!r} (expected grant-N or admin-N)")
-        mapping = next((m for m in self.list() if m.id == mapping_id), None)
+        mapping = next((m for m in self.list() if m.id == mapping_id), None) if parsed else None
         if mapping is None:
             raise MlflowException(f"no mapping {mapping_id!r}", RESOURCE_DOES_NOT_EXIST)
         kind, number = parsed

@@ -262,3 +262,20 @@ def test_everything_works_without_javascript(admin_page_without_js, experiment_i
     page.get_by_role("link", name="Delete…").first.click()
     page.get_by_role("button", name="Delete mapping").click()
     expect(page.get_by_role("status")).to_contain_text("Deleted the mapping")
+
+
+def test_a_group_dn_typed_as_ad_tools_spell_it_is_accepted(admin_page_without_js):
+    page = admin_page_without_js
+    page.goto("/ldap-admin/mappings/new")
+    page.get_by_label("Group DN").fill("CN=ML-Platform, OU=Groups, DC=Example, DC=Org")
+    page.get_by_label("Resource type").select_option("registered_model")
+    page.get_by_label("Resource pattern").fill("*")
+    page.get_by_label("Permission").select_option("READ")
+    page.get_by_role("button", name="Add mapping").click()
+    # Stored under the directory's own spelling of the group.
+    expect(page.get_by_role("status")).to_contain_text(
+        f"Added: members of cn=ml-platform,{GROUPS_DN}"
+    )
+    page.get_by_role("link", name="Delete…").first.click()
+    page.get_by_role("button", name="Delete mapping").click()
+    expect(page.get_by_role("status")).to_contain_text("Deleted the mapping")

@@ -6,9 +6,12 @@ one's database for the rules that hold "across servers".
 """
 
 import base64
+import json
 import os
 import random
 import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -51,8 +54,9 @@ def config(directory, tmp_path_factory):
         tmp_path_factory.mktemp("trust"),
         directory.ldap_uri,
         group_search_base=BASE_DN,
-        admin_groups=ADMINS_DN,
-        allowed_groups=USERS_DN,
+        # As AD tools and hand-written files spell them: other case, spaces around , and =.
+        admin_groups="CN=MLflow-Admins, OU=Groups, DC=Example, DC=Org",
+        allowed_groups="cn = mlflow-users , ou=groups,dc=example,dc=org",
     )
 
 
@@ -411,3 +415,112 @@ def test_session_cookie_is_samesite_lax(server):
         server, "/ldap-admin/mappings/new", auth=CAROL, headers={"X-Forwarded-Proto": "https"}
     )
     assert "secure" in behind_tls.headers["Set-Cookie"].lower()
+
+
+# -- DNs as operators type them, unknown ids, grants before the first login -----------
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "CN=Data-Science, OU=Groups, DC=Example, DC=Org",
+        "cn = data-science , ou = groups , dc = example , dc = org",
+        "2.5.4.3=data-science,ou=groups,dc=example,dc=org",
+    ],
+)
+def test_a_group_dn_in_any_spelling_is_the_same_group(server, spelling):
+    body = {"permission": "READ", "resource_type": "registered_model"}
+    first = mapping_request(server, {**body, "group": DATA_SCIENCE_DN})
+    assert first.status_code == 200, first.text
+    mapping = first.json()["group_mapping"]
+    try:
+        again = mapping_request(server, {**body, "group": spelling})
+        assert again.status_code == 400, again.text  # the same group: already mapped
+        assert again.json()["error_code"] == "RESOURCE_ALREADY_EXISTS"
+    finally:
+        requests.delete(
+            server.url + f"{API}/group-mappings/{mapping['id']}", auth=CAROL, timeout=30
+        )
+    created = mapping_request(server, {**body, "group": spelling})
+    assert created.status_code == 200, created.text
+    assert created.json()["group_mapping"]["group_uuid"] == mapping["group_uuid"]
+    requests.delete(
+        server.url + f"{API}/group-mappings/{created.json()['group_mapping']['id']}",
+        auth=CAROL,
+        timeout=30,
+    )
+
+
+def test_a_mappings_file_with_ad_tool_spellings_resolves(server, config, tmp_path):
+    document = {
+        "version": 1,
+        "group_mappings": [
+            {
+                "group": "CN=Data-Science, OU=Groups, DC=Example, DC=Org",
+                "resource_type": "experiment",
+                "permission": "READ",
+            }
+        ],
+    }
+    path = tmp_path / "mappings.json"
+    path.write_text(json.dumps(document))
+    result = subprocess.run(
+        [sys.executable, "-m", "mlflow_ldap_auth", "mappings", "import", str(path), "--dry-run"],
+        env={**os.environ, "MLFLOW_LDAP_AUTH_CONFIG_PATH": str(config)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"+ {DATA_SCIENCE_DN}: READ on experiment '*'" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "mapping_id", ["987654321", "grant-987654321", "admin-0", "grant-", "no such id", "%2e%2e"]
+)
+def test_deleting_an_unknown_mapping_is_404(server, mapping_id):
+    response = requests.delete(
+        server.url + f"{API}/group-mappings/{mapping_id}", auth=CAROL, timeout=30
+    )
+    assert response.status_code == 404, response.text
+    assert response.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+
+
+def test_admins_can_grant_before_the_first_login(server, directory):
+    add_person(directory, "newbie", "newbie-password", [USERS_DN])
+    users = server.url + "/api/2.0/mlflow/users/get"
+    fetched = requests.get(users, params={"username": "newbie"}, auth=CAROL, timeout=30)
+    assert fetched.status_code == 200, fetched.text
+    assert fetched.json()["user"]["is_admin"] is False
+    granted = requests.post(
+        server.url + "/api/3.0/mlflow/users/permissions/grant",
+        json={
+            "username": "newbie",
+            "resource_type": "experiment",
+            "resource_id": "0",
+            "permission": "EDIT",
+        },
+        auth=CAROL,
+        timeout=30,
+    )
+    assert granted.status_code == 200, granted.text
+    provisioned = [line for line in audit_lines(server) if line["event"] == "user_provisioned"]
+    assert [line["user"] for line in provisioned] == ["newbie"]
+    # The grant is there at the first login.
+    assert get(server, auth=("newbie", "newbie-password")).status_code == 200
+    # Not in the directory: MLflow's own 404.
+    nobody = requests.get(users, params={"username": "nobody-here"}, auth=CAROL, timeout=30)
+    assert nobody.status_code == 404
+    assert nobody.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+
+
+def test_only_admins_trigger_provisioning(server, directory):
+    add_person(directory, "newbie2", "newbie2-password", [USERS_DN])
+    response = requests.get(
+        server.url + "/api/2.0/mlflow/users/get",
+        params={"username": "newbie2"},
+        auth=("alice", "alice-password"),
+        timeout=30,
+    )
+    assert response.status_code in (403, 404)
+    assert not [line for line in audit_lines(server) if line["user"] == "newbie2"]

@@ -1,0 +1,89 @@
+"""Admins can grant before the first login: MLflow's user APIs provision directory users.
+
+MLflow's ``users/get``, per-user permission and role-assignment APIs answer
+``RESOURCE_DOES_NOT_EXIST`` for a user without a row in its store, and a directory user
+gets that row only at their first login. So when an MLflow admin names such a user on
+one of these routes, the user is looked up in the directory with the service account
+and provisioned (admin flag and managed roles exactly as at a login) before MLflow's
+own handler runs. A name the directory does not know stays MLflow's 404; while the
+directory is down the answer is 503, not a misleading 404.
+
+Registered as a ``before_request`` hook *ahead of* MLflow's, because MLflow's own
+validators already need the row; it acts only for callers who are MLflow admins.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, request
+from mlflow.server.auth import routes
+
+from mlflow_ldap_auth import http_answers
+from mlflow_ldap_auth.audit import audit
+from mlflow_ldap_auth.authn import authenticate_request
+from mlflow_ldap_auth.errors import DirectoryUnavailable
+
+_logger = logging.getLogger(__name__)
+
+_ROUTES = {
+    (routes.GET_USER, "GET"),
+    (routes.AJAX_GET_USER, "GET"),
+    (routes.LIST_USER_PERMISSIONS, "GET"),
+    (routes.AJAX_LIST_USER_PERMISSIONS, "GET"),
+    (routes.GRANT_USER_PERMISSION, "POST"),
+    (routes.AJAX_GRANT_USER_PERMISSION, "POST"),
+    (routes.GET_USER_PERMISSION, "GET"),
+    (routes.AJAX_GET_USER_PERMISSION, "GET"),
+    (routes.ASSIGN_ROLE, "POST"),
+    (routes.AJAX_ASSIGN_ROLE, "POST"),
+    (routes.LIST_USER_ROLES, "GET"),
+    (routes.AJAX_LIST_USER_ROLES, "GET"),
+}
+
+
+def target_username() -> str:
+    """The ``username`` a user-management request names (JSON body or query string)."""
+    data = request.get_json(silent=True) if request.is_json else None
+    if isinstance(data, dict) and isinstance(data.get("username"), str):
+        return data["username"]
+    return request.args.get("username", "")
+
+
+def install(app: Flask, service) -> None:
+    def provision_named_user():
+        if (request.path, request.method) not in _ROUTES:
+            return None
+        username = target_username()
+        if not username or service.is_local_admin_name(username):
+            return None
+        caller = authenticate_request()
+        if isinstance(caller, Response) or not service.store.get_user(caller.username).is_admin:
+            return None  # MLflow answers (401/403) as it always does
+        if service.store.has_user(username):
+            return None
+        try:
+            user = service.directory.lookup(username)
+        except DirectoryUnavailable as error:
+            _logger.error("Directory lookup of %r for %s failed: %s", username, request.path, error)
+            return http_answers.answer_for(error)
+        if user is None:
+            return None  # not in the directory: MLflow's 404
+        plan = service.sync.plan(user)
+        is_admin = service.provisioner.provision(
+            user.username, plan.decision.is_admin, request.remote_addr
+        )
+        service.sync.apply(plan, user.username)
+        audit(
+            "user_provisioned",
+            user=user.username,
+            source=request.remote_addr,
+            result="success",
+            reason="admin_request",
+            by=caller.username,
+            dn=user.dn,
+            admin=is_admin,
+        )
+        return None
+
+    app.before_request(provision_named_user)
