@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 from flask import Flask, Response, current_app, request
 
 from mlflow_ldap_auth.admin_ui import URL_PREFIX as UI_PREFIX
+from mlflow_ldap_auth.admin_ui import blueprint as admin_blueprint
 from mlflow_ldap_auth.admin_ui import error_page
 from mlflow_ldap_auth.authn import EXTENSION, authenticate_request
 from mlflow_ldap_auth.rest_api import API_PREFIX
@@ -41,6 +42,9 @@ def _html_version(answer: Response) -> Response:
     title, message = _TITLES.get(answer.status_code, ("Refused", "Access refused."))
     headers = {k: answer.headers[k] for k in _KEPT_HEADERS if k in answer.headers}
     return error_page(answer.status_code, title, message, headers)
+
+
+STATIC_PREFIX = UI_PREFIX + "/static/"
 
 
 def is_plugin_path(path: str) -> tuple[bool, bool]:
@@ -92,6 +96,10 @@ def install(app: Flask) -> None:
         is_ours, is_ui = is_plugin_path(request.path)
         if not is_ours:
             return None
+        if request.path.startswith(STATIC_PREFIX):
+            # The stylesheet and script are public (the 401/403 pages need them too), and
+            # served here: MLflow's own hook, next, denies routes it does not know.
+            return admin_blueprint.send_static_file(request.path[len(STATIC_PREFIX) :])
         origin = request.headers.get("Origin")
         if origin is not None and not is_same_origin(origin, request.host, request.scheme):
             return _forbidden(
@@ -108,12 +116,15 @@ def install(app: Flask) -> None:
             service.permission_cache.bypass(True)
         if service.store.get_user(result.username).is_admin:
             return None
+        if is_ui:
+            return error_page(
+                403,
+                "Admins only",
+                "This page is for MLflow administrators only.",
+                user=result.username,
+            )
         return _forbidden(
-            is_ui,
-            "Admins only",
-            "Only MLflow admins may use the ldap-auth administration API."
-            if not is_ui
-            else "This page is for MLflow administrators only.",
+            False, "Admins only", "Only MLflow admins may use the ldap-auth administration API."
         )
 
     def no_store(response: Response) -> Response:

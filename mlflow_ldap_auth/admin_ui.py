@@ -75,8 +75,17 @@ def _service():
     return current_app.extensions[EXTENSION]
 
 
-def error_page(status: int, title: str, message: str, headers: dict | None = None) -> Response:
-    body = render_template("ldap_admin/error.html", title=title, message=message, status=status)
+def error_page(
+    status: int,
+    title: str,
+    message: str,
+    headers: dict | None = None,
+    user: str | None = None,
+) -> Response:
+    """A refusal page in the admin page's look; ``user``: who the browser is logged in as."""
+    body = render_template(
+        "ldap_admin/error.html", title=title, message=message, status=status, user=user
+    )
     response = Response(body, status=status, mimetype="text/html")
     response.headers.update(SECURITY_HEADERS)
     response.headers.update(headers or {})

@@ -197,6 +197,13 @@ def test_non_admin_gets_a_403_page(browser, server):
     response = page.goto("/ldap-admin/")
     assert response.status == 403
     expect(page.get_by_role("heading", name="Admins only")).to_be_visible()
+    # The same look as every other page: the stylesheet loaded and applies.
+    assert page.evaluate("document.styleSheets.length") == 1
+    background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert background == "rgb(245, 247, 250)"  # --bg of admin.css, not the browser's white
+    expect(page.locator("header.top")).to_contain_text("Logged in as alice")
+    expect(page.get_by_role("link", name="Back to MLflow").first).to_have_attribute("href", "/")
+    shot(page, "not-an-admin")
     context.close()
 
 
