@@ -55,6 +55,7 @@ from mlflow_ldap_auth.dn import (
     rdn_value,
 )
 from mlflow_ldap_auth.errors import DirectoryUnavailable, InvalidCredentials
+from mlflow_ldap_auth.login_names import DomainNames, LoginName, has_domain_part, resolve
 
 _logger = logging.getLogger(__name__)
 
@@ -205,7 +206,8 @@ class Directory:
     def __init__(self, settings: LdapSettings) -> None:
         self.settings = settings
         self.operations = OperationCounter()
-        self._login_domains = {domain.casefold() for domain in settings.login_domains}
+        self._login_domains = frozenset(domain.casefold() for domain in settings.login_domains)
+        self._domain_names: DomainNames | None = None
         tls = self._tls(settings)
         self._servers = [
             ServerState(uri, self._server(uri, tls, settings)) for uri in settings.server_uris
@@ -463,10 +465,11 @@ class Directory:
         password bind, once the account is known; a refused bind keeps its slot.
         """
         _check_login(login, password)
-        login = self.strip_login_domain(login)
+        name = self.login_name(login)
+        login = name.name
         settings = self.settings
         if settings.uses_search:
-            entry = self._with_service(lambda c: self._find_user(c, login))
+            entry = self._with_service(lambda c: self._find_user(c, name))
             with _guarded(guard, entry.username.casefold()) as attempt:
                 try:
                     _close(self._connect(entry.dn, password).connection)
@@ -488,25 +491,72 @@ class Directory:
         finally:
             _close(user_connection.connection)
 
-    def strip_login_domain(self, login: str) -> str:
-        """``CORP\\alice`` -> ``alice`` when CORP is one of ``login_domains``."""
-        domain, backslash, name = login.partition("\\")
-        if backslash and name and domain.casefold() in self._login_domains:
-            return name
-        return login
+    def login_name(self, login: str) -> LoginName:
+        """What to look up for a typed login (``login_names``: DOMAIN\\user, UPNs)."""
+        names = self.domain_names() if has_domain_part(login) else DomainNames()
+        return resolve(login, names, self._login_domains)
+
+    def domain_names(self) -> DomainNames:
+        """Active Directory's own NetBIOS name, DNS realm and UPN suffixes; read once.
+
+        From the rootDSE's naming contexts, the domain's ``crossRef`` under
+        ``CN=Partitions`` (``nETBIOSName``, ``dnsRoot``) and that container's
+        ``uPNSuffixes``. Empty for a directory that has none of these (OpenLDAP).
+        """
+        if self._domain_names is None:
+            self._domain_names = self._with_service(self._read_domain_names)
+            if self._domain_names.is_active_directory:
+                _logger.info(
+                    "Active Directory names for DOMAIN\\user and UPN logins: %s",
+                    sorted(self._domain_names.netbios | self._domain_names.realms),
+                )
+        return self._domain_names
+
+    def _read_domain_names(self, connection: _Pooled) -> DomainNames:
+        attributes = self._root_dse(
+            connection, ["defaultNamingContext", "configurationNamingContext"]
+        )
+        domain_nc = _first(attributes.get("defaultNamingContext"))
+        config_nc = _first(attributes.get("configurationNamingContext"))
+        if not domain_nc or not config_nc:
+            return DomainNames()
+        partitions = f"CN=Partitions,{config_nc}"
+        # RFC 4515: the naming context is a value in the filter, escaped.
+        refs = self._search(
+            connection,
+            partitions,
+            f"(&(objectClass=crossRef)(nCName={filter_value(str(domain_nc))}))",
+            ldap3.LEVEL,
+            ["nETBIOSName", "dnsRoot"],
+        )
+        container = self._search(
+            connection, partitions, "(objectClass=*)", ldap3.BASE, ["uPNSuffixes"]
+        )
+        netbios, realms = set(), set()
+        for ref in refs:
+            ref_attributes = ref.get("attributes") or {}
+            netbios.update(str(v).casefold() for v in _values(ref_attributes.get("nETBIOSName")))
+            realms.update(str(v).casefold() for v in _values(ref_attributes.get("dnsRoot")))
+        for entry in container:
+            suffixes = (entry.get("attributes") or {}).get("uPNSuffixes")
+            realms.update(str(v).casefold() for v in _values(suffixes))
+        return DomainNames(frozenset(netbios), frozenset(realms))
 
     def lookup(self, login: str) -> DirectoryUser | None:
         """The user and groups without a password (service account); None if unknown."""
         if not login or len(login) > MAX_USERNAME_LENGTH:
             return None
-        login = self.strip_login_domain(login)
+        try:
+            name = self.login_name(login)
+        except InvalidCredentials:
+            return None
 
         def work(connection):
             try:
                 if self.settings.uses_search:
-                    entry = self._find_user(connection, login)
+                    entry = self._find_user(connection, name)
                 else:
-                    user_dn = self.settings.user_dn_template.format(username=rdn_value(login))
+                    user_dn = self.settings.user_dn_template.format(username=rdn_value(name.name))
                     entry = self._read_user(connection, user_dn)
             except InvalidCredentials:
                 return None
@@ -522,11 +572,8 @@ class Directory:
         """
 
         def work(connection):
-            root = self._search(
-                connection, "", "(objectClass=*)", ldap3.BASE, ["defaultNamingContext"]
-            )
-            root_attributes = (root[0].get("attributes") or {}) if root else {}
-            naming = _first(root_attributes.get("defaultNamingContext"))
+            root = self._root_dse(connection, ["defaultNamingContext"])
+            naming = _first(root.get("defaultNamingContext"))
             if not naming:
                 return None, None
             domain = self._search(
@@ -546,12 +593,26 @@ class Directory:
 
         return self._with_service(work)
 
+    def _root_dse(self, connection: _Pooled, attributes: list[str]) -> dict:
+        """Attributes of the rootDSE; empty if the server will not show them."""
+        try:
+            entries = self._search(connection, "", "(objectClass=*)", ldap3.BASE, attributes)
+        except DirectoryUnavailable as exc:
+            if exc.reason != "search_error":
+                raise
+            return {}
+        return (entries[0].get("attributes") or {}) if entries else {}
+
     def _user_attributes(self) -> list[str]:
         return [self.settings.username_attribute, "memberOf"]
 
-    def _find_user(self, connection: _Pooled, login: str) -> _UserEntry:
+    def _find_user(self, connection: _Pooled, name: LoginName) -> _UserEntry:
+        login = name.name
         # RFC 4515: the login is escaped before it enters the filter.
         search_filter = self.settings.user_search_filter.format(username=filter_value(login))
+        if name.upn:
+            upn = f"(&(objectClass=user)(userPrincipalName={filter_value(name.upn)}))"
+            search_filter = f"(|{search_filter}{upn})"
         entries = self._search(
             connection,
             self._user_base,
@@ -894,6 +955,13 @@ def _wire_dn(dn: str | None) -> str | None:
         return canonical_dn(dn)
     except InvalidDn:
         return dn  # user@realm or DOMAIN\\user (bind_dn), checked by the configuration
+
+
+def _values(value) -> list:
+    """Every value of an attribute, as a list."""
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]
 
 
 def _first(value):

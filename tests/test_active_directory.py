@@ -27,16 +27,13 @@ def ad_settings(ca_file: str) -> dict:
         "bind_dn": "svc-mlflow@corp.example.com",
         "bind_password": PASSWORD,
         "user_search_base": BASE_DN,
-        "user_search_filter": (
-            "(&(objectClass=user)(|(sAMAccountName={username})(userPrincipalName={username})))"
-        ),
+        "user_search_filter": "(&(objectClass=user)(sAMAccountName={username}))",
         "username_attribute": "sAMAccountName",
         "group_search_base": BASE_DN,
         "group_search_filter": IN_CHAIN,
         # Measured ~50 x faster than the in-chain rule on this DC; in-chain is tested below.
         "nested_groups_method": "token_groups",
         "admin_groups": f"CN=mlflow-admins,{USERS_DN}",
-        "login_domains": "CORP",
     }
 
 
@@ -359,3 +356,54 @@ def test_renamed_group_keeps_its_mapping_by_object_guid(dc, server):
     finally:
         connection.modify_dn(f"CN=level-two,{USERS_DN}", "CN=level-2")
         connection.unbind()
+
+
+@pytest.fixture(scope="module")
+def plain_server(dc, tmp_path_factory):
+    """SPEC's AD filter, no login_domains: the login forms come from the DC itself."""
+    settings = ad_settings(dc.ca_cert_file)
+    settings.update(user_search_filter="(sAMAccountName={username})")
+    config = ldap_config(
+        tmp_path_factory.mktemp("ad-plain"),
+        dc.ldaps_uri,
+        mlflow={"default_permission": "READ"},
+        **settings,
+    )
+    with MlflowServer(config) as running:
+        yield running
+
+
+@pytest.mark.parametrize(
+    ("login", "canonical"),
+    [
+        ("alice", "alice"),
+        ("ALICE", "alice"),
+        ("CORP\\alice", "alice"),
+        ("corp\\Alice", "alice"),
+        ("alice@corp.example.com", "alice"),
+        ("alice@CORP.EXAMPLE.COM", "alice"),
+        ("Alice@Corp.Example.Com", "alice"),
+        ("alice@mlflow.example", "alice"),  # the forest's UPN suffix
+        ("jane.doe@corp.example.com", "jdoe"),  # a UPN that is not sAMAccountName@realm
+        ("CORP\\jdoe", "jdoe"),
+    ],
+)
+def test_windows_login_forms_work_without_configuration(plain_server, login, canonical):
+    response = get(plain_server, "/api/2.0/mlflow/users/current", (login, PASSWORD))
+    assert response.status_code == 200, response.text
+    assert response.json()["user"]["username"] == canonical
+
+
+@pytest.mark.parametrize(
+    ("login", "reason"),
+    [
+        ("EMEA\\alice", "foreign_domain"),
+        ("alice@emea.example.com", "foreign_realm"),
+        ("alice@example.com", "foreign_realm"),
+    ],
+)
+def test_other_domains_and_realms_are_someone_else(plain_server, login, reason):
+    response = get(plain_server, EXPERIMENT_0, (login, PASSWORD))
+    assert response.status_code == 401
+    assert reason in audit_reasons(plain_server, login)
+    assert "Active Directory names for DOMAIN\\user and UPN logins" in plain_server.log()

@@ -4,7 +4,8 @@
 
 People (password as given): alice, bob, carol (admin), dave, svc-mlflow (service
 account), dora (disabled), ed (account expired), max (must change password), lou (to be
-locked out by the test). Groups: mlflow-admins, Level 1 > Level 2 > Level 3 nesting
+locked out by the test), jdoe (UPN jane.doe@corp.example.com). The forest has the extra
+UPN suffix mlflow.example. Groups: mlflow-admins, Level 1 > Level 2 > Level 3 nesting
 (alice in level-1), "Data, Science" (a comma in the CN; bob), big-group (alice and
 1,600 more members: beyond AD's 1,500-value range).
 """
@@ -34,7 +35,13 @@ for attribute, value in (
     policy[attribute] = ldb.MessageElement(value, ldb.FLAG_MOD_REPLACE, attribute)
 samdb.modify(policy)
 
-for name in ("alice", "bob", "carol", "dave", "svc-mlflow", "dora", "ed", "max", "lou"):
+# A forest-wide extra UPN suffix (AD "Domains and Trusts" -> UPN suffixes).
+partitions = ldb.Message()
+partitions.dn = ldb.Dn(samdb, f"CN=Partitions,{samdb.get_config_basedn()}")
+partitions["uPNSuffixes"] = ldb.MessageElement(["mlflow.example"], ldb.FLAG_MOD_ADD, "uPNSuffixes")
+samdb.modify(partitions)
+
+for name in ("alice", "bob", "carol", "dave", "svc-mlflow", "dora", "ed", "max", "lou", "jdoe"):
     samdb.newuser(
         name,
         password,
@@ -43,6 +50,13 @@ for name in ("alice", "bob", "carol", "dave", "svc-mlflow", "dora", "ed", "max",
         force_password_change_at_next_login_req=(name == "max"),
     )
 samdb.disable_account("(sAMAccountName=dora)")
+# A UPN whose prefix is not the sAMAccountName (common where UPN = e-mail address).
+jdoe = ldb.Message()
+jdoe.dn = samdb.search(base, expression="(sAMAccountName=jdoe)", attrs=[])[0].dn
+jdoe["userPrincipalName"] = ldb.MessageElement(
+    "jane.doe@corp.example.com", ldb.FLAG_MOD_REPLACE, "userPrincipalName"
+)
+samdb.modify(jdoe)
 expired = ldb.Message()
 expired.dn = samdb.search(base, expression="(sAMAccountName=ed)", attrs=[])[0].dn
 # accountExpires in 1970: the account has expired.
