@@ -53,8 +53,11 @@ def config(directory, tmp_path_factory):
     return ldap_config(
         tmp_path_factory.mktemp("trust"),
         directory.ldap_uri,
-        group_search_base=BASE_DN,
-        # As AD tools and hand-written files spell them: other case, spaces around , and =.
+        # Every DN as AD tools and hand-written files spell them: other case, spaces
+        # around "," and "=" (ldap3 itself refuses such a search base or bind DN).
+        bind_dn="CN=mlflow-service, OU=Services, DC=Example, DC=Org",
+        user_search_base="OU=People, DC=Example, DC=Org",
+        group_search_base="DC=Example, DC=Org",
         admin_groups="CN=MLflow-Admins, OU=Groups, DC=Example, DC=Org",
         allowed_groups="cn = mlflow-users , ou=groups,dc=example,dc=org",
     )
@@ -524,3 +527,42 @@ def test_only_admins_trigger_provisioning(server, directory):
     )
     assert response.status_code in (403, 404)
     assert not [line for line in audit_lines(server) if line["user"] == "newbie2"]
+
+
+def test_the_stylesheet_is_public_and_nothing_else_is_reachable_through_it(server):
+    css = get(server, "/ldap-admin/static/admin.css")
+    assert css.status_code == 200 and "text/css" in css.headers["Content-Type"]
+    for path in ("/ldap-admin/static/%2e%2e/app.py", "/ldap-admin/static/..%2fREADME.md"):
+        assert get(server, path).status_code == 404, path
+
+
+def check_user(config, username: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "mlflow_ldap_auth", "check", "--user", username],
+        env={**os.environ, "MLFLOW_LDAP_AUTH_CONFIG_PATH": str(config)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_check_command_takes_the_servers_own_access_decision(server, config):
+    assert "  admin: no" in check_user(config, "alice")
+    assert "  admin: yes" in check_user(config, "carol")  # admin_groups (AD-tool spelling)
+    created = mapping_request(
+        server, {"group": DATA_SCIENCE_DN, "permission": "MANAGE", "resource_type": "admin"}
+    )
+    assert created.status_code == 200, created.text
+    try:
+        assert "  admin: yes" in check_user(config, "alice")  # through the admin mapping
+        lookup = get(server, f"{API}/users/alice", auth=CAROL).json()["user"]
+        assert lookup["admin"] is True
+    finally:
+        requests.delete(
+            server.url + f"{API}/group-mappings/{created.json()['group_mapping']['id']}",
+            auth=CAROL,
+            timeout=30,
+        )
+    assert "  admin: no" in check_user(config, "alice")
