@@ -25,7 +25,6 @@ Naming: ``user_dn`` is a DN, ``group_dns`` a frozenset of DNs as the server spel
 
 from __future__ import annotations
 
-import functools
 import logging
 import queue
 import re
@@ -119,10 +118,6 @@ class DirectoryUser:
     @property
     def uuid_by_group_dn(self) -> dict[str, str]:
         return dict(self.group_uuids)
-
-    @functools.cached_property
-    def group_keys(self) -> frozenset[DnKey]:
-        return frozenset(dn_key_or_raw(dn) for dn in self.group_dns)
 
     @property
     def groups(self) -> tuple[tuple[DnKey, str | None], ...]:
