@@ -27,18 +27,16 @@ from mlflow_ldap_auth.errors import DirectoryUnavailable
 _logger = logging.getLogger(__name__)
 
 _ROUTES = {
-    (routes.GET_USER, "GET"),
-    (routes.AJAX_GET_USER, "GET"),
-    (routes.LIST_USER_PERMISSIONS, "GET"),
-    (routes.AJAX_LIST_USER_PERMISSIONS, "GET"),
-    (routes.GRANT_USER_PERMISSION, "POST"),
-    (routes.AJAX_GRANT_USER_PERMISSION, "POST"),
-    (routes.GET_USER_PERMISSION, "GET"),
-    (routes.AJAX_GET_USER_PERMISSION, "GET"),
-    (routes.ASSIGN_ROLE, "POST"),
-    (routes.AJAX_ASSIGN_ROLE, "POST"),
-    (routes.LIST_USER_ROLES, "GET"),
-    (routes.AJAX_LIST_USER_ROLES, "GET"),
+    (path, method)
+    for rest, ajax, method in (
+        (routes.GET_USER, routes.AJAX_GET_USER, "GET"),
+        (routes.LIST_USER_PERMISSIONS, routes.AJAX_LIST_USER_PERMISSIONS, "GET"),
+        (routes.GRANT_USER_PERMISSION, routes.AJAX_GRANT_USER_PERMISSION, "POST"),
+        (routes.GET_USER_PERMISSION, routes.AJAX_GET_USER_PERMISSION, "GET"),
+        (routes.ASSIGN_ROLE, routes.AJAX_ASSIGN_ROLE, "POST"),
+        (routes.LIST_USER_ROLES, routes.AJAX_LIST_USER_ROLES, "GET"),
+    )
+    for path in (rest, ajax)
 }
 
 

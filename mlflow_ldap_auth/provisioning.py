@@ -80,11 +80,9 @@ class Provisioner:
             return None
 
     def _ensure_user(self, username: str, is_admin: bool | None):
-        try:
-            return self.store.get_user(username)
-        except MlflowException as exc:
-            if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
-                raise
+        existing = self._existing(username)
+        if existing is not None:
+            return existing
         try:
             self.store.create_user(username, secrets.token_urlsafe(32), is_admin=bool(is_admin))
             _logger.info("Provisioned directory user %r (admin=%s)", username, bool(is_admin))
