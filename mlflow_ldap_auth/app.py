@@ -14,24 +14,24 @@ import os
 import secrets
 import sys
 
-from mlflow_ldap_auth import tables
-from mlflow_ldap_auth.access_policy import AccessPolicy, ConfiguredGroups
-from mlflow_ldap_auth.accounts import AccountStore
-from mlflow_ldap_auth.authn import EXTENSION
+from mlflow_ldap_auth.auth.access_policy import AccessPolicy, ConfiguredGroups
+from mlflow_ldap_auth.auth.accounts import AccountStore
+from mlflow_ldap_auth.auth.group_sync import GroupSync
+from mlflow_ldap_auth.auth.lockout import AttemptStore, LockoutGuard, LockoutPolicy
+from mlflow_ldap_auth.auth.login import LoginService
 from mlflow_ldap_auth.config import Settings, load_settings
-from mlflow_ldap_auth.directory import Directory
+from mlflow_ldap_auth.db import tables
 from mlflow_ldap_auth.errors import ConfigError
-from mlflow_ldap_auth.group_store import GroupStore
-from mlflow_ldap_auth.group_sync import GroupSync
-from mlflow_ldap_auth.lockout import AttemptStore, LockoutGuard, LockoutPolicy
-from mlflow_ldap_auth.login import LoginService
-from mlflow_ldap_auth.mlflow_bridge import (
+from mlflow_ldap_auth.ldap.directory import Directory
+from mlflow_ldap_auth.mappings.store import GroupStore
+from mlflow_ldap_auth.mlflow_compat.bridge import (
     import_mlflow_auth,
     memoize_native_route_check,
     native_route_authenticator,
 )
-from mlflow_ldap_auth.permission_cache import PermissionCache
-from mlflow_ldap_auth.preauth import PreAuthMiddleware
+from mlflow_ldap_auth.mlflow_compat.permission_cache import PermissionCache
+from mlflow_ldap_auth.web.authn import EXTENSION
+from mlflow_ldap_auth.web.preauth import PreAuthMiddleware
 
 _logger = logging.getLogger(__name__)
 
@@ -74,15 +74,9 @@ def create_app():
     _warn_about_settings(settings)
     auth = import_mlflow_auth(settings)
     # Imported after MLflow's auth module is configured: they import that module.
-    from mlflow_ldap_auth import (
-        admin_guard,
-        admin_ui,
-        local_accounts,
-        provision_on_demand,
-        rest_api,
-        session_cookie,
-    )
-    from mlflow_ldap_auth.mappings import MappingService
+    from mlflow_ldap_auth.mappings.service import MappingService
+    from mlflow_ldap_auth.mlflow_compat import local_accounts, provision_on_demand
+    from mlflow_ldap_auth.web import admin_guard, admin_ui, rest_api, session_cookie
 
     engine = tables.create_engine(settings.mlflow.database_uri)
     if not os.environ.get(_BOOTSTRAPPED_ENV):

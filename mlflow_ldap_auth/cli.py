@@ -21,12 +21,12 @@ import sys
 import sqlalchemy as sa
 from mlflow.exceptions import MlflowException
 
-from mlflow_ldap_auth.access_policy import AccessPolicy, ConfiguredGroups
+from mlflow_ldap_auth.auth.access_policy import AccessPolicy, ConfiguredGroups
 from mlflow_ldap_auth.config import load_settings
-from mlflow_ldap_auth.directory import Directory
 from mlflow_ldap_auth.errors import AuthError, ConfigError
-from mlflow_ldap_auth.group_store import GroupStore
-from mlflow_ldap_auth.mlflow_bridge import import_mlflow_auth
+from mlflow_ldap_auth.ldap.directory import Directory
+from mlflow_ldap_auth.mappings.store import GroupStore
+from mlflow_ldap_auth.mlflow_compat.bridge import import_mlflow_auth
 
 
 def _settings_or_none(args: argparse.Namespace):
@@ -111,7 +111,7 @@ def _mapping_service(settings):
     groups = GroupStore(settings.mlflow.database_uri)
     groups.migrate()
     # Imported after MLflow's auth module is configured: it imports that module.
-    from mlflow_ldap_auth.mappings import MappingService
+    from mlflow_ldap_auth.mappings.service import MappingService
 
     return MappingService(auth.store, groups, Directory(settings.ldap))
 
@@ -122,7 +122,7 @@ def _mappings(args: argparse.Namespace) -> int:
         return 2
     service = _mapping_service(settings)
     # mappings_file imports MLflow's auth module, which _mapping_service configured.
-    from mlflow_ldap_auth import mappings_file
+    from mlflow_ldap_auth.mappings import file as mappings_file
 
     try:
         if args.action == "export":

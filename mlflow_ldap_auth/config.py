@@ -23,13 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from mlflow_ldap_auth.dn import InvalidDn, parse_dn
 from mlflow_ldap_auth.errors import ConfigError
+from mlflow_ldap_auth.ldap.dn import InvalidDn, parse_dn
 
 CONFIG_PATH_ENV = "MLFLOW_LDAP_AUTH_CONFIG_PATH"
 BIND_PASSWORD_ENV = "MLFLOW_LDAP_BIND_PASSWORD"
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent / "ldap_auth.ini"
-AUTHORIZATION_FUNCTION = "mlflow_ldap_auth.authn:authenticate_request"
+AUTHORIZATION_FUNCTION = "mlflow_ldap_auth.web.authn:authenticate_request"
 
 PERMISSIONS = ("READ", "USE", "EDIT", "MANAGE", "NO_PERMISSIONS")
 

@@ -1,6 +1,6 @@
 """Group -> permission logic: pure functions, no servers."""
 
-from mlflow_ldap_auth.access import (
+from mlflow_ldap_auth.auth.access import (
     AccessDecision,
     GroupRef,
     Mapping,
@@ -13,7 +13,7 @@ from mlflow_ldap_auth.access import (
     resulting_permissions,
     role_changes,
 )
-from mlflow_ldap_auth.dn import dn_key
+from mlflow_ldap_auth.ldap.dn import dn_key
 
 
 def mapping(id_, uuid, permission, pattern="1", resource_type="experiment", workspace="default"):

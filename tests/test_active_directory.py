@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from mlflow_ldap_auth.config import LdapSettings
-from mlflow_ldap_auth.directory import Directory
+from mlflow_ldap_auth.ldap.directory import Directory
 from samba_dc import ADMIN_PASSWORD, BASE_DN, PASSWORD, USERS_DN, SambaDC
 from servers import MlflowServer, ldap_config
 

@@ -4,8 +4,8 @@ import base64
 
 import pytest
 
-from mlflow_ldap_auth.authn import parse_basic_credentials
 from mlflow_ldap_auth.errors import InvalidCredentials
+from mlflow_ldap_auth.web.authn import parse_basic_credentials
 
 
 def basic(raw: bytes) -> str:

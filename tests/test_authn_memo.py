@@ -5,9 +5,9 @@ import base64
 from flask import Flask
 from werkzeug.datastructures import Authorization
 
-from mlflow_ldap_auth import authn
+from mlflow_ldap_auth.auth.provisioning import Principal
 from mlflow_ldap_auth.errors import InvalidCredentials
-from mlflow_ldap_auth.provisioning import Principal
+from mlflow_ldap_auth.web import authn
 
 
 class CountingService:

@@ -8,7 +8,7 @@ import types
 
 import pytest
 
-from mlflow_ldap_auth.credential_cache import CredentialCache
+from mlflow_ldap_auth.auth.credential_cache import CredentialCache
 from mlflow_ldap_auth.errors import DirectoryUnavailable, InvalidCredentials
 
 

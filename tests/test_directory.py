@@ -7,8 +7,8 @@ import time
 import pytest
 
 from mlflow_ldap_auth.config import LdapSettings
-from mlflow_ldap_auth.directory import Directory, ad_bind_reason
 from mlflow_ldap_auth.errors import DirectoryUnavailable, InvalidCredentials
+from mlflow_ldap_auth.ldap.directory import Directory, ad_bind_reason
 from servers import (
     DATA_SCIENCE_DN,
     GROUPS_DN,
@@ -280,7 +280,7 @@ def test_every_server_failed_recently_fails_fast_without_network(make_directory)
 
 
 def test_only_one_probe_at_a_time_while_every_server_is_down(make_directory, monkeypatch):
-    import mlflow_ldap_auth.directory as directory_module
+    import mlflow_ldap_auth.ldap.directory as directory_module
 
     monkeypatch.setattr(directory_module, "PROBE_INTERVAL_SECONDS", 0.5)
     with blackhole_server() as hung:

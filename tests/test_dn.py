@@ -1,4 +1,4 @@
-"""DN parsing and comparison (mlflow_ldap_auth.dn): pure unit tests, no servers."""
+"""DN parsing and comparison (mlflow_ldap_auth.ldap.dn): pure unit tests, no servers."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import unicodedata
 import pytest
 from ldap3.utils.dn import parse_dn as ldap3_parse_dn
 
-from mlflow_ldap_auth import dn as dn_module
-from mlflow_ldap_auth.dn import (
+from mlflow_ldap_auth.ldap import dn as dn_module
+from mlflow_ldap_auth.ldap.dn import (
     InvalidDn,
     canonical_dn,
     dn_key,

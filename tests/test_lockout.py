@@ -5,9 +5,9 @@ import uuid
 
 import pytest
 
-from mlflow_ldap_auth import tables
+from mlflow_ldap_auth.auth.lockout import AttemptStore, LockoutGuard, LockoutPolicy
+from mlflow_ldap_auth.db import tables
 from mlflow_ldap_auth.errors import InvalidCredentials
-from mlflow_ldap_auth.lockout import AttemptStore, LockoutGuard, LockoutPolicy
 from postgres import PostgresInstance
 
 

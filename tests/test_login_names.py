@@ -3,7 +3,7 @@
 import pytest
 
 from mlflow_ldap_auth.errors import InvalidCredentials
-from mlflow_ldap_auth.login_names import DomainNames, LoginName, resolve
+from mlflow_ldap_auth.ldap.login_names import DomainNames, LoginName, resolve
 
 AD = DomainNames(
     netbios=frozenset({"corp"}), realms=frozenset({"corp.example.com", "mlflow.example"})

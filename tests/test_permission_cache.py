@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from mlflow_ldap_auth.permission_cache import PermissionCache
+from mlflow_ldap_auth.mlflow_compat.permission_cache import PermissionCache
 
 
 class FakeStore:

@@ -19,10 +19,10 @@ import logging
 from flask import Flask, Response, request
 from mlflow.server.auth import routes
 
-from mlflow_ldap_auth import http_answers
-from mlflow_ldap_auth.audit import audit
-from mlflow_ldap_auth.authn import authenticate_request
+from mlflow_ldap_auth.auth.audit import audit
 from mlflow_ldap_auth.errors import DirectoryUnavailable
+from mlflow_ldap_auth.web import http_answers
+from mlflow_ldap_auth.web.authn import authenticate_request
 
 _logger = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 from mlflow.exceptions import MlflowException
 
-from mlflow_ldap_auth.accounts import ADOPTED, PROVISIONED, AccountStore
-from mlflow_ldap_auth.audit import audit
+from mlflow_ldap_auth.auth.accounts import ADOPTED, PROVISIONED, AccountStore
+from mlflow_ldap_auth.auth.audit import audit
 
 _logger = logging.getLogger(__name__)
 

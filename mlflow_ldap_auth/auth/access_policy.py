@@ -15,11 +15,11 @@ import threading
 import time
 from collections.abc import Callable
 
-from mlflow_ldap_auth.access import AccessDecision, GroupRef, decide
-from mlflow_ldap_auth.directory import Directory, DirectoryUser
-from mlflow_ldap_auth.dn import dn_key
+from mlflow_ldap_auth.auth.access import AccessDecision, GroupRef, decide
 from mlflow_ldap_auth.errors import DirectoryUnavailable
-from mlflow_ldap_auth.group_store import GroupStore, MappedGroup
+from mlflow_ldap_auth.ldap.directory import Directory, DirectoryUser
+from mlflow_ldap_auth.ldap.dn import dn_key
+from mlflow_ldap_auth.mappings.store import GroupStore, MappedGroup
 
 _logger = logging.getLogger(__name__)
 

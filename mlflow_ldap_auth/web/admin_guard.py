@@ -24,11 +24,11 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, request
 
-from mlflow_ldap_auth.admin_ui import URL_PREFIX as UI_PREFIX
-from mlflow_ldap_auth.admin_ui import blueprint as admin_blueprint
-from mlflow_ldap_auth.admin_ui import error_page
-from mlflow_ldap_auth.authn import EXTENSION, authenticate_request
-from mlflow_ldap_auth.rest_api import API_PREFIX
+from mlflow_ldap_auth.web.admin_ui import URL_PREFIX as UI_PREFIX
+from mlflow_ldap_auth.web.admin_ui import blueprint as admin_blueprint
+from mlflow_ldap_auth.web.admin_ui import error_page
+from mlflow_ldap_auth.web.authn import EXTENSION, authenticate_request
+from mlflow_ldap_auth.web.rest_api import API_PREFIX
 
 _TITLES = {
     401: ("Log in", "Log in with your directory username and password (MLflow admins only)."),

@@ -22,16 +22,16 @@ from __future__ import annotations
 import logging
 import unicodedata
 
-from mlflow_ldap_auth.accounts import AccountStore
-from mlflow_ldap_auth.audit import audit
-from mlflow_ldap_auth.authn import parse_basic_credentials
+from mlflow_ldap_auth.auth.accounts import AccountStore
+from mlflow_ldap_auth.auth.audit import audit
+from mlflow_ldap_auth.auth.credential_cache import CredentialCache
+from mlflow_ldap_auth.auth.group_sync import GroupSync
+from mlflow_ldap_auth.auth.lockout import THROTTLED, LockoutGuard
+from mlflow_ldap_auth.auth.provisioning import Principal, Provisioner
 from mlflow_ldap_auth.config import Settings
-from mlflow_ldap_auth.credential_cache import CredentialCache
-from mlflow_ldap_auth.directory import Directory
 from mlflow_ldap_auth.errors import AuthError, DirectoryUnavailable, InvalidCredentials, NotAllowed
-from mlflow_ldap_auth.group_sync import GroupSync
-from mlflow_ldap_auth.lockout import THROTTLED, LockoutGuard
-from mlflow_ldap_auth.provisioning import Principal, Provisioner
+from mlflow_ldap_auth.ldap.directory import Directory
+from mlflow_ldap_auth.web.authn import parse_basic_credentials
 
 _logger = logging.getLogger(__name__)
 

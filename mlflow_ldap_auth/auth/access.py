@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
-from mlflow_ldap_auth.dn import DnKey
+from mlflow_ldap_auth.ldap.dn import DnKey
 
 MANAGED_ROLE_PREFIX = "ldap-group:"
 ADMIN_RESOURCE_TYPE = "admin"

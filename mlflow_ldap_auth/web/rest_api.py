@@ -27,9 +27,9 @@ from mlflow.protos.databricks_pb2 import (
 )
 from mlflow.server.handlers import catch_mlflow_exception
 
-from mlflow_ldap_auth.access import applicable, resulting_permissions
-from mlflow_ldap_auth.authn import EXTENSION, authenticate_request
+from mlflow_ldap_auth.auth.access import applicable, resulting_permissions
 from mlflow_ldap_auth.errors import AuthError
+from mlflow_ldap_auth.web.authn import EXTENSION, authenticate_request
 
 _logger = logging.getLogger(__name__)
 

@@ -24,8 +24,8 @@ import os
 from flask import Response, current_app, g, request
 from werkzeug.datastructures import Authorization
 
-from mlflow_ldap_auth import http_answers
 from mlflow_ldap_auth.errors import AuthError, InvalidCredentials
+from mlflow_ldap_auth.web import http_answers
 
 EXTENSION = "ldap_auth"
 MAX_AUTHORIZATION_HEADER = 8 * 1024

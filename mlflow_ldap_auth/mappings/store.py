@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from mlflow_ldap_auth import tables
-from mlflow_ldap_auth.tables import groups as groups_table
+from mlflow_ldap_auth.db import tables
+from mlflow_ldap_auth.db.tables import groups as groups_table
 
 _roles = tables.mlflow_roles
 _assignments = tables.mlflow_role_assignments

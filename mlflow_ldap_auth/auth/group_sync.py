@@ -17,16 +17,16 @@ from dataclasses import dataclass, field
 
 from mlflow.exceptions import MlflowException
 
-from mlflow_ldap_auth.access import (
+from mlflow_ldap_auth.auth.access import (
     MANAGED_ROLE_PREFIX,
     AccessDecision,
     group_uuid_of_role,
     role_changes,
 )
-from mlflow_ldap_auth.access_policy import AccessPolicy
-from mlflow_ldap_auth.directory import DirectoryUser
-from mlflow_ldap_auth.dn import dn_key_or_raw
-from mlflow_ldap_auth.group_store import GroupStore
+from mlflow_ldap_auth.auth.access_policy import AccessPolicy
+from mlflow_ldap_auth.ldap.directory import DirectoryUser
+from mlflow_ldap_auth.ldap.dn import dn_key_or_raw
+from mlflow_ldap_auth.mappings.store import GroupStore
 
 _logger = logging.getLogger(__name__)
 

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from cachetools import TTLCache
 
-from mlflow_ldap_auth import tables
+from mlflow_ldap_auth.db import tables
 from mlflow_ldap_auth.errors import DirectoryUnavailable, InvalidCredentials
 
 _logger = logging.getLogger(__name__)

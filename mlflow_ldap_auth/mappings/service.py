@@ -28,7 +28,7 @@ from mlflow.server.auth.permissions import (
 )
 from mlflow.server.workspace_helpers import _get_workspace_store
 
-from mlflow_ldap_auth.access import (
+from mlflow_ldap_auth.auth.access import (
     ADMIN_RESOURCE_TYPE,
     Mapping,
     admin_mapping_id,
@@ -37,10 +37,10 @@ from mlflow_ldap_auth.access import (
     managed_role_name,
     parse_mapping_id,
 )
-from mlflow_ldap_auth.audit import audit
-from mlflow_ldap_auth.directory import Directory, DirectoryGroup
-from mlflow_ldap_auth.dn import is_valid_dn
-from mlflow_ldap_auth.group_store import GroupStore, MappedGroup
+from mlflow_ldap_auth.auth.audit import audit
+from mlflow_ldap_auth.ldap.directory import Directory, DirectoryGroup
+from mlflow_ldap_auth.ldap.dn import is_valid_dn
+from mlflow_ldap_auth.mappings.store import GroupStore, MappedGroup
 
 DEFAULT_WORKSPACE = "default"
 ALL_WORKSPACES = "*"

@@ -27,7 +27,7 @@ import anyio
 from flask import Flask
 from werkzeug.datastructures import Authorization, Headers
 
-from mlflow_ldap_auth import authn
+from mlflow_ldap_auth.web import authn
 
 #: Concurrent fresh checks per worker; more wait (asynchronously) for a free slot.
 MAX_CONCURRENT_CHECKS = 16

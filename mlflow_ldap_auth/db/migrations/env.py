@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from mlflow_ldap_auth.tables import VERSION_TABLE, metadata
+from mlflow_ldap_auth.db.tables import VERSION_TABLE, metadata
 
 connection = context.config.attributes["connection"]
 context.configure(

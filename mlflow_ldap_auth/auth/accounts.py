@@ -13,7 +13,7 @@ import time
 
 import sqlalchemy as sa
 
-from mlflow_ldap_auth import tables
+from mlflow_ldap_auth.db import tables
 
 PROVISIONED = "provisioned"
 ADOPTED = "adopted"

@@ -12,8 +12,8 @@ from mlflow.server.auth.permissions import (
 from wtforms import HiddenField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, ValidationError
 
-from mlflow_ldap_auth.access import ADMIN_RESOURCE_TYPE
-from mlflow_ldap_auth.dn import is_valid_dn
+from mlflow_ldap_auth.auth.access import ADMIN_RESOURCE_TYPE
+from mlflow_ldap_auth.ldap.dn import is_valid_dn
 
 # Concrete resource types first, then sub-resources (wildcard only), workspace, admin.
 _FIRST = [

@@ -28,11 +28,11 @@ from flask_wtf.csrf import CSRFError, validate_csrf
 from mlflow.exceptions import MlflowException
 from wtforms import ValidationError
 
-from mlflow_ldap_auth.access import ADMIN_RESOURCE_TYPE
-from mlflow_ldap_auth.authn import EXTENSION
+from mlflow_ldap_auth.auth.access import ADMIN_RESOURCE_TYPE
 from mlflow_ldap_auth.errors import AuthError
-from mlflow_ldap_auth.forms import ConfirmForm, MappingForm, form_rules
-from mlflow_ldap_auth.rest_api import actor, explain_user, status_report
+from mlflow_ldap_auth.web.authn import EXTENSION
+from mlflow_ldap_auth.web.forms import ConfirmForm, MappingForm, form_rules
+from mlflow_ldap_auth.web.rest_api import actor, explain_user, status_report
 
 URL_PREFIX = "/ldap-admin"
 SECURITY_HEADERS = {
@@ -51,7 +51,7 @@ SECURITY_HEADERS = {
 def asset_dir(name: str) -> Path:
     """``templates`` / ``static``: the source checkout's, else the installed wheel's."""
     candidates = [
-        Path(__file__).resolve().parent.parent / name,
+        Path(__file__).resolve().parents[2] / name,
         Path(sysconfig.get_path("data")) / "share" / "mlflow-ldap-auth" / name,
         Path(sys.prefix) / "share" / "mlflow-ldap-auth" / name,
     ]

@@ -44,7 +44,8 @@ from ldap3.protocol.sasl.sasl import validate_simple_password
 from ldap3.utils.conv import escape_bytes
 
 from mlflow_ldap_auth.config import LdapSettings
-from mlflow_ldap_auth.dn import (
+from mlflow_ldap_auth.errors import DirectoryUnavailable, InvalidCredentials
+from mlflow_ldap_auth.ldap.dn import (
     DnKey,
     InvalidDn,
     canonical_dn,
@@ -53,8 +54,7 @@ from mlflow_ldap_auth.dn import (
     is_under,
     rdn_value,
 )
-from mlflow_ldap_auth.errors import DirectoryUnavailable, InvalidCredentials
-from mlflow_ldap_auth.login_names import DomainNames, LoginName, has_domain_part, resolve
+from mlflow_ldap_auth.ldap.login_names import DomainNames, LoginName, has_domain_part, resolve
 
 _logger = logging.getLogger(__name__)
 

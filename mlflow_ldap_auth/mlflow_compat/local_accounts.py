@@ -23,9 +23,9 @@ import json
 from flask import Flask, Response, after_this_request, request
 from mlflow.server.auth import routes
 
-from mlflow_ldap_auth.audit import audit
-from mlflow_ldap_auth.authn import authenticate_request
-from mlflow_ldap_auth.provision_on_demand import target_username
+from mlflow_ldap_auth.auth.audit import audit
+from mlflow_ldap_auth.mlflow_compat.provision_on_demand import target_username
+from mlflow_ldap_auth.web.authn import authenticate_request
 
 _CREATION_ROUTES = {
     (routes.SIGNUP, "GET"),

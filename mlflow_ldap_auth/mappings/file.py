@@ -21,8 +21,8 @@ import json
 
 from mlflow.exceptions import MlflowException
 
-from mlflow_ldap_auth.access import ADMIN_RESOURCE_TYPE, Mapping
-from mlflow_ldap_auth.mappings import MappingService, validate_fields
+from mlflow_ldap_auth.auth.access import ADMIN_RESOURCE_TYPE, Mapping
+from mlflow_ldap_auth.mappings.service import MappingService, validate_fields
 
 FORMAT_VERSION = 1
 FIELDS = ("group", "group_uuid", "resource_type", "resource_pattern", "permission", "workspace")

@@ -1,0 +1,1 @@
+"""Login decisions: access rules, credential cache, lockout, provisioning, group sync, audit."""

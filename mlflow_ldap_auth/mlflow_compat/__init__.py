@@ -1,0 +1,1 @@
+"""The one boundary to MLflow: every private MLflow name the plugin relies on lives here."""

@@ -1,0 +1,1 @@
+"""HTTP: request authentication, answers, the admin guard, the REST API and the admin page."""
