@@ -30,7 +30,7 @@ from mlflow_ldap_auth.mlflow_compat.bridge import (
     native_route_authenticator,
 )
 from mlflow_ldap_auth.mlflow_compat.permission_cache import PermissionCache
-from mlflow_ldap_auth.web.authn import EXTENSION
+from mlflow_ldap_auth.plugin import Plugin
 from mlflow_ldap_auth.web.preauth import PreAuthMiddleware
 
 _logger = logging.getLogger(__name__)
@@ -92,17 +92,28 @@ def create_app():
         AttemptStore(engine),
         directory_policy=directory.lockout_policy,
     )
-    service = LoginService(
-        settings,
-        directory,
-        auth.store,
-        sync=GroupSync(auth.store, groups, policy),
-        accounts=AccountStore(engine),
-        lockout=lockout,
+    sync = GroupSync(auth.store, groups, policy)
+    accounts = AccountStore(engine)
+    login_service = LoginService(
+        settings, directory, auth.store, sync=sync, accounts=accounts, lockout=lockout
     )
-    service.mappings = MappingService(auth.store, groups, directory)
+    permission_cache = None
+    if ldap.permission_cache_ttl_seconds > 0:
+        permission_cache = PermissionCache(
+            ldap.permission_cache_ttl_seconds, workspace=auth.store._get_active_workspace_name
+        )
+    service = Plugin(
+        settings=settings,
+        directory=directory,
+        store=auth.store,
+        login_service=login_service,
+        sync=sync,
+        provisioner=login_service.provisioner,
+        mappings=MappingService(auth.store, groups, directory),
+        permission_cache=permission_cache,
+    )
     flask_app = auth.app
-    flask_app.extensions[EXTENSION] = service
+    service.install(flask_app)
     session_cookie.install(flask_app)
     # Registered ahead of MLflow's own before_request hook, which create_app adds next.
     admin_guard.install(flask_app)
@@ -117,12 +128,8 @@ def create_app():
             flask_app=flask_app,
             will_authenticate=native_route_authenticator(auth),
         )
-    if settings.ldap.permission_cache_ttl_seconds > 0:
-        service.permission_cache = PermissionCache(
-            settings.ldap.permission_cache_ttl_seconds,
-            workspace=auth.store._get_active_workspace_name,
-        )
-        service.permission_cache.install(auth.store)
+    if permission_cache is not None:
+        permission_cache.install(auth.store)
     local_accounts.install(flask_app, service)
     return served
 

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from servers import SlapdInstance
@@ -35,3 +37,27 @@ def browser_type_launch_args():
             "--disable-dev-shm-usage",
         ],
     }
+
+
+_UNIT_DIR = Path(__file__).parent / "unit"
+_AD_MODULES = {"test_active_directory.py"}
+
+
+def pytest_collection_modifyitems(items):
+    """Layer markers by where a test lives and what it drives.
+
+    ``unit``: tests/unit/, no servers (``pytest -m unit`` is the fast loop);
+    ``browser``: drives Chromium (uses Playwright's ``page`` or ``browser``);
+    ``ad``: needs the Samba AD domain controller; everything else is ``integration``
+    (real slapd / MLflow / PostgreSQL).
+    """
+    for item in items:
+        path = Path(str(item.fspath))
+        if _UNIT_DIR in path.parents:
+            item.add_marker(pytest.mark.unit)
+            continue
+        item.add_marker(pytest.mark.integration)
+        if path.name in _AD_MODULES:
+            item.add_marker(pytest.mark.ad)
+        if {"page", "browser"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.browser)

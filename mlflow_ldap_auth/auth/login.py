@@ -81,14 +81,6 @@ class LoginService:
         )
         self._local_admin = settings.mlflow.admin_username
         self._local_admin_key = name_key(self._local_admin)
-        #: Set by the app factory when the permission cache is on.
-        self.permission_cache = None
-
-    def flush_caches(self) -> None:
-        """Forget every remembered login and permission answer in this worker."""
-        self.cache.clear()
-        if self.permission_cache is not None:
-            self.permission_cache.clear()
 
     def is_local_admin_name(self, login: str) -> bool:
         return name_key(login) == self._local_admin_key

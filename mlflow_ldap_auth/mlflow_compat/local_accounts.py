@@ -25,6 +25,7 @@ from mlflow.server.auth import routes
 
 from mlflow_ldap_auth.auth.audit import audit
 from mlflow_ldap_auth.mlflow_compat.provision_on_demand import target_username
+from mlflow_ldap_auth.plugin import Plugin
 from mlflow_ldap_auth.web.authn import authenticate_request
 
 _CREATION_ROUTES = {
@@ -43,7 +44,7 @@ def _answer(status: int, error_code: str, message: str) -> Response:
     return Response(body, status=status, mimetype="application/json")
 
 
-def install(app: Flask, service) -> None:
+def install(app: Flask, service: Plugin) -> None:
     def admin_flag_follows_directory() -> bool:
         return service.sync.policy.configured.configured or any(
             group.is_admin for group in service.sync.groups.list()
@@ -64,9 +65,9 @@ def install(app: Flask, service) -> None:
         if not (changes_password or changes_flag or deletes):
             return None
         target = target_username()
-        if service.is_local_admin_name(target):
+        if service.login_service.is_local_admin_name(target):
             actor = authenticate_request().username
-            if not service.is_local_admin_name(actor):
+            if not service.login_service.is_local_admin_name(actor):
                 return _answer(
                     403,
                     "PERMISSION_DENIED",

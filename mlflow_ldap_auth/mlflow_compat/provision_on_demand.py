@@ -21,6 +21,7 @@ from mlflow.server.auth import routes
 
 from mlflow_ldap_auth.auth.audit import audit
 from mlflow_ldap_auth.errors import DirectoryUnavailable
+from mlflow_ldap_auth.plugin import Plugin
 from mlflow_ldap_auth.web import http_answers
 from mlflow_ldap_auth.web.authn import authenticate_request
 
@@ -48,12 +49,12 @@ def target_username() -> str:
     return request.args.get("username", "")
 
 
-def install(app: Flask, service) -> None:
+def install(app: Flask, service: Plugin) -> None:
     def provision_named_user():
         if (request.path, request.method) not in _ROUTES:
             return None
         username = target_username()
-        if not username or service.is_local_admin_name(username):
+        if not username or service.login_service.is_local_admin_name(username):
             return None
         caller = authenticate_request()
         if isinstance(caller, Response) or not service.store.get_user(caller.username).is_admin:

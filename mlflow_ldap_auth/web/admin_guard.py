@@ -22,12 +22,13 @@ from __future__ import annotations
 import json
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, request
 
+from mlflow_ldap_auth.plugin import current_plugin
 from mlflow_ldap_auth.web.admin_ui import URL_PREFIX as UI_PREFIX
 from mlflow_ldap_auth.web.admin_ui import blueprint as admin_blueprint
 from mlflow_ldap_auth.web.admin_ui import error_page
-from mlflow_ldap_auth.web.authn import EXTENSION, authenticate_request
+from mlflow_ldap_auth.web.authn import authenticate_request
 from mlflow_ldap_auth.web.rest_api import API_PREFIX
 
 _TITLES = {
@@ -111,10 +112,10 @@ def install(app: Flask) -> None:
         result = authenticate_request()
         if isinstance(result, Response):
             return _html_version(result) if is_ui else result
-        service = current_app.extensions[EXTENSION]
-        if service.permission_cache is not None:
-            service.permission_cache.bypass(True)
-        if service.store.get_user(result.username).is_admin:
+        plugin = current_plugin()
+        if plugin.permission_cache is not None:
+            plugin.permission_cache.bypass(True)
+        if plugin.store.get_user(result.username).is_admin:
             return None
         if is_ui:
             return error_page(
@@ -133,7 +134,7 @@ def install(app: Flask) -> None:
         return response
 
     def stop_bypassing(_error=None) -> None:
-        cache = current_app.extensions[EXTENSION].permission_cache
+        cache = current_plugin().permission_cache
         if cache is not None:
             cache.bypass(False)
 

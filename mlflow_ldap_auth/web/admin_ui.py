@@ -17,7 +17,6 @@ from pathlib import Path
 from flask import (
     Blueprint,
     Response,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -30,7 +29,7 @@ from wtforms import ValidationError
 
 from mlflow_ldap_auth.auth.access import ADMIN_RESOURCE_TYPE
 from mlflow_ldap_auth.errors import AuthError
-from mlflow_ldap_auth.web.authn import EXTENSION
+from mlflow_ldap_auth.plugin import Plugin, current_plugin
 from mlflow_ldap_auth.web.forms import ConfirmForm, MappingForm, form_rules
 from mlflow_ldap_auth.web.rest_api import actor, explain_user, status_report
 
@@ -71,8 +70,8 @@ blueprint = Blueprint(
 )
 
 
-def _service():
-    return current_app.extensions[EXTENSION]
+def _service() -> Plugin:
+    return current_plugin()
 
 
 def error_page(

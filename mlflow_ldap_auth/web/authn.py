@@ -21,13 +21,13 @@ import binascii
 import contextvars
 import os
 
-from flask import Response, current_app, g, request
+from flask import Response, g, request
 from werkzeug.datastructures import Authorization
 
 from mlflow_ldap_auth.errors import AuthError, InvalidCredentials
+from mlflow_ldap_auth.plugin import current_plugin
 from mlflow_ldap_auth.web import http_answers
 
-EXTENSION = "ldap_auth"
 MAX_AUTHORIZATION_HEADER = 8 * 1024
 GATEWAY_PREFIX = "/gateway/"
 GATEWAY_AUTH_HEADER = "X-MLflow-Authorization"
@@ -92,7 +92,7 @@ def authenticate_request() -> Authorization | Response:
 
 def check_current_request() -> Authorization | Response:
     """Check the current Flask request's credentials (the one place that does)."""
-    service = current_app.extensions[EXTENSION]
+    service = current_plugin().login_service
     source = request.remote_addr or client_address.get()
     login = None
     try:

@@ -27,6 +27,7 @@ import anyio
 from flask import Flask
 from werkzeug.datastructures import Authorization, Headers
 
+from mlflow_ldap_auth.plugin import current_plugin
 from mlflow_ldap_auth.web import authn
 
 #: Concurrent fresh checks per worker; more wait (asynchronously) for a free slot.
@@ -63,7 +64,7 @@ class PreAuthMiddleware:
         headers = Headers(
             [(name.decode("latin-1"), value.decode("latin-1")) for name, value in scope["headers"]]
         )
-        service = self.flask_app.extensions[authn.EXTENSION]
+        service = current_plugin(self.flask_app).login_service
         cached = service.cached_principal(authn.credentials_header(path, headers))
         if cached is not None:
             return Authorization("basic", {"username": cached.username})

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import os
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import (
     INVALID_PARAMETER_VALUE,
@@ -29,7 +29,8 @@ from mlflow.server.handlers import catch_mlflow_exception
 
 from mlflow_ldap_auth.auth.access import applicable, resulting_permissions
 from mlflow_ldap_auth.errors import AuthError
-from mlflow_ldap_auth.web.authn import EXTENSION, authenticate_request
+from mlflow_ldap_auth.plugin import Plugin, current_plugin
+from mlflow_ldap_auth.web.authn import authenticate_request
 
 _logger = logging.getLogger(__name__)
 
@@ -38,8 +39,8 @@ API_PREFIX = "/api/2.0/mlflow/ldap-auth"
 blueprint = Blueprint("ldap_auth_api", __name__, url_prefix=API_PREFIX)
 
 
-def _service():
-    return current_app.extensions[EXTENSION]
+def _service() -> Plugin:
+    return current_plugin()
 
 
 def actor() -> str | None:
@@ -96,7 +97,7 @@ def delete_group_mapping(mapping_id: str):
     return jsonify({"group_mapping": mapping.to_json()})
 
 
-def explain_user(service, username: str) -> dict:
+def explain_user(service: Plugin, username: str) -> dict:
     """What the directory says about ``username`` and what the mappings give them."""
     try:
         user = service.directory.lookup(username)
@@ -138,7 +139,7 @@ def flush_cache():
     return jsonify({"flushed": True, "worker": os.getpid()})
 
 
-def status_report(service) -> dict:
+def status_report(service: Plugin) -> dict:
     servers = service.directory.server_status()
     try:
         service.directory.check_service_bind()
@@ -150,7 +151,7 @@ def status_report(service) -> dict:
         "worker": os.getpid(),
         "servers": servers,
         "service_bind": service_bind,
-        "cache": service.cache.status(),
+        "cache": service.login_service.cache.status(),
         "permission_cache": permission_cache,
         "ldap_operations": service.directory.operations.snapshot(),
     }

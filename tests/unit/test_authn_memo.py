@@ -1,12 +1,14 @@
 """One credential check per HTTP request, however often MLflow asks within it."""
 
 import base64
+from types import SimpleNamespace
 
 from flask import Flask
 from werkzeug.datastructures import Authorization
 
 from mlflow_ldap_auth.auth.provisioning import Principal
 from mlflow_ldap_auth.errors import InvalidCredentials
+from mlflow_ldap_auth.plugin import EXTENSION
 from mlflow_ldap_auth.web import authn
 
 
@@ -27,7 +29,8 @@ class CountingService:
 
 def make_app(service):
     app = Flask(__name__)
-    app.extensions[authn.EXTENSION] = service
+    # Only the part of the Plugin that request authentication uses.
+    app.extensions[EXTENSION] = SimpleNamespace(login_service=service)
     return app
 
 

@@ -1,0 +1,51 @@
+"""The running plugin: every service object, built whole by the app factory.
+
+``app.create_app`` builds one ``Plugin`` per worker and keeps it in
+``flask_app.extensions["ldap_auth"]``; request code reaches it through
+``current_plugin()``, typed, instead of looking attributes up on an untyped object.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from flask import Flask, current_app
+
+if TYPE_CHECKING:
+    from mlflow_ldap_auth.auth.group_sync import GroupSync
+    from mlflow_ldap_auth.auth.login import LoginService
+    from mlflow_ldap_auth.auth.provisioning import Provisioner
+    from mlflow_ldap_auth.config import Settings
+    from mlflow_ldap_auth.ldap.directory import Directory
+    from mlflow_ldap_auth.mappings.service import MappingService
+    from mlflow_ldap_auth.mlflow_compat.permission_cache import PermissionCache
+
+EXTENSION = "ldap_auth"
+
+
+@dataclass(frozen=True)
+class Plugin:
+    settings: Settings
+    directory: Directory
+    #: MLflow's auth store (``SqlAlchemyStore``) the permission engine uses.
+    store: Any
+    login_service: LoginService
+    sync: GroupSync
+    provisioner: Provisioner
+    mappings: MappingService
+    #: None when ``permission_cache_ttl_seconds = 0``.
+    permission_cache: PermissionCache | None
+
+    def flush_caches(self) -> None:
+        """Forget every remembered login and permission answer in this worker."""
+        self.login_service.cache.clear()
+        if self.permission_cache is not None:
+            self.permission_cache.clear()
+
+    def install(self, app: Flask) -> None:
+        app.extensions[EXTENSION] = self
+
+
+def current_plugin(app: Flask | None = None) -> Plugin:
+    return (app or current_app).extensions[EXTENSION]
