@@ -1,10 +1,11 @@
 """``mlflow server --app-name ldap-auth``: the app factory MLflow's entry point names.
 
-``create_app`` only wires: settings -> MLflow's auth engine -> directory, login service,
-route guards. MLflow imports this module once in the ``mlflow server`` process itself
-(to see whether ``create_app`` is a factory) before it starts any worker; that import
-runs ``preflight``, so a bad configuration stops the command with one message instead
-of a loop of crashing workers.
+``create_app`` only wires: settings -> MLflow's auth engine -> one ``Plugin`` (directory,
+login service, mappings, caches) -> route guards, in the order ``bridge.serve`` keeps.
+MLflow imports this module once in the ``mlflow server`` process itself (to see whether
+``create_app`` is a factory) before it starts any worker; that import runs
+``preflight``, so an unsupported MLflow or a bad configuration stops the command with
+one message instead of a loop of crashing workers.
 """
 
 from __future__ import annotations
@@ -24,20 +25,16 @@ from mlflow_ldap_auth.db import tables
 from mlflow_ldap_auth.errors import ConfigError
 from mlflow_ldap_auth.ldap.directory import Directory
 from mlflow_ldap_auth.mappings.store import GroupStore
-from mlflow_ldap_auth.mlflow_compat.bridge import (
-    import_mlflow_auth,
-    memoize_native_route_check,
-    native_route_authenticator,
-)
-from mlflow_ldap_auth.mlflow_compat.permission_cache import PermissionCache
+from mlflow_ldap_auth.mlflow_compat import server_process
+from mlflow_ldap_auth.mlflow_compat.bridge import import_mlflow_auth, serve
+from mlflow_ldap_auth.mlflow_compat.permission_cache import PermissionCache, active_workspace
+from mlflow_ldap_auth.mlflow_compat.version import UnsupportedMlflow, check_supported
 from mlflow_ldap_auth.plugin import Plugin
 from mlflow_ldap_auth.web.preauth import PreAuthMiddleware
 
 _logger = logging.getLogger(__name__)
 
 SECRET_KEY_ENV = "MLFLOW_FLASK_SERVER_SECRET_KEY"
-_WORKER_MARKER_ENV = "_MLFLOW_SGI_NAME"  # set by `mlflow server` for its workers only
-_BOOTSTRAPPED_ENV = "_MLFLOW_AUTH_ADMIN_BOOTSTRAPPED"
 
 
 def _configure_logging() -> None:
@@ -53,9 +50,11 @@ def _configure_logging() -> None:
 
 
 def _settings_or_exit() -> Settings:
+    """Supported MLflow and a valid configuration, or stop with one message."""
     try:
-        return load_settings()
-    except ConfigError as exc:
+        check_supported()
+        return load_settings(environ=os.environ)
+    except (ConfigError, UnsupportedMlflow) as exc:
         raise SystemExit(str(exc)) from None
 
 
@@ -67,19 +66,13 @@ def _warn_about_settings(settings: Settings) -> None:
         )
 
 
-def create_app():
-    """Configure MLflow's auth engine for LDAP logins and return the app to serve."""
-    _configure_logging()
-    settings = _settings_or_exit()
-    _warn_about_settings(settings)
-    auth = import_mlflow_auth(settings)
-    # Imported after MLflow's auth module is configured: they import that module.
+def build_plugin(settings: Settings, auth) -> Plugin:
+    """Every service object of one worker, built whole (``auth``: MLflow's auth module)."""
+    # Imported after MLflow's auth module is configured: it imports that module.
     from mlflow_ldap_auth.mappings.service import MappingService
-    from mlflow_ldap_auth.mlflow_compat import local_accounts, provision_on_demand
-    from mlflow_ldap_auth.web import admin_guard, admin_ui, rest_api, session_cookie
 
     engine = tables.create_engine(settings.mlflow.database_uri)
-    if not os.environ.get(_BOOTSTRAPPED_ENV):
+    if not server_process.admin_bootstrapped():
         tables.migrate(engine)  # otherwise `mlflow server` did it once before starting workers
     ldap = settings.ldap
     directory = Directory(ldap)
@@ -93,16 +86,15 @@ def create_app():
         directory_policy=directory.lockout_policy,
     )
     sync = GroupSync(auth.store, groups, policy)
-    accounts = AccountStore(engine)
     login_service = LoginService(
-        settings, directory, auth.store, sync=sync, accounts=accounts, lockout=lockout
+        settings, directory, auth.store, sync=sync, accounts=AccountStore(engine), lockout=lockout
     )
     permission_cache = None
     if ldap.permission_cache_ttl_seconds > 0:
         permission_cache = PermissionCache(
-            ldap.permission_cache_ttl_seconds, workspace=auth.store._get_active_workspace_name
+            ldap.permission_cache_ttl_seconds, workspace=active_workspace(auth.store)
         )
-    service = Plugin(
+    return Plugin(
         settings=settings,
         directory=directory,
         store=auth.store,
@@ -112,34 +104,49 @@ def create_app():
         mappings=MappingService(auth.store, groups, directory),
         permission_cache=permission_cache,
     )
+
+
+def create_app():
+    """Configure MLflow's auth engine for LDAP logins and return the app to serve."""
+    _configure_logging()
+    settings = _settings_or_exit()
+    _warn_about_settings(settings)
+    auth = import_mlflow_auth(settings)
+    from mlflow_ldap_auth.mlflow_compat import local_accounts, provision_on_demand
+    from mlflow_ldap_auth.web import admin_guard, admin_ui, rest_api, session_cookie
+
+    plugin = build_plugin(settings, auth)
     flask_app = auth.app
-    service.install(flask_app)
-    session_cookie.install(flask_app)
-    # Registered ahead of MLflow's own before_request hook, which create_app adds next.
-    admin_guard.install(flask_app)
-    provision_on_demand.install(flask_app, service)
-    flask_app.register_blueprint(rest_api.blueprint)
-    flask_app.register_blueprint(admin_ui.blueprint)
-    served = auth.create_app(flask_app)
-    memoize_native_route_check(auth)
-    if served is not flask_app:  # uvicorn: MLflow's FastAPI app around the Flask one
-        served.add_middleware(
-            PreAuthMiddleware,
-            flask_app=flask_app,
-            will_authenticate=native_route_authenticator(auth),
-        )
-    if permission_cache is not None:
-        permission_cache.install(auth.store)
-    local_accounts.install(flask_app, service)
-    return served
+    plugin.install(flask_app)
+
+    def ahead_of_mlflow(app) -> None:
+        session_cookie.install(app)
+        admin_guard.install(app)
+        provision_on_demand.install(app, plugin)
+        app.register_blueprint(rest_api.blueprint)
+        app.register_blueprint(admin_ui.blueprint)
+
+    def after_mlflow(app) -> None:
+        if plugin.permission_cache is not None:
+            plugin.permission_cache.install(plugin.store)
+        local_accounts.install(app, plugin)
+
+    return serve(
+        auth,
+        flask_app,
+        ahead_of_mlflow=ahead_of_mlflow,
+        after_mlflow=after_mlflow,
+        asgi_middleware=PreAuthMiddleware,
+    )
 
 
 def preflight() -> None:
     """Checks in the ``mlflow server`` process, before any worker starts.
 
-    Validates the configuration, supplies a CSRF secret when none is set (shared by the
-    workers this process starts; set ``MLFLOW_FLASK_SERVER_SECRET_KEY`` yourself when
-    several servers sit behind one load balancer) and creates the break-glass admin.
+    Checks the MLflow release and the configuration, supplies a CSRF secret when none is
+    set (shared by the workers this process starts; set ``MLFLOW_FLASK_SERVER_SECRET_KEY``
+    yourself when several servers sit behind one load balancer) and creates the
+    break-glass admin.
     """
     settings = _settings_or_exit()
     _warn_about_settings(settings)
@@ -155,17 +162,8 @@ def preflight() -> None:
             f"mlflow-ldap-auth: {exc.message} (config file: {settings.path})"
         ) from None
     tables.migrate(tables.create_engine(settings.mlflow.database_uri))
-    os.environ[_BOOTSTRAPPED_ENV] = "true"
+    server_process.mark_admin_bootstrapped()
 
 
-def _imported_by_mlflow_server_command() -> bool:
-    argv0 = os.path.basename(sys.argv[0]) if sys.argv else ""
-    return (
-        _WORKER_MARKER_ENV not in os.environ
-        and argv0 in ("mlflow", "mlflow.exe", "__main__.py")
-        and "server" in sys.argv[1:]
-    )
-
-
-if _imported_by_mlflow_server_command():
+if server_process.is_mlflow_server_command():
     preflight()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import os
 import sys
 
 import sqlalchemy as sa
@@ -27,13 +28,15 @@ from mlflow_ldap_auth.errors import AuthError, ConfigError
 from mlflow_ldap_auth.ldap.directory import Directory
 from mlflow_ldap_auth.mappings.store import GroupStore
 from mlflow_ldap_auth.mlflow_compat.bridge import import_mlflow_auth
+from mlflow_ldap_auth.mlflow_compat.version import UnsupportedMlflow, check_supported
 
 
 def _settings_or_none(args: argparse.Namespace):
     """The settings, or None after printing the configuration problems."""
     try:
-        return load_settings(args.config)
-    except ConfigError as exc:
+        check_supported()
+        return load_settings(args.config, environ=os.environ)
+    except (ConfigError, UnsupportedMlflow) as exc:
         print(str(exc), file=sys.stderr)
         return None
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from mlflow.server.auth.client import AuthServiceClient
+from mlflow_ldap_auth.mlflow_compat.client_base import MlflowAuthClient
 
 API = "/api/2.0/mlflow/ldap-auth"
 
 
-class LdapAuthServiceClient(AuthServiceClient):
+class LdapAuthServiceClient(MlflowAuthClient):
     """MLflow's auth client for a server started with ``--app-name ldap-auth``."""
 
     def create_group_mapping(
@@ -34,22 +34,22 @@ class LdapAuthServiceClient(AuthServiceClient):
             "resource_pattern": resource_pattern,
             "workspace": workspace,
         }
-        return self._request(f"{API}/group-mappings", "POST", json=body)["group_mapping"]
+        return self.call(f"{API}/group-mappings", "POST", json=body)["group_mapping"]
 
     def list_group_mappings(self) -> list[dict]:
-        return self._request(f"{API}/group-mappings", "GET")["group_mappings"]
+        return self.call(f"{API}/group-mappings", "GET")["group_mappings"]
 
     def delete_group_mapping(self, mapping_id: str) -> dict:
         path = f"{API}/group-mappings/{quote(mapping_id, safe='')}"
-        return self._request(path, "DELETE")["group_mapping"]
+        return self.call(path, "DELETE")["group_mapping"]
 
     def lookup_user(self, username: str) -> dict:
         """DN, direct and nested groups, admin flag, applying mappings, resulting grants."""
-        return self._request(f"{API}/users/{quote(username, safe='')}", "GET")["user"]
+        return self.call(f"{API}/users/{quote(username, safe='')}", "GET")["user"]
 
     def flush_cache(self) -> dict:
         """Empty the caches of the worker that answers (each worker has its own)."""
-        return self._request(f"{API}/cache/flush", "POST")
+        return self.call(f"{API}/cache/flush", "POST")
 
     def status(self) -> dict:
-        return self._request(f"{API}/status", "GET")
+        return self.call(f"{API}/status", "GET")

@@ -14,6 +14,7 @@ import time
 import sqlalchemy as sa
 
 from mlflow_ldap_auth.db import tables
+from mlflow_ldap_auth.mlflow_compat import mlflow_tables
 
 PROVISIONED = "provisioned"
 ADOPTED = "adopted"
@@ -50,10 +51,4 @@ class AccountStore:
         verified break-glass password is remembered: a rotation through any worker or
         server invalidates every worker's memory at its next request.
         """
-        with self.engine.connect() as connection:
-            row = connection.execute(
-                sa.select(tables.mlflow_users.c.password_hash).where(
-                    tables.mlflow_users.c.username == username
-                )
-            ).first()
-        return row.password_hash if row else None
+        return mlflow_tables.password_hash(self.engine, username)

@@ -10,8 +10,7 @@ next to MLflow's ``alembic_version_auth``, upgraded at server start):
 * ``ldap_auth_login_accounts`` / ``ldap_auth_login_attempts``: the password-spraying
   guard's counters, shared by every worker and server on the database.
 
-MLflow's own tables are only *read*: ``roles`` / ``user_role_assignments`` for the
-login-time role sync, ``users.password_hash`` to notice a rotated break-glass password.
+MLflow's own tables are only *read*, and only in ``mlflow_compat.mlflow_tables``.
 """
 
 from __future__ import annotations
@@ -60,13 +59,6 @@ login_attempts = sa.Table(
     sa.Column("account", sa.String(512), nullable=False, index=True),
     sa.Column("started_at_ms", sa.BigInteger, nullable=False),
 )
-
-# MLflow's tables, read only.
-mlflow_roles = sa.table("roles", sa.column("id"), sa.column("name"))
-mlflow_role_assignments = sa.table(
-    "user_role_assignments", sa.column("user_id"), sa.column("role_id")
-)
-mlflow_users = sa.table("users", sa.column("username"), sa.column("password_hash"))
 
 
 def create_engine(database_uri: str) -> sa.engine.Engine:

@@ -7,26 +7,20 @@ filtering, ``default_permission`` floor and ``DENY`` apply unchanged; the mappin
 ``ldap_auth_groups`` (id ``admin-<group row id>``). Roles and grants an admin made by
 hand are never touched: only roles named ``ldap-group:*`` are managed.
 
-Validation uses MLflow's own rules for each resource type (sub-resources take only
-``*``, workspace grants only USE/MANAGE, ...), and every refusal is an
+Validation asks MLflow's own rules for each resource type (``mlflow_compat.rules``:
+sub-resources take only ``*``, workspace grants take what MLflow allows, ...); every refusal is an
 ``MlflowException`` with ``INVALID_PARAMETER_VALUE`` (HTTP 400), raised before anything
 is written.
 """
 
 from __future__ import annotations
 
-from mlflow.environment_variables import MLFLOW_ENABLE_WORKSPACES
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import (
     INVALID_PARAMETER_VALUE,
     RESOURCE_ALREADY_EXISTS,
     RESOURCE_DOES_NOT_EXIST,
 )
-from mlflow.server.auth.permissions import (
-    _validate_permission_for_resource_type,
-    _validate_resource_pattern,
-)
-from mlflow.server.workspace_helpers import _get_workspace_store
 
 from mlflow_ldap_auth.auth.access import (
     ADMIN_RESOURCE_TYPE,
@@ -41,6 +35,7 @@ from mlflow_ldap_auth.auth.audit import audit
 from mlflow_ldap_auth.ldap.directory import Directory, DirectoryGroup
 from mlflow_ldap_auth.ldap.dn import is_valid_dn
 from mlflow_ldap_auth.mappings.store import GroupStore, MappedGroup
+from mlflow_ldap_auth.mlflow_compat import rules
 
 DEFAULT_WORKSPACE = "default"
 ALL_WORKSPACES = "*"
@@ -75,10 +70,9 @@ def validate_fields(
         if resource_pattern != "*" or permission != "MANAGE":
             raise _invalid("an admin mapping takes resource_pattern '*' and permission 'MANAGE'")
         return group, resource_type, "*", "MANAGE", ALL_WORKSPACES
-    _validate_permission_for_resource_type(permission, resource_type)
-    _validate_resource_pattern(resource_pattern, resource_type)
-    workspaces_enabled = MLFLOW_ENABLE_WORKSPACES.get()
-    if not workspaces_enabled and workspace != DEFAULT_WORKSPACE:
+    rules.check_permission(permission, resource_type)
+    rules.check_resource_pattern(resource_pattern, resource_type)
+    if not rules.workspaces_enabled() and workspace != DEFAULT_WORKSPACE:
         raise _invalid(
             f"workspaces are not enabled on this server: workspace must be "
             f"'{DEFAULT_WORKSPACE}', got {workspace!r}"
@@ -234,10 +228,10 @@ class MappingService:
 
     @staticmethod
     def _check_workspace_exists(workspace: str) -> None:
-        if not MLFLOW_ENABLE_WORKSPACES.get():
+        if not rules.workspaces_enabled():
             return  # validate_fields allowed only the default workspace
         try:
-            _get_workspace_store().get_workspace(workspace)
+            rules.get_workspace(workspace)
         except MlflowException as exc:
             if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
                 raise _invalid(f"no workspace {workspace!r} on this server") from None

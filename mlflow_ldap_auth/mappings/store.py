@@ -19,9 +19,7 @@ import sqlalchemy as sa
 
 from mlflow_ldap_auth.db import tables
 from mlflow_ldap_auth.db.tables import groups as groups_table
-
-_roles = tables.mlflow_roles
-_assignments = tables.mlflow_role_assignments
+from mlflow_ldap_auth.mlflow_compat import mlflow_tables
 
 
 @dataclass(frozen=True)
@@ -92,21 +90,11 @@ class GroupStore:
 
     def managed_roles(self, prefix: str) -> list[tuple[int, str]]:
         """(id, name) of MLflow roles whose name starts with ``prefix``."""
-        with self.engine.connect() as connection:
-            rows = connection.execute(
-                sa.select(_roles.c.id, _roles.c.name).where(_roles.c.name.startswith(prefix))
-            )
-            return [(row.id, row.name) for row in rows]
+        return mlflow_tables.roles_named(self.engine, prefix)
 
     def assigned_roles(self, user_id: int, prefix: str) -> set[int]:
         """Ids of the roles named ``prefix*`` assigned to ``user_id``."""
-        with self.engine.connect() as connection:
-            rows = connection.execute(
-                sa.select(_assignments.c.role_id)
-                .join(_roles, _roles.c.id == _assignments.c.role_id)
-                .where(_assignments.c.user_id == user_id, _roles.c.name.startswith(prefix))
-            )
-            return {row.role_id for row in rows}
+        return mlflow_tables.assigned_role_ids(self.engine, user_id, prefix)
 
     def set_admin(self, group_uuid: str, is_admin: bool) -> None:
         with self.engine.begin() as connection:

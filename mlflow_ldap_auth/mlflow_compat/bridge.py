@@ -16,11 +16,26 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from types import ModuleType
 
 from mlflow_ldap_auth.config import AUTHORIZATION_FUNCTION, Settings
 
 MLFLOW_CONFIG_ENV = "MLFLOW_AUTH_CONFIG_PATH"
+
+
+#: The ``[mlflow]`` keys written to MLflow's auth config (fields of its ``AuthConfig``).
+MLFLOW_KEYS_WRITTEN = (
+    "default_permission",
+    "database_uri",
+    "admin_username",
+    "authorization_function",
+    "grant_default_workspace_access",
+    "workspace_cache_max_size",
+    "workspace_cache_ttl_seconds",
+    "read_database_uri",
+    "admin_password",
+)
 
 
 def mlflow_ini(settings: Settings) -> configparser.ConfigParser:
@@ -121,3 +136,34 @@ def native_route_authenticator(module: ModuleType):
         return not is_unprotected(path) and find_validator(path, method) is not None
 
     return will_authenticate
+
+
+def serve(
+    module: ModuleType,
+    flask_app,
+    *,
+    ahead_of_mlflow: Callable,
+    after_mlflow: Callable,
+    asgi_middleware: type,
+):
+    """Run MLflow's ``create_app`` between the plugin's two install steps; the app to serve.
+
+    Flask runs ``before_request`` hooks in the order they were registered, and MLflow's
+    ``create_app`` registers its permission hook: what must see a request before MLflow
+    does (the admin guard, on-demand provisioning, the plugin's blueprints, which
+    MLflow's fail-closed hook would otherwise deny) is installed by ``ahead_of_mlflow``;
+    what wraps MLflow's own views or store needs them to exist, so ``after_mlflow``.
+    Under uvicorn MLflow returns a FastAPI app around the Flask one; ``asgi_middleware``
+    then authenticates native FastAPI routes off the event loop (``web.preauth``).
+    """
+    ahead_of_mlflow(flask_app)
+    served = module.create_app(flask_app)
+    memoize_native_route_check(module)
+    if served is not flask_app:
+        served.add_middleware(
+            asgi_middleware,
+            flask_app=flask_app,
+            will_authenticate=native_route_authenticator(module),
+        )
+    after_mlflow(flask_app)
+    return served

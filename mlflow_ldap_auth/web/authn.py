@@ -19,12 +19,12 @@ from __future__ import annotations
 import base64
 import binascii
 import contextvars
-import os
 
 from flask import Response, g, request
 from werkzeug.datastructures import Authorization
 
 from mlflow_ldap_auth.errors import AuthError, InvalidCredentials
+from mlflow_ldap_auth.mlflow_compat.server_process import static_prefix
 from mlflow_ldap_auth.plugin import current_plugin
 from mlflow_ldap_auth.web import http_answers
 
@@ -32,8 +32,6 @@ MAX_AUTHORIZATION_HEADER = 8 * 1024
 GATEWAY_PREFIX = "/gateway/"
 GATEWAY_AUTH_HEADER = "X-MLflow-Authorization"
 _MEMO = "_mlflow_ldap_auth_result"
-#: Set by ``mlflow server --static-prefix``; routes are matched without it.
-STATIC_PREFIX_ENV = "_MLFLOW_STATIC_PREFIX"
 
 #: The answer for the current native-route request, computed off the event loop.
 precomputed: contextvars.ContextVar[Authorization | Response | None] = contextvars.ContextVar(
@@ -69,7 +67,7 @@ def parse_basic_credentials(header: str | None) -> tuple[str, str]:
 
 def route_path(path: str) -> str:
     """``path`` without the server's ``--static-prefix``."""
-    prefix = os.environ.get(STATIC_PREFIX_ENV, "").rstrip("/")
+    prefix = static_prefix()
     return path[len(prefix) :] if prefix and path.startswith(prefix) else path
 
 

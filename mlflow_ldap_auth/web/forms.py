@@ -4,16 +4,12 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from mlflow.exceptions import MlflowException
-from mlflow.server.auth.permissions import (
-    VALID_RESOURCE_TYPES,
-    _validate_permission_for_resource_type,
-    _validate_resource_pattern,
-)
 from wtforms import HiddenField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, ValidationError
 
 from mlflow_ldap_auth.auth.access import ADMIN_RESOURCE_TYPE
 from mlflow_ldap_auth.ldap.dn import is_valid_dn
+from mlflow_ldap_auth.mlflow_compat import rules
 
 # Concrete resource types first, then sub-resources (wildcard only), workspace, admin.
 _FIRST = [
@@ -26,12 +22,16 @@ _FIRST = [
     "gateway_model_definition",
     "mcp_server",
 ]
+_VALID_TYPES = rules.valid_resource_types()
 RESOURCE_TYPE_CHOICES = (
-    [(t, t) for t in _FIRST if t in VALID_RESOURCE_TYPES]
-    + [(t, f"{t} (* only)") for t in sorted(VALID_RESOURCE_TYPES - set(_FIRST) - {"workspace"})]
-    + [("workspace", "workspace (USE / MANAGE)"), (ADMIN_RESOURCE_TYPE, "MLflow admin")]
+    [(t, t) for t in _FIRST if t in _VALID_TYPES]
+    + [(t, f"{t} (* only)") for t in sorted(_VALID_TYPES - set(_FIRST) - {"workspace"})]
+    + [
+        ("workspace", f"workspace ({' / '.join(rules.grantable_permissions('workspace'))})"),
+        (ADMIN_RESOURCE_TYPE, "MLflow admin"),
+    ]
 )
-PERMISSION_CHOICES = [(p, p) for p in ("READ", "USE", "EDIT", "MANAGE", "DENY")]
+PERMISSION_CHOICES = [(p, p) for p in rules.offered_permissions()]
 
 
 def form_rules() -> dict:
@@ -40,25 +40,16 @@ def form_rules() -> dict:
     Handed to the page (``data-rules``) so the optional script can narrow the selects;
     the server checks the same rules on submit, with or without the script.
     """
-    rules = {}
+    answer = {}
     for resource_type, _ in RESOURCE_TYPE_CHOICES:
         if resource_type == ADMIN_RESOURCE_TYPE:
-            rules[resource_type] = {"permissions": ["MANAGE"], "wildcard_only": True}
+            answer[resource_type] = {"permissions": ["MANAGE"], "wildcard_only": True}
             continue
-        allowed = []
-        for permission, _ in PERMISSION_CHOICES:
-            try:
-                _validate_permission_for_resource_type(permission, resource_type)
-                allowed.append(permission)
-            except MlflowException:
-                pass
-        try:
-            _validate_resource_pattern("x", resource_type)
-            wildcard_only = False
-        except MlflowException:
-            wildcard_only = True
-        rules[resource_type] = {"permissions": allowed, "wildcard_only": wildcard_only}
-    return rules
+        answer[resource_type] = {
+            "permissions": list(rules.grantable_permissions(resource_type)),
+            "wildcard_only": rules.wildcard_only(resource_type),
+        }
+    return answer
 
 
 class MappingForm(FlaskForm):
@@ -75,22 +66,19 @@ class MappingForm(FlaskForm):
             raise ValidationError("Not a valid DN, e.g. cn=team,ou=groups,dc=example,dc=org")
 
     def validate_resource_pattern(self, field) -> None:
-        if self.resource_type.data == ADMIN_RESOURCE_TYPE:
-            if field.data != "*":
-                raise ValidationError("An admin mapping takes the pattern *.")
-            return
-        try:
-            _validate_resource_pattern(field.data.strip(), self.resource_type.data)
-        except MlflowException as exc:
-            raise ValidationError(exc.message) from None
+        self._check(field.data.strip(), "*", "the pattern *", rules.check_resource_pattern)
 
     def validate_permission(self, field) -> None:
+        self._check(field.data, "MANAGE", "the permission MANAGE", rules.check_permission)
+
+    def _check(self, value: str, admin_value: str, admin_rule: str, mlflow_check) -> None:
+        """An admin mapping's fixed value, or MLflow's own rule for the resource type."""
         if self.resource_type.data == ADMIN_RESOURCE_TYPE:
-            if field.data != "MANAGE":
-                raise ValidationError("An admin mapping takes the permission MANAGE.")
+            if value != admin_value:
+                raise ValidationError(f"An admin mapping takes {admin_rule}.")
             return
         try:
-            _validate_permission_for_resource_type(field.data, self.resource_type.data)
+            mlflow_check(value, self.resource_type.data)
         except MlflowException as exc:
             raise ValidationError(exc.message) from None
 

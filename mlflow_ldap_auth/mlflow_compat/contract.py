@@ -1,0 +1,111 @@
+"""Everything of MLflow the plugin relies on beyond its public API, in one list.
+
+``tests/unit/test_mlflow_contract.py`` checks each entry against the installed MLflow
+(the symbol exists; a callable takes the named parameters; a constant has the value the
+plugin assumes), checks the tables and columns ``mlflow_tables`` reads against MLflow's
+models, and checks that the permission cache classifies every public store method. It
+also scans this subpackage for MLflow private names and MLflow route names, and fails
+on one missing here: an upgrade is a matter of running that test, not of searching
+the package.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class Symbol(NamedTuple):
+    module: str
+    #: Attribute path inside ``module``: ``"name"`` or ``"Class.method"``.
+    path: str
+    #: Parameter names the plugin passes (by position or keyword), in order.
+    parameters: tuple[str, ...] = ()
+
+
+_AUTH = "mlflow.server.auth"
+_STORE = "mlflow.server.auth.sqlalchemy_store"
+_PERMISSIONS = "mlflow.server.auth.permissions"
+
+SYMBOLS: tuple[Symbol, ...] = (
+    # The auth app and its import-time configuration (bridge).
+    Symbol(_AUTH, "auth_config"),
+    Symbol(_AUTH, "app"),
+    Symbol(_AUTH, "store"),
+    Symbol(_AUTH, "create_app", ("app",)),
+    Symbol(_AUTH, "bootstrap_admin_user"),
+    Symbol(_AUTH, "is_unprotected_route", ("path",)),
+    Symbol(_AUTH, "_find_fastapi_validator", ("path", "method")),
+    Symbol(_AUTH, "_scope_matches_native_route", ("native_routes", "scope")),
+    Symbol("mlflow.server.auth.config", "AuthConfig"),
+    Symbol("mlflow.server.auth.config", "read_auth_config"),
+    # Permission rules (rules).
+    Symbol(_PERMISSIONS, "VALID_RESOURCE_TYPES"),
+    Symbol(_PERMISSIONS, "ALL_PERMISSIONS"),
+    Symbol(_PERMISSIONS, "PERMISSION_PRIORITY"),
+    Symbol(_PERMISSIONS, "_validate_permission_for_resource_type", ("permission", "resource_type")),
+    Symbol(_PERMISSIONS, "_validate_resource_pattern", ("resource_pattern", "resource_type")),
+    Symbol("mlflow.server.workspace_helpers", "_get_workspace_store"),
+    Symbol("mlflow.environment_variables", "MLFLOW_ENABLE_WORKSPACES"),
+    # The client (client_base).
+    Symbol(
+        "mlflow.server.auth.client", "AuthServiceClient._request", ("self", "endpoint", "method")
+    ),
+    # The store methods the plugin calls, with the parameters it passes.
+    Symbol(_STORE, "SqlAlchemyStore._get_active_workspace_name"),
+    Symbol(
+        _STORE,
+        "SqlAlchemyStore.add_role_permission",
+        ("self", "role_id", "resource_type", "resource_pattern", "permission"),
+    ),
+    Symbol(_STORE, "SqlAlchemyStore.assign_role_to_user", ("self", "user_id", "role_id")),
+    Symbol(_STORE, "SqlAlchemyStore.authenticate_user", ("self", "username", "password")),
+    Symbol(_STORE, "SqlAlchemyStore.create_role", ("self", "name", "workspace", "description")),
+    Symbol(_STORE, "SqlAlchemyStore.create_user", ("self", "username", "password", "is_admin")),
+    Symbol(_STORE, "SqlAlchemyStore.delete_role", ("self", "role_id")),
+    Symbol(_STORE, "SqlAlchemyStore.get_role_by_name", ("self", "workspace", "name")),
+    Symbol(_STORE, "SqlAlchemyStore.get_role_permission", ("self", "role_permission_id")),
+    Symbol(_STORE, "SqlAlchemyStore.get_user", ("self", "username")),
+    Symbol(_STORE, "SqlAlchemyStore.has_user", ("self", "username")),
+    Symbol(_STORE, "SqlAlchemyStore.init_db", ("self", "db_uri")),
+    Symbol(_STORE, "SqlAlchemyStore.list_role_permissions", ("self", "role_id")),
+    Symbol(_STORE, "SqlAlchemyStore.list_roles", ("self", "workspaces")),
+    Symbol(_STORE, "SqlAlchemyStore.remove_role_permission", ("self", "role_permission_id")),
+    Symbol(_STORE, "SqlAlchemyStore.unassign_role_from_user", ("self", "user_id", "role_id")),
+    Symbol(_STORE, "SqlAlchemyStore.update_user", ("self", "username", "password", "is_admin")),
+    # The user-management routes the plugin guards (local_accounts, provision_on_demand).
+    *(
+        Symbol("mlflow.server.auth.routes", name)
+        for name in (
+            "AJAX_ASSIGN_ROLE",
+            "AJAX_CREATE_USER",
+            "AJAX_DELETE_USER",
+            "AJAX_GET_USER",
+            "AJAX_GET_USER_PERMISSION",
+            "AJAX_GRANT_USER_PERMISSION",
+            "AJAX_LIST_USER_PERMISSIONS",
+            "AJAX_LIST_USER_ROLES",
+            "AJAX_UPDATE_USER_ADMIN",
+            "AJAX_UPDATE_USER_PASSWORD",
+            "ASSIGN_ROLE",
+            "CREATE_USER",
+            "CREATE_USER_UI",
+            "DELETE_USER",
+            "GET_USER",
+            "GET_USER_PERMISSION",
+            "GRANT_USER_PERMISSION",
+            "LIST_USER_PERMISSIONS",
+            "LIST_USER_ROLES",
+            "SIGNUP",
+            "UPDATE_USER_ADMIN",
+            "UPDATE_USER_PASSWORD",
+        )
+    ),
+)
+
+#: Private environment variables: (module, MLflow's variable object or constant, the
+#: name ``server_process`` uses). Checked by value.
+ENVIRONMENT: tuple[tuple[str, str, str], ...] = (
+    ("mlflow.environment_variables", "_MLFLOW_SGI_NAME", "WORKER_MARKER_ENV"),
+    ("mlflow.environment_variables", "_MLFLOW_AUTH_ADMIN_BOOTSTRAPPED", "BOOTSTRAPPED_ENV"),
+    ("mlflow.server.handlers", "STATIC_PREFIX_ENV_VAR", "STATIC_PREFIX_ENV"),
+)
