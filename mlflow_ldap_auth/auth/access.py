@@ -7,7 +7,8 @@ Vocabulary:
   role*, named ``ldap-group:<group uuid>`` (one per group and workspace). An admin
   mapping (``resource_type = "admin"``) makes G's members MLflow admins.
 * precedence is MLflow's: an explicit ``DENY`` wins over everything; otherwise the
-  highest grant wins (READ < USE < EDIT < MANAGE); with no grant at all,
+  highest grant wins by MLflow's own ``PERMISSION_PRIORITY`` (READ < USE < EDIT <
+  MANAGE, read from MLflow through ``mlflow_compat.rules``); with no grant at all,
   ``default_permission`` applies; admins bypass all checks.
 """
 
@@ -17,12 +18,12 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
 from mlflow_ldap_auth.ldap.dn import DnKey
+from mlflow_ldap_auth.mlflow_compat.rules import permission_priority
 
 MANAGED_ROLE_PREFIX = "ldap-group:"
 ADMIN_RESOURCE_TYPE = "admin"
 GRANT_ID_PREFIX = "grant-"
 ADMIN_ID_PREFIX = "admin-"
-PRIORITY = {"DENY": -1, "NO_PERMISSIONS": 0, "READ": 1, "USE": 2, "EDIT": 3, "MANAGE": 4}
 
 
 def managed_role_name(group_uuid: str) -> str:
@@ -73,8 +74,10 @@ def admin_mapping_id(group_row_id: int) -> str:
 def parse_mapping_id(mapping_id: str) -> tuple[str, int] | None:
     """``grant-17`` -> ("grant", 17); ``admin-3`` -> ("admin", 3); None if malformed."""
     for kind, prefix in (("grant", GRANT_ID_PREFIX), ("admin", ADMIN_ID_PREFIX)):
-        if mapping_id.startswith(prefix) and mapping_id[len(prefix) :].isdigit():
-            return kind, int(mapping_id[len(prefix) :])
+        number = mapping_id[len(prefix) :]
+        # ASCII digits only: str.isdigit() also accepts "²" or "①", which int() refuses.
+        if mapping_id.startswith(prefix) and number.isascii() and number.isdigit():
+            return kind, int(number)
     return None
 
 
@@ -149,7 +152,8 @@ def fold(permissions: Iterable[str]) -> str | None:
         return None
     if "DENY" in permissions:
         return "DENY"
-    return max(permissions, key=lambda p: PRIORITY.get(p, 0))
+    priority = permission_priority()
+    return max(permissions, key=lambda p: priority.get(p, 0))
 
 
 def resulting_permissions(applying: Iterable[Mapping]) -> list[dict]:

@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import unicodedata
 
 from mlflow_ldap_auth.auth.accounts import AccountStore
@@ -39,11 +40,17 @@ _logger = logging.getLogger(__name__)
 #: (GHSA-gq3w-7jj3-x7gr); MLflow refuses admin logins with it, and so do we.
 LEGACY_DEFAULT_ADMIN_PASSWORD = "password1234"
 _LOCAL_KEY_PREFIX = "\0local\0"
+_SPACE_RUN = re.compile(" +")
 
 
 def name_key(name: str) -> str:
-    """The form in which two login names are "the same name" (NFKC, then case folding)."""
-    return unicodedata.normalize("NFKC", name).casefold()
+    """The form in which two login names are "the same name".
+
+    NFKC, case folding, and spaces as LDAP matching sees them (RFC 4518 insignificant
+    space handling: leading and trailing spaces dropped, inner runs as one), so that
+    `` admin`` cannot reach the directory as a different name from ``admin``.
+    """
+    return _SPACE_RUN.sub(" ", unicodedata.normalize("NFKC", name).casefold()).strip(" ")
 
 
 def has_format_characters(name: str) -> bool:

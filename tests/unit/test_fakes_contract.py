@@ -1,0 +1,104 @@
+"""The in-memory fakes behave like the real stores in everything the unit tests rely on.
+
+Each test runs twice: on the fakes (``fakes.py``) and on MLflow's ``SqlAlchemyStore``
+with the plugin's ``GroupStore`` / ``AccountStore`` on one SQLite file.
+"""
+
+import pytest
+from fakes import make_backend
+from mlflow.exceptions import MlflowException
+
+from mlflow_ldap_auth.auth.access import MANAGED_ROLE_PREFIX, managed_role_name
+
+PASSWORD = "a-long-enough-password-1"
+OTHER_PASSWORD = "another-long-password-2"
+
+
+@pytest.fixture(params=["fake", "real"])
+def backend(request, tmp_path):
+    return make_backend(request.param, tmp_path)
+
+
+def error_code(call, *args, **kwargs):
+    with pytest.raises(MlflowException) as raised:
+        call(*args, **kwargs)
+    return raised.value.error_code
+
+
+def test_users(backend):
+    store = backend.store
+    assert store.has_user("bob") is False
+    assert error_code(store.get_user, "bob") == "RESOURCE_DOES_NOT_EXIST"
+    store.create_user("bob", PASSWORD, is_admin=False)
+    assert store.has_user("bob") is True
+    assert error_code(store.create_user, "bob", PASSWORD) == "RESOURCE_ALREADY_EXISTS"
+    user = store.get_user("bob")
+    assert (user.username, user.is_admin) == ("bob", False)
+    store.update_user("bob", is_admin=True)
+    assert store.get_user("bob").is_admin is True
+    assert store.get_user("bob").id == user.id
+    assert store.authenticate_user("bob", PASSWORD) is True
+    assert store.authenticate_user("bob", OTHER_PASSWORD) is False
+    assert store.authenticate_user("nobody", PASSWORD) is False
+
+
+def test_password_hash_changes_at_every_update(backend):
+    accounts, store = backend.accounts, backend.store
+    assert accounts.stored_password_hash("admin") is None
+    store.create_user("admin", PASSWORD, is_admin=True)
+    first = accounts.stored_password_hash("admin")
+    assert first
+    store.update_user("admin", password=PASSWORD)  # the same password again
+    second = accounts.stored_password_hash("admin")
+    assert second and second != first
+    store.update_user("admin", is_admin=True)  # not a password change
+    assert accounts.stored_password_hash("admin") == second
+
+
+def test_accounts_claim_once(backend):
+    accounts = backend.accounts
+    assert accounts.is_known("bob") is False
+    assert accounts.claim("bob", "provisioned") is True
+    assert accounts.claim("bob", "adopted") is False
+    assert accounts.is_known("bob") is True
+    assert accounts.is_known("Bob") is False
+
+
+def test_group_rows(backend):
+    groups = backend.groups
+    assert groups.list() == []
+    row = groups.upsert("A43BF8A0-7FD9-1041-98D9-A3FFDC04979C", "cn=ds,dc=x", "ds")
+    assert row.uuid == "a43bf8a0-7fd9-1041-98d9-a3ffdc04979c"
+    assert (row.dn, row.name, row.is_admin) == ("cn=ds,dc=x", "ds", False)
+    assert groups.by_uuid("A43BF8A0-7FD9-1041-98D9-A3FFDC04979C") == row
+    moved = groups.upsert(row.uuid, "cn=data-science,dc=x", None)  # no name: keep it
+    assert (moved.id, moved.dn, moved.name) == (row.id, "cn=data-science,dc=x", "ds")
+    groups.upsert("b", "cn=analysts,dc=x", "analysts")
+    assert [g.dn for g in groups.list()] == ["cn=analysts,dc=x", "cn=data-science,dc=x"]
+    groups.set_admin(row.uuid.upper(), True)
+    assert groups.by_uuid(row.uuid).is_admin is True
+    groups.delete(row.uuid)
+    assert groups.by_uuid(row.uuid) is None
+    assert [g.uuid for g in groups.list()] == ["b"]
+
+
+def test_role_assignments(backend):
+    store, groups = backend.store, backend.groups
+    store.create_user("bob", PASSWORD)
+    store.create_user("eve", PASSWORD)
+    bob, eve = store.get_user("bob").id, store.get_user("eve").id
+    managed = backend.create_role(managed_role_name("u1"))
+    other_managed = backend.create_role(managed_role_name("u2"))
+    by_hand = backend.create_role("data-team")
+    assert sorted(groups.managed_roles(MANAGED_ROLE_PREFIX)) == sorted(
+        [(managed, "ldap-group:u1"), (other_managed, "ldap-group:u2")]
+    )
+    store.assign_role_to_user(bob, managed)
+    store.assign_role_to_user(bob, by_hand)
+    store.assign_role_to_user(eve, other_managed)
+    assert error_code(store.assign_role_to_user, bob, managed) == "RESOURCE_ALREADY_EXISTS"
+    assert groups.assigned_roles(bob, MANAGED_ROLE_PREFIX) == {managed}
+    store.unassign_role_from_user(bob, managed)
+    assert groups.assigned_roles(bob, MANAGED_ROLE_PREFIX) == set()
+    assert error_code(store.unassign_role_from_user, bob, managed) == "RESOURCE_DOES_NOT_EXIST"
+    assert groups.assigned_roles(eve, MANAGED_ROLE_PREFIX) == {other_managed}
