@@ -1,0 +1,74 @@
+"""The README's tables of configuration keys, made from the definitions in ``config_keys``.
+
+``python -m mlflow_ldap_auth.config_docs`` prints the tables;
+``python -m mlflow_ldap_auth.config_docs README.md`` rewrites them in that file.
+In a README, the table of a section is the first table after the line that starts
+with ```[section]```.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from mlflow_ldap_auth.config_keys import SECTIONS, Key
+
+_HEADER = ["| key | value | default | meaning |", "|---|---|---|---|"]
+
+
+def table(section: str) -> str:
+    """The Markdown table of the keys of ``[section]``."""
+    return "\n".join(_HEADER + [_row(key) for key in SECTIONS[section]])
+
+
+def _row(key: Key) -> str:
+    value = key.kind.summary + (", secret" if key.secret else "")
+    meaning = key.meaning + (f"; `{key.env}` overrides the file" if key.env else "")
+    cells = [f"`{key.name}`", value, _default(key), meaning]
+    # A "|" ends a cell even inside a code span.
+    return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+
+
+def _default(key: Key) -> str:
+    if key.required:
+        return "required"
+    if key.default is None or key.default == ():
+        return key.unset
+    return f"`{key.kind.render(key.default)}`"
+
+
+def update_readme(text: str) -> str:
+    """``text`` with each section's table replaced by the one the definitions give."""
+    lines = text.split("\n")
+    for section in SECTIONS:
+        start, end = _table_span(lines, section)
+        lines[start:end] = table(section).split("\n")
+    return "\n".join(lines)
+
+
+def _table_span(lines: list[str], section: str) -> tuple[int, int]:
+    """Where the table of ``[section]`` is: (first line, line after the last)."""
+    lead = f"`[{section}]`"
+    after = next((i for i, line in enumerate(lines) if line.startswith(lead)), None)
+    if after is None:
+        raise ValueError(f"no line starting with {lead}")
+    start = next((i for i in range(after + 1, len(lines)) if lines[i].startswith("|")), None)
+    if start is None:
+        raise ValueError(f"no table after the line starting with {lead}")
+    end = start
+    while end < len(lines) and lines[end].startswith("|"):
+        end += 1
+    return start, end
+
+
+def main(argv: list[str]) -> int:
+    if not argv:
+        print("\n\n".join(f"[{section}]\n\n{table(section)}" for section in SECTIONS))
+        return 0
+    path = Path(argv[0])
+    path.write_text(update_readme(path.read_text(encoding="utf-8")), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
