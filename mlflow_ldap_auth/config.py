@@ -33,7 +33,7 @@ from mlflow_ldap_auth.config_keys import (
     LdapSettings,
     MlflowSettings,
 )
-from mlflow_ldap_auth.config_values import INVALID, is_loopback
+from mlflow_ldap_auth.config_values import IN_CHAIN_RULE, INVALID, is_loopback
 from mlflow_ldap_auth.errors import ConfigError
 
 __all__ = [
@@ -76,7 +76,12 @@ def load_settings(path: str | None = None, *, environ: Mapping[str, str]) -> Set
         section: _read_section(parser, section, keys, environ, problems)
         for section, keys in SECTIONS.items()
     }
-    problems += [f"[ldap] {key}: {message}" for key, message in _ldap_rules(values["ldap"])]
+    ldap = values["ldap"]
+    in_chain_filter = _uses_in_chain_rule(ldap)
+    method_given = _given(parser, "ldap", _NESTED_METHOD, environ) is not None
+    if in_chain_filter and not method_given:
+        ldap["nested_groups_method"] = "in_chain"  # the filter says how: no recursion
+    problems += [f"[ldap] {key}: {message}" for key, message in _ldap_rules(ldap)]
     if problems:
         raise ConfigError(path, problems)
     return Settings(
@@ -161,6 +166,14 @@ def _attributes(keys: tuple[Key, ...], values: dict[str, Any]) -> dict[str, Any]
     return {key.attribute: values[key.name] for key in keys if key.attribute is not None}
 
 
+_NESTED_METHOD = next(key for key in SECTIONS["ldap"] if key.name == "nested_groups_method")
+
+
+def _uses_in_chain_rule(ldap: Mapping[str, Any]) -> bool:
+    search_filter = ldap.get("group_search_filter")
+    return isinstance(search_filter, str) and IN_CHAIN_RULE in search_filter
+
+
 def _ldap_rules(ldap: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
     """The checks that involve several ``[ldap]`` keys, as (key, problem) pairs."""
     if not (ldap["start_tls"] or ldap["allow_plaintext"]):
@@ -178,6 +191,16 @@ def _ldap_rules(ldap: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
         yield (
             "user_search_base",
             "set user_search_base (search-then-bind) or user_dn_template (direct bind)",
+        )
+    in_chain_filter = _uses_in_chain_rule(ldap)
+    method = ldap.get("nested_groups_method")
+    if (method == "in_chain") != in_chain_filter and method != "token_groups":
+        yield (
+            "nested_groups_method",
+            "in_chain needs AD's in-chain rule in group_search_filter, e.g. "
+            "(member:1.2.840.113556.1.4.1941:={user_dn})"
+            if method == "in_chain"
+            else "group_search_filter uses AD's in-chain rule: set in_chain (or leave it out)",
         )
     for key in ("admin_groups", "allowed_groups"):
         if ldap[key] and ldap["group_search_base"] is None:

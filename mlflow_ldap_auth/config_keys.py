@@ -207,14 +207,14 @@ class LdapSettings:
     nested_groups: bool = setting(
         Flag(),
         True,
-        "groups of groups (AD: put the in-chain rule in the filter; others: recursion, "
-        "8 levels, cycle-safe)",
+        "groups of groups (how: `nested_groups_method`; recursion is 8 levels, cycle-safe)",
     )
     nested_groups_method: str = setting(
-        Choice(("search", "token_groups")),
+        Choice(("search", "in_chain", "token_groups")),
         "search",
-        "`search`: the group filter (recursion unless it uses AD's in-chain rule); "
-        "`token_groups`: AD's `tokenGroups` of the user and one search, security groups only",
+        "`search`: the group filter, level by level; `in_chain`: the group filter uses AD's "
+        "in-chain rule, one search (the default when it does); `token_groups`: AD's "
+        "`tokenGroups` of the user and one search, security groups only",
     )
     admin_group_dns: tuple[str, ...] = setting(
         DnList(), (), "members of these groups are MLflow admins", key="admin_groups"

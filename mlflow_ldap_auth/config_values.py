@@ -22,6 +22,8 @@ from mlflow_ldap_auth.ldap.dn import InvalidDn, parse_dn
 #: stands in, so the checks that involve other keys still see something sensible.
 INVALID: Any = object()
 
+#: Microsoft's LDAP_MATCHING_RULE_IN_CHAIN: the DC resolves group nesting itself.
+IN_CHAIN_RULE = "1.2.840.113556.1.4.1941"
 _TRUE = {"1", "yes", "true", "on"}
 _FALSE = {"0", "no", "false", "off"}
 

@@ -105,3 +105,50 @@ def test_every_defined_key_is_accepted_and_nothing_else(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_settings(str(path), environ={})
     assert info.value.problems == ["[ldap] server_uris: unknown key"]
+
+
+IN_CHAIN_FILTER = "(member:1.2.840.113556.1.4.1941:={user_dn})"
+
+
+def _ad_config(tmp_path, **ldap) -> str:
+    lines = [
+        "[ldap]",
+        "server_uri = ldap://127.0.0.1:3389",
+        "user_search_base = ou=people,dc=example,dc=org",
+        "group_search_base = ou=groups,dc=example,dc=org",
+        *(f"{key} = {value}" for key, value in ldap.items()),
+    ]
+    path = tmp_path / "ldap_auth.ini"
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def test_an_in_chain_filter_makes_in_chain_the_method_unless_one_is_named(tmp_path):
+    from mlflow_ldap_auth.config import load_settings
+
+    given = _ad_config(tmp_path, group_search_filter=IN_CHAIN_FILTER)
+    assert load_settings(given, environ={}).ldap.nested_groups_method == "in_chain"
+    tokens = _ad_config(
+        tmp_path, group_search_filter=IN_CHAIN_FILTER, nested_groups_method="token_groups"
+    )
+    assert load_settings(tokens, environ={}).ldap.nested_groups_method == "token_groups"
+    plain = _ad_config(tmp_path)
+    assert load_settings(plain, environ={}).ldap.nested_groups_method == "search"
+
+
+@pytest.mark.parametrize(
+    ("search_filter", "method", "message"),
+    [
+        (None, "in_chain", "in_chain needs AD's in-chain rule"),
+        (IN_CHAIN_FILTER, "search", "uses AD's in-chain rule: set in_chain"),
+    ],
+)
+def test_a_method_that_contradicts_the_filter_is_refused(tmp_path, search_filter, method, message):
+    from mlflow_ldap_auth.config import load_settings
+    from mlflow_ldap_auth.errors import ConfigError
+
+    values = {"nested_groups_method": method}
+    if search_filter:
+        values["group_search_filter"] = search_filter
+    with pytest.raises(ConfigError, match=message):
+        load_settings(_ad_config(tmp_path, **values), environ={})

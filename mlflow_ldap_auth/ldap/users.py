@@ -1,0 +1,71 @@
+"""Finding a user's entry: by search (search-then-bind) or at a DN from the template."""
+
+from __future__ import annotations
+
+import ldap3
+
+from mlflow_ldap_auth.config import LdapSettings
+from mlflow_ldap_auth.errors import InvalidCredentials
+from mlflow_ldap_auth.ldap.connection import LdapConnection, wire_dn
+from mlflow_ldap_auth.ldap.dn import dn_key_or_raw, filter_value, rdn_value
+from mlflow_ldap_auth.ldap.entries import UserEntry, attributes_of, first
+from mlflow_ldap_auth.ldap.login_names import LoginName
+
+
+class UserLookup:
+    """Reads user entries (username attribute, memberOf) on a given connection."""
+
+    def __init__(self, settings: LdapSettings) -> None:
+        self._uses_search = settings.uses_search
+        self._base = wire_dn(settings.user_search_base)
+        self._filter = settings.user_search_filter
+        self._dn_template = settings.user_dn_template
+        self._username_attribute = settings.username_attribute
+        self._attributes = [settings.username_attribute, "memberOf"]
+
+    def template_dn(self, login: str) -> str:
+        """The user's DN from ``user_dn_template`` (direct bind)."""
+        # RFC 4514: the login is escaped before it enters the DN.
+        return self._dn_template.format(username=rdn_value(login))
+
+    def look_up(self, connection: LdapConnection, name: LoginName) -> UserEntry:
+        """The entry for ``name`` the configured way (search, or read at the template DN)."""
+        if self._uses_search:
+            return self.find(connection, name)
+        return self.read(connection, self.template_dn(name.name))
+
+    def find(self, connection: LdapConnection, name: LoginName) -> UserEntry:
+        """The one entry that ``user_search_filter`` (or the UPN) matches."""
+        login = name.name
+        # RFC 4515: the login is escaped before it enters the filter.
+        search_filter = self._filter.format(username=filter_value(login))
+        if name.upn:
+            # RFC 4515: so is the UPN.
+            upn = f"(&(objectClass=user)(userPrincipalName={filter_value(name.upn)}))"
+            search_filter = f"(|{search_filter}{upn})"
+        entries = connection.search(self._base, search_filter, ldap3.SUBTREE, self._attributes)
+        if not entries:
+            raise InvalidCredentials(f"no entry matches {search_filter}", reason="unknown_user")
+        if len(entries) > 1:
+            raise InvalidCredentials(
+                f"{len(entries)} entries match {search_filter}", reason="ambiguous_user"
+            )
+        return self._user_entry(entries[0], login)
+
+    def read(self, connection: LdapConnection, user_dn: str) -> UserEntry:
+        """The entry at ``user_dn``."""
+        entries = connection.search(user_dn, "(objectClass=*)", ldap3.BASE, self._attributes)
+        if not entries:
+            raise InvalidCredentials(f"no entry at {user_dn}", reason="unknown_user")
+        return self._user_entry(entries[0], user_dn)
+
+    def _user_entry(self, entry: dict, login: str) -> UserEntry:
+        attributes = attributes_of(entry)
+        value = first(attributes.get(self._username_attribute))
+        if not value:
+            raise InvalidCredentials(
+                f"{entry['dn']} has no {self._username_attribute} attribute (login {login!r})",
+                reason="no_username_attribute",
+            )
+        memberof = frozenset(dn_key_or_raw(dn) for dn in attributes.get("memberOf") or [])
+        return UserEntry(entry["dn"], str(value), memberof)
