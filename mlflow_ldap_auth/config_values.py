@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from mlflow_ldap_auth.ldap.dn import InvalidDn, parse_dn
+from mlflow_ldap_auth.ldap.dn import InvalidDn, canonical_dn
 
 #: Returned by ``Kind.parse`` when the text gives no usable value: the key's default
 #: stands in, so the checks that involve other keys still see something sensible.
@@ -131,8 +131,9 @@ class ExistingFile(Kind):
 
 
 def _is_dn(text: str, problems: list[str]) -> bool:
+    """A DN the plugin can send (``canonical_dn`` parses, and refuses what ldap3 cannot send)."""
     try:
-        parse_dn(text)
+        canonical_dn(text)
     except InvalidDn as exc:
         problems.append(f"not a valid DN: {text!r} ({exc.reason})")
         return False

@@ -118,17 +118,25 @@ def canonical_dn(dn: str) -> str:
     Directory servers and ldap3 accept only a strict DN as a search base; an operator's
     ``CN=Team, OU=Groups`` or ``cn = team`` is this same DN. Types and the case of values
     are kept as written, except that a well-known numeric OID is written as its name
-    (``2.5.4.3`` -> ``cn``). Raises ``InvalidDn``.
+    (``2.5.4.3`` -> ``cn``). Raises ``InvalidDn``, also for the two things ldap3 cannot
+    send faithfully: a ``#`` hexstring value and a numeric type without a known name.
     """
     rdns = []
     for rdn in _parse(dn):
         parts = []
         for ava in rdn:
-            is_hex = ava.key[1].startswith("#")
             kind = ava.type
+            if ava.key[1].startswith("#"):
+                # ldap3's safe_dn, run on every DN it sends, re-reads "#..." as a string
+                # value: another DN. Refused rather than silently searched for.
+                raise InvalidDn(dn, "ldap3 cannot send a '#' hexstring value", dn.find("#"))
             if kind[:1].isdigit() or kind[:4].lower() == "oid.":
                 kind = _type_key(kind)  # a known OID by its name: ldap3 takes no OID types
-            parts.append(f"{kind}={ava.value if is_hex else _render_value(ava.value)}")
+                if kind[:1].isdigit():
+                    raise InvalidDn(
+                        dn, f"ldap3 cannot send the attribute type {ava.type}: use its name", 0
+                    )
+            parts.append(f"{kind}={_render_value(ava.value)}")
         rdns.append("+".join(parts))
     return ",".join(rdns)
 
