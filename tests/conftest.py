@@ -2,6 +2,7 @@ from pathlib import Path
 
 import pytest
 
+from postgres import PostgresInstance
 from servers import SlapdInstance
 
 
@@ -19,6 +20,14 @@ def own_slapd():
     instance = SlapdInstance().start()
     yield instance
     instance.cleanup()
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    """A throwaway PostgreSQL for one module (create_database() per use)."""
+    instance = PostgresInstance().start()
+    yield instance
+    instance.stop()
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,12 @@
 
 Each server gets a free port, its own directory and log file, a readiness poll with a
 deadline that also notices a crashed process, and is stopped by its own process group.
+``start_server`` is the one way the tests start one (it writes the config too).
+
+Also here: what tests read off a running server (``audit_lines``, ``wait_for_audit``),
+do to it (``flush_caches``, ``client_as``, ``run_cli``) and the barriers that prove an
+event happened before a test checks that something else did not (``wait_until``,
+``slapd_barrier``, ``unread_at``).
 """
 
 from __future__ import annotations
@@ -16,16 +22,24 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 import requests
+
+if TYPE_CHECKING:
+    import pytest
 
 OPENLDAP_DIR = Path(__file__).resolve().parent.parent / "openldap"
 sys.path.insert(0, str(OPENLDAP_DIR))
 
 from slapd_instance import (  # noqa: E402
+    BASE_DN,
     GROUPS_DN,
     PEOPLE_DN,
+    ROOT_DN,
     SERVICE_DN,
     SERVICE_PASSWORD,
     SlapdInstance,
@@ -34,6 +48,9 @@ from slapd_instance import (  # noqa: E402
 
 MLFLOW = str(Path(sys.executable).with_name("mlflow"))
 ADMIN_PASSWORD = "break-glass-password-42"
+#: A directory admin (member of cn=mlflow-admins) of the seeded slapd.
+CAROL = ("carol", "carol-password")
+CACHE_FLUSH = "/api/2.0/mlflow/ldap-auth/cache/flush"
 ADMINS_DN = f"cn=mlflow-admins,{GROUPS_DN}"
 USERS_DN = f"cn=mlflow-users,{GROUPS_DN}"
 DATA_SCIENCE_DN = f"cn=data-science,{GROUPS_DN}"
@@ -41,6 +58,8 @@ DATA_SCIENCE_DN = f"cn=data-science,{GROUPS_DN}"
 __all__ = [
     "ADMINS_DN",
     "ADMIN_PASSWORD",
+    "BASE_DN",
+    "CAROL",
     "DATA_SCIENCE_DN",
     "GROUPS_DN",
     "PEOPLE_DN",
@@ -53,10 +72,21 @@ __all__ = [
     "audit_lines",
     "basic_header",
     "blackhole_server",
+    "client_as",
+    "entry_exists",
+    "flush_caches",
     "free_port",
     "ldap_config",
+    "run_cli",
+    "slapd_barrier",
     "slapd_count",
+    "start_server",
+    "unread_at",
+    "wait_for_audit",
+    "wait_until",
 ]
+
+T = TypeVar("T")
 
 
 def ldap_config(directory: Path, server_uri: str, mlflow: dict | None = None, **ldap) -> Path:
@@ -94,17 +124,158 @@ def basic_header(raw: bytes, name: str = "Authorization") -> dict[str, str]:
     return {name: "Basic " + base64.b64encode(raw).decode()}
 
 
-def audit_lines(server: MlflowServer) -> list[dict]:
-    """The JSON audit records a server has logged so far."""
+def audit_lines(server: MlflowServer, **match) -> list[dict]:
+    """The JSON audit records a server has logged so far, oldest first.
+
+    Keyword arguments keep only the records whose fields have those values, e.g.
+    ``audit_lines(server, user="alice", result="refused")``.
+    """
     marker = "mlflow_ldap_auth.audit: "
-    return [
+    records = [
         json.loads(line.split(marker, 1)[1]) for line in server.log().splitlines() if marker in line
     ]
+    return [r for r in records if all(r.get(key) == value for key, value in match.items())]
+
+
+def wait_until(condition: Callable[[], T], message: str, timeout: float = 10.0) -> T:
+    """Poll ``condition`` (every 50 ms) until it is true; its value, or a failed assertion."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"{message} (waited {timeout} s)")
+        time.sleep(0.05)
+
+
+def wait_for_audit(server: MlflowServer, after: int = 0, timeout: float = 10.0, **match):
+    """A barrier: the audit records matching ``match`` beyond the first ``after`` of them.
+
+    Returns once at least one such new record is in the server's log; ``after`` is what
+    ``len(audit_lines(server, **match))`` was before the event.
+    """
+    return wait_until(
+        lambda: audit_lines(server, **match)[after:],
+        f"no new audit record with {match} in the server's log",
+        timeout,
+    )
 
 
 def slapd_count(slapd: SlapdInstance, needle: str) -> int:
     """How many lines of slapd's ``-d stats`` log contain ``needle``."""
     return sum(needle in line for line in slapd.stats_lines())
+
+
+def slapd_barrier(slapd: SlapdInstance, timeout: float = 10.0) -> None:
+    """Return once slapd's log holds every operation slapd received before this call.
+
+    An anonymous compare on a DN made up for the purpose is sent, and awaited in the log:
+    an operation slapd had received earlier was logged before it. The marker matches no
+    needle the tests count (no search, no bind of a named entry).
+    """
+    marker = f"cn=barrier-{uuid.uuid4().hex},{BASE_DN}"
+    subprocess.run(  # compareFalse / noSuchObject: the exit status says nothing here
+        ["ldapcompare", "-x", "-H", slapd.ldap_uri, marker, "cn:x"],
+        capture_output=True,
+        timeout=30,
+    )
+    wait_until(
+        lambda: slapd_count(slapd, f'CMP dn="{marker}"'),
+        f"slapd did not log the marker compare on {marker}",
+        timeout,
+    )
+
+
+def entry_exists(slapd: SlapdInstance, dn: str) -> bool:
+    """Whether ``dn`` names an entry in slapd now (a base search as the root DN)."""
+    result = subprocess.run(
+        ["ldapsearch", "-x", "-H", slapd.ldap_uri, "-D", ROOT_DN, "-w", slapd.root_password]
+        + ["-b", dn, "-s", "base", "(objectClass=*)", "1.1"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    if result.returncode not in (0, 32):  # 32: noSuchObject
+        raise RuntimeError(f"ldapsearch failed ({result.returncode}): {result.stderr}")
+    return result.returncode == 0
+
+
+def unread_at(port: int) -> bool:
+    """Whether the kernel holds connections or bytes for the loopback listener on ``port``
+    that its process has not taken yet (what a client of a frozen server is waiting on).
+
+    Read from /proc/net/tcp{,6}: for a listening socket ``rx_queue`` is its accept
+    backlog, for a connection the bytes not read yet.
+    """
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(FileNotFoundError):  # no IPv6 on this kernel
+            for row in Path(table).read_text().splitlines()[1:]:
+                fields = row.split()
+                local, queues = fields[1], fields[4]
+                if int(local.rsplit(":", 1)[1], 16) == port and int(queues.split(":")[1], 16):
+                    return True
+    return False
+
+
+def flush_caches(server: MlflowServer, auth: tuple[str, str] = CAROL) -> set[int]:
+    """Empty the login and permission caches of every worker of ``server``.
+
+    Each ``POST .../cache/flush`` empties the caches of the worker that answers it (and
+    names it); fresh connections are sent until each of the ``server.workers`` answered.
+    """
+    flushed: set[int] = set()
+    for _ in range(50 * server.workers):
+        response = requests.post(server.url + CACHE_FLUSH, auth=auth, timeout=30)
+        assert response.status_code == 200, response.text
+        flushed.add(response.json()["worker"])
+        if len(flushed) >= server.workers:
+            return flushed
+    raise AssertionError(f"only workers {flushed} answered the cache flush")
+
+
+@contextlib.contextmanager
+def client_as(server: MlflowServer, username: str, password: str, *, app: bool = False):
+    """MLflow's own client for ``server``, sending ``username``:``password``.
+
+    MLflow reads ``MLFLOW_TRACKING_USERNAME`` / ``_PASSWORD`` at each request, so they
+    are set for the ``with`` block (and restored after). ``app=True``: the ldap-auth
+    client (``get_app_client``), else an ``MlflowClient``.
+    """
+    from mlflow import MlflowClient  # imported here: servers.py is used outside pytest too
+    from mlflow.server import get_app_client
+
+    names = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
+    saved = {name: os.environ.get(name) for name in names}
+    os.environ.update({names[0]: username, names[1]: password})
+    try:
+        if app:
+            yield get_app_client("ldap-auth", tracking_uri=server.url)
+        else:
+            yield MlflowClient(tracking_uri=server.url)
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def run_cli(
+    config: Path, *args: str, config_in_env: bool = False, timeout: float = 120
+) -> subprocess.CompletedProcess:
+    """``python -m mlflow_ldap_auth ARGS --config CONFIG`` (text output captured).
+
+    ``config_in_env=True``: the config path in ``MLFLOW_LDAP_AUTH_CONFIG_PATH`` instead of
+    ``--config``, as a deployment that sets it for the server would run the command.
+    """
+    env = dict(os.environ)
+    command = [sys.executable, "-m", "mlflow_ldap_auth", *args]
+    if config_in_env:
+        env["MLFLOW_LDAP_AUTH_CONFIG_PATH"] = str(config)
+    else:
+        command += ["--config", str(config)]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def add_person(slapd: SlapdInstance, uid: str, password: str, groups=(), rdn: str | None = None):
@@ -133,8 +304,9 @@ class MlflowServer:
         extra_args=(),
         env=None,
         backend_store_uri: str | None = None,
+        directory: Path | None = None,
     ) -> None:
-        self.directory = Path(tempfile.mkdtemp(prefix="mlflow-srv."))
+        self.directory = directory or Path(tempfile.mkdtemp(prefix="mlflow-srv."))
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_file = self.directory / "server.log"
@@ -228,10 +400,61 @@ class MlflowServer:
         self.process = None
 
     def __enter__(self) -> MlflowServer:
-        return self.start()
+        """Starts the server, unless ``start_server`` already did."""
+        return self if self.process is not None else self.start()
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def start_server(
+    tmp: Path | pytest.TempPathFactory,
+    directory: SlapdInstance | str | None = None,
+    *,
+    config: Path | None = None,
+    mlflow: dict | None = None,
+    workers: int = 1,
+    env: dict | None = None,
+    extra_args: Sequence[str] = (),
+    backend_store_uri: str | None = None,
+    name: str = "server",
+    ready: bool = True,
+    **ldap: str | None,
+) -> MlflowServer:
+    """A running ``mlflow server --app-name ldap-auth``; ``with`` it to stop it after.
+
+    ``tmp`` (``tmp_path_factory`` for module-scoped servers, or a test's ``tmp_path``)
+    holds a new directory ``name``*: the server's config, log, tracking database and
+    artifacts. The config is written by ``ldap_config`` for ``directory`` (a slapd, or
+    the ``server_uri`` text itself), ``mlflow`` overriding ``[mlflow]`` and the other
+    keyword arguments ``[ldap]`` (None removes a key); or ``config`` names one already
+    written (shared with CLI tests or a second server). ``ready=False`` only starts the
+    process, for a server expected to refuse to start (``wait_exit``).
+    """
+    if isinstance(tmp, Path):
+        home = Path(tempfile.mkdtemp(prefix=f"{name}.", dir=tmp))
+    else:
+        home = tmp.mktemp(name)
+    if config is None:
+        if directory is None:
+            raise TypeError("start_server needs a directory or a config")
+        uri = directory if isinstance(directory, str) else directory.ldap_uri
+        config = ldap_config(home, uri, mlflow, **ldap)
+    elif directory is not None or mlflow or ldap:
+        raise TypeError("start_server: config= already holds the settings")
+    server = MlflowServer(
+        config,
+        workers=workers,
+        extra_args=extra_args,
+        env=env,
+        backend_store_uri=backend_store_uri,
+        directory=home,
+    )
+    if ready:
+        server.start()
+    else:
+        server.start_process_only()
+    return server
 
 
 class blackhole_server:

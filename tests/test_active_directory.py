@@ -1,9 +1,6 @@
 """Active Directory: a real Samba AD DC, a real `mlflow server --app-name ldap-auth`."""
 
-import json
 import ssl
-import subprocess
-import sys
 
 import ldap3
 import pytest
@@ -12,12 +9,13 @@ import requests
 from mlflow_ldap_auth.config import LdapSettings
 from mlflow_ldap_auth.ldap.directory import Directory
 from samba_dc import ADMIN_PASSWORD, BASE_DN, PASSWORD, USERS_DN, SambaDC
-from servers import MlflowServer, ldap_config
+from servers import audit_lines, flush_caches, ldap_config, run_cli, start_server
 
 IN_CHAIN = "(member:1.2.840.113556.1.4.1941:={user_dn})"
 COMMA_GROUP_DN = f"CN=Data\\, Science,{USERS_DN}"
 API = "/api/2.0/mlflow/ldap-auth"
 ADMIN = ("carol", PASSWORD)
+EXPERIMENT_0 = "/api/2.0/mlflow/experiments/get?experiment_id=0"
 
 
 def ad_settings(ca_file: str) -> dict:
@@ -55,8 +53,8 @@ def config(dc, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def server(config):
-    with MlflowServer(config) as running:
+def server(config, tmp_path_factory):
+    with start_server(tmp_path_factory, config=config, name="ad") as running:
         yield running
 
 
@@ -92,13 +90,7 @@ def map_group(server, group, experiment_id, permission):
 
 
 def audit_reasons(server, user) -> set[str]:
-    reasons = set()
-    for line in server.log().splitlines():
-        if "mlflow_ldap_auth.audit:" in line:
-            record = json.loads(line.split("mlflow_ldap_auth.audit: ", 1)[1])
-            if record["user"] == user:
-                reasons.add(record["reason"])
-    return reasons
+    return {line["reason"] for line in audit_lines(server, user=user)}
 
 
 def test_every_login_form_is_one_mlflow_user(server):
@@ -116,7 +108,7 @@ def test_nested_and_large_groups_grant_the_mapped_permission(server):
     big_exp = create_experiment(server, "via-big-group")
     map_group(server, f"CN=level-3,{USERS_DN}", nested_exp, "READ")
     map_group(server, f"CN=big-group,{USERS_DN}", big_exp, "EDIT")
-    requests.post(server.url + API + "/cache/flush", auth=ADMIN, timeout=30)
+    flush_caches(server, ADMIN)
     alice = ("alice", PASSWORD)
     read = get(server, f"/api/2.0/mlflow/experiments/get?experiment_id={nested_exp}", alice)
     assert read.status_code == 200  # alice -> level-1 -> level-2 -> level-3
@@ -144,7 +136,7 @@ def test_group_with_a_comma_in_its_cn(server):
     experiment = create_experiment(server, "comma-group")
     mapping = map_group(server, COMMA_GROUP_DN, experiment, "READ")
     assert mapping["group"] == COMMA_GROUP_DN and mapping["group_name"] == "Data, Science"
-    requests.post(server.url + API + "/cache/flush", auth=ADMIN, timeout=30)
+    flush_caches(server, ADMIN)
     assert (
         get(
             server, f"/api/2.0/mlflow/experiments/get?experiment_id={experiment}", ("bob", PASSWORD)
@@ -172,9 +164,6 @@ def test_account_states_are_refused_with_their_logged_reason(server, user, reaso
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"] == 'Basic realm="mlflow"'
     assert reason in audit_reasons(server, user)
-
-
-EXPERIMENT_0 = "/api/2.0/mlflow/experiments/get?experiment_id=0"
 
 
 def as_domain_admin(dc) -> ldap3.Connection:
@@ -248,21 +237,7 @@ def test_an_account_locked_in_the_domain_is_told_apart(server, dc):
 
 
 def test_check_command_against_ad(config):
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mlflow_ldap_auth",
-            "check",
-            "--config",
-            str(config),
-            "--user",
-            "alice",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_cli(config, "check", "--user", "alice")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "mlflow username: alice" in result.stdout
     assert f"group (nested): CN=level-3,{USERS_DN}" in result.stdout
@@ -271,30 +246,11 @@ def test_check_command_against_ad(config):
 def test_plain_ldap_is_refused_by_ad_and_the_message_says_why(dc, tmp_path):
     settings = ad_settings(dc.ca_cert_file)
     config = ldap_config(tmp_path, dc.ldap_uri, **settings)
-    result = subprocess.run(
-        [sys.executable, "-m", "mlflow_ldap_auth", "check", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_cli(config, "check")
     assert result.returncode == 1
     assert "use ldaps:// or start_tls = true" in result.stdout + result.stderr
     start_tls = ldap_config(tmp_path, dc.ldap_uri, **{**settings, "start_tls": "true"})
-    ok = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mlflow_ldap_auth",
-            "check",
-            "--config",
-            str(start_tls),
-            "--user",
-            "CORP\\alice",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    ok = run_cli(start_tls, "check", "--user", "CORP\\alice")
     assert ok.returncode == 0, ok.stdout + ok.stderr
 
 
@@ -305,7 +261,7 @@ def test_in_chain_rule_and_token_groups_find_the_same_groups(dc):
         if key not in ("admin_groups", "login_domains", "nested_groups_method")
     }
     common = dict(server_uris=(dc.ldaps_uri,), **settings)
-    in_chain = Directory(LdapSettings(**common))
+    in_chain = Directory(LdapSettings(**common, nested_groups_method="in_chain"))
     token = Directory(LdapSettings(**common, nested_groups_method="token_groups"))
     try:
         by_chain = in_chain.authenticate("alice", PASSWORD)
@@ -339,7 +295,7 @@ def test_renamed_group_keeps_its_mapping_by_object_guid(dc, server):
     connection = admin_connection(dc)
     try:
         assert connection.modify_dn(f"CN=level-2,{USERS_DN}", "CN=level-two")
-        requests.post(server.url + API + "/cache/flush", auth=ADMIN, timeout=30)
+        flush_caches(server, ADMIN)
         assert (
             get(
                 server,
@@ -363,13 +319,13 @@ def plain_server(dc, tmp_path_factory):
     """SPEC's AD filter, no login_domains: the login forms come from the DC itself."""
     settings = ad_settings(dc.ca_cert_file)
     settings.update(user_search_filter="(sAMAccountName={username})")
-    config = ldap_config(
-        tmp_path_factory.mktemp("ad-plain"),
+    with start_server(
+        tmp_path_factory,
         dc.ldaps_uri,
+        name="ad-plain",
         mlflow={"default_permission": "READ"},
         **settings,
-    )
-    with MlflowServer(config) as running:
+    ) as running:
         yield running
 
 

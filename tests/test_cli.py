@@ -1,18 +1,10 @@
 """`python -m mlflow_ldap_auth check` against the real slapd."""
 
-import subprocess
-import sys
-
-from servers import DATA_SCIENCE_DN, free_port, ldap_config
+from servers import DATA_SCIENCE_DN, free_port, ldap_config, run_cli
 
 
 def check(config, *args):
-    return subprocess.run(
-        [sys.executable, "-m", "mlflow_ldap_auth", "check", "--config", str(config), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_cli(config, "check", *args)
 
 
 def test_check_with_user_lists_direct_and_nested_groups(slapd, tmp_path):

@@ -30,7 +30,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from servers import USERS_DN, MlflowServer, free_port, ldap_config
+from servers import USERS_DN, free_port, start_server
 
 PASSTHROUGH = "/gateway/anthropic/v1/messages"
 EXPERIMENT_0 = "/api/2.0/mlflow/experiments/get?experiment_id=0"
@@ -199,16 +199,18 @@ def gateway(slapd, tmp_path_factory):
     alice holds USE on the endpoint; bob has only ``default_permission`` (READ), which
     does not allow invoking it.
     """
-    config = ldap_config(
-        tmp_path_factory.mktemp("gateway"), slapd.ldap_uri, allowed_groups=USERS_DN
-    )
     env = {
         "MLFLOW_CRYPTO_KEK_PASSPHRASE": "gateway-test-kek-passphrase",
         # The fake provider is plain HTTP on 127.0.0.1: allowed on write and at egress.
         "MLFLOW_GATEWAY_API_BASE_ALLOWED_SCHEMES": "http,https",
         "MLFLOW_GATEWAY_API_BASE_ALLOW_PRIVATE_IPS": "true",
     }
-    with FakeAnthropic() as upstream, MlflowServer(config, env=env) as server:
+    with (
+        FakeAnthropic() as upstream,
+        start_server(
+            tmp_path_factory, slapd, name="gateway", env=env, allowed_groups=USERS_DN
+        ) as server,
+    ):
         for user in (ALICE, BOB):  # first logins create the MLflow users
             login = requests.get(server.url + EXPERIMENT_0, auth=user, timeout=30)
             assert login.status_code == 200, login.text

@@ -8,7 +8,6 @@ import pytest
 from mlflow_ldap_auth.auth.lockout import AttemptStore, LockoutGuard, LockoutPolicy
 from mlflow_ldap_auth.db import tables
 from mlflow_ldap_auth.errors import InvalidCredentials
-from postgres import PostgresInstance
 
 
 class Clock:
@@ -17,13 +16,6 @@ class Clock:
 
     def __call__(self):
         return self.now
-
-
-@pytest.fixture(scope="module")
-def postgres():
-    instance = PostgresInstance().start()
-    yield instance
-    instance.stop()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

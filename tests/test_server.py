@@ -6,21 +6,21 @@ import time
 
 import pytest
 import requests
-from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
-from mlflow.server import get_app_client
 
 from servers import (
     ADMIN_PASSWORD,
     USERS_DN,
-    MlflowServer,
     add_person,
     audit_lines,
     basic_header,
     blackhole_server,
+    client_as,
     free_port,
-    ldap_config,
+    slapd_barrier,
     slapd_count,
+    start_server,
+    wait_for_audit,
 )
 
 EXPERIMENT_0 = "/api/2.0/mlflow/experiments/get?experiment_id=0"
@@ -38,8 +38,7 @@ PASSWORDS = [
 
 @pytest.fixture(scope="module")
 def server(slapd, tmp_path_factory):
-    config = ldap_config(tmp_path_factory.mktemp("server"), slapd.ldap_uri, allowed_groups=USERS_DN)
-    with MlflowServer(config, workers=2) as running:
+    with start_server(tmp_path_factory, slapd, workers=2, allowed_groups=USERS_DN) as running:
         yield running
 
 
@@ -89,8 +88,11 @@ def test_wrong_password_and_unknown_user_answer_the_same(server):
 def test_empty_password_never_reaches_the_directory(server, slapd):
     searches = slapd_count(slapd, "(uid=jsmith)")
     binds = slapd_count(slapd, 'BIND dn="uid=jsmith')
+    refusals = len(audit_lines(server, user="jsmith", reason="empty_password"))
     assert_challenge(get(server, auth=("jsmith", "")))
-    time.sleep(0.2)
+    # The server refused it as an empty password, and slapd has logged all it was sent.
+    wait_for_audit(server, after=refusals, user="jsmith", reason="empty_password")
+    slapd_barrier(slapd)
     assert slapd_count(slapd, "(uid=jsmith)") == searches
     assert slapd_count(slapd, 'BIND dn="uid=jsmith') == binds
 
@@ -117,34 +119,32 @@ def test_not_in_allowed_groups_is_403(server):
     assert response.json()["error_code"] == "PERMISSION_DENIED"
 
 
-def test_mlflow_client_logs_a_run_with_directory_credentials(server, monkeypatch):
-    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "bob")
-    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "bob-password")
-    client = MlflowClient(tracking_uri=server.url)
-    experiment_id = client.create_experiment("bob-experiment")
-    run = client.create_run(experiment_id)
-    client.log_metric(run.info.run_id, "accuracy", 0.93)
-    client.set_terminated(run.info.run_id)
-    fetched = client.get_run(run.info.run_id)
+def test_mlflow_client_logs_a_run_with_directory_credentials(server):
+    with client_as(server, "bob", "bob-password") as client:
+        experiment_id = client.create_experiment("bob-experiment")
+        run = client.create_run(experiment_id)
+        client.log_metric(run.info.run_id, "accuracy", 0.93)
+        client.set_terminated(run.info.run_id)
+        fetched = client.get_run(run.info.run_id)
     assert fetched.data.metrics["accuracy"] == 0.93
 
-    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "not-bobs-password")
-    with pytest.raises(MlflowException, match=r"401|not authenticated|UNAUTHENTICATED"):
-        MlflowClient(tracking_uri=server.url).get_experiment(experiment_id)
+    with (
+        client_as(server, "bob", "not-bobs-password") as client,
+        pytest.raises(MlflowException, match=r"401|not authenticated|UNAUTHENTICATED"),
+    ):
+        client.get_experiment(experiment_id)
 
 
-def test_admin_group_member_is_mlflow_admin_and_normal_user_is_not(server, monkeypatch):
-    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "carol")
-    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "carol-password")
-    admin_client = get_app_client("ldap-auth", tracking_uri=server.url)
-    get(server, auth=("jsmith", "jsmith-password"))  # provisions jsmith
-    assert admin_client.get_user("jsmith").username == "jsmith"
-    assert admin_client.get_user("carol").is_admin is True
+def test_admin_group_member_is_mlflow_admin_and_normal_user_is_not(server):
+    with client_as(server, "carol", "carol-password", app=True) as admin_client:
+        get(server, auth=("jsmith", "jsmith-password"))  # provisions jsmith
+        assert admin_client.get_user("jsmith").username == "jsmith"
+        assert admin_client.get_user("carol").is_admin is True
 
-    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "alice")
-    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "alice-password")
-    user_client = get_app_client("ldap-auth", tracking_uri=server.url)
-    with pytest.raises(MlflowException, match=r"403|Permission denied|PERMISSION_DENIED"):
+    with (
+        client_as(server, "alice", "alice-password", app=True) as user_client,
+        pytest.raises(MlflowException, match=r"403|Permission denied|PERMISSION_DENIED"),
+    ):
         user_client.get_user("jsmith")
 
 
@@ -244,7 +244,7 @@ def test_concurrent_first_requests_bind_once_per_worker(server, slapd):
     for thread in threads:
         thread.join()
     assert statuses == [200] * 64
-    time.sleep(0.3)
+    slapd_barrier(slapd)  # every bind slapd was sent is in its log now
     binds = slapd_count(slapd, needle)
     fresh_workers = {
         line["worker"]
@@ -256,7 +256,21 @@ def test_concurrent_first_requests_bind_once_per_worker(server, slapd):
 
 
 def test_audit_lines_are_structured_and_passwords_never_logged(server):
-    get(server, auth=("carol", "wrong-password-17"))
+    # Every password the check below looks for is sent here, whatever ran before: a
+    # success is logged at a fresh bind, so a login answered from the cache was logged
+    # by this server earlier.
+    logins = {
+        ("alice", "alice-password"): 200,
+        ("bob", "bob-password"): 200,
+        ("carol", "carol-password"): 200,
+        ("dave", "dave-password"): 403,  # in no allowed group
+        ("jsmith", "jsmith-password"): 200,
+        ("admin", "admin-directory-password"): 401,  # not the break-glass password
+        ("admin", ADMIN_PASSWORD): 200,
+        ("carol", "wrong-password-17"): 401,
+    }
+    for auth, status in logins.items():
+        assert get(server, auth=auth).status_code == status, auth
     lines = audit_lines(server)
     success = [line for line in lines if line["result"] == "success"]
     refused = [line for line in lines if line["result"] == "refused"]
@@ -272,10 +286,9 @@ def test_audit_lines_are_structured_and_passwords_never_logged(server):
 def test_directory_down_is_503_and_break_glass_admin_still_works(slapd, tmp_path):
     with blackhole_server() as hung:
         dead = f"ldap://127.0.0.1:{free_port()}"
-        config = ldap_config(
+        with start_server(
             tmp_path, f"{dead} {hung.uri}", receive_timeout="1", connect_timeout="1"
-        )
-        with MlflowServer(config) as down:
+        ) as down:
             response = get(down, auth=("alice", "alice-password"))
             assert response.status_code == 503
             assert int(response.headers["Retry-After"]) > 0
@@ -294,13 +307,12 @@ def test_directory_down_is_503_and_break_glass_admin_still_works(slapd, tmp_path
 
 def test_one_server_of_several_down_is_invisible_to_clients(slapd, tmp_path):
     dead = f"ldap://127.0.0.1:{free_port()}"
-    config = ldap_config(tmp_path, f"{dead} {slapd.ldap_uri}")
-    with MlflowServer(config) as failover:
+    with start_server(tmp_path, f"{dead} {slapd.ldap_uri}") as failover:
         assert get(failover, auth=("alice", "alice-password")).status_code == 200
         assert get(failover, auth=("bob", "bob-password")).status_code == 200
 
 
-def test_revoked_grant_takes_effect_on_every_worker_within_the_cache_ttl(server, monkeypatch):
+def test_revoked_grant_takes_effect_on_every_worker_within_the_cache_ttl(server):
     created = requests.post(
         server.url + "/api/2.0/mlflow/experiments/create",
         json={"name": "revocation"},
@@ -311,11 +323,9 @@ def test_revoked_grant_takes_effect_on_every_worker_within_the_cache_ttl(server,
     path = f"/api/2.0/mlflow/experiments/get?experiment_id={experiment_id}"
     for _ in range(6):  # warm bob's cached permission on both workers
         assert get(server, path, auth=("bob", "bob-password")).status_code == 200
-    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "carol")
-    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "carol-password")
-    admin_client = get_app_client("ldap-auth", tracking_uri=server.url)
-    revoked_at = time.monotonic()
-    admin_client.grant_user_permission("bob", "experiment", experiment_id, "DENY")
+    with client_as(server, "carol", "carol-password", app=True) as admin_client:
+        revoked_at = time.monotonic()
+        admin_client.grant_user_permission("bob", "experiment", experiment_id, "DENY")
     # permission_cache_ttl_seconds defaults to 10: every worker must refuse after that.
     while time.monotonic() - revoked_at < 13:
         statuses = {get(server, path, auth=("bob", "bob-password")).status_code for _ in range(6)}

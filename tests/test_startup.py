@@ -2,15 +2,15 @@
 
 import requests
 
-from servers import MlflowServer, ldap_config
+from servers import start_server
 
 
 def test_bad_config_stops_the_server_with_one_message_naming_key_and_file(slapd, tmp_path):
-    config = ldap_config(tmp_path, slapd.ldap_uri, cache_ttl_seconds="soon", colour="blue")
-    server = MlflowServer(config)
-    server.start_process_only()
-    status = server.wait_exit(timeout=60)
-    log = server.log()
+    with start_server(
+        tmp_path, slapd, ready=False, cache_ttl_seconds="soon", colour="blue"
+    ) as server:
+        status = server.wait_exit(timeout=60)
+    config, log = server.config_path, server.log()
     assert status != 0
     assert "cache_ttl_seconds" in log and "colour: unknown key" in log
     assert str(config) in log
@@ -19,16 +19,14 @@ def test_bad_config_stops_the_server_with_one_message_naming_key_and_file(slapd,
 
 
 def test_missing_config_file_stops_the_server(tmp_path):
-    server = MlflowServer(tmp_path / "does-not-exist.ini")
-    server.start_process_only()
-    assert server.wait_exit(timeout=60) != 0
+    with start_server(tmp_path, config=tmp_path / "does-not-exist.ini", ready=False) as server:
+        assert server.wait_exit(timeout=60) != 0
     assert "cannot read the file" in server.log()
     assert "Traceback" not in server.log()
 
 
 def test_tls_verify_off_warns_at_start(slapd, tmp_path):
-    config = ldap_config(tmp_path, slapd.ldaps_uri, tls_verify="false", admin_groups=None)
-    with MlflowServer(config) as server:
+    with start_server(tmp_path, slapd.ldaps_uri, tls_verify="false", admin_groups=None) as server:
         ok = requests.get(
             server.url + "/api/2.0/mlflow/experiments/get?experiment_id=0",
             auth=("alice", "alice-password"),
@@ -39,8 +37,7 @@ def test_tls_verify_off_warns_at_start(slapd, tmp_path):
 
 
 def test_runs_under_gunicorn_too(slapd, tmp_path):
-    config = ldap_config(tmp_path, slapd.ldap_uri)
-    with MlflowServer(config, extra_args=["--gunicorn-opts", "--timeout 60"]) as server:
+    with start_server(tmp_path, slapd, extra_args=["--gunicorn-opts", "--timeout 60"]) as server:
         url = server.url + "/api/2.0/mlflow/experiments/get?experiment_id=0"
         assert requests.get(url, auth=("alice", "alice-password"), timeout=30).status_code == 200
         denied = requests.get(url, auth=("alice", "nope-nope"), timeout=30)

@@ -13,7 +13,7 @@ import threading
 
 import requests
 
-from servers import ADMIN_PASSWORD, MlflowServer, audit_lines, ldap_config
+from servers import ADMIN_PASSWORD, audit_lines, start_server
 
 SEED = """
 import json, sys
@@ -39,15 +39,14 @@ def test_break_glass_login_with_the_legacy_default_password_is_refused(slapd, tm
         database_uri, [{"username": "admin", "password": "password1234", "is_admin": True}]
     )
     # No admin_password: MLflow does not rotate it, the deployment keeps the old row.
-    config = ldap_config(
-        tmp_path, slapd.ldap_uri, mlflow={"database_uri": database_uri, "admin_password": None}
-    )
-    with MlflowServer(config) as server:
+    with start_server(
+        tmp_path, slapd, mlflow={"database_uri": database_uri, "admin_password": None}
+    ) as server:
         url = server.url + "/api/2.0/mlflow/users/get?username=admin"
         legacy = requests.get(url, auth=("admin", "password1234"), timeout=30)
         assert legacy.status_code == 401, legacy.text
         assert legacy.headers["WWW-Authenticate"] == 'Basic realm="mlflow"'
-        refusals = [line for line in audit_lines(server) if line["user"] == "admin"]
+        refusals = audit_lines(server, user="admin")
         assert refusals and refusals[-1]["reason"] == "legacy_default_password"
         # Directory users are unaffected.
         listed = requests.get(
@@ -68,14 +67,14 @@ def test_directory_user_adopts_a_basic_auth_account_without_its_admin_flag(slapd
         grants=[("alice", "experiment", "0", "EDIT")],
     )
     # No admin_groups and no admin mappings: nothing in the directory makes alice admin.
-    config = ldap_config(
-        tmp_path,
-        slapd.ldap_uri,
-        mlflow={"database_uri": database_uri, "default_permission": "NO_PERMISSIONS"},
-        admin_groups=None,
-    )
     admin = ("admin", ADMIN_PASSWORD)
-    with MlflowServer(config, workers=2) as server:
+    with start_server(
+        tmp_path,
+        slapd,
+        mlflow={"database_uri": database_uri, "default_permission": "NO_PERMISSIONS"},
+        workers=2,
+        admin_groups=None,
+    ) as server:
         # Concurrent first logins, spread over both workers: one adoption, all served.
         barrier = threading.Barrier(24)
         statuses = []
@@ -115,7 +114,7 @@ def test_directory_user_adopts_a_basic_auth_account_without_its_admin_flag(slapd
         )
         assert permission.status_code == 200, permission.text
         assert "EDIT" in permission.text
-        adopted = [line for line in audit_lines(server) if line["event"] == "user_adopted"]
+        adopted = audit_lines(server, event="user_adopted")
         assert len(adopted) == 1, adopted
         assert adopted[0]["user"] == "alice" and adopted[0]["previous_admin"] is True
         # The old basic-auth password is not a way in.

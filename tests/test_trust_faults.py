@@ -12,7 +12,7 @@ import time
 import pytest
 import requests
 
-from servers import MlflowServer, SlapdInstance, free_port, ldap_config
+from servers import SlapdInstance, free_port, start_server, unread_at, wait_until
 
 EXPERIMENT_0 = "/api/2.0/mlflow/experiments/get?experiment_id=0"
 
@@ -40,13 +40,14 @@ def directory(own_slapd):
 
 @pytest.fixture(scope="module")
 def server(directory, tmp_path_factory):
-    config = ldap_config(
-        tmp_path_factory.mktemp("faults"),
-        directory.ldap_uri,
+    with start_server(
+        tmp_path_factory,
+        directory,
+        name="faults",
+        workers=1,  # one worker: one event loop to watch
         connect_timeout="3",
         receive_timeout="3",
-    )
-    with MlflowServer(config, workers=1) as running:  # one worker: one event loop to watch
+    ) as running:
         yield running
 
 
@@ -71,6 +72,7 @@ def test_a_hung_directory_never_blocks_the_event_loop(server, directory):
     )
     experiment_id = created.json()["experiment_id"]
     assert traces(server, alice, experiment_id)[0].status_code == 400  # authorized, empty body
+    wait_until(lambda: not unread_at(directory.port), "a running slapd leaves input unread")
     with frozen(directory):
         hung = {}
 
@@ -80,14 +82,20 @@ def test_a_hung_directory_never_blocks_the_event_loop(server, directory):
 
         worker = threading.Thread(target=fresh_login_on_a_native_route)
         worker.start()
-        time.sleep(0.5)  # bob's request is now waiting on the frozen directory
+        # bob's request is waiting on the frozen directory: the kernel holds what it sent.
+        wait_until(
+            lambda: unread_at(directory.port),
+            "bob's login never reached the frozen directory",
+        )
         health, health_seconds = timed("GET", server.url + "/health")
         cached_flask, flask_seconds = timed("GET", server.url + EXPERIMENT_0, auth=alice)
         cached_native, native_seconds = traces(server, alice, experiment_id)
+        bob_still_waiting = worker.is_alive()
         worker.join()
     assert health.status_code == 200 and health_seconds < 0.5, health_seconds
     assert cached_flask.status_code == 200 and flask_seconds < 0.5, flask_seconds
     assert cached_native.status_code == 400 and native_seconds < 0.5, native_seconds
+    assert bob_still_waiting  # all three were answered while bob's login hung
     assert hung["response"].status_code == 503
     assert hung["seconds"] >= 2.5  # it really waited on the directory
     wait_for_login(server, ("bob", "bob-password"))
@@ -103,11 +111,14 @@ def wait_for_login(server, auth, within: float = 10.0) -> None:
 
 def test_every_server_down_answers_503_at_once_then_recovers_within_10_s(tmp_path):
     port = free_port()
-    config = ldap_config(
-        tmp_path, f"ldap://127.0.0.1:{port}", connect_timeout="3", receive_timeout="3"
-    )
     revived = None
-    with MlflowServer(config, workers=1) as server:
+    with start_server(
+        tmp_path,
+        f"ldap://127.0.0.1:{port}",
+        workers=1,
+        connect_timeout="3",
+        receive_timeout="3",
+    ) as server:
         first, _ = timed("GET", server.url + EXPERIMENT_0, auth=("alice", "alice-password"))
         assert first.status_code == 503
         # A port that refuses fails fast anyway; what matters is that no request waits on

@@ -3,20 +3,22 @@
 import pytest
 import requests
 
-from servers import DATA_SCIENCE_DN, MlflowServer, ldap_config
+from servers import DATA_SCIENCE_DN, flush_caches, start_server
 
 ADMIN = ("carol", "carol-password")
 ALICE = ("alice", "alice-password")
+API = "/api/2.0/mlflow/ldap-auth"
 
 
 @pytest.fixture(scope="module")
 def server(slapd, tmp_path_factory):
-    config = ldap_config(
-        tmp_path_factory.mktemp("ws"),
-        slapd.ldap_uri,
+    with start_server(
+        tmp_path_factory,
+        slapd,
+        name="ws",
         mlflow={"default_permission": "NO_PERMISSIONS"},
-    )
-    with MlflowServer(config, extra_args=["--enable-workspaces"]) as running:
+        extra_args=["--enable-workspaces"],
+    ) as running:
         yield running
 
 
@@ -40,6 +42,21 @@ def experiment_names(server, workspace) -> set[str]:
     return {e["name"] for e in response.json().get("experiments", [])}
 
 
+def workspace_state(server) -> dict:
+    """What a mapping could change: the mappings, the workspaces, what alice sees where."""
+    mappings = call(server, "GET", API + "/group-mappings")
+    assert mappings.status_code == 200, mappings.text
+    workspaces = call(server, "GET", "/api/3.0/mlflow/workspaces")
+    assert workspaces.status_code == 200, workspaces.text
+    flush_caches(server, ADMIN)  # alice's permissions read afresh
+    return {
+        "mappings": mappings.json(),
+        "workspaces": sorted(w["name"] for w in workspaces.json()["workspaces"]),
+        "team-a": experiment_names(server, "team-a"),
+        "team-b": experiment_names(server, "team-b"),
+    }
+
+
 def test_mapping_applies_only_in_its_workspace(server):
     for workspace in ("team-a", "team-b"):
         assert (
@@ -58,7 +75,7 @@ def test_mapping_applies_only_in_its_workspace(server):
         mapping = call(
             server,
             "POST",
-            "/api/2.0/mlflow/ldap-auth/group-mappings",
+            API + "/group-mappings",
             json={
                 "group": DATA_SCIENCE_DN,
                 "resource_type": resource_type,
@@ -71,10 +88,12 @@ def test_mapping_applies_only_in_its_workspace(server):
     assert experiment_names(server, "team-a") == {"exp-team-a"}
     assert experiment_names(server, "team-b") == set()
     # A mapping into a workspace that does not exist is refused and changes nothing.
+    before = workspace_state(server)
+    assert "no-such-workspace" not in before["workspaces"]
     bad = call(
         server,
         "POST",
-        "/api/2.0/mlflow/ldap-auth/group-mappings",
+        API + "/group-mappings",
         json={
             "group": DATA_SCIENCE_DN,
             "resource_type": "experiment",
@@ -84,3 +103,4 @@ def test_mapping_applies_only_in_its_workspace(server):
         },
     )
     assert 400 <= bad.status_code < 500, bad.text
+    assert workspace_state(server) == before
