@@ -8,8 +8,6 @@ versions, instead of failing later with an ``AttributeError`` inside a worker.
 
 from __future__ import annotations
 
-from importlib import metadata
-
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
@@ -29,10 +27,9 @@ def installed_mlflow_version() -> str:
 
 
 def plugin_version() -> str:
-    try:
-        return metadata.version("mlflow-ldap-auth")
-    except metadata.PackageNotFoundError:
-        return "(unknown)"
+    from mlflow_ldap_auth import __version__
+
+    return __version__
 
 
 def check_supported(installed: str | None = None) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+import mlflow_ldap_auth
 import mlflow_ldap_auth.mlflow_compat as compat_package
 from mlflow_ldap_auth.config import PERMISSIONS
 from mlflow_ldap_auth.mlflow_compat import (
@@ -155,6 +156,7 @@ def test_the_declared_requirement_is_the_supported_range():
 
     declared = next(r for r in pyproject["project"]["dependencies"] if r.startswith("mlflow"))
     assert Requirement(declared).specifier == SUPPORTED_MLFLOW
+    assert pyproject["project"]["version"] == mlflow_ldap_auth.__version__
     oldest = (PACKAGE_DIR.parent / ".ci" / "oldest-mlflow").read_text()
     lower = next(s.version for s in SUPPORTED_MLFLOW if s.operator == ">=")
     assert f'OLDEST="{lower}.0"' in oldest
