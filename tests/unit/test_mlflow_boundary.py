@@ -4,10 +4,8 @@ import ast
 import re
 from pathlib import Path
 
-import mlflow_ldap_auth
+from package_source import COMPAT_DIR, PACKAGE_DIR, names_defined_in_package
 
-PACKAGE_DIR = Path(mlflow_ldap_auth.__file__).parent
-COMPAT_DIR = PACKAGE_DIR / "mlflow_compat"
 PRIVATE_ENV = re.compile(r"_MLFLOW_[A-Z_]+")
 
 
@@ -15,21 +13,6 @@ def modules_outside_compat():
     for path in sorted(PACKAGE_DIR.rglob("*.py")):
         if COMPAT_DIR not in path.parents:
             yield path, ast.parse(path.read_text())
-
-
-def own_names() -> set[str]:
-    names = set()
-    for path in PACKAGE_DIR.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                names.add(node.name)
-            elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
-                names.add(node.attr)
-            elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-                names.add(node.id)
-            elif isinstance(node, ast.arg):
-                names.add(node.arg)
-    return names
 
 
 def violations(path: Path, tree: ast.AST, ours: set[str]) -> list[str]:
@@ -61,7 +44,7 @@ def violations(path: Path, tree: ast.AST, ours: set[str]) -> list[str]:
 
 
 def test_no_module_outside_mlflow_compat_touches_mlflow_internals():
-    ours = own_names()
+    ours = names_defined_in_package()
     found = [v for path, tree in modules_outside_compat() for v in violations(path, tree, ours)]
     assert found == []
 

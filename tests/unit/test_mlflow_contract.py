@@ -8,12 +8,11 @@ import ast
 import importlib
 import inspect
 import re
-from pathlib import Path
 
 import pytest
+from package_source import COMPAT_DIR, PACKAGE_DIR, names_defined_in_package
 
 import mlflow_ldap_auth
-import mlflow_ldap_auth.mlflow_compat as compat_package
 from mlflow_ldap_auth.config import PERMISSIONS
 from mlflow_ldap_auth.mlflow_compat import (
     bridge,
@@ -26,8 +25,6 @@ from mlflow_ldap_auth.mlflow_compat.contract import SYMBOLS
 from mlflow_ldap_auth.mlflow_compat.version import SUPPORTED_MLFLOW, installed_mlflow_version
 
 PRIVATE_NAME = re.compile(r"_[A-Za-z][A-Za-z0-9_]*")
-COMPAT_DIR = Path(compat_package.__file__).parent
-PACKAGE_DIR = COMPAT_DIR.parent
 
 
 def resolve(symbol):
@@ -99,7 +96,7 @@ def test_permissions_the_config_accepts_are_mlflow_permissions():
 
 def _mlflow_names_used_in_compat() -> set[tuple[str, str]]:
     """(module, name) of MLflow private names and route names the compat code uses."""
-    own_names = _names_defined_in_package()
+    own_names = names_defined_in_package()
     used = set()
     for path in COMPAT_DIR.glob("*.py"):
         tree = ast.parse(path.read_text())
@@ -120,19 +117,6 @@ def _mlflow_names_used_in_compat() -> set[tuple[str, str]]:
                     if node.attr not in own_names:
                         used.add(("?", node.attr))
     return used
-
-
-def _names_defined_in_package() -> set[str]:
-    names = set()
-    for path in PACKAGE_DIR.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                names.add(node.name)
-            elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
-                names.add(node.attr)
-            elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-                names.add(node.id)
-    return names
 
 
 def test_every_mlflow_private_name_in_compat_is_in_the_contract():
