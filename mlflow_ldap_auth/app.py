@@ -17,9 +17,13 @@ import sys
 
 from mlflow_ldap_auth.auth.access_policy import AccessPolicy, ConfiguredGroups
 from mlflow_ldap_auth.auth.accounts import AccountStore
+from mlflow_ldap_auth.auth.admission import Admission
 from mlflow_ldap_auth.auth.group_sync import GroupSync
 from mlflow_ldap_auth.auth.lockout import AttemptStore, LockoutGuard, LockoutPolicy
-from mlflow_ldap_auth.auth.login import LoginService
+from mlflow_ldap_auth.auth.login import LoginService, name_key, new_credential_cache
+from mlflow_ldap_auth.auth.provisioning import Provisioner
+from mlflow_ldap_auth.auth.revalidation import Revalidator
+from mlflow_ldap_auth.auth.user_checks import UserChecks
 from mlflow_ldap_auth.config import Settings, load_settings
 from mlflow_ldap_auth.db import tables
 from mlflow_ldap_auth.errors import ConfigError
@@ -30,6 +34,9 @@ from mlflow_ldap_auth.mlflow_compat.bridge import import_mlflow_auth, serve
 from mlflow_ldap_auth.mlflow_compat.permission_cache import PermissionCache, active_workspace
 from mlflow_ldap_auth.mlflow_compat.version import UnsupportedMlflow, check_supported
 from mlflow_ldap_auth.plugin import Plugin
+from mlflow_ldap_auth.tokens.authenticator import TokenAuthenticator
+from mlflow_ldap_auth.tokens.service import TokenService
+from mlflow_ldap_auth.tokens.store import TokenStore
 from mlflow_ldap_auth.web.preauth import PreAuthMiddleware
 
 _logger = logging.getLogger(__name__)
@@ -86,8 +93,35 @@ def build_plugin(settings: Settings, auth) -> Plugin:
         directory_policy=directory.lockout_policy,
     )
     sync = GroupSync(auth.store, groups, policy)
+    accounts = AccountStore(engine)
+    cache = new_credential_cache(settings)
+    revalidator = Revalidator(
+        interval_seconds=ldap.revalidate_interval_seconds,
+        grace_seconds=ldap.token_outage_grace_seconds,
+        lookup=directory.lookup,
+        checks=UserChecks(engine),
+        admission=Admission(sync, Provisioner(auth.store, accounts)),
+        cache=cache,
+        is_directory_user=lambda principal: principal.method == "password",
+        max_users=max(ldap.cache_max_size, 1000) * 2,
+    )
     login_service = LoginService(
-        settings, directory, auth.store, sync=sync, accounts=AccountStore(engine), lockout=lockout
+        settings,
+        directory,
+        auth.store,
+        sync=sync,
+        accounts=accounts,
+        lockout=lockout,
+        cache=cache,
+        revalidator=revalidator,
+    )
+    token_store = TokenStore(engine)
+    tokens = TokenAuthenticator(token_store, revalidator, lambda a, b: name_key(a) == name_key(b))
+    token_service = TokenService(
+        token_store,
+        ldap.token_max_days,
+        is_admin=lambda username: auth.store.get_user(username).is_admin,
+        forget_cached=tokens.forget,
     )
     permission_cache = None
     if ldap.permission_cache_ttl_seconds > 0:
@@ -103,6 +137,9 @@ def build_plugin(settings: Settings, auth) -> Plugin:
         provisioner=login_service.provisioner,
         mappings=MappingService(auth.store, groups, directory),
         permission_cache=permission_cache,
+        tokens=tokens,
+        token_service=token_service,
+        revalidator=revalidator,
     )
 
 
@@ -113,18 +150,28 @@ def create_app():
     _warn_about_settings(settings)
     auth = import_mlflow_auth(settings)
     from mlflow_ldap_auth.mlflow_compat import local_accounts, provision_on_demand
-    from mlflow_ldap_auth.web import admin_guard, admin_ui, rest_api, session_cookie
+    from mlflow_ldap_auth.web import (
+        admin_guard,
+        admin_ui,
+        rest_api,
+        session_cookie,
+        token_api,
+        token_pages,
+    )
 
     plugin = build_plugin(settings, auth)
     flask_app = auth.app
     plugin.install(flask_app)
+    plugin.revalidator.start()
 
     def ahead_of_mlflow(app) -> None:
         session_cookie.install(app)
         admin_guard.install(app)
         provision_on_demand.install(app, plugin)
         app.register_blueprint(rest_api.blueprint)
+        app.register_blueprint(token_api.blueprint)
         app.register_blueprint(admin_ui.blueprint)
+        app.register_blueprint(token_pages.blueprint)
 
     def after_mlflow(app) -> None:
         if plugin.permission_cache is not None:

@@ -9,6 +9,11 @@ status 0 only when all of that worked; otherwise 1 with a one-line reason on std
 [--dry-run]`` makes the database hold exactly the file's mappings (see
 ``mappings_file``). Both work on the database at ``[mlflow] database_uri`` directly;
 running servers pick a change up at each user's next fresh bind.
+
+``tokens list [--user NAME]`` prints the access tokens (everyone's, or NAME's; never a
+secret, which is not stored); ``tokens revoke ID`` revokes one: every worker of every
+server on the database refuses it within 10 s. Both work on the database directly, as
+the operator who holds the configuration file (audited with actor ``cli:<login>``).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import getpass
 import json
 import os
 import sys
+import time
 
 import sqlalchemy as sa
 from mlflow.exceptions import MlflowException
@@ -155,6 +161,61 @@ def _mappings(args: argparse.Namespace) -> int:
         return 1
 
 
+def _tokens(args: argparse.Namespace) -> int:
+    settings = _settings_or_none(args)
+    if settings is None:
+        return 2
+    from mlflow_ldap_auth.auth.audit import audit
+    from mlflow_ldap_auth.db import tables
+    from mlflow_ldap_auth.tokens.store import TokenStore
+
+    try:
+        engine = tables.create_engine(settings.mlflow.database_uri)
+        tables.migrate(engine)
+        store = TokenStore(engine)
+        if args.action == "list":
+            records = store.list(args.user)
+            print(
+                f"{'ID':<16}  {'USER':<20}  {'NAME':<24}  {'EXPIRES':<20}  {'LAST USED':<20}  STATE"
+            )
+            now = time.time()
+            for record in records:
+                data = record.to_json()
+                state = (
+                    "revoked"
+                    if record.revoked_at
+                    else ("active" if record.is_active(now) else "expired")
+                )
+                print(
+                    f"{record.id:<16}  {record.owner:<20}  {record.name[:24]:<24}  "
+                    f"{data['expires']:<20}  {data['last_used'] or '-':<20}  {state}"
+                )
+            return 0
+        record = store.by_id(args.id)
+        if record is None:
+            print(f"tokens revoke failed: no token {args.id!r}", file=sys.stderr)
+            return 1
+        if record.revoked_at is not None:
+            print(f"token {record.id} of {record.owner} was already revoked")
+            return 0
+        actor = f"cli:{getpass.getuser()}"
+        store.revoke(record.id, actor, int(time.time()))
+        audit(
+            "token_revoked",
+            user=record.owner,
+            source="cli",
+            result="success",
+            reason="revoked_by_operator",
+            token_id=record.id,
+            actor=actor,
+        )
+        print(f"revoked token {record.id} ({record.name!r}) of {record.owner}")
+        return 0
+    except sa.exc.SQLAlchemyError as exc:
+        print(f"tokens {args.action} failed: database_uri: {exc}", file=sys.stderr)
+        return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mlflow_ldap_auth")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -171,5 +232,14 @@ def main(argv: list[str] | None = None) -> int:
     load.add_argument("--dry-run", action="store_true", help="print the changes, make none")
     load.add_argument("--config", help="config file (default: $MLFLOW_LDAP_AUTH_CONFIG_PATH)")
     mappings.set_defaults(run=_mappings)
+    tokens = commands.add_parser("tokens", help="list or revoke access tokens")
+    token_actions = tokens.add_subparsers(dest="action", required=True)
+    listing = token_actions.add_parser("list", help="print the tokens (never a secret)")
+    listing.add_argument("--user", help="only this user's tokens")
+    listing.add_argument("--config", help="config file (default: $MLFLOW_LDAP_AUTH_CONFIG_PATH)")
+    revoke = token_actions.add_parser("revoke", help="revoke the token ID")
+    revoke.add_argument("id")
+    revoke.add_argument("--config", help="config file (default: $MLFLOW_LDAP_AUTH_CONFIG_PATH)")
+    tokens.set_defaults(run=_tokens)
     args = parser.parse_args(argv)
     return args.run(args)

@@ -5,6 +5,10 @@ the group mappings and the plugin's status, authenticated like any MLflow client
 (``MLFLOW_TRACKING_USERNAME`` / ``MLFLOW_TRACKING_PASSWORD``). Mappings come back as
 dicts with the fields ``id``, ``group`` (current DN), ``group_uuid``, ``group_name``,
 ``resource_type``, ``resource_pattern``, ``permission``, ``workspace``.
+
+Access tokens (SPEC §9): ``create_token`` needs the directory password (a client
+authenticated with a token cannot create one) and returns ``{"token": {...}, "secret"}``
+(the secret is shown this once); ``list_tokens`` / ``revoke_token`` work with either.
 """
 
 from __future__ import annotations
@@ -53,3 +57,20 @@ class LdapAuthServiceClient(MlflowAuthClient):
 
     def status(self) -> dict:
         return self.call(f"{API}/status", "GET")
+
+    def create_token(self, name: str, expires_in_days: int) -> dict:
+        """``{"token": {"id", "name", "user", "created", "expires", ...}, "secret": ...}``."""
+        body = {"name": name, "expires_in_days": expires_in_days}
+        return self.call(f"{API}/tokens", "POST", json=body)
+
+    def list_tokens(self, user: str | None = None, all: bool = False) -> list[dict]:
+        """Own tokens; an admin may name a ``user`` or ask for ``all``."""
+        params = {}
+        if user is not None:
+            params["user"] = user
+        if all:
+            params["all"] = "true"
+        return self.call(f"{API}/tokens", "GET", params=params)["tokens"]
+
+    def revoke_token(self, token_id: str) -> dict:
+        return self.call(f"{API}/tokens/{quote(token_id, safe='')}", "DELETE")["token"]

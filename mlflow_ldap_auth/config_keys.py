@@ -255,6 +255,21 @@ class LdapSettings:
         "(see Security); `0` = off",
     )
     lockout_window_seconds: int = setting(WholeNumber(), 900, "the guard's window, in seconds")
+    token_max_days: int = setting(
+        WholeNumber(), 365, "longest lifetime of an access token, in days (see Tokens)"
+    )
+    revalidate_interval_seconds: int = setting(
+        WholeNumber(minimum=10),
+        300,
+        "how often the directory entry of a user with tokens in use or a cached password is "
+        "re-checked (gone, disabled, locked, password changed, groups), once for the fleet",
+    )
+    token_outage_grace_seconds: int = setting(
+        WholeNumber(minimum=0),
+        3600,
+        "while no directory server answers, tokens keep working this long after the owner's "
+        "last successful check, then 503",
+    )
 
     @property
     def uses_search(self) -> bool:

@@ -16,10 +16,13 @@ if TYPE_CHECKING:
     from mlflow_ldap_auth.auth.group_sync import GroupSync
     from mlflow_ldap_auth.auth.login import LoginService
     from mlflow_ldap_auth.auth.provisioning import Provisioner
+    from mlflow_ldap_auth.auth.revalidation import Revalidator
     from mlflow_ldap_auth.config import Settings
     from mlflow_ldap_auth.ldap.directory import Directory
     from mlflow_ldap_auth.mappings.service import MappingService
     from mlflow_ldap_auth.mlflow_compat.permission_cache import PermissionCache
+    from mlflow_ldap_auth.tokens.authenticator import TokenAuthenticator
+    from mlflow_ldap_auth.tokens.service import TokenService
 
 EXTENSION = "ldap_auth"
 
@@ -36,10 +39,14 @@ class Plugin:
     mappings: MappingService
     #: None when ``permission_cache_ttl_seconds = 0``.
     permission_cache: PermissionCache | None
+    tokens: TokenAuthenticator
+    token_service: TokenService
+    revalidator: Revalidator
 
     def flush_caches(self) -> None:
         """Forget every remembered login and permission answer in this worker."""
         self.login_service.cache.clear()
+        self.tokens.forget()
         if self.permission_cache is not None:
             self.permission_cache.clear()
 

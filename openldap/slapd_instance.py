@@ -7,11 +7,15 @@ own LDAP configuration is never read or touched.
     with SlapdInstance() as slapd:       # free ports, generated CA, seeded
         slapd.ldap_uri, slapd.ldaps_uri, slapd.ca_cert_file
 
+``SlapdInstance(password_policy=True)`` adds the ppolicy overlay (ppolicy.ldif.in) and
+its policies (ppolicy-seed.ldif), with helpers to lock, unlock and re-password people.
+
 Run as a script it starts one instance on fixed ports for the demo and waits.
 """
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import signal
@@ -31,6 +35,11 @@ SERVICE_DN = f"cn=mlflow-service,ou=services,{BASE_DN}"
 SERVICE_PASSWORD = "service-password"
 PEOPLE_DN = f"ou=people,{BASE_DN}"
 GROUPS_DN = f"ou=groups,{BASE_DN}"
+#: The default password policy of SlapdInstance(password_policy=True) (ppolicy-seed.ldif).
+POLICY_DN = f"cn=default,ou=policies,{BASE_DN}"
+POLICY_MAX_FAILURE = 3  # its pwdMaxFailure: this many wrong passwords lock an account
+#: pwdAccountLockedTime of an account locked until an administrator unlocks it.
+PERMANENTLY_LOCKED = "000001010000Z"
 
 # Demo logins (also printed by the demo).
 DEMO_USERS = {
@@ -40,6 +49,10 @@ DEMO_USERS = {
     "dave": "dave-password",
     "jsmith": "jsmith-password",
 }
+
+
+def person_dn(uid: str) -> str:
+    return f"uid={uid},{PEOPLE_DN}"
 
 
 def free_port() -> int:
@@ -90,6 +103,7 @@ class SlapdInstance:
         tls_port: int | None = None,
         seed: bool = True,
         memberof: bool = True,
+        password_policy: bool = False,
     ) -> None:
         self.port = port or free_port()
         self.tls_port = tls_port or free_port()
@@ -98,6 +112,8 @@ class SlapdInstance:
         self.log_file = self.directory / "slapd.log"
         self._seed = seed
         self._memberof = memberof  # False: a directory that maintains no memberOf
+        # True: the ppolicy overlay with POLICY_DN (lock after 3 failures, no expiry)
+        self.password_policy = password_policy
         self._process: subprocess.Popen | None = None
 
     # -- addresses -------------------------------------------------------
@@ -123,10 +139,14 @@ class SlapdInstance:
         config = (HERE / "config.ldif.in").read_text()
         if not self._memberof:
             config = config.split("dn: olcOverlay={0}memberof")[0]
+        if self.password_policy:
+            config = config.rstrip("\n") + "\n\n" + (HERE / "ppolicy.ldif.in").read_text()
         for key, value in {
             "@DIR@": str(self.directory),
             "@SERVICE_DN@": SERVICE_DN,
             "@ROOT_PASSWORD@": self.root_password,
+            "@BASE_DN@": BASE_DN,
+            "@OVERLAY_INDEX@": "1" if self._memberof else "0",
         }.items():
             config = config.replace(key, value)
         (self.directory / "config.ldif").write_text(config)
@@ -147,6 +167,8 @@ class SlapdInstance:
         self._wait_ready(timeout)
         if self._seed:
             self.ldif("ldapadd", (HERE / "seed.ldif").read_text())
+            if self.password_policy:
+                self.ldif("ldapadd", (HERE / "ppolicy-seed.ldif").read_text())
         return self
 
     def _wait_ready(self, timeout: float) -> None:
@@ -187,10 +209,14 @@ class SlapdInstance:
         self.cleanup()
 
     # -- changing the directory -----------------------------------------
-    def ldif(self, tool: str, text: str) -> str:
-        """Run ``ldapadd``/``ldapmodify``/``ldapmodrdn`` as the root DN with LDIF on stdin."""
+    def ldif(self, tool: str, text: str, *options: str) -> str:
+        """Run ``ldapadd``/``ldapmodify``/``ldapmodrdn`` as the root DN with LDIF on stdin.
+
+        ``options`` go on the command line too, e.g. ``"-e", "relax"``.
+        """
         result = subprocess.run(
-            [tool, "-x", "-H", self.ldap_uri, "-D", ROOT_DN, "-w", self.root_password],
+            [tool, "-x", "-H", self.ldap_uri, "-D", ROOT_DN, "-w", self.root_password]
+            + list(options),
             input=text,
             capture_output=True,
             text=True,
@@ -198,6 +224,83 @@ class SlapdInstance:
         if result.returncode != 0:
             raise SlapdError(f"{tool} failed ({result.returncode}): {result.stderr}")
         return result.stdout
+
+    def read_attributes(self, dn: str, *attrs: str) -> dict[str, list[str]]:
+        """The values of ``attrs`` (all user attributes if none) of ``dn``, read as the
+        root DN: ``{name as slapd spells it: [values]}``, absent attributes left out.
+
+        Operational attributes (``pwdChangedTime``, ...) are returned only when named.
+        """
+        result = subprocess.run(
+            ["ldapsearch", "-x", "-LLL", "-o", "ldif-wrap=no", "-H", self.ldap_uri]
+            + ["-D", ROOT_DN, "-w", self.root_password, "-b", dn, "-s", "base"]
+            + ["(objectClass=*)", *attrs],
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0:
+            raise SlapdError(f"ldapsearch failed ({result.returncode}): {result.stderr}")
+        values: dict[str, list[str]] = {}
+        for line in result.stdout.splitlines():
+            if not line or line.startswith(("#", "dn:", "dn::")):
+                continue
+            name, _, value = line.partition(":")
+            if value.startswith(":"):  # base64: a value that is not printable ASCII
+                value = base64.b64decode(value[1:].strip()).decode("utf-8", "replace")
+            else:
+                value = value[1:] if value.startswith(" ") else value
+            values.setdefault(name, []).append(value)
+        return values
+
+    # -- password policy (password_policy=True) -------------------------
+    def _require_policy(self) -> None:
+        if not self.password_policy:
+            raise SlapdError("this slapd has no password policy (password_policy=False)")
+
+    def lock_account(self, uid: str) -> str:
+        """Lock ``uid=<uid>,ou=people`` as an administrator would: ``pwdAccountLockedTime``
+        set to ``000001010000Z``, ppolicy's value for "locked until unlocked". Binds with
+        the right password then fail (49) as after pwdMaxFailure wrong ones. Its DN.
+        """
+        self._require_policy()
+        dn = person_dn(uid)
+        self.ldif(
+            "ldapmodify",
+            f"dn: {dn}\nchangetype: modify\nreplace: pwdAccountLockedTime\n"
+            f"pwdAccountLockedTime: {PERMANENTLY_LOCKED}\n",
+        )
+        return dn
+
+    def unlock_account(self, uid: str) -> str:
+        """Unlock ``uid``: remove ``pwdAccountLockedTime`` and the recorded
+        ``pwdFailureTime`` values (the latter is NO-USER-MODIFICATION: needs the relax
+        control), so the next wrong password counts from zero. Works on an account that
+        is not locked too. Its DN.
+        """
+        self._require_policy()
+        dn = person_dn(uid)
+        self.ldif(
+            "ldapmodify",
+            f"dn: {dn}\nchangetype: modify\nreplace: pwdAccountLockedTime\n-\n"
+            "replace: pwdFailureTime\n-\n",
+            "-e",
+            "relax",
+        )
+        return dn
+
+    def set_password(self, uid: str, new_password: str) -> str:
+        """Replace the password of ``uid`` as the root DN (an LDAP modify of
+        ``userPassword``, stored hashed by olcPPolicyHashCleartext); the overlay sets
+        ``pwdChangedTime`` to now (1-second resolution) and, as on any password change,
+        removes ``pwdAccountLockedTime`` and ``pwdFailureTime``: a reset unlocks. Its DN.
+        """
+        self._require_policy()
+        dn = person_dn(uid)
+        self.ldif(
+            "ldapmodify",
+            f"dn: {dn}\nchangetype: modify\nreplace: userPassword\nuserPassword: {new_password}\n",
+        )
+        return dn
 
     def stats_lines(self) -> list[str]:
         """The operations slapd logged so far (``-d stats``)."""

@@ -192,6 +192,20 @@ class CredentialCache(Generic[T]):
                 return entry.value
         return None
 
+    def remembered(self) -> list[T]:
+        """The values of every unexpired success (a snapshot)."""
+        with self._lock:
+            self._positive.expire()
+            return [entry.value for entry in self._positive.values()]
+
+    def evict(self, predicate: Callable[[T], bool]) -> int:
+        """Forget every remembered success whose value matches; how many were forgotten."""
+        with self._lock:
+            doomed = [login for login, entry in self._positive.items() if predicate(entry.value)]
+            for login in doomed:
+                del self._positive[login]
+        return len(doomed)
+
     def clear(self) -> None:
         with self._lock:
             self._positive.clear()

@@ -14,7 +14,8 @@
 3. everyone else goes through the credential cache to a directory bind, guarded against
    password spraying (``lockout``);
 4. after a fresh bind: the access decision (``AccessPolicy``: ``allowed_groups``, admin
-   flag), provisioning or adoption of the MLflow user, and the managed-role sync.
+   flag), provisioning or adoption of the MLflow user, and the managed-role sync
+   (``admission``), and the check is recorded for revalidation (``revalidation``).
 """
 
 from __future__ import annotations
@@ -24,11 +25,13 @@ import re
 import unicodedata
 
 from mlflow_ldap_auth.auth.accounts import AccountStore
+from mlflow_ldap_auth.auth.admission import Admission
 from mlflow_ldap_auth.auth.audit import audit
 from mlflow_ldap_auth.auth.credential_cache import CredentialCache
 from mlflow_ldap_auth.auth.group_sync import GroupSync
 from mlflow_ldap_auth.auth.lockout import THROTTLED, LockoutGuard
 from mlflow_ldap_auth.auth.provisioning import Principal, Provisioner
+from mlflow_ldap_auth.auth.revalidation import Revalidator
 from mlflow_ldap_auth.config import Settings
 from mlflow_ldap_auth.errors import AuthError, DirectoryUnavailable, InvalidCredentials, NotAllowed
 from mlflow_ldap_auth.ldap.directory import Directory
@@ -62,6 +65,16 @@ def _remember(error: AuthError) -> bool:
     return not isinstance(error, DirectoryUnavailable) and error.reason != THROTTLED
 
 
+def new_credential_cache(settings: Settings) -> CredentialCache[Principal]:
+    ldap = settings.ldap
+    return CredentialCache(
+        ttl_seconds=ldap.cache_ttl_seconds,
+        max_size=ldap.cache_max_size,
+        negative_ttl_seconds=ldap.negative_cache_ttl_seconds,
+        remember_refusal=_remember,
+    )
+
+
 class LoginService:
     def __init__(
         self,
@@ -71,6 +84,8 @@ class LoginService:
         sync: GroupSync,
         accounts: AccountStore,
         lockout: LockoutGuard | None = None,
+        cache: CredentialCache[Principal] | None = None,
+        revalidator: Revalidator | None = None,
     ) -> None:
         self.settings = settings
         self.directory = directory
@@ -79,13 +94,9 @@ class LoginService:
         self.accounts = accounts
         self.lockout = lockout
         self.provisioner = Provisioner(store, accounts)
-        ldap = settings.ldap
-        self.cache: CredentialCache[Principal] = CredentialCache(
-            ttl_seconds=ldap.cache_ttl_seconds,
-            max_size=ldap.cache_max_size,
-            negative_ttl_seconds=ldap.negative_cache_ttl_seconds,
-            remember_refusal=_remember,
-        )
+        self.admission = Admission(sync, self.provisioner)
+        self.cache: CredentialCache[Principal] = cache or new_credential_cache(settings)
+        self.revalidator = revalidator
         self._local_admin = settings.mlflow.admin_username
         self._local_admin_key = name_key(self._local_admin)
 
@@ -142,7 +153,7 @@ class LoginService:
         audit(
             "login", user=self._local_admin, source=source, result="success", reason="local_admin"
         )
-        return Principal(username=self._local_admin, is_admin=True)
+        return Principal(username=self._local_admin, is_admin=True, method="local_admin")
 
     # -- directory users --------------------------------------------------
     def _check_directory(self, login: str, password: str, source: str | None) -> Principal:
@@ -152,13 +163,9 @@ class LoginService:
                 f"directory user {user.dn} has the name of the local admin",
                 reason="local_admin_name",
             )
-        plan = self.sync.plan(user)
-        if not plan.decision.allowed:
-            raise NotAllowed(
-                f"{user.dn} is in none of allowed_groups", reason="not_in_allowed_groups"
-            )
-        is_admin = self.provisioner.provision(user.username, plan.decision.is_admin, source)
-        self.sync.apply(plan, user.username)
+        is_admin = self.admission.admit(user, source).is_admin
+        if self.revalidator is not None:
+            self.revalidator.record_login(user)
         principal = Principal(username=user.username, is_admin=is_admin, dn=user.dn)
         audit(
             "login",

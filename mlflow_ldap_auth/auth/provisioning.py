@@ -31,7 +31,12 @@ class Principal:
 
     username: str
     is_admin: bool
-    dn: str | None = None  # None for the local break-glass admin
+    dn: str | None = None  # None for the local break-glass admin and for tokens
+    #: How the request proved who it is: ``password`` (directory bind or cached),
+    #: ``local_admin`` (break-glass) or ``token`` (an access token).
+    method: str = "password"
+    #: The access token's id when ``method == "token"``.
+    token_id: str | None = None
 
 
 class Provisioner:
@@ -70,6 +75,11 @@ class Provisioner:
             _logger.info("Admin flag of %r set to %s from the directory", username, is_admin)
             return is_admin
         return user.is_admin
+
+    def admin_flag(self, username: str) -> bool | None:
+        """The admin flag in MLflow's user store now; None when there is no such user."""
+        existing = self._existing(username)
+        return None if existing is None else existing.is_admin
 
     def _existing(self, username: str):
         try:

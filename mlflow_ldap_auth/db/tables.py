@@ -8,7 +8,11 @@ next to MLflow's ``alembic_version_auth``, upgraded at server start):
 * ``ldap_auth_users``: the directory users this plugin provisioned or adopted (an
   MLflow user row without one here was made by someone else, e.g. basic-auth);
 * ``ldap_auth_login_accounts`` / ``ldap_auth_login_attempts``: the password-spraying
-  guard's counters, shared by every worker and server on the database.
+  guard's counters, shared by every worker and server on the database;
+* ``ldap_auth_tokens``: access tokens (SPEC §9), the secret only as a SHA-256 hash;
+* ``ldap_auth_user_checks``: per directory user, the last successful check of the
+  directory entry (a login or a revalidation), what it found, and who is checking now,
+  so a fleet of servers checks each active user once per interval.
 
 MLflow's own tables are only *read*, and only in ``mlflow_compat.mlflow_tables``.
 """
@@ -58,6 +62,35 @@ login_attempts = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("account", sa.String(512), nullable=False, index=True),
     sa.Column("started_at_ms", sa.BigInteger, nullable=False),
+)
+
+
+tokens = sa.Table(
+    "ldap_auth_tokens",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("owner", sa.String(255), nullable=False, index=True),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("secret_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("expires_at", sa.BigInteger, nullable=False),
+    sa.Column("last_used_at", sa.BigInteger, nullable=True),
+    sa.Column("revoked_at", sa.BigInteger, nullable=True),
+    sa.Column("revoked_by", sa.String(255), nullable=True),
+)
+
+user_checks = sa.Table(
+    "ldap_auth_user_checks",
+    metadata,
+    sa.Column("username", sa.String(255), primary_key=True),
+    #: Last time the directory answered about this user (epoch s).
+    sa.Column("checked_at", sa.BigInteger, nullable=False),
+    #: ``ok`` or why the account may not log in (``gone``, ``disabled``, ...).
+    sa.Column("status", sa.String(32), nullable=False),
+    #: pwdChangedTime / pwdLastSet as last seen (a change evicts cached passwords).
+    sa.Column("password_marker", sa.String(64), nullable=True),
+    #: A worker checking this user right now holds the claim until then (epoch s).
+    sa.Column("claimed_until", sa.BigInteger, nullable=False, default=0),
 )
 
 

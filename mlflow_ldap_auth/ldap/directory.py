@@ -22,6 +22,8 @@ compared structurally (``dn.dn_key``: RDN sequence, each RDN a set of type=value
 
 from __future__ import annotations
 
+import dataclasses
+
 from mlflow_ldap_auth.config import LdapSettings
 from mlflow_ldap_auth.errors import DirectoryUnavailable, InvalidCredentials
 from mlflow_ldap_auth.ldap.binding import (
@@ -38,7 +40,7 @@ from mlflow_ldap_auth.ldap.connection import (
     wire_dn,
 )
 from mlflow_ldap_auth.ldap.domain import DomainFacts
-from mlflow_ldap_auth.ldap.entries import DirectoryGroup, DirectoryUser, group_uuid
+from mlflow_ldap_auth.ldap.entries import DirectoryGroup, DirectoryUser, UserEntry, group_uuid
 from mlflow_ldap_auth.ldap.group_lookup import GroupLookup
 from mlflow_ldap_auth.ldap.groups import group_resolver
 from mlflow_ldap_auth.ldap.login_names import DomainNames, LoginName, has_domain_part, resolve
@@ -91,7 +93,7 @@ class Directory:
             entry = self._service.run(lambda c: self._users.find(c, name))
             account = entry.username.casefold()
             self._binder.connect_guarded(entry.dn, password, guard, account).close()
-            return self._service.run(lambda c: self._groups.resolve(c, entry))
+            return self._service.run(lambda c: self._resolve(c, entry))
         user_dn = self._users.template_dn(name.name)
         user_connection = self._binder.connect_guarded(
             user_dn, password, guard, name.name.casefold()
@@ -105,10 +107,18 @@ class Directory:
 
     def _resolve_on(self, connection: LdapConnection, user_dn: str) -> DirectoryUser:
         """Direct bind: the user reads their own entry and groups."""
-        return self._groups.resolve(connection, self._users.read(connection, user_dn))
+        return self._resolve(connection, self._users.read(connection, user_dn))
+
+    def _resolve(self, connection: LdapConnection, entry: UserEntry) -> DirectoryUser:
+        """The user with groups and the account state the entry showed."""
+        user = self._groups.resolve(connection, entry)
+        return dataclasses.replace(user, account=entry.account)
 
     def lookup(self, login: str) -> DirectoryUser | None:
-        """The user and groups without a password (service account); None if unknown."""
+        """The user and groups without a password (service account); None if unknown.
+
+        Also what revalidation reads: the result carries the account's state.
+        """
         if not login or len(login) > MAX_USERNAME_LENGTH:
             return None
         try:
@@ -121,7 +131,7 @@ class Directory:
                 entry = self._users.look_up(connection, name)
             except InvalidCredentials:
                 return None
-            return self._groups.resolve(connection, entry)
+            return self._resolve(connection, entry)
 
         return self._service.run(work)
 

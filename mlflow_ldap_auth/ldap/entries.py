@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from mlflow_ldap_auth.ldap.account_state import USABLE, AccountState
 from mlflow_ldap_auth.ldap.dn import DnKey, dn_key_or_raw
 
 #: The stable id of an entry: OpenLDAP's entryUUID, Active Directory's objectGUID.
@@ -32,6 +33,8 @@ class DirectoryUser:
     group_parents: tuple[tuple[str, str], ...] = ()
     #: Stable identifier of each group (entryUUID / objectGUID), by group DN.
     group_uuids: tuple[tuple[str, str], ...] = ()
+    #: Disabled / locked / password marker, as the entry said when it was read.
+    account: AccountState = USABLE
 
     @property
     def uuid_by_group_dn(self) -> dict[str, str]:
@@ -61,6 +64,7 @@ class UserEntry(NamedTuple):
     #: The entry's memberOf values (DN keys); non-empty means the directory
     #: maintains memberOf (OpenLDAP overlay, Active Directory).
     memberof: frozenset[DnKey]
+    account: AccountState = USABLE
 
 
 def attributes_of(entry: dict) -> dict[str, Any]:

@@ -1,4 +1,8 @@
-"""Finding a user's entry: by search (search-then-bind) or at a DN from the template."""
+"""Finding a user's entry: by search (search-then-bind) or at a DN from the template.
+
+The same search also reads the account's state (``account_state``: disabled, locked,
+password marker), so checking an account costs no extra search.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import ldap3
 
 from mlflow_ldap_auth.config import LdapSettings
 from mlflow_ldap_auth.errors import InvalidCredentials
+from mlflow_ldap_auth.ldap.account_state import STATE_ATTRIBUTES, account_state
 from mlflow_ldap_auth.ldap.connection import LdapConnection, wire_dn
 from mlflow_ldap_auth.ldap.dn import dn_key_or_raw, filter_value, rdn_value
 from mlflow_ldap_auth.ldap.entries import UserEntry, attributes_of, first
@@ -21,7 +26,7 @@ class UserLookup:
         self._filter = settings.user_search_filter
         self._dn_template = settings.user_dn_template
         self._username_attribute = settings.username_attribute
-        self._attributes = [settings.username_attribute, "memberOf"]
+        self._attributes = [settings.username_attribute, "memberOf", *STATE_ATTRIBUTES]
 
     def template_dn(self, login: str) -> str:
         """The user's DN from ``user_dn_template`` (direct bind)."""
@@ -68,4 +73,5 @@ class UserLookup:
                 reason="no_username_attribute",
             )
         memberof = frozenset(dn_key_or_raw(dn) for dn in attributes.get("memberOf") or [])
-        return UserEntry(entry["dn"], str(value), memberof)
+        state = account_state(entry.get("raw_attributes") or {})
+        return UserEntry(entry["dn"], str(value), memberof, state)

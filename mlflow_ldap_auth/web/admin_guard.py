@@ -9,7 +9,12 @@ route: JSON in MLflow's error format for the API, HTML pages for ``/ldap-admin``
    page send credentialed requests, and a browser adds the admin's Basic credentials
    to them by itself;
 2. the caller must authenticate and be an MLflow admin (the break-glass admin, members
-   of admin groups; MLflow's own ``is_admin`` flag decides).
+   of admin groups; MLflow's own ``is_admin`` flag decides) -- except on the
+   self-service token paths (``/api/2.0/mlflow/ldap-auth/tokens``,
+   ``/ldap-admin/tokens``), open to every authenticated user. Those views are
+   dispatched from here, because MLflow's fail-closed hook, next, would deny a
+   non-admin on a route it has no validator for; the views apply the token rules
+   themselves (``tokens.service``).
 
 Every answer on these paths carries ``Cache-Control: no-store``: they show who may do
 what, and a shared proxy or the browser's disk cache must not keep that. And they read
@@ -22,7 +27,7 @@ from __future__ import annotations
 import json
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, request
+from flask import Flask, Response, current_app, request
 
 from mlflow_ldap_auth.plugin import current_plugin
 from mlflow_ldap_auth.web.admin_ui import URL_PREFIX as UI_PREFIX
@@ -30,6 +35,8 @@ from mlflow_ldap_auth.web.admin_ui import blueprint as admin_blueprint
 from mlflow_ldap_auth.web.admin_ui import error_page
 from mlflow_ldap_auth.web.authn import authenticate_request
 from mlflow_ldap_auth.web.rest_api import API_PREFIX
+
+SELF_SERVICE_PREFIXES = (API_PREFIX + "/tokens", UI_PREFIX + "/tokens")
 
 _TITLES = {
     401: ("Log in", "Log in with your directory username and password (MLflow admins only)."),
@@ -52,6 +59,18 @@ def is_plugin_path(path: str) -> tuple[bool, bool]:
     """(is one of the plugin's paths, is a page of the admin UI)."""
     is_ui = path == UI_PREFIX or path.startswith(UI_PREFIX + "/")
     return is_ui or path.startswith(API_PREFIX + "/"), is_ui
+
+
+def is_self_service_path(path: str) -> bool:
+    return any(path == p or path.startswith(p + "/") for p in SELF_SERVICE_PREFIXES)
+
+
+def _dispatch_self_service():
+    """Run the matched view now (skipping MLflow's hook; see the module docstring)."""
+    if request.routing_exception is not None:
+        raise request.routing_exception  # 404 / 405, as Flask would answer
+    view = current_app.view_functions[request.url_rule.endpoint]
+    return current_app.ensure_sync(view)(**(request.view_args or {}))
 
 
 def _host_port(netloc: str, scheme: str) -> tuple[str, int | None] | None:
@@ -115,6 +134,8 @@ def install(app: Flask) -> None:
         plugin = current_plugin()
         if plugin.permission_cache is not None:
             plugin.permission_cache.bypass(True)
+        if is_self_service_path(request.path):
+            return _dispatch_self_service()
         if plugin.store.get_user(result.username).is_admin:
             return None
         if is_ui:

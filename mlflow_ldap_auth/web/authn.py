@@ -1,4 +1,9 @@
-"""MLflow's ``authorization_function``: HTTP Basic credentials -> ``Authorization``.
+"""MLflow's ``authorization_function``: credentials -> ``Authorization``.
+
+Credentials are HTTP Basic ``user:password`` (directory password), or an access token
+(SPEC §9): ``Bearer <secret>`` (what ``MLFLOW_TRACKING_TOKEN`` sends) or Basic
+``user:<secret>``; a password that starts with the token prefix ``mldap_`` is taken
+as a token.
 
 MLflow calls it two or three times per request (authentication, admin check,
 validators); the first answer is kept on ``flask.g``, so a request costs at most one
@@ -19,6 +24,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextvars
+from dataclasses import dataclass
 
 from flask import Response, g, request
 from werkzeug.datastructures import Authorization
@@ -26,6 +32,7 @@ from werkzeug.datastructures import Authorization
 from mlflow_ldap_auth.errors import AuthError, InvalidCredentials
 from mlflow_ldap_auth.mlflow_compat.server_process import static_prefix
 from mlflow_ldap_auth.plugin import current_plugin
+from mlflow_ldap_auth.tokens.secret_format import looks_like_secret
 from mlflow_ldap_auth.web import http_answers
 
 MAX_AUTHORIZATION_HEADER = 8 * 1024
@@ -65,6 +72,30 @@ def parse_basic_credentials(header: str | None) -> tuple[str, str]:
     return login, password
 
 
+@dataclass(frozen=True)
+class TokenCredential:
+    secret: str
+    #: The username sent with the secret in Basic; None for Bearer.
+    claimed_owner: str | None = None
+
+
+def parse_credentials(header: str | None) -> tuple[str, str] | TokenCredential:
+    """(user, password) for a password; ``TokenCredential`` for a token."""
+    if header and len(header) <= MAX_AUTHORIZATION_HEADER:
+        scheme, _, rest = header.strip().partition(" ")
+        if scheme.lower() == "bearer":
+            secret = rest.strip()
+            if not looks_like_secret(secret):
+                raise InvalidCredentials(
+                    "a Bearer credential that is not a token", reason="not_a_token"
+                )
+            return TokenCredential(secret)
+    login, password = parse_basic_credentials(header)
+    if looks_like_secret(password):
+        return TokenCredential(password, claimed_owner=login)
+    return login, password
+
+
 def route_path(path: str) -> str:
     """``path`` without the server's ``--static-prefix``."""
     prefix = static_prefix()
@@ -80,6 +111,17 @@ def credentials_header(path: str, headers) -> str | None:
     return headers.get("Authorization")
 
 
+def cached_principal(plugin, header: str | None):
+    """Who ``header`` authenticates as, if memory alone says so (no I/O; None otherwise)."""
+    try:
+        credential = parse_credentials(header)
+    except InvalidCredentials:
+        return None
+    if isinstance(credential, TokenCredential):
+        return plugin.tokens.peek(credential.secret, credential.claimed_owner)
+    return plugin.login_service.cached_principal(header)
+
+
 def authenticate_request() -> Authorization | Response:
     result = g.get(_MEMO)
     if result is None:
@@ -88,14 +130,30 @@ def authenticate_request() -> Authorization | Response:
     return result
 
 
+def current_principal():
+    """Who the current (authenticated) request runs as: a ``Principal``, or None."""
+    authenticate_request()
+    return g.get("mlflow_ldap_auth_principal")
+
+
 def check_current_request() -> Authorization | Response:
     """Check the current Flask request's credentials (the one place that does)."""
-    service = current_plugin().login_service
+    plugin = current_plugin()
+    service = plugin.login_service
     source = request.remote_addr or client_address.get()
     login = None
     try:
-        login, password = parse_basic_credentials(credentials_header(request.path, request.headers))
-        principal = service.login(login, password, source)
+        credential = parse_credentials(credentials_header(request.path, request.headers))
+        if isinstance(credential, TokenCredential):
+            try:
+                principal = plugin.tokens.authenticate(
+                    credential.secret, credential.claimed_owner, source
+                )
+            except AuthError as error:  # audited as token_refused by the authenticator
+                return http_answers.answer_for(error)
+        else:
+            login, password = credential
+            principal = service.login(login, password, source)
     except AuthError as error:
         service.audit_refusal(login, source, error)
         return http_answers.answer_for(error)

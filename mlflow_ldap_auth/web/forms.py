@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from mlflow.exceptions import MlflowException
-from wtforms import HiddenField, SelectField, StringField
-from wtforms.validators import DataRequired, Length, ValidationError
+from wtforms import HiddenField, IntegerField, SelectField, StringField
+from wtforms.validators import DataRequired, Length, NumberRange, ValidationError
 
 from mlflow_ldap_auth.auth.access import ADMIN_RESOURCE_TYPE
 from mlflow_ldap_auth.ldap.dn import is_valid_dn
@@ -87,3 +87,19 @@ class ConfirmForm(FlaskForm):
     """Just the CSRF token: delete and flush are POSTs behind a confirmation."""
 
     confirm = HiddenField(default="yes")
+
+
+class TokenForm(FlaskForm):
+    """A new access token; the server checks the same rules as the REST API."""
+
+    name = StringField("Name", validators=[DataRequired(), Length(max=100)])
+    expires_in_days = IntegerField("Expires in (days)", default=90)
+
+    def __init__(self, max_days: int, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.max_days = max_days
+
+    def validate_expires_in_days(self, field) -> None:
+        if field.data is None:
+            raise ValidationError(f"A whole number of days from 1 to {self.max_days}.")
+        NumberRange(min=1, max=self.max_days)(self, field)

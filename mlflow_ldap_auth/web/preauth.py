@@ -12,10 +12,11 @@ worker thread (its own capacity limiter, so hung logins never starve the threads
 serve the Flask routes). The answer and the client address travel to
 ``authn.authenticate_request`` in context variables.
 
-``/gateway/``: a ``Authorization: Basic ...`` header is removed before the request
-reaches the gateway handlers (a provider key is never HTTP Basic). MLflow forwards the
-client's ``Authorization`` to the LLM provider for coding agents; this way a directory
-password sent there is used to log in, and never leaves the server.
+``/gateway/``: an ``Authorization: Basic ...`` header, and a ``Bearer`` one carrying
+one of our access tokens (``mldap_...``), is removed before the request reaches the
+gateway handlers (a provider key is neither). MLflow forwards the client's
+``Authorization`` to the LLM provider for coding agents; this way a directory password
+or token sent there is used to log in, and never leaves the server.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from flask import Flask
 from werkzeug.datastructures import Authorization, Headers
 
 from mlflow_ldap_auth.plugin import current_plugin
+from mlflow_ldap_auth.tokens.secret_format import PREFIX
 from mlflow_ldap_auth.web import authn
 
 #: Concurrent fresh checks per worker; more wait (asynchronously) for a free slot.
@@ -64,8 +66,8 @@ class PreAuthMiddleware:
         headers = Headers(
             [(name.decode("latin-1"), value.decode("latin-1")) for name, value in scope["headers"]]
         )
-        service = current_plugin(self.flask_app).login_service
-        cached = service.cached_principal(authn.credentials_header(path, headers))
+        plugin = current_plugin(self.flask_app)
+        cached = authn.cached_principal(plugin, authn.credentials_header(path, headers))
         if cached is not None:
             return Authorization("basic", {"username": cached.username})
         query = scope.get("query_string", b"").decode("latin-1")
@@ -84,12 +86,20 @@ class PreAuthMiddleware:
             return authn.check_current_request()
 
 
+def _is_ours(value: bytes) -> bool:
+    """An ``Authorization`` value that is an MLflow credential, never for a provider."""
+    lowered = value[:7].lower()
+    return lowered.startswith(b"basic ") or (
+        lowered == b"bearer " and value[7:].strip().startswith(PREFIX.encode())
+    )
+
+
 def _without_basic_authorization(scope: dict) -> dict:
     headers = scope.get("headers") or []
     kept = [
         (name, value)
         for name, value in headers
-        if not (name.lower() == b"authorization" and value[:6].lower() == b"basic ")
+        if not (name.lower() == b"authorization" and _is_ours(value))
     ]
     if len(kept) == len(headers):
         return scope

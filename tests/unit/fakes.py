@@ -308,3 +308,25 @@ def real_backend(directory) -> Backend:
 
 def make_backend(kind: str, directory) -> Backend:
     return fake_backend() if kind == "fake" else real_backend(directory)
+
+
+_MIGRATED_TEMPLATE: list[str] = []
+
+
+def plugin_engine(directory):
+    """An engine on a new SQLite file holding the plugin's tables at the newest revision.
+
+    Migrated once per test session and copied: alembic takes ~0.3 s per run.
+    """
+    import shutil
+    import tempfile
+
+    from mlflow_ldap_auth.db import tables
+
+    if not _MIGRATED_TEMPLATE:
+        template = f"{tempfile.mkdtemp(prefix='plugin-db.')}/auth.db"
+        tables.migrate(tables.create_engine(f"sqlite:///{template}"))
+        _MIGRATED_TEMPLATE.append(template)
+    target = f"{directory}/auth.db"
+    shutil.copyfile(_MIGRATED_TEMPLATE[0], target)
+    return tables.create_engine(f"sqlite:///{target}")

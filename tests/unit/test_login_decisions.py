@@ -162,7 +162,7 @@ def test_the_break_glass_admin_never_goes_to_the_directory(world, login):
     # A directory entry under the same name and password must not be what logs in.
     world.directory.add_user(login, ADMIN_PASSWORD, directory_user(login))
     principal = world.login(login, ADMIN_PASSWORD)
-    assert principal == Principal(username="admin", is_admin=True, dn=None)
+    assert principal == Principal(username="admin", is_admin=True, dn=None, method="local_admin")
     assert world.store.calls["authenticate_user"] == 1
     error = world.refusal(login, "not-the-password")
     assert (type(error), error.reason) == (InvalidCredentials, "bad_password")
@@ -173,7 +173,9 @@ def test_a_configured_admin_name_is_the_one_kept_from_the_directory(tmp_path):
     world = make_world(tmp_path, mlflow={"admin_username": "BreakGlass"})
     world.store.create_user("BreakGlass", ADMIN_PASSWORD, is_admin=True)
     world.directory.add_user("admin", PASSWORD, directory_user("admin"))
-    assert world.login("breakglass", ADMIN_PASSWORD) == Principal("BreakGlass", True)
+    assert world.login("breakglass", ADMIN_PASSWORD) == Principal(
+        "BreakGlass", True, method="local_admin"
+    )
     assert world.binds == 0
     # "admin" is an ordinary directory user on this server.
     assert world.login("admin") == Principal("admin", False, dn=f"uid=admin,ou=people,{BASE}")
@@ -241,7 +243,7 @@ def test_a_directory_user_named_like_the_local_admin_is_refused(world, username)
     # Nothing was provisioned or changed; the break-glass account still works.
     assert world.store.calls["create_user"] == 1  # the fixture's admin row
     assert world.store.calls["update_user"] == 0
-    assert world.login("admin", ADMIN_PASSWORD) == Principal("admin", True)
+    assert world.login("admin", ADMIN_PASSWORD) == Principal("admin", True, method="local_admin")
 
 
 def test_not_in_allowed_groups_is_not_allowed_and_not_provisioned(tmp_path):
@@ -289,7 +291,7 @@ def test_a_directory_outage_is_not_remembered(world):
 
 def test_the_break_glass_admin_works_while_the_directory_is_down(world):
     world.directory.failure = unavailable()
-    assert world.login("admin", ADMIN_PASSWORD) == Principal("admin", True)
+    assert world.login("admin", ADMIN_PASSWORD) == Principal("admin", True, method="local_admin")
     assert not world.directory.calls
 
 
@@ -421,7 +423,7 @@ def test_on_real_stores_login_provisions_syncs_and_keeps_the_break_glass_apart(t
     assert world.groups.assigned_roles(row.id, "ldap-group:") == {ds}
     assert world.accounts.is_known("alice")
 
-    assert world.login("ADMIN", ADMIN_PASSWORD) == Principal("admin", True)
+    assert world.login("ADMIN", ADMIN_PASSWORD) == Principal("admin", True, method="local_admin")
     store.update_user("admin", password="rotated-password-22")
     assert world.refusal("admin", ADMIN_PASSWORD).reason == "bad_password"
     assert world.login("admin", "rotated-password-22").username == "admin"

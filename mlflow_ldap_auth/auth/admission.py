@@ -1,0 +1,42 @@
+"""After the directory vouched for a user: the access decision, provisioning, role sync.
+
+The same steps run at a fresh login (after a password bind) and at a revalidation
+(after a service-account read of the entry), so a user's admin flag, groups and grants
+come out the same either way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mlflow_ldap_auth.auth.group_sync import GroupSync
+from mlflow_ldap_auth.auth.provisioning import Provisioner
+from mlflow_ldap_auth.errors import NotAllowed
+from mlflow_ldap_auth.ldap.entries import DirectoryUser
+
+NOT_IN_ALLOWED_GROUPS = "not_in_allowed_groups"
+
+
+@dataclass(frozen=True)
+class Admitted:
+    is_admin: bool
+    #: The admin flag or a managed role changed in MLflow's store.
+    changed: bool
+
+
+class Admission:
+    def __init__(self, sync: GroupSync, provisioner: Provisioner) -> None:
+        self.sync = sync
+        self.provisioner = provisioner
+
+    def admit(self, user: DirectoryUser, source: str | None) -> Admitted:
+        """Provision ``user`` and bring flag and roles in line; ``NotAllowed`` if refused."""
+        plan = self.sync.plan(user)
+        if not plan.decision.allowed:
+            raise NotAllowed(
+                f"{user.dn} is in none of allowed_groups", reason=NOT_IN_ALLOWED_GROUPS
+            )
+        before = self.provisioner.admin_flag(user.username)
+        is_admin = self.provisioner.provision(user.username, plan.decision.is_admin, source)
+        roles_changed = self.sync.apply(plan, user.username)
+        return Admitted(is_admin=is_admin, changed=roles_changed or before != is_admin)

@@ -1,0 +1,306 @@
+"""Accounts that follow the directory between logins (SPEC §9 "Lifecycle").
+
+A cached password or an access token lets a user in without a bind, so without this
+an account disabled, locked or removed in the directory would keep working until its
+cache entry or token expired. The *active* users of a worker are those with a cached
+password in it and those whose tokens it served within the interval. For each, the
+directory entry is re-read with the service account (``Directory.lookup``: one user
+search that also reads the account state, then the groups as at a login) at least
+every ``revalidate_interval_seconds``:
+
+* gone, disabled, locked, expired, or no longer in ``allowed_groups``: the user's tokens
+  answer 401 (``tokens.authenticator`` reads the status) and cached passwords are
+  evicted, on every worker of every server within seconds;
+* password changed (``pwdChangedTime`` / ``pwdLastSet`` differs): cached passwords are
+  evicted (tokens keep working: they do not depend on the password);
+* otherwise admin flag, groups and grants are re-synced exactly as at a fresh login.
+
+One check per active user per interval for the whole fleet: each result is a row of
+``ldap_auth_user_checks`` (``user_checks``); a worker checks a user only after winning
+the row's claim, and a row is due early enough (``due_age``) that the result reaches
+every worker before the interval has passed. Every worker reads the rows of its active users every
+few seconds (one query per 500 users) and applies what they say locally.
+
+A fresh login is a check too (the bind's user search read the same attributes).
+While no directory server answers, the rows keep their last ``checked_at``; tokens are
+served until ``token_outage_grace_seconds`` after it (then 503), cached passwords until
+their own TTL, as before.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from cachetools import TTLCache
+
+from mlflow_ldap_auth.auth.admission import NOT_IN_ALLOWED_GROUPS, Admission
+from mlflow_ldap_auth.auth.audit import audit
+from mlflow_ldap_auth.auth.credential_cache import CredentialCache
+from mlflow_ldap_auth.auth.user_checks import UNCHECKED, CheckRecord, UserChecks
+from mlflow_ldap_auth.errors import DirectoryUnavailable, NotAllowed
+from mlflow_ldap_auth.ldap.account_state import OK
+from mlflow_ldap_auth.ldap.entries import DirectoryUser
+
+_logger = logging.getLogger(__name__)
+
+GONE = "gone"
+NOT_ALLOWED = "not_allowed"
+#: How long a worker reuses a row it read (s): revalidation results and token
+#: refusals reach every worker within this plus one tick.
+STATUS_TTL_SECONDS = 5.0
+#: After the directory failed to answer about a user, wait this long before asking again.
+RETRY_SECONDS = 10.0
+_UNSEEN = object()
+
+
+class Revalidator:
+    """Per worker: tracks active users, checks the due ones, applies the fleet's results."""
+
+    def __init__(
+        self,
+        *,
+        interval_seconds: int,
+        grace_seconds: int,
+        lookup: Callable[[str], DirectoryUser | None],
+        checks: UserChecks,
+        admission: Admission,
+        cache: CredentialCache,
+        is_directory_user: Callable[[object], bool],
+        max_users: int = 100_000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.interval = interval_seconds
+        self.grace = grace_seconds
+        self._lookup = lookup
+        self._checks = checks
+        self._admission = admission
+        self._cache = cache
+        self._is_directory_user = is_directory_user
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._token_users: TTLCache[str, bool] = TTLCache(max_users, interval_seconds, timer=clock)
+        self._rows: TTLCache[str, CheckRecord] = TTLCache(max_users, STATUS_TTL_SECONDS, timer=clock)
+        #: The password marker this worker last saw per user (None: the entry has none).
+        self._markers: TTLCache[str, str | None] = TTLCache(max_users, 3 * interval_seconds, timer=clock)
+        self._failed_at: TTLCache[str, float] = TTLCache(max_users, RETRY_SECONDS, timer=clock)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        #: Directory look-ups this worker made for revalidation (status API, tests).
+        self.checks_made = 0
+
+    @property
+    def tick_seconds(self) -> float:
+        return max(1.0, min(5.0, self.interval / 10))
+
+    @property
+    def due_age(self) -> float:
+        """A row this old is checked again: early enough that the result has reached
+        every worker (one tick, then their row memory) before the interval is over."""
+        return max(1.0, self.interval - STATUS_TTL_SECONDS - 2 * self.tick_seconds)
+
+    # -- what the request path uses ------------------------------------------
+    def note_token_use(self, username: str) -> None:
+        with self._lock:
+            self._token_users[username] = True
+
+    def row(self, username: str) -> CheckRecord | None:
+        """The user's check row, as this worker last read it (at most a few seconds old)."""
+        with self._lock:
+            row = self._rows.get(username)
+        if row is None:
+            row = self._checks.get(username)
+            if row is not None:
+                with self._lock:
+                    self._rows[username] = row
+        return row
+
+    def known_usable(self, username: str) -> bool:
+        """Whether memory alone says ``username``'s tokens may be used (no I/O)."""
+        with self._lock:
+            row = self._rows.get(username)
+        return (
+            row is not None and row.status == OK and self._clock() - row.checked_at <= self.interval
+        )
+
+    def token_verdict(self, username: str) -> str | None:
+        """None if ``username``'s tokens may be used now, else the refusal reason.
+
+        Raises ``DirectoryUnavailable`` when the last successful check is older than
+        the interval, the directory cannot answer now, and the grace period is over.
+        """
+        now = self._clock()
+        row = self.row(username)
+        if row is None or row.status == UNCHECKED or now - row.checked_at > self.interval:
+            row = self.check_now(username) or row
+        if row is None or row.status == UNCHECKED:
+            raise DirectoryUnavailable(
+                f"{username}'s directory entry was never checked and the directory is down",
+                reason="revalidation_unavailable",
+            )
+        if row.status != OK:
+            return f"owner_{row.status}"
+        age = now - row.checked_at
+        if age > self.interval and age > self.grace:
+            raise DirectoryUnavailable(
+                f"{username}'s directory entry was last checked {int(age)} s ago "
+                "(over token_outage_grace_seconds) and the directory is down",
+                reason="outage_grace_over",
+            )
+        return None
+
+    def record_login(self, user: DirectoryUser) -> None:
+        """A fresh bind is a successful check of the account."""
+        now = int(self._clock())
+        marker = user.account.password_marker
+        self._checks.record(user.username, OK, marker, now)
+        with self._lock:
+            self._rows[user.username] = CheckRecord(user.username, now, OK, marker)
+            self._markers[user.username] = marker
+
+    # -- checking ------------------------------------------------------------
+    def check_now(self, username: str) -> CheckRecord | None:
+        """Ask the directory about ``username`` now; None when it cannot answer."""
+        with self._lock:
+            if username in self._failed_at:
+                return None
+        return self._check(username, self._checks.get(username))
+
+    def _check(self, username: str, previous: CheckRecord | None) -> CheckRecord | None:
+        now = int(self._clock())
+        self.checks_made += 1
+        try:
+            user = self._lookup(username)
+        except DirectoryUnavailable as exc:
+            _logger.warning("Revalidation of %r postponed: %s", username, exc)
+            with self._lock:
+                self._failed_at[username] = now
+            self._checks.release(username)
+            return None
+        changed = False
+        marker = previous.password_marker if previous else None
+        if user is None:
+            status = GONE
+        else:
+            marker = user.account.password_marker
+            status = user.account.status
+            if status == OK:
+                try:
+                    changed = self._admission.admit(user, None).changed
+                except NotAllowed as exc:
+                    status = NOT_ALLOWED if exc.reason == NOT_IN_ALLOWED_GROUPS else exc.reason
+        self._checks.record(username, status, marker, now)
+        row = CheckRecord(username, now, status, marker)
+        self._audit(previous, row, changed)
+        self._apply({username: row})
+        return row
+
+    def _audit(self, previous: CheckRecord | None, row: CheckRecord, changed: bool) -> None:
+        before = previous.status if previous else UNCHECKED
+        # A marker that appears counts as a change: OpenLDAP writes pwdChangedTime only
+        # at the first password change after the entry was made.
+        password_changed = (
+            previous is not None
+            and previous.status != UNCHECKED
+            and row.password_marker != previous.password_marker
+        )
+        if before == row.status and not password_changed and not changed:
+            return
+        if row.status != OK:
+            reason = row.status
+        elif password_changed:
+            reason = "password_changed"
+        elif before not in (OK, UNCHECKED):
+            reason = "usable_again"
+        else:
+            reason = "groups_changed"
+        audit(
+            "user_revalidated",
+            user=row.username,
+            source=None,
+            result="success" if row.status == OK else "refused",
+            reason=reason,
+            previous=before,
+            status=row.status,
+            roles_or_admin_changed=changed,
+        )
+
+    def _apply(self, rows: dict[str, CheckRecord]) -> None:
+        """What the rows mean for this worker: evict cached passwords that must go."""
+        doomed = set()
+        with self._lock:
+            for username, row in rows.items():
+                self._rows[username] = row
+                seen = self._markers.get(username, _UNSEEN)
+                if row.status not in (OK, UNCHECKED) or (
+                    seen is not _UNSEEN and row.password_marker != seen
+                ):
+                    doomed.add(username)
+                if row.status != UNCHECKED:
+                    self._markers[username] = row.password_marker
+        if doomed:
+            evicted = self._cache.evict(lambda principal: principal.username in doomed)
+            if evicted:
+                _logger.info("Evicted %s cached password(s) of %s", evicted, sorted(doomed))
+
+    # -- the background round --------------------------------------------------
+    def active_users(self) -> set[str]:
+        users = {
+            principal.username
+            for principal in self._cache.remembered()
+            if self._is_directory_user(principal)
+        }
+        with self._lock:
+            self._token_users.expire()
+            users.update(self._token_users.keys())
+        return users
+
+    def tick(self) -> int:
+        """One round: read the active users' rows, apply them, check the due ones.
+
+        Returns how many users this worker checked with the directory.
+        """
+        active = self.active_users()
+        if not active:
+            return 0
+        rows = self._checks.get_many(active)
+        self._apply(rows)
+        now = self._clock()
+        due_before = int(now - self.due_age)
+        checked = 0
+        for username in sorted(active):
+            row = rows.get(username)
+            if row is not None and row.checked_at > due_before:
+                continue
+            with self._lock:
+                if username in self._failed_at:
+                    continue
+            if not self._checks.claim(username, int(now), due_before):
+                continue
+            try:
+                self._check(username, row)
+            except Exception:
+                _logger.exception("Revalidation of %r failed", username)
+                self._checks.release(username)
+            checked += 1
+        return checked
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(
+            target=self._run, name="mlflow-ldap-auth-revalidation", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.tick_seconds):
+            try:
+                self.tick()
+            except Exception:
+                _logger.exception("Revalidation round failed")
+
+    def stop(self) -> None:
+        self._stop.set()

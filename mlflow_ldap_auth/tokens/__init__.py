@@ -1,0 +1,1 @@
+"""Personal access tokens for pipelines (SPEC §9): format, store, request check, service."""

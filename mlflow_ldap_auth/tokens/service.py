@@ -1,0 +1,144 @@
+"""Creating, listing and revoking tokens: the rules of SPEC §9, shared by REST, page and CLI.
+
+Decided where the SPEC is silent:
+
+* names are 1 to 100 characters without control characters, and need not be unique
+  (rotation = create the new token under the same name, switch the pipeline, revoke the
+  old one, without a moment in between where no token works);
+* a user has at most ``MAX_ACTIVE_TOKENS`` unrevoked, unexpired tokens;
+* only a directory user logged in with their directory password creates tokens: not a
+  token (a leaked token must not be able to mint successors that outlive its
+  revocation), not the break-glass local admin (it is not in the directory, so nothing
+  could ever revalidate its tokens);
+* revoking someone else's token as a non-admin answers 404, as for an id that does not
+  exist (no one learns which ids exist); revoking a revoked token answers it unchanged.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import (
+    INVALID_PARAMETER_VALUE,
+    PERMISSION_DENIED,
+    RESOURCE_DOES_NOT_EXIST,
+)
+
+from mlflow_ldap_auth.auth.audit import audit
+from mlflow_ldap_auth.auth.provisioning import Principal
+from mlflow_ldap_auth.tokens.secret_format import new_secret, secret_hash
+from mlflow_ldap_auth.tokens.store import TokenRecord, TokenStore
+
+MAX_NAME_LENGTH = 100
+MAX_ACTIVE_TOKENS = 100
+_DAY = 86_400
+
+
+def _invalid(message: str) -> MlflowException:
+    return MlflowException(message, INVALID_PARAMETER_VALUE)
+
+
+def check_name(name) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise _invalid("'name' is required: a short text saying what the token is for")
+    name = name.strip()
+    if len(name) > MAX_NAME_LENGTH:
+        raise _invalid(f"'name' is longer than {MAX_NAME_LENGTH} characters")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
+        raise _invalid("'name' contains a control character")
+    return name
+
+
+def check_days(days, max_days: int) -> int:
+    if isinstance(days, str) and days.strip().isdigit() and days.strip().isascii():
+        days = int(days.strip())
+    if isinstance(days, bool) or not isinstance(days, int):
+        raise _invalid(f"'expires_in_days' is required: a whole number from 1 to {max_days}")
+    if not 1 <= days <= max_days:
+        raise _invalid(f"'expires_in_days' must be from 1 to {max_days} (token_max_days)")
+    return days
+
+
+class TokenService:
+    def __init__(
+        self,
+        store: TokenStore,
+        max_days: int,
+        is_admin: Callable[[str], bool],
+        forget_cached: Callable[[], None],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.max_days = max_days
+        self._is_admin = is_admin
+        self._forget_cached = forget_cached
+        self._clock = clock
+
+    def create(
+        self, requester: Principal, name, expires_in_days, source: str | None
+    ) -> tuple[TokenRecord, str]:
+        if requester.method == "token":
+            raise MlflowException(
+                "a token cannot create tokens: log in with your directory password",
+                PERMISSION_DENIED,
+            )
+        if requester.method != "password":
+            raise MlflowException(
+                "only directory users have tokens; the break-glass admin cannot create one",
+                INVALID_PARAMETER_VALUE,
+            )
+        name = check_name(name)
+        days = check_days(expires_in_days, self.max_days)
+        now = int(self._clock())
+        if self.store.count_active(requester.username, now) >= MAX_ACTIVE_TOKENS:
+            raise _invalid(
+                f"{requester.username} already has {MAX_ACTIVE_TOKENS} active tokens: "
+                "revoke some first"
+            )
+        secret = new_secret()
+        record = self.store.add(
+            requester.username, name, secret_hash(secret), now, now + days * _DAY
+        )
+        audit(
+            "token_created",
+            user=requester.username,
+            source=source,
+            result="success",
+            reason="created",
+            token_id=record.id,
+            name=name,
+            expires=record.to_json()["expires"],
+        )
+        return record, secret
+
+    def list(self, requester: Principal, user: str | None = None, everyone: bool = False):
+        if (user is not None and user != requester.username) or everyone:
+            if not self._is_admin(requester.username):
+                raise MlflowException(
+                    "only MLflow admins may list other users' tokens", PERMISSION_DENIED
+                )
+            return self.store.list(None if everyone else user)
+        return self.store.list(requester.username)
+
+    def revoke(self, requester: Principal, token_id: str, source: str | None) -> TokenRecord:
+        record = self.store.by_id(token_id) if isinstance(token_id, str) else None
+        if record is None or (
+            record.owner != requester.username and not self._is_admin(requester.username)
+        ):
+            raise MlflowException(f"no token {token_id!r}", RESOURCE_DOES_NOT_EXIST)
+        if record.revoked_at is not None:
+            return record
+        revoked = self.store.revoke(token_id, requester.username, int(self._clock()))
+        self._forget_cached()
+        audit(
+            "token_revoked",
+            user=record.owner,
+            source=source,
+            result="success",
+            reason="revoked_by_owner" if requester.username == record.owner else "revoked_by_admin",
+            token_id=record.id,
+            actor=requester.username,
+        )
+        return revoked

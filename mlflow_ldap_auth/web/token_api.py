@@ -1,0 +1,71 @@
+"""REST API of access tokens under ``/api/2.0/mlflow/ldap-auth/tokens`` (SPEC §9).
+
+| method, path        | does                                                        |
+|---------------------|-------------------------------------------------------------|
+| POST   /tokens      | ``{"name", "expires_in_days"}`` -> ``{"token", "secret"}``  |
+| GET    /tokens      | own tokens; admins: ``?user=NAME`` or ``?all=true``         |
+| DELETE /tokens/<id> | revoke (owner or admin) -> ``{"token": {...}}``             |
+
+Open to every authenticated user (``admin_guard`` lets these paths through without the
+admin check); the rules are ``tokens.service``'s. Errors in MLflow's JSON format.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+from mlflow.server.handlers import catch_mlflow_exception
+
+from mlflow_ldap_auth.plugin import current_plugin
+from mlflow_ldap_auth.web.authn import current_principal
+from mlflow_ldap_auth.web.rest_api import API_PREFIX
+
+TOKENS_PATH = API_PREFIX + "/tokens"
+
+blueprint = Blueprint("ldap_auth_tokens_api", __name__, url_prefix=TOKENS_PATH)
+
+
+def _flag(value: str | None) -> bool:
+    if value is None:
+        return False
+    if value.strip().lower() in ("true", "1", "yes"):
+        return True
+    if value.strip().lower() in ("false", "0", "no", ""):
+        return False
+    raise MlflowException(f"'all' must be true or false, got {value!r}", INVALID_PARAMETER_VALUE)
+
+
+@blueprint.post("")
+@catch_mlflow_exception
+def create_token():
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise MlflowException("the body must be a JSON object", INVALID_PARAMETER_VALUE)
+    unknown = set(body) - {"name", "expires_in_days"}
+    if unknown:
+        raise MlflowException(f"unknown field(s): {sorted(unknown)}", INVALID_PARAMETER_VALUE)
+    record, secret = current_plugin().token_service.create(
+        current_principal(), body.get("name"), body.get("expires_in_days"), request.remote_addr
+    )
+    return jsonify({"token": record.to_json(), "secret": secret})
+
+
+@blueprint.get("")
+@catch_mlflow_exception
+def list_tokens():
+    records = current_plugin().token_service.list(
+        current_principal(),
+        user=request.args.get("user") or None,
+        everyone=_flag(request.args.get("all")),
+    )
+    return jsonify({"tokens": [record.to_json() for record in records]})
+
+
+@blueprint.delete("/<token_id>")
+@catch_mlflow_exception
+def revoke_token(token_id: str):
+    record = current_plugin().token_service.revoke(
+        current_principal(), token_id, request.remote_addr
+    )
+    return jsonify({"token": record.to_json()})

@@ -1,0 +1,223 @@
+"""Accounts follow the directory between logins (SPEC §9 "Lifecycle"), on a real slapd
+with the ppolicy overlay and real ``mlflow server --workers 2`` processes.
+
+``revalidate_interval_seconds = 10`` (its minimum): every check below must take effect on
+every worker within that interval after the change, for tokens and cached passwords.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+import requests
+
+from servers import (
+    ADMINS_DN,
+    USERS_DN,
+    SlapdInstance,
+    add_person,
+    audit_lines,
+    start_server,
+    wait_for_audit,
+    wait_until,
+)
+
+INTERVAL = 10
+TOKENS = "/api/2.0/mlflow/ldap-auth/tokens"
+SEARCH = "/api/2.0/mlflow/experiments/search?max_results=1"
+MAPPINGS = "/api/2.0/mlflow/ldap-auth/group-mappings"
+
+
+@pytest.fixture(scope="module")
+def policy_slapd():
+    instance = SlapdInstance(password_policy=True).start()
+    yield instance
+    instance.cleanup()
+
+
+@pytest.fixture(scope="module")
+def server(policy_slapd, tmp_path_factory):
+    with start_server(
+        tmp_path_factory,
+        policy_slapd,
+        workers=2,
+        name="revalidation",
+        revalidate_interval_seconds=str(INTERVAL),
+        allowed_groups=USERS_DN,
+        cache_ttl_seconds="3600",
+    ) as running:
+        yield running
+
+
+def person(slapd, uid: str, groups=(USERS_DN,)) -> tuple[str, str]:
+    password = f"{uid}-password-1"
+    add_person(slapd, uid, password, groups)
+    return uid, password
+
+
+def token_for(server, auth) -> str:
+    response = requests.post(
+        server.url + TOKENS, json={"name": "pipeline", "expires_in_days": 1}, auth=auth
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["secret"]
+
+
+def fresh(server, path=SEARCH, **kwargs) -> int:
+    headers = {"Connection": "close", **kwargs.pop("headers", {})}
+    return requests.get(server.url + path, headers=headers, timeout=30, **kwargs).status_code
+
+
+def with_token(server, secret: str, path=SEARCH) -> int:
+    return fresh(server, path, headers={"Authorization": f"Bearer {secret}"})
+
+
+def on_every_worker(check, expected: int, attempts: int = 6) -> bool:
+    return all(check() == expected for _ in range(attempts))
+
+
+def within_interval(condition, message: str, started: float) -> None:
+    wait_until(condition, message, timeout=INTERVAL + 1)
+    assert time.monotonic() - started <= INTERVAL + 1
+
+
+def test_a_removed_user_loses_token_access_within_the_interval_another_keeps_it(
+    server, policy_slapd
+):
+    leaver = person(policy_slapd, "leaver")
+    stayer = person(policy_slapd, "stayer")
+    leaver_token, stayer_token = token_for(server, leaver), token_for(server, stayer)
+    assert with_token(server, leaver_token) == 200
+    policy_slapd.ldif("ldapdelete", "uid=leaver,ou=people,dc=example,dc=org\n")
+    started = time.monotonic()
+    within_interval(
+        lambda: on_every_worker(lambda: with_token(server, leaver_token), 401),
+        "a removed user's token still works",
+        started,
+    )
+    assert on_every_worker(lambda: with_token(server, stayer_token), 200)
+    wait_for_audit(server, 0, event="user_revalidated", user="leaver", reason="gone")
+    wait_for_audit(server, 0, event="token_refused", user="leaver", reason="owner_gone")
+
+
+def test_a_locked_account_loses_tokens_and_cached_password_then_gets_them_back(
+    server, policy_slapd
+):
+    uid, password = person(policy_slapd, "locked1")
+    secret = token_for(server, (uid, password))  # also caches the password
+    assert fresh(server, auth=(uid, password)) == 200
+    policy_slapd.lock_account(uid)
+    started = time.monotonic()
+    within_interval(
+        lambda: (
+            on_every_worker(lambda: with_token(server, secret), 401)
+            and on_every_worker(lambda: fresh(server, auth=(uid, password)), 401)
+        ),
+        "a locked account still gets in",
+        started,
+    )
+    wait_for_audit(server, 0, event="token_refused", user=uid, reason="owner_locked")
+    policy_slapd.unlock_account(uid)
+    wait_until(
+        lambda: on_every_worker(lambda: with_token(server, secret), 200),
+        "an unlocked account's token does not work again",
+        timeout=2 * INTERVAL,
+    )
+    wait_for_audit(server, 0, event="user_revalidated", user=uid, reason="usable_again")
+
+
+def test_a_changed_password_evicts_the_cached_one_but_not_the_tokens(server, policy_slapd):
+    uid, old = person(policy_slapd, "rotator")
+    secret = token_for(server, (uid, old))
+    for _ in range(4):
+        assert fresh(server, auth=(uid, old)) == 200  # cached on both workers
+    binds_before = len(audit_lines(server, event="login", user=uid))
+    time.sleep(1.1)  # pwdChangedTime has one-second resolution
+    policy_slapd.set_password(uid, "rotator-new-password-2")
+    started = time.monotonic()
+    within_interval(
+        lambda: on_every_worker(lambda: fresh(server, auth=(uid, old)), 401),
+        "the old password is still accepted from the cache",
+        started,
+    )
+    assert on_every_worker(lambda: with_token(server, secret), 200)
+    assert fresh(server, auth=(uid, "rotator-new-password-2")) == 200
+    assert len(audit_lines(server, event="login", user=uid)) > binds_before
+    wait_for_audit(server, 0, event="user_revalidated", user=uid, reason="password_changed")
+
+
+def test_leaving_allowed_groups_refuses_tokens(server, policy_slapd):
+    uid, password = person(policy_slapd, "mover")
+    secret = token_for(server, (uid, password))
+    policy_slapd.ldif(
+        "ldapmodify",
+        f"dn: {USERS_DN}\nchangetype: modify\ndelete: member\n"
+        f"member: uid={uid},ou=people,dc=example,dc=org\n",
+    )
+    started = time.monotonic()
+    within_interval(
+        lambda: on_every_worker(lambda: with_token(server, secret), 401),
+        "a token of a user outside allowed_groups still works",
+        started,
+    )
+    wait_for_audit(server, 0, event="token_refused", user=uid, reason="owner_not_allowed")
+
+
+def test_groups_and_admin_flag_are_resynced_without_a_login(server, policy_slapd):
+    uid, password = person(policy_slapd, "promoted")
+    secret = token_for(server, (uid, password))
+    assert with_token(server, secret, MAPPINGS) == 403  # not an admin yet
+    policy_slapd.ldif(
+        "ldapmodify",
+        f"dn: {ADMINS_DN}\nchangetype: modify\nadd: member\n"
+        f"member: uid={uid},ou=people,dc=example,dc=org\n",
+    )
+    wait_until(
+        lambda: on_every_worker(lambda: with_token(server, secret, MAPPINGS), 200),
+        "the admin flag did not follow the directory",
+        timeout=INTERVAL + 11,  # + permission_cache_ttl_seconds on the other worker
+    )
+    wait_for_audit(server, 0, event="user_revalidated", user=uid, reason="groups_changed")
+
+
+def test_during_an_outage_tokens_work_for_the_grace_period_then_503(policy_slapd, tmp_path_factory):
+    generous = start_server(
+        tmp_path_factory,
+        policy_slapd,
+        name="grace-long",
+        revalidate_interval_seconds=str(INTERVAL),
+        connect_timeout="1",
+        receive_timeout="1",
+    )
+    strict = start_server(
+        tmp_path_factory,
+        policy_slapd,
+        name="grace-none",
+        revalidate_interval_seconds=str(INTERVAL),
+        token_outage_grace_seconds="0",
+        connect_timeout="1",
+        receive_timeout="1",
+    )
+    with generous, strict:
+        auth = person(policy_slapd, "outage")
+        kept, cut = token_for(generous, auth), token_for(strict, auth)
+        os.kill(policy_slapd.pid, signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+
+            def strict_answers_503() -> bool:
+                return with_token(strict, cut) == 503
+
+            wait_until(strict_answers_503, "grace 0 did not answer 503", timeout=2 * INTERVAL + 5)
+            assert time.monotonic() - started > INTERVAL - 2  # not before the interval
+            response = requests.get(
+                strict.url + SEARCH, headers={"Authorization": f"Bearer {cut}"}, timeout=30
+            )
+            assert response.status_code == 503 and response.headers["Retry-After"]
+            assert with_token(generous, kept) == 200  # within its grace
+        finally:
+            os.kill(policy_slapd.pid, signal.SIGCONT)
+        wait_until(lambda: with_token(strict, cut) == 200, "no recovery after the outage", 20)
