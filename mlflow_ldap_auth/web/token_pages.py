@@ -60,7 +60,11 @@ def _listing(principal, form: TokenForm, status: int = 200):
 @blueprint.get("/")
 def tokens_page():
     principal = current_principal()
-    return _listing(principal, TokenForm(current_plugin().token_service.max_days))
+    max_days = current_plugin().token_service.max_days
+    form = TokenForm(max_days)
+    # The form's default (90 days) must not exceed a shorter token_max_days.
+    form.expires_in_days.data = min(form.expires_in_days.data, max_days)
+    return _listing(principal, form)
 
 
 @blueprint.post("/")

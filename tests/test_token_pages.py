@@ -1,0 +1,419 @@
+"""The access-token pages (/ldap-admin/tokens, SPEC §9) in a real headless Chromium.
+
+Against real slapd and ``mlflow server``: every logged-in directory user creates, lists
+and revokes their own tokens there; admins see and revoke everyone's; the secret is
+shown once; forms carry CSRF tokens; names are escaped.
+"""
+
+import calendar
+import os
+import re
+import sqlite3
+import time
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+import requests
+from playwright.sync_api import expect
+
+from servers import ADMIN_PASSWORD, start_server
+
+ALICE = {"username": "alice", "password": "alice-password"}
+BOB = {"username": "bob", "password": "bob-password"}
+CAROL = {"username": "carol", "password": "carol-password"}  # a directory admin
+MAX_DAYS = 60  # token_max_days, below the form's default of 90
+PAGE = "/ldap-admin/tokens/"
+TOKENS_API = "/api/2.0/mlflow/ldap-auth/tokens"
+SEARCH = "/api/2.0/mlflow/experiments/search?max_results=1"
+SECRET = re.compile(r"mldap_[0-9A-Za-z]{49}")
+XSS_NAME = "<script>alert(1)</script>"
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "static" / "screenshots"
+
+
+@pytest.fixture(scope="module")
+def server(slapd, tmp_path_factory):
+    with start_server(tmp_path_factory, slapd, name="tokens-ui", token_max_days=str(MAX_DAYS)) as s:
+        yield s
+
+
+def basic(user: dict) -> tuple[str, str]:
+    return user["username"], user["password"]
+
+
+def api_tokens(server, user=ALICE, **params) -> list[dict]:
+    response = requests.get(server.url + TOKENS_API, params=params, auth=basic(user), timeout=30)
+    assert response.status_code == 200, response.text
+    return response.json()["tokens"]
+
+
+def api_create(server, name: str, user=ALICE, days: int = 7) -> tuple[dict, str]:
+    response = requests.post(
+        server.url + TOKENS_API,
+        json={"name": name, "expires_in_days": days},
+        auth=basic(user),
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["token"], response.json()["secret"]
+
+
+def epoch(iso: str) -> int:
+    return calendar.timegm(time.strptime(iso, "%Y-%m-%dT%H:%M:%SZ"))
+
+
+def bearer_status(server, secret: str) -> int:
+    return requests.get(
+        server.url + SEARCH,
+        headers={"Authorization": "Bearer " + secret, "Connection": "close"},
+        timeout=30,
+    ).status_code
+
+
+def wait_for_401(server, secret: str, deadline_s: float = 10.0) -> float:
+    """Seconds until a request with ``secret`` is refused (fails after ``deadline_s``)."""
+    start = time.monotonic()
+    while True:
+        status = bearer_status(server, secret)
+        if status == 401:
+            return time.monotonic() - start
+        assert status == 200, status
+        assert time.monotonic() - start < deadline_s, f"still {status} after {deadline_s} s"
+        time.sleep(0.2)
+
+
+def shot(page, name, mask=()):
+    """Screenshots for the README when UPDATE_SCREENSHOTS=1; always taken (catches crashes)."""
+    kwargs = {"full_page": True, "mask": list(mask)}
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(exist_ok=True)
+        kwargs["path"] = str(SCREENSHOTS / f"{name}.png")
+    page.screenshot(**kwargs)
+
+
+class _CsrfField(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.value = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "input" and attrs.get("name") == "csrf_token":
+            self.value = attrs.get("value")
+
+
+def csrf_from(html: str) -> str:
+    parser = _CsrfField()
+    parser.feed(html)
+    assert parser.value, "no csrf_token field on the page"
+    return parser.value
+
+
+@pytest.fixture
+def context_as(browser, server):
+    """``context_as(user, **options)``: a new browser context logged in (HTTP Basic)."""
+    contexts = []
+
+    def make(credentials, **options):
+        context = browser.new_context(http_credentials=credentials, base_url=server.url, **options)
+        contexts.append(context)
+        return context
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def alice_page(context_as):
+    return context_as(ALICE).new_page()
+
+
+def token_row(page, name):
+    return page.locator("tbody tr", has=page.locator("td.token-name", has_text=name))
+
+
+def revoke_link(page, name):
+    """The row's "Revoke…" link (its accessible name says which token)."""
+    return token_row(page, name).get_by_role("link", name=f"Revoke {name}", exact=True)
+
+
+def test_create_a_token_shown_once_and_use_it(context_as, server):
+    context = context_as(ALICE, permissions=["clipboard-read", "clipboard-write"])
+    page = context.new_page()
+    answer = page.goto(PAGE)
+    assert answer.status == 200
+    expect(page.get_by_role("heading", name="Your tokens")).to_be_visible()
+    expect(page.get_by_role("link", name="Tokens")).to_have_attribute("aria-current", "page")
+    expect(page.get_by_role("link", name="Mappings")).to_have_count(0)  # not an admin
+    expect(page.get_by_label("Expires in (days)")).to_have_attribute("max", str(MAX_DAYS))
+    expect(page.get_by_label("Expires in (days)")).to_have_value(str(MAX_DAYS))  # not 90
+
+    page.get_by_label("Name").fill("ci-pipeline")
+    page.get_by_label("Expires in (days)").fill("30")
+    with page.expect_response(lambda r: r.request.method == "POST") as posted:
+        page.get_by_role("button", name="Create token").click()
+    assert posted.value.status == 200
+    assert posted.value.headers["cache-control"] == "no-store"
+    assert "script-src 'self'" in posted.value.headers["content-security-policy"]
+    expect(page.get_by_role("heading", name="Token created")).to_be_visible()
+    expect(page.get_by_role("alert")).to_contain_text("not shown again")
+
+    secret = page.get_by_label("Secret").input_value()
+    assert SECRET.fullmatch(secret), secret
+    html = page.content()
+    assert SECRET.findall(html) == [secret]  # once, in the one read-only field
+    expect(page.get_by_label("Secret")).not_to_be_editable()
+    expect(page.get_by_text(f"export MLFLOW_TRACKING_URI={server.url}").first).to_be_visible()
+    expect(page.get_by_text("export MLFLOW_TRACKING_TOKEN=<secret>")).to_be_visible()
+    expect(page.get_by_text("export MLFLOW_TRACKING_USERNAME=alice")).to_be_visible()
+
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.get_by_role("button", name="Copy").click()
+    expect(page.locator("#copy-status")).to_have_text("Copied to the clipboard.")
+    assert page.evaluate("navigator.clipboard.readText()") == secret
+    assert errors == []
+    shot(page, "token-created", mask=[page.get_by_label("Secret")])
+
+    # The secret works as MLflow's MLFLOW_TRACKING_TOKEN sends it.
+    assert bearer_status(server, secret) == 200
+    (created,) = [t for t in api_tokens(server) if t["name"] == "ci-pipeline"]
+    assert epoch(created["expires"]) - epoch(created["created"]) == 30 * 86_400
+
+    page.get_by_role("link", name="Back to the tokens").click()
+    page.reload()
+    row = token_row(page, "ci-pipeline")
+    expect(row).to_have_count(1)
+    expect(row.locator(".token-state")).to_have_text("active")
+    expect(row).to_contain_text(created["id"])
+    assert secret not in page.content()
+    listing = requests.get(server.url + PAGE, auth=basic(ALICE), timeout=30)
+    assert listing.status_code == 200 and "ci-pipeline" in listing.text
+    assert SECRET.search(listing.text) is None
+
+
+def test_bad_values_are_refused_next_to_their_field(alice_page, server):
+    page = alice_page
+    before = api_tokens(server)
+    page.goto(PAGE)
+    cases = [
+        ("", "7", "#name-error", "This field is required."),
+        ("zero-days", "0", "#expires_in_days-error", f"between 1 and {MAX_DAYS}"),
+        ("too-long", str(MAX_DAYS + 1), "#expires_in_days-error", f"between 1 and {MAX_DAYS}"),
+        ("no-days", "", "#expires_in_days-error", f"from 1 to {MAX_DAYS}"),
+    ]
+    for name, days, error_id, message in cases:
+        page.get_by_label("Name").fill(name)
+        page.get_by_label("Expires in (days)").fill(days)
+        with page.expect_response(lambda r: r.request.method == "POST") as posted:
+            page.get_by_role("button", name="Create token").click()
+        assert posted.value.status == 400, (name, days)
+        expect(page.locator(error_id)).to_contain_text(message)
+        field = page.locator(error_id).locator("xpath=..")
+        expect(field).to_have_class(re.compile(r"\binvalid\b"))
+        # The error sits in the field's own box, and the value typed is kept.
+        expect(field.locator("input")).to_have_value(name if error_id == "#name-error" else days)
+        expect(field.locator("input")).to_have_attribute("aria-invalid", "true")
+    shot(page, "tokens-form-errors")
+
+    # A 101-character name: the browser's maxlength stops it, the server too.
+    expect(page.get_by_label("Name")).to_have_attribute("maxlength", "100")
+    session = requests.Session()
+    session.auth = basic(ALICE)
+    form = session.get(server.url + PAGE, timeout=30)
+    refused = session.post(
+        server.url + PAGE,
+        data={"csrf_token": csrf_from(form.text), "name": "x" * 101, "expires_in_days": "7"},
+        timeout=30,
+    )
+    assert refused.status_code == 400
+    assert re.search(
+        r'<p class="error" id="name-error">Field cannot be longer than 100 characters', refused.text
+    )
+    assert api_tokens(server) == before
+
+
+def test_revoke_through_the_confirmation_page(alice_page, server):
+    token, secret = api_create(server, "to-revoke")
+    assert bearer_status(server, secret) == 200
+    page = alice_page
+    page.goto(PAGE)
+    revoke_link(page, "to-revoke").click()
+    expect(page.get_by_role("heading", name="Revoke this token?")).to_be_visible()
+    expect(page.locator("dd").first).to_have_text("to-revoke")
+    # "Keep it" changes nothing.
+    page.get_by_role("link", name="Keep it").click()
+    expect(token_row(page, "to-revoke").locator(".token-state")).to_have_text("active")
+    assert bearer_status(server, secret) == 200
+
+    revoke_link(page, "to-revoke").click()
+    shot(page, "tokens-revoke")
+    page.get_by_role("button", name="Revoke token").click()
+    expect(page.get_by_role("status")).to_contain_text("Revoked the token 'to-revoke' of alice.")
+    row = token_row(page, "to-revoke")
+    expect(row.locator(".token-state")).to_have_text("revoked")
+    expect(row.locator("td.actions a")).to_have_count(0)
+    wait_for_401(server, secret)
+    (listed,) = [t for t in api_tokens(server) if t["id"] == token["id"]]
+    assert listed["revoked"] is not None
+
+    # An expired token is shown as such (expiry moved into the past in the database).
+    expired, _ = api_create(server, "old-nightly")
+    with sqlite3.connect(server.directory / "auth.db") as db:
+        db.execute(
+            "UPDATE ldap_auth_tokens SET expires_at = ? WHERE id = ?",
+            (int(time.time()) - 60, expired["id"]),
+        )
+    page.reload()
+    row = token_row(page, "old-nightly")
+    expect(row.locator(".token-state")).to_have_text("expired")
+    expect(row.locator("td.actions a")).to_have_count(0)
+    shot(page, "tokens")
+
+
+def test_users_see_only_their_own_and_admins_everyones(context_as, server):
+    token, secret = api_create(server, "alice-private")
+    bob = context_as(BOB).new_page()
+    bob.goto(PAGE)
+    expect(bob.get_by_role("heading", name="Your tokens")).to_be_visible()
+    expect(bob.locator("header.top")).to_contain_text("Logged in as bob")
+    expect(bob.locator("a.brand")).to_have_attribute("href", PAGE)
+    assert "alice-private" not in bob.content()
+    bob.goto(PAGE + "?user=alice")  # a non-admin's filter is ignored
+    assert "alice-private" not in bob.content()
+    expect(bob.get_by_role("columnheader", name="Owner")).to_have_count(0)
+    answer = bob.goto(f"{PAGE}{token['id']}/revoke")
+    assert answer.status == 404
+    expect(bob.get_by_role("heading", name="No such token")).to_be_visible()
+    bob_session = requests.Session()
+    bob_session.auth = basic(BOB)
+    own, _ = api_create(server, "bob-own", user=BOB)
+    confirm = bob_session.get(server.url + f"{PAGE}{own['id']}/revoke", timeout=30)
+    forged = bob_session.post(
+        server.url + f"{PAGE}{token['id']}/revoke",
+        data={"csrf_token": csrf_from(confirm.text)},
+        timeout=30,
+    )
+    assert forged.status_code == 404
+    assert bearer_status(server, secret) == 200
+
+    carol = context_as(CAROL).new_page()
+    carol.goto(PAGE)
+    expect(carol.get_by_role("heading", name="Everyone's tokens")).to_be_visible()
+    expect(carol.get_by_role("link", name="Mappings")).to_be_visible()  # the admin nav
+    row = token_row(carol, "alice-private")
+    expect(row.locator("td").nth(1)).to_have_text("alice")  # the owner column
+    expect(token_row(carol, "bob-own").locator("td").nth(1)).to_have_text("bob")
+    carol.get_by_label("Owner").fill("bob")
+    carol.get_by_role("button", name="Show").click()
+    expect(carol.get_by_role("heading", name="Tokens of bob")).to_be_visible()
+    expect(token_row(carol, "alice-private")).to_have_count(0)
+    expect(token_row(carol, "bob-own")).to_have_count(1)
+    carol.get_by_role("link", name="Everyone's tokens").click()
+    revoke_link(carol, "alice-private").click()
+    expect(carol.locator("dd").nth(1)).to_have_text("alice")
+    carol.get_by_role("button", name="Revoke token").click()
+    expect(carol.get_by_role("status")).to_contain_text(
+        "Revoked the token 'alice-private' of alice."
+    )
+    expect(token_row(carol, "alice-private").locator(".token-state")).to_have_text("revoked")
+    expect(token_row(carol, "alice-private")).to_contain_text("by carol")
+    wait_for_401(server, secret)
+
+
+def test_a_token_login_lists_but_cannot_create(context_as, server):
+    token, secret = api_create(server, "token-login")
+    page = context_as({"username": "alice", "password": secret}).new_page()
+    answer = page.goto(PAGE)
+    assert answer.status == 200
+    expect(token_row(page, "token-login")).to_have_count(1)
+    expect(page.get_by_role("heading", name="Creating tokens")).to_be_visible()
+    expect(page.get_by_role("button", name="Create token")).to_have_count(0)
+    expect(page.get_by_label("Name")).to_have_count(0)
+
+    before = api_tokens(server)
+    session = requests.Session()
+    session.auth = ("alice", secret)
+    confirm = session.get(server.url + f"{PAGE}{token['id']}/revoke", timeout=30)
+    assert confirm.status_code == 200
+    minted = session.post(
+        server.url + PAGE,
+        data={"csrf_token": csrf_from(confirm.text), "name": "minted", "expires_in_days": "7"},
+        timeout=30,
+    )
+    assert minted.status_code == 400
+    assert "a token cannot create tokens" in minted.text
+    assert SECRET.search(minted.text) is None
+    assert api_tokens(server) == before
+
+
+def test_the_break_glass_admin_sees_everyones_but_cannot_create(context_as, server):
+    api_create(server, "seen-by-break-glass")
+    page = context_as({"username": "admin", "password": ADMIN_PASSWORD}).new_page()
+    assert page.goto(PAGE).status == 200
+    expect(page.get_by_role("heading", name="Everyone's tokens")).to_be_visible()
+    expect(token_row(page, "seen-by-break-glass").locator("td").nth(1)).to_have_text("alice")
+    expect(page.get_by_role("heading", name="Creating tokens")).to_be_visible()
+    expect(page.get_by_role("button", name="Create token")).to_have_count(0)
+
+
+def test_html_in_a_token_name_is_escaped(alice_page, server):
+    page = alice_page
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.goto(PAGE)
+    page.get_by_label("Name").fill(XSS_NAME)
+    page.get_by_label("Expires in (days)").fill("1")
+    page.get_by_role("button", name="Create token").click()
+    expect(page.get_by_role("heading", name="Token created")).to_be_visible()
+    expect(page.locator("dd").first).to_have_text(XSS_NAME)
+    assert page.locator("script:not([src])").count() == 0
+    page.get_by_role("link", name="Back to the tokens").click()
+    row = token_row(page, XSS_NAME)
+    expect(row).to_have_count(1)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.content()
+    assert page.locator("script").count() == 0
+    revoke_link(page, XSS_NAME).click()
+    expect(page.locator("dd").first).to_have_text(XSS_NAME)
+    page.get_by_role("button", name="Revoke token").click()
+    expect(page.get_by_role("status")).to_contain_text(XSS_NAME)
+    assert page.locator("script").count() == 0
+    assert dialogs == []
+
+
+def test_the_pages_work_without_javascript(context_as, server):
+    page = context_as(ALICE, java_script_enabled=False).new_page()
+    page.goto(PAGE)
+    page.get_by_label("Name").fill("no-js")
+    page.get_by_label("Expires in (days)").fill("2")
+    page.get_by_role("button", name="Create token").click()
+    expect(page.get_by_role("heading", name="Token created")).to_be_visible()
+    assert SECRET.fullmatch(page.get_by_label("Secret").input_value())
+    expect(page.get_by_role("button", name="Copy")).to_be_hidden()  # the script shows it
+    page.get_by_role("link", name="Back to the tokens").click()
+    revoke_link(page, "no-js").click()
+    page.get_by_role("button", name="Revoke token").click()
+    expect(token_row(page, "no-js").locator(".token-state")).to_have_text("revoked")
+
+
+# Last: a test without the browser between browser tests restarts Chromium.
+def test_a_post_without_the_csrf_token_is_refused(server):
+    before = api_tokens(server)
+    forged = requests.post(
+        server.url + PAGE,
+        data={"name": "forged", "expires_in_days": "30"},
+        auth=basic(ALICE),
+        timeout=30,
+    )
+    assert forged.status_code == 400
+    assert "CSRF token is missing" in forged.text
+    assert SECRET.search(forged.text) is None
+    assert api_tokens(server) == before
+    # A revoke without it changes nothing either.
+    token, secret = api_create(server, "csrf-target")
+    revoke = requests.post(
+        server.url + f"{PAGE}{token['id']}/revoke", data={}, auth=basic(ALICE), timeout=30
+    )
+    assert revoke.status_code == 400
+    assert bearer_status(server, secret) == 200
