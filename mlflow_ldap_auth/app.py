@@ -99,6 +99,7 @@ def build_plugin(settings: Settings, auth) -> Plugin:
         interval_seconds=ldap.revalidate_interval_seconds,
         grace_seconds=ldap.token_outage_grace_seconds,
         lookup=directory.lookup,
+        lookup_many=directory.lookup_many,
         checks=UserChecks(engine),
         admission=Admission(sync, Provisioner(auth.store, accounts)),
         cache=cache,

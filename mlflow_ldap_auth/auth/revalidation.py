@@ -4,9 +4,10 @@ A cached password or an access token lets a user in without a bind, so without t
 an account disabled, locked or removed in the directory would keep working until its
 cache entry or token expired. The *active* users of a worker are those with a cached
 password in it and those whose tokens it served within the interval. For each, the
-directory entry is re-read with the service account (``Directory.lookup``: one user
-search that also reads the account state, then the groups as at a login) at least
-every ``revalidate_interval_seconds``:
+directory entry is re-read with the service account at least every
+``revalidate_interval_seconds`` (``Directory.lookup_many``: the user search, which also
+reads the account state, and the group searches of a login, batched for up to
+``BATCH_SIZE`` users):
 
 * gone, disabled, locked, expired, or no longer in ``allowed_groups``: the user's tokens
   answer 401 (``tokens.authenticator`` reads the status) and cached passwords are
@@ -54,6 +55,8 @@ STATUS_TTL_SECONDS = 5.0
 #: After the directory failed to answer about a user, wait this long before asking again.
 RETRY_SECONDS = 10.0
 _UNSEEN = object()
+#: Users checked with one batched directory look-up (``Directory.lookup_many``).
+BATCH_SIZE = 50
 
 
 class Revalidator:
@@ -65,6 +68,7 @@ class Revalidator:
         interval_seconds: int,
         grace_seconds: int,
         lookup: Callable[[str], DirectoryUser | None],
+        lookup_many: Callable[[list[str]], dict[str, DirectoryUser | None]] | None = None,
         checks: UserChecks,
         admission: Admission,
         cache: CredentialCache,
@@ -75,6 +79,7 @@ class Revalidator:
         self.interval = interval_seconds
         self.grace = grace_seconds
         self._lookup = lookup
+        self._lookup_many = lookup_many or (lambda names: {name: lookup(name) for name in names})
         self._checks = checks
         self._admission = admission
         self._cache = cache
@@ -82,9 +87,13 @@ class Revalidator:
         self._clock = clock
         self._lock = threading.Lock()
         self._token_users: TTLCache[str, bool] = TTLCache(max_users, interval_seconds, timer=clock)
-        self._rows: TTLCache[str, CheckRecord] = TTLCache(max_users, STATUS_TTL_SECONDS, timer=clock)
+        self._rows: TTLCache[str, CheckRecord] = TTLCache(
+            max_users, STATUS_TTL_SECONDS, timer=clock
+        )
         #: The password marker this worker last saw per user (None: the entry has none).
-        self._markers: TTLCache[str, str | None] = TTLCache(max_users, 3 * interval_seconds, timer=clock)
+        self._markers: TTLCache[str, str | None] = TTLCache(
+            max_users, 3 * interval_seconds, timer=clock
+        )
         self._failed_at: TTLCache[str, float] = TTLCache(max_users, RETRY_SECONDS, timer=clock)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -169,16 +178,28 @@ class Revalidator:
         return self._check(username, self._checks.get(username))
 
     def _check(self, username: str, previous: CheckRecord | None) -> CheckRecord | None:
-        now = int(self._clock())
         self.checks_made += 1
         try:
             user = self._lookup(username)
         except DirectoryUnavailable as exc:
-            _logger.warning("Revalidation of %r postponed: %s", username, exc)
-            with self._lock:
-                self._failed_at[username] = now
-            self._checks.release(username)
+            self._postpone([username], exc)
             return None
+        return self._conclude(username, previous, user)
+
+    def _postpone(self, usernames: list[str], error: DirectoryUnavailable) -> None:
+        _logger.warning("Revalidation of %s postponed: %s", sorted(usernames), error)
+        now = self._clock()
+        with self._lock:
+            for username in usernames:
+                self._failed_at[username] = now
+        for username in usernames:
+            self._checks.release(username)
+
+    def _conclude(
+        self, username: str, previous: CheckRecord | None, user: DirectoryUser | None
+    ) -> CheckRecord:
+        """Record and apply what the directory said about ``username``."""
+        now = int(self._clock())
         changed = False
         marker = previous.password_marker if previous else None
         if user is None:
@@ -245,6 +266,15 @@ class Revalidator:
             if evicted:
                 _logger.info("Evicted %s cached password(s) of %s", evicted, sorted(doomed))
 
+    def status(self) -> dict:
+        """This worker's view, for the status API."""
+        return {
+            "interval_seconds": self.interval,
+            "outage_grace_seconds": self.grace,
+            "active_users": len(self.active_users()),
+            "checks_made": self.checks_made,
+        }
+
     # -- the background round --------------------------------------------------
     def active_users(self) -> set[str]:
         users = {
@@ -269,7 +299,7 @@ class Revalidator:
         self._apply(rows)
         now = self._clock()
         due_before = int(now - self.due_age)
-        checked = 0
+        claimed = []
         for username in sorted(active):
             row = rows.get(username)
             if row is not None and row.checked_at > due_before:
@@ -277,15 +307,32 @@ class Revalidator:
             with self._lock:
                 if username in self._failed_at:
                     continue
-            if not self._checks.claim(username, int(now), due_before):
-                continue
+            if self._checks.claim(username, int(now), due_before):
+                claimed.append(username)
+        for start in range(0, len(claimed), BATCH_SIZE):
+            self._check_batch(claimed[start : start + BATCH_SIZE], rows)
+        return len(claimed)
+
+    def _check_batch(self, usernames: list[str], rows: dict[str, CheckRecord]) -> None:
+        self.checks_made += len(usernames)
+        try:
+            users = self._lookup_many(usernames)
+        except DirectoryUnavailable as exc:
+            self._postpone(usernames, exc)
+            return
+        except Exception:
+            # The round goes on; the claims are given back.
+            _logger.exception("Revalidation of %s failed", sorted(usernames))
+            for username in usernames:
+                self._checks.release(username)
+            return
+        for username in usernames:
             try:
-                self._check(username, row)
+                self._conclude(username, rows.get(username), users.get(username))
             except Exception:
+                # One user's failure must not stop the round.
                 _logger.exception("Revalidation of %r failed", username)
                 self._checks.release(username)
-            checked += 1
-        return checked
 
     def start(self) -> None:
         if self._thread is not None:

@@ -135,6 +135,39 @@ class Directory:
 
         return self._service.run(work)
 
+    def lookup_many(self, usernames: list[str]) -> dict[str, DirectoryUser | None]:
+        """``lookup`` for several canonical usernames, batched (revalidation).
+
+        With search-then-bind: one user search and one search per nesting level for all
+        of them (``UserLookup.find_many``, ``resolve_many``) instead of two or more
+        searches per user; names the batch does not settle are looked up one by one.
+        """
+        batched = [
+            name
+            for name in usernames
+            if self.settings.uses_search
+            and name
+            and len(name) <= MAX_USERNAME_LENGTH
+            and not has_domain_part(name)
+        ]
+        result: dict[str, DirectoryUser | None] = {}
+        if len(batched) > 1:
+
+            def work(connection: LdapConnection) -> dict[str, DirectoryUser | None]:
+                entries = self._users.find_many(connection, batched)
+                settled = {name: None for name, entry in entries.items() if entry is None}
+                found = [(name, entry) for name, entry in entries.items() if entry is not None]
+                users = self._groups.resolve_many(connection, [entry for _, entry in found])
+                for (name, entry), user in zip(found, users, strict=True):
+                    settled[name] = dataclasses.replace(user, account=entry.account)
+                return settled
+
+            result.update(self._service.run(work))
+        for name in usernames:
+            if name not in result:
+                result[name] = self.lookup(name)
+        return result
+
     def login_name(self, login: str) -> LoginName:
         """What to look up for a typed login (``login_names``: DOMAIN\\user, UPNs)."""
         names = self.domain_names() if has_domain_part(login) else DomainNames()

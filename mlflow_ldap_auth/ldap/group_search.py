@@ -8,18 +8,40 @@ follows the nesting itself.
 
 from __future__ import annotations
 
+import re
+
 import ldap3
 
 from mlflow_ldap_auth.ldap.connection import LdapConnection
-from mlflow_ldap_auth.ldap.dn import dn_key_or_raw, filter_value
-from mlflow_ldap_auth.ldap.entries import UUID_ATTRIBUTES, DirectoryUser, UserEntry
-from mlflow_ldap_auth.ldap.group_paths import NestingWalk, transitive_user
+from mlflow_ldap_auth.ldap.dn import dn_key_or_raw, filter_value, is_under
+from mlflow_ldap_auth.ldap.entries import (
+    UUID_ATTRIBUTES,
+    DirectoryUser,
+    UserEntry,
+    attributes_of,
+    group_uuid,
+)
+from mlflow_ldap_auth.ldap.group_paths import NestingWalk, member_values, transitive_user
 
 #: Bound on group-of-group recursion (OpenLDAP); cycles are cut by a visited set.
 MAX_NESTING_DEPTH = 8
 
 #: What a search for the next level reads: members (for the path) and memberOf.
 _LEVEL_ATTRIBUTES = ["member", "uniqueMember", "memberOf", *UUID_ATTRIBUTES]
+
+
+#: ``(member={user_dn})``, ``(|(member={user_dn})(uniqueMember={user_dn}))`` and the like:
+#: filters whose every match can be told from the group's member values.
+_MEMBER_ONLY = re.compile(
+    r"\((?:member|uniqueMember)=\{user_dn\}\)"
+    r"|\(\|(?:\((?:member|uniqueMember)=\{user_dn\}\))+\)",
+    re.IGNORECASE,
+)
+
+
+def is_member_only(template: str) -> bool:
+    """Whether ``template`` only tests ``member`` / ``uniqueMember`` against the user's DN."""
+    return _MEMBER_ONLY.fullmatch(template.strip()) is not None
 
 
 def member_filter(template: str, member_dns: list[str], username: str) -> str:
@@ -69,6 +91,94 @@ class GroupSearch:
         search_filter = member_filter(self._template, member_dns, user.username)
         return connection.search(self._base, search_filter, ldap3.SUBTREE, attributes)
 
+    def resolve_many(
+        self, connection: LdapConnection, users: list[UserEntry]
+    ) -> list[DirectoryUser]:
+        """Several users at once (revalidation): one search per nesting level for all.
+
+        Only for a filter whose matches can be read off the groups' member values
+        (``is_member_only``, e.g. the default); the groups found are those ``resolve``
+        finds for each user, since a group matches a user's filter exactly when the
+        user's DN is among its ``member`` / ``uniqueMember`` values. Other filters:
+        ``resolve`` per user.
+        """
+        if len(users) <= 1 or not is_member_only(self._template):
+            return [self.resolve(connection, user) for user in users]
+        graph = _MemberGraph()
+        level = self._search(connection, [u.dn for u in users], users[0], _LEVEL_ATTRIBUTES)
+        if any(_is_ranged(entry) for entry in level):
+            # AD sends long member lists in ranges: membership cannot be read off them.
+            return [self.resolve(connection, user) for user in users]
+        graph.add(level)
+        frontier = [entry["dn"] for entry in level]
+        depth = 1
+        while self.nested and frontier and depth < MAX_NESTING_DEPTH:
+            if all(u.memberof for u in users) and graph.parents_known(frontier, self._base_key):
+                break
+            depth += 1
+            level = self._search(connection, frontier, users[0], _LEVEL_ATTRIBUTES)
+            frontier = graph.add(level)
+        return [graph.user(user, self.nested, self._base_key) for user in users]
+
+
+def _is_ranged(entry: dict) -> bool:
+    return any(";range=" in name for name in attributes_of(entry))
+
+
+class _MemberGraph:
+    """Groups found by batched level searches, and who is a member of which."""
+
+    def __init__(self) -> None:
+        self.entries: dict = {}  # group DN key -> entry
+        self.containing: dict = {}  # member DN key -> [group DN keys having it as member]
+
+    def add(self, entries: list[dict]) -> list[str]:
+        """Record a level; the DNs of the groups not seen before (the next frontier)."""
+        new = []
+        for entry in entries:
+            key = dn_key_or_raw(entry["dn"])
+            if key in self.entries:
+                continue
+            self.entries[key] = entry
+            new.append(entry["dn"])
+            for member in member_values(attributes_of(entry)):
+                self.containing.setdefault(dn_key_or_raw(member), []).append(key)
+        return new
+
+    def parents_known(self, frontier: list[str], base_key) -> bool:
+        for dn in frontier:
+            entry = self.entries[dn_key_or_raw(dn)]
+            for parent in attributes_of(entry).get("memberOf") or []:
+                key = dn_key_or_raw(parent)
+                if is_under(key, base_key) and key not in self.entries:
+                    return False
+        return True
+
+    def user(self, user: UserEntry, nested: bool, base_key) -> DirectoryUser:
+        direct = list(dict.fromkeys(self.containing.get(dn_key_or_raw(user.dn), [])))
+        seen = dict.fromkeys(direct)
+        parents: list[tuple[str, str]] = []
+        frontier = direct
+        while nested and frontier:
+            following = []
+            for child in frontier:
+                for parent in self.containing.get(child, []):
+                    parents.append((self.entries[parent]["dn"], self.entries[child]["dn"]))
+                    if parent not in seen:
+                        seen[parent] = None
+                        following.append(parent)
+            frontier = following
+        dns = [self.entries[key]["dn"] for key in seen]
+        uuids = ((self.entries[key]["dn"], group_uuid(self.entries[key])) for key in seen)
+        return DirectoryUser(
+            dn=user.dn,
+            username=user.username,
+            direct_group_dns=frozenset(self.entries[key]["dn"] for key in direct),
+            group_dns=frozenset(dns),
+            group_parents=tuple(parents),
+            group_uuids=tuple((dn, uid) for dn, uid in uuids if uid),
+        )
+
 
 class InChainSearch:
     """AD's LDAP_MATCHING_RULE_IN_CHAIN in the filter: one search finds nested groups too."""
@@ -76,6 +186,11 @@ class InChainSearch:
     def __init__(self, group_base: str, template: str) -> None:
         self._base = group_base
         self._template = template
+
+    def resolve_many(
+        self, connection: LdapConnection, users: list[UserEntry]
+    ) -> list[DirectoryUser]:
+        return [self.resolve(connection, user) for user in users]
 
     def resolve(self, connection: LdapConnection, user: UserEntry) -> DirectoryUser:
         entries = connection.search(

@@ -29,6 +29,10 @@ class GroupResolver(Protocol):
 
     def resolve(self, connection: LdapConnection, user: UserEntry) -> DirectoryUser: ...
 
+    def resolve_many(
+        self, connection: LdapConnection, users: list[UserEntry]
+    ) -> list[DirectoryUser]: ...
+
 
 def group_resolver(settings: LdapSettings) -> GroupResolver:
     """The resolver the configuration names (see the module docstring)."""
@@ -49,6 +53,9 @@ class NoGroups:
     def resolve(self, connection: LdapConnection, user: UserEntry) -> DirectoryUser:
         return DirectoryUser(dn=user.dn, username=user.username)
 
+    def resolve_many(self, connection: LdapConnection, users: list[UserEntry]):
+        return [self.resolve(connection, user) for user in users]
+
 
 class TokenGroups:
     """AD: the user's ``tokenGroups``, then one search for those SIDs.
@@ -60,6 +67,9 @@ class TokenGroups:
 
     def __init__(self, group_base: str) -> None:
         self._base = group_base
+
+    def resolve_many(self, connection: LdapConnection, users: list[UserEntry]):
+        return [self.resolve(connection, user) for user in users]
 
     def resolve(self, connection: LdapConnection, user: UserEntry) -> DirectoryUser:
         entries = connection.search(user.dn, "(objectClass=*)", ldap3.BASE, ["tokenGroups"])

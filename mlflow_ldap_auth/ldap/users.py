@@ -57,6 +57,30 @@ class UserLookup:
             )
         return self._user_entry(entries[0], login)
 
+    def find_many(
+        self, connection: LdapConnection, usernames: list[str]
+    ) -> dict[str, UserEntry | None]:
+        """Several users by canonical name in one search (revalidation).
+
+        Each entry found is given to the name its username attribute carries (compared
+        case-insensitively); a name matched by two entries maps to None (ambiguous, as
+        ``find`` refuses it). Names absent from the answer are absent from the result:
+        the caller looks them up one by one.
+        """
+        # RFC 4515: every name is escaped before it enters the filter.
+        terms = "".join(self._filter.format(username=filter_value(name)) for name in usernames)
+        search_filter = f"(|{terms})" if len(usernames) > 1 else terms
+        entries = connection.search(self._base, search_filter, ldap3.SUBTREE, self._attributes)
+        wanted = {name.casefold(): name for name in usernames}
+        found: dict[str, UserEntry | None] = {}
+        for entry in entries:
+            value = first(attributes_of(entry).get(self._username_attribute))
+            name = wanted.get(str(value).casefold()) if value else None
+            if name is None:
+                continue
+            found[name] = None if name in found else self._user_entry(entry, name)
+        return found
+
     def read(self, connection: LdapConnection, user_dn: str) -> UserEntry:
         """The entry at ``user_dn``."""
         entries = connection.search(user_dn, "(objectClass=*)", ldap3.BASE, self._attributes)

@@ -50,7 +50,7 @@ def test_truncated_padded_and_foreign_texts_are_not_well_formed():
         "",
         "mldap_",
         secret[:-6] + "-_-_-_",
-        secret.replace("m", "ｍ", 1),
+        secret.replace("m", "\uff4d", 1),  # a full-width m
     ]:
         assert not is_well_formed(text), text
 
