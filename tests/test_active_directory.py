@@ -9,7 +9,7 @@ import requests
 from mlflow_ldap_auth.config import LdapSettings
 from mlflow_ldap_auth.ldap.directory import Directory
 from samba_dc import ADMIN_PASSWORD, BASE_DN, PASSWORD, USERS_DN, SambaDC
-from servers import audit_lines, flush_caches, ldap_config, run_cli, start_server
+from servers import audit_lines, flush_caches, ldap_config, run_cli, start_server, wait_until
 
 IN_CHAIN = "(member:1.2.840.113556.1.4.1941:={user_dn})"
 COMMA_GROUP_DN = f"CN=Data\\, Science,{USERS_DN}"
@@ -32,6 +32,8 @@ def ad_settings(ca_file: str) -> dict:
         # Measured ~50 x faster than the in-chain rule on this DC; in-chain is tested below.
         "nested_groups_method": "token_groups",
         "admin_groups": f"CN=mlflow-admins,{USERS_DN}",
+        # Its minimum: the token tests see accounts disabled or locked in the domain.
+        "revalidate_interval_seconds": "10",
     }
 
 
@@ -234,6 +236,57 @@ def test_an_account_locked_in_the_domain_is_told_apart(server, dc):
     locked = get(server, EXPERIMENT_0, ("lou", PASSWORD))
     assert locked.status_code == 401
     assert "account_locked" in audit_reasons(server, "lou")
+
+
+def test_tokens_follow_the_domain_account_disabled_and_locked(server, dc):
+    secrets = {}
+    for name in ("tia", "tom", "alice"):
+        response = requests.post(
+            server.url + API + "/tokens",
+            json={"name": "pipeline", "expires_in_days": 7},
+            auth=(f"CORP\\{name}", PASSWORD),
+            timeout=30,
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["token"]["user"] == name
+        secrets[name] = response.json()["secret"]
+    # NO_PERMISSIONS is the floor; alice's groups give her nothing on experiment 0, so use
+    # an endpoint every authenticated user may call.
+    current = "/api/2.0/mlflow/users/current"
+
+    def token_status(name: str) -> int:
+        headers = {"Authorization": f"Bearer {secrets[name]}", "Connection": "close"}
+        return requests.get(server.url + current, headers=headers, timeout=30).status_code
+
+    assert {token_status(name) for name in secrets} == {200}
+    admin = as_domain_admin(dc)
+    try:
+        admin.search(BASE_DN, "(sAMAccountName=tia)", attributes=["userAccountControl"])
+        tia = admin.entries[0]
+        control = int(tia.userAccountControl.value) | 0x2  # ACCOUNTDISABLE
+        assert admin.modify(
+            tia.entry_dn, {"userAccountControl": [(ldap3.MODIFY_REPLACE, [control])]}
+        )
+    finally:
+        admin.unbind()
+    tls = ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=dc.ca_cert_file)
+    for attempt in range(3):  # the domain locks after 3 bad passwords (seed_ad.py)
+        connection = ldap3.Connection(
+            ldap3.Server("127.0.0.1", port=636, use_ssl=True, tls=tls),
+            user="tom@corp.example.com",
+            password=f"Wrong-{attempt}-Pw!",
+        )
+        assert not connection.bind()
+        connection.unbind()
+    assert account_state(dc, "tom")["locked"]
+    wait_until(
+        lambda: token_status("tia") == 401 and token_status("tom") == 401,
+        "tokens of a disabled / locked domain account still work",
+        timeout=12,
+    )
+    assert token_status("alice") == 200
+    refused = {line["user"]: line["reason"] for line in audit_lines(server, event="token_refused")}
+    assert refused["tia"] == "owner_disabled" and refused["tom"] == "owner_locked"
 
 
 def test_check_command_against_ad(config):

@@ -4,7 +4,8 @@
 
 People (password as given): alice, bob, carol (admin), dave, svc-mlflow (service
 account), dora (disabled), ed (account expired), max (must change password), lou (to be
-locked out by the test), jdoe (UPN jane.doe@corp.example.com). The forest has the extra
+locked out by the test), tia and tom (to be disabled / locked while their access tokens are
+in use), jdoe (UPN jane.doe@corp.example.com). The forest has the extra
 UPN suffix mlflow.example. Groups: mlflow-admins, Level 1 > Level 2 > Level 3 nesting
 (alice in level-1), "Data, Science" (a comma in the CN; bob), big-group (alice and
 1,600 more members: beyond AD's 1,500-value range).
@@ -41,7 +42,20 @@ partitions.dn = ldb.Dn(samdb, f"CN=Partitions,{samdb.get_config_basedn()}")
 partitions["uPNSuffixes"] = ldb.MessageElement(["mlflow.example"], ldb.FLAG_MOD_ADD, "uPNSuffixes")
 samdb.modify(partitions)
 
-for name in ("alice", "bob", "carol", "dave", "svc-mlflow", "dora", "ed", "max", "lou", "jdoe"):
+for name in (
+    "alice",
+    "bob",
+    "carol",
+    "dave",
+    "svc-mlflow",
+    "dora",
+    "ed",
+    "max",
+    "lou",
+    "tia",
+    "tom",
+    "jdoe",
+):
     samdb.newuser(
         name,
         password,
