@@ -6,12 +6,18 @@ Starts, side by side on loopback: a seeded slapd; ``mlflow server`` without auth
 with ``--app-name basic-auth`` (default config, and with ``auth_cache_ttl_seconds=300``);
 with ``--app-name ldap-auth``. Every server gets the same request
 (``GET /api/2.0/mlflow/experiments/get?experiment_id=0``) from the same keep-alive
-clients, as an admin and as a non-admin user, after a warm-up (warm caches).
+clients, as an admin and as a non-admin user, after a warm-up (warm caches). The
+ldap-auth server also gets the non-admin user's access token (SPEC §9), created once
+with ``POST /api/2.0/mlflow/ldap-auth/tokens`` and sent as ``Authorization: Bearer``
+(what ``MLFLOW_TRACKING_TOKEN`` sends), in the same interleaved rounds.
 
 Reported per scenario: requests/s, p50/p99 latency, server CPU per request (all
-processes of the server, from /proc), and ratios against no-auth. Server CPU is the
-steadier number on shared machines. The client sets TCP_NODELAY and TCP_QUICKACK so
-uvicorn's Nagle/delayed-ACK stall (uvicorn #3149) does not hide the server's cost.
+processes of the server, from /proc), and ratios against no-auth; for the token, its
+ratios against no-auth and against the cached directory password of the same user,
+with their targets (CPU/request <= 1.05x the cached password's, throughput >= 0.85x
+no-auth's). Server CPU is the steadier number on shared machines. The client sets
+TCP_NODELAY and TCP_QUICKACK so uvicorn's Nagle/delayed-ACK stall (uvicorn #3149) does
+not hide the server's cost.
 For ldap-auth it also counts LDAP operations per cold login from slapd's stats log.
 """
 
@@ -46,6 +52,11 @@ from slapd_instance import (  # noqa: E402
 
 PATH = "/api/2.0/mlflow/experiments/get?experiment_id=0"
 ADMIN_PASSWORD = "bench-admin-password-1"
+TOKENS_PATH = "/api/2.0/mlflow/ldap-auth/tokens"
+TOKEN_ROLE = "token (non-admin)"
+# Targets of the token scenario (printed next to the measured ratios).
+TOKEN_MAX_CPU_VS_PASSWORD = 1.05
+TOKEN_MIN_RPS_VS_NO_AUTH = 0.85
 MLFLOW = str(Path(sys.executable).with_name("mlflow"))
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -138,15 +149,21 @@ def group_cpu_seconds(pgid: int) -> float:
     return total / CLK_TCK
 
 
-class KeepAliveClient:
-    """Minimal HTTP/1.1 keep-alive client with TCP_NODELAY and TCP_QUICKACK."""
+def basic(login: str, password: str) -> str:
+    """The ``Authorization`` value of HTTP Basic for ``login:password``."""
+    return "Basic " + base64.b64encode(f"{login}:{password}".encode()).decode()
 
-    def __init__(self, port: int, auth: tuple[str, str] | None) -> None:
+
+class KeepAliveClient:
+    """Minimal HTTP/1.1 keep-alive client with TCP_NODELAY and TCP_QUICKACK.
+
+    ``authorization`` is the ``Authorization`` header value to send (``basic(...)``,
+    ``"Bearer <secret>"``), or None for none.
+    """
+
+    def __init__(self, port: int, authorization: str | None) -> None:
         self.port = port
-        header = ""
-        if auth:
-            token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
-            header = f"Authorization: Basic {token}\r\n"
+        header = f"Authorization: {authorization}\r\n" if authorization else ""
         self.request = (
             f"GET {PATH} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{header}"
             "Connection: keep-alive\r\n\r\n"
@@ -193,14 +210,16 @@ class KeepAliveClient:
             self.sock.close()
 
 
-def load(server: Server, auth, clients: int, seconds: float) -> dict:
+def load(
+    server: Server, role: str, authorization: str | None, clients: int, seconds: float
+) -> dict:
     # Warm-up: fill every worker's caches (one connection per client, as measured).
-    conns = [KeepAliveClient(server.port, auth) for _ in range(clients)]
+    conns = [KeepAliveClient(server.port, authorization) for _ in range(clients)]
     for conn in conns:
         for _ in range(3):
             status = conn.get()
             if status != 200:
-                raise RuntimeError(f"{server.name} {auth and auth[0]}: HTTP {status}")
+                raise RuntimeError(f"{server.name} / {role}: HTTP {status}")
     latencies: list[list[float]] = [[] for _ in conns]
     stop_at = [0.0]
     errors = []
@@ -363,6 +382,15 @@ def main() -> None:
             "flat (alice)": ldap_ops_per_cold_login(slapd, ldap_server, "alice", "alice-password"),
             "nested (bob)": ldap_ops_per_cold_login(slapd, ldap_server, "bob", "bob-password"),
         }
+        # After the cold-login counts: creating the token logs alice in with her password.
+        response = requests.post(
+            ldap_server.url + TOKENS_PATH,
+            json={"name": "bench", "expires_in_days": 30},
+            auth=("alice", "alice-password"),
+            timeout=30,
+        )
+        response.raise_for_status()
+        token_secret = response.json()["secret"]
         rounds: dict[str, list[dict]] = {}
         for round_number in range(args.rounds):
             for server in servers:
@@ -372,17 +400,19 @@ def main() -> None:
                     else [
                         (
                             "admin",
-                            ("carol", "carol-password")
+                            basic("carol", "carol-password")
                             if server.name == "ldap-auth"
-                            else ("admin", ADMIN_PASSWORD),
+                            else basic("admin", ADMIN_PASSWORD),
                         ),
-                        ("non-admin", ("alice", "alice-password")),
+                        ("non-admin", basic("alice", "alice-password")),
                     ]
                 )
-                for role, auth in users:
+                if server.name == "ldap-auth":
+                    users.append((TOKEN_ROLE, f"Bearer {token_secret}"))
+                for role, authorization in users:
                     key = f"{server.name} / {role}"
                     rounds.setdefault(key, []).append(
-                        load(server, auth, args.clients, args.seconds)
+                        load(server, role, authorization, args.clients, args.seconds)
                     )
                     print(f"round {round_number + 1}: {key}", file=sys.stderr, flush=True)
         results = {key: median_result(samples) for key, samples in rounds.items()}
@@ -419,6 +449,24 @@ def main() -> None:
                     f"ldap-auth / {role} vs {other}: {ldap['rps'] / ref['rps']:.2f}x throughput, "
                     f"{ref['cpu_ms_per_request'] / ldap['cpu_ms_per_request']:.2f}x less CPU"
                 )
+    token = results.get(f"ldap-auth / {TOKEN_ROLE}")
+    password = results.get("ldap-auth / non-admin")
+    if token:
+        rps_ratio = token["rps"] / base["rps"]
+        print(
+            f"\nldap-auth / {TOKEN_ROLE} vs no-auth: {rps_ratio:.2f}x throughput "
+            f"(target >= {TOKEN_MIN_RPS_VS_NO_AUTH:.2f}x: "
+            f"{'met' if rps_ratio >= TOKEN_MIN_RPS_VS_NO_AUTH else 'MISSED'}), "
+            f"{token['cpu_ms_per_request'] / base['cpu_ms_per_request']:.2f}x CPU/request"
+        )
+    if token and password:
+        cpu_ratio = token["cpu_ms_per_request"] / password["cpu_ms_per_request"]
+        print(
+            f"ldap-auth / {TOKEN_ROLE} vs ldap-auth / non-admin (cached password): "
+            f"{cpu_ratio:.2f}x CPU/request (target <= {TOKEN_MAX_CPU_VS_PASSWORD:.2f}x: "
+            f"{'met' if cpu_ratio <= TOKEN_MAX_CPU_VS_PASSWORD else 'MISSED'}), "
+            f"{token['rps'] / password['rps']:.2f}x throughput"
+        )
     print("\nLDAP operations per cold login (service connection already open):")
     for name, counts in ops.items():
         print(
