@@ -105,6 +105,7 @@ class SlapdInstance:
         memberof: bool = True,
         password_policy: bool = False,
     ) -> None:
+        self._ports_chosen = port is None and tls_port is None
         self.port = port or free_port()
         self.tls_port = tls_port or free_port()
         self.root_password = "root-" + os.urandom(8).hex()
@@ -156,15 +157,24 @@ class SlapdInstance:
             [SLAPADD, "-n0", "-F", str(self.directory / "slapd.d")]
             + ["-l", str(self.directory / "config.ldif")]
         )
-        urls = f"{self.ldap_uri}/ {self.ldaps_uri}/"
-        with self.log_file.open("w") as log:
-            self._process = subprocess.Popen(
-                [SLAPD, "-d", "stats", "-F", str(self.directory / "slapd.d"), "-h", urls],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self._wait_ready(timeout)
+        for attempt in range(3):
+            urls = f"{self.ldap_uri}/ {self.ldaps_uri}/"
+            with self.log_file.open("w") as log:
+                self._process = subprocess.Popen(
+                    [SLAPD, "-d", "stats", "-F", str(self.directory / "slapd.d"), "-h", urls],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            try:
+                self._wait_ready(timeout)
+                break
+            except SlapdError:
+                # A free port can be taken by another process before slapd binds it.
+                taken = "Address already in use" in self.log_file.read_text()
+                if not (taken and self._ports_chosen and attempt < 2):
+                    raise
+                self.port, self.tls_port = free_port(), free_port()
         if self._seed:
             self.ldif("ldapadd", (HERE / "seed.ldif").read_text())
             if self.password_policy:
