@@ -106,9 +106,10 @@ class Revalidator:
 
     @property
     def due_age(self) -> float:
-        """A row this old is checked again: early enough that the result has reached
-        every worker (one tick, then their row memory) before the interval is over."""
-        return max(1.0, self.interval - STATUS_TTL_SECONDS - 2 * self.tick_seconds)
+        """A row this old is checked again: early enough that the result reaches every
+        worker before the interval is over (the checker notices it within a tick, and
+        every worker re-reads the rows of its active users at each tick)."""
+        return max(1.0, self.interval - 2 * self.tick_seconds)
 
     # -- what the request path uses ------------------------------------------
     def note_token_use(self, username: str) -> None:
@@ -143,7 +144,7 @@ class Revalidator:
         now = self._clock()
         row = self.row(username)
         if row is None or row.status == UNCHECKED or now - row.checked_at > self.interval:
-            row = self.check_now(username) or row
+            row = self._stale(username, now) or row
         if row is None or row.status == UNCHECKED:
             raise DirectoryUnavailable(
                 f"{username}'s directory entry was never checked and the directory is down",
@@ -170,6 +171,28 @@ class Revalidator:
             self._markers[user.username] = marker
 
     # -- checking ------------------------------------------------------------
+    def _stale(self, username: str, now: float) -> CheckRecord | None:
+        """A request found ``username``'s row older than the interval (or none).
+
+        Rare when the user is in use (the background round keeps the row fresh): an
+        idle token used again, a round that fell behind. The row is read again first
+        (another worker may just have checked); then the user is checked here only if
+        this worker wins the claim, so a fleet serving the user still checks once. A
+        claim held by another worker means a check is under way: its row is used.
+        """
+        row = self._checks.get(username)
+        if row is not None:
+            with self._lock:
+                self._rows[username] = row
+            if row.status != UNCHECKED and now - row.checked_at <= self.interval:
+                return row
+        with self._lock:
+            if username in self._failed_at:
+                return row
+        if not self._checks.claim(username, int(now), int(now - self.due_age)):
+            return row
+        return self._check(username, row)
+
     def check_now(self, username: str) -> CheckRecord | None:
         """Ask the directory about ``username`` now; None when it cannot answer."""
         with self._lock:
@@ -184,7 +207,11 @@ class Revalidator:
         except DirectoryUnavailable as exc:
             self._postpone([username], exc)
             return None
-        return self._conclude(username, previous, user)
+        row, changed = self._decide(username, user, previous)
+        self._checks.record(username, row.status, row.password_marker, row.checked_at)
+        self._audit(previous, row, changed)
+        self._apply({username: row})
+        return row
 
     def _postpone(self, usernames: list[str], error: DirectoryUnavailable) -> None:
         _logger.warning("Revalidation of %s postponed: %s", sorted(usernames), error)
@@ -192,13 +219,12 @@ class Revalidator:
         with self._lock:
             for username in usernames:
                 self._failed_at[username] = now
-        for username in usernames:
-            self._checks.release(username)
+        self._checks.release_many(usernames)
 
-    def _conclude(
-        self, username: str, previous: CheckRecord | None, user: DirectoryUser | None
-    ) -> CheckRecord:
-        """Record and apply what the directory said about ``username``."""
+    def _decide(
+        self, username: str, user: DirectoryUser | None, previous: CheckRecord | None
+    ) -> tuple[CheckRecord, bool]:
+        """What the directory's answer means (and the re-sync of a usable account)."""
         now = int(self._clock())
         changed = False
         marker = previous.password_marker if previous else None
@@ -212,11 +238,7 @@ class Revalidator:
                     changed = self._admission.admit(user, None).changed
                 except NotAllowed as exc:
                     status = NOT_ALLOWED if exc.reason == NOT_IN_ALLOWED_GROUPS else exc.reason
-        self._checks.record(username, status, marker, now)
-        row = CheckRecord(username, now, status, marker)
-        self._audit(previous, row, changed)
-        self._apply({username: row})
-        return row
+        return CheckRecord(username, now, status, marker), changed
 
     def _audit(self, previous: CheckRecord | None, row: CheckRecord, changed: bool) -> None:
         before = previous.status if previous else UNCHECKED
@@ -299,7 +321,7 @@ class Revalidator:
         self._apply(rows)
         now = self._clock()
         due_before = int(now - self.due_age)
-        claimed = []
+        due = []
         for username in sorted(active):
             row = rows.get(username)
             if row is not None and row.checked_at > due_before:
@@ -307,13 +329,14 @@ class Revalidator:
             with self._lock:
                 if username in self._failed_at:
                     continue
-            if self._checks.claim(username, int(now), due_before):
-                claimed.append(username)
+            due.append(username)
+        claimed = self._checks.claim_many(due, int(now), due_before)
         for start in range(0, len(claimed), BATCH_SIZE):
             self._check_batch(claimed[start : start + BATCH_SIZE], rows)
         return len(claimed)
 
     def _check_batch(self, usernames: list[str], rows: dict[str, CheckRecord]) -> None:
+        """One directory look-up, one transaction of results for a batch of claimed users."""
         self.checks_made += len(usernames)
         try:
             users = self._lookup_many(usernames)
@@ -323,16 +346,26 @@ class Revalidator:
         except Exception:
             # The round goes on; the claims are given back.
             _logger.exception("Revalidation of %s failed", sorted(usernames))
-            for username in usernames:
-                self._checks.release(username)
+            self._checks.release_many(usernames)
             return
+        decided: list[tuple[CheckRecord, bool]] = []
+        failed = []
         for username in usernames:
             try:
-                self._conclude(username, rows.get(username), users.get(username))
+                decided.append(self._decide(username, users.get(username), rows.get(username)))
             except Exception:
-                # One user's failure must not stop the round.
+                # One user's failure (e.g. MLflow's store) must not stop the round.
                 _logger.exception("Revalidation of %r failed", username)
-                self._checks.release(username)
+                failed.append(username)
+        if failed:
+            self._checks.release_many(failed)
+        self._checks.record_many(
+            [(row.username, row.status, row.password_marker) for row, _ in decided],
+            int(self._clock()),
+        )
+        for row, changed in decided:
+            self._audit(rows.get(row.username), row, changed)
+        self._apply({row.username: row for row, _ in decided})
 
     def start(self) -> None:
         if self._thread is not None:

@@ -9,6 +9,7 @@ the result.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -60,61 +61,110 @@ class UserChecks:
 
     def record(self, username: str, status: str, password_marker: str | None, now: int) -> None:
         """The directory answered: store what it said and release any claim."""
+        self.record_many([(username, status, password_marker)], now)
+
+    def record_many(self, results: list[tuple[str, str, str | None]], now: int) -> None:
+        """Several answers, one transaction; (username, status, password marker) each."""
+        if not results:
+            return
         table = tables.user_checks
-        values = {
-            "checked_at": now,
-            "status": status,
-            "password_marker": password_marker,
-            "claimed_until": 0,
-        }
-        for _ in range(3):
-            with self.engine.begin() as connection:
+        missing = []
+        with self.engine.begin() as connection:
+            for username, status, marker in results:
                 updated = connection.execute(
-                    table.update().where(table.c.username == username).values(**values)
+                    table.update()
+                    .where(table.c.username == username)
+                    .values(
+                        checked_at=now,
+                        status=status,
+                        password_marker=marker,
+                        claimed_until=0,
+                        claimed_by=None,
+                    )
                 ).rowcount
-            if updated:
-                return
+                if not updated:
+                    missing.append((username, status, marker))
+        for username, status, marker in missing:
             try:
                 with self.engine.begin() as connection:
-                    connection.execute(table.insert().values(username=username, **values))
-                return
-            except sa.exc.IntegrityError:
-                continue  # another worker inserted it first: update it
+                    connection.execute(
+                        table.insert().values(
+                            username=username,
+                            checked_at=now,
+                            status=status,
+                            password_marker=marker,
+                            claimed_until=0,
+                        )
+                    )
+            except sa.exc.IntegrityError:  # another worker inserted it first: update it
+                self.record_many([(username, status, marker)], now)
 
-    def claim(self, username: str, now: int, due_before: int) -> bool:
-        """Take the right to check ``username`` now; False if it is not due or taken."""
+    def claim_many(self, usernames: list[str], now: int, due_before: int) -> list[str]:
+        """Take the right to check those of ``usernames`` that are due and not taken.
+
+        One conditional update for all of them (a row is due when its last check is
+        at or before ``due_before``, free when its claim has run out), then a read of
+        which rows carry this claim's mark; users without a row get one, claimed.
+        """
+        if not usernames:
+            return []
         table = tables.user_checks
-        with self.engine.begin() as connection:
-            claimed = connection.execute(
-                table.update()
-                .where(
-                    table.c.username == username,
-                    table.c.checked_at <= due_before,
-                    table.c.claimed_until < now,
+        mark = secrets.token_hex(8)
+        claimed: list[str] = []
+        for start in range(0, len(usernames), 500):
+            names = usernames[start : start + 500]
+            with self.engine.begin() as connection:
+                connection.execute(
+                    table.update()
+                    .where(
+                        table.c.username.in_(names),
+                        table.c.checked_at <= due_before,
+                        table.c.claimed_until < now,
+                    )
+                    .values(claimed_until=now + CLAIM_SECONDS, claimed_by=mark)
                 )
-                .values(claimed_until=now + CLAIM_SECONDS)
-            ).rowcount
-        if claimed:
-            return True
+                rows = connection.execute(
+                    sa.select(table.c.username, table.c.claimed_by).where(
+                        table.c.username.in_(names)
+                    )
+                ).all()
+            present = {row.username for row in rows}
+            claimed += [row.username for row in rows if row.claimed_by == mark]
+            for username in names:
+                if username not in present and self._insert_claimed(username, now, mark):
+                    claimed.append(username)
+        return claimed
+
+    def _insert_claimed(self, username: str, now: int, mark: str) -> bool:
         try:
             with self.engine.begin() as connection:
                 connection.execute(
-                    table.insert().values(
+                    tables.user_checks.insert().values(
                         username=username,
                         checked_at=0,
                         status=UNCHECKED,
                         password_marker=None,
                         claimed_until=now + CLAIM_SECONDS,
+                        claimed_by=mark,
                     )
                 )
         except sa.exc.IntegrityError:
             return False
         return True
 
+    def claim(self, username: str, now: int, due_before: int) -> bool:
+        """``claim_many`` for one user."""
+        return bool(self.claim_many([username], now, due_before))
+
     def release(self, username: str) -> None:
         """Give a claim back without a result (the directory did not answer)."""
+        self.release_many([username])
+
+    def release_many(self, usernames: list[str]) -> None:
         table = tables.user_checks
         with self.engine.begin() as connection:
             connection.execute(
-                table.update().where(table.c.username == username).values(claimed_until=0)
+                table.update()
+                .where(table.c.username.in_(list(usernames)))
+                .values(claimed_until=0, claimed_by=None)
             )

@@ -91,6 +91,8 @@ user_checks = sa.Table(
     sa.Column("password_marker", sa.String(64), nullable=True),
     #: A worker checking this user right now holds the claim until then (epoch s).
     sa.Column("claimed_until", sa.BigInteger, nullable=False, default=0),
+    #: Which claim (a random mark per claiming round) holds the row.
+    sa.Column("claimed_by", sa.String(32), nullable=True),
 )
 
 

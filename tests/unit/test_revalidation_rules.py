@@ -224,3 +224,40 @@ def test_a_claim_keeps_a_second_worker_from_checking(fleet):
     assert two.tick() == 0 and directory.lookups == []
     checks.release("alice")
     assert two.tick() == 1 and directory.lookups == ["alice"]
+
+
+def test_a_stale_row_met_on_a_request_is_checked_once_by_the_fleet(fleet):
+    clock, directory, _, one, two = fleet
+    directory.add("idle")
+    login(one, directory, "idle")
+    clock.now += INTERVAL + 1  # an idle token comes back: no round kept the row fresh
+    assert one.token_verdict("idle") is None and directory.lookups == ["idle"]
+    # The other worker reads the fresh row instead of asking the directory again.
+    assert two.token_verdict("idle") is None and directory.lookups == ["idle"]
+    clock.now += INTERVAL + 1
+    checks = one._checks
+    assert checks.claim("idle", int(clock.now), int(clock.now - one.due_age))  # one is on it
+    assert two.token_verdict("idle") is None  # within the grace period, nobody asks twice
+    assert directory.lookups == ["idle"]
+
+
+def test_claims_and_results_are_batched_per_round(fleet):
+    clock, directory, _, one, _ = fleet
+    names = [f"user{i:03d}" for i in range(120)]
+    for name in names:
+        directory.add(name)
+        one.note_token_use(name)
+    statements = []
+    from sqlalchemy import event
+
+    engine = one._checks.engine
+    event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    assert one.tick() == 120  # never checked: all claimed, inserted rows
+    statements.clear()
+    clock.now += INTERVAL
+    for name in names:
+        one.note_token_use(name)
+    assert one.tick() == 120
+    updates = [s for s in statements if s.lstrip().upper().startswith("UPDATE")]
+    # one claim update for the whole round, then one result update per user (one transaction)
+    assert len(updates) == 1 + 120, len(updates)

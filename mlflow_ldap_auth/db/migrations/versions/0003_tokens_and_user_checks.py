@@ -35,6 +35,7 @@ def upgrade():
         sa.Column("status", sa.String(32), nullable=False),
         sa.Column("password_marker", sa.String(64), nullable=True),
         sa.Column("claimed_until", sa.BigInteger, nullable=False, server_default="0"),
+        sa.Column("claimed_by", sa.String(32), nullable=True),
     )
 
 
