@@ -204,6 +204,11 @@ def test_non_admin_gets_a_403_page(browser, server):
     assert background == "rgb(245, 247, 250)"  # --bg of admin.css, not the browser's white
     expect(page.locator("header.top")).to_contain_text("Logged in as alice")
     expect(page.get_by_role("link", name="Back to MLflow").first).to_have_attribute("href", "/")
+    # What a non-admin can do here: their own tokens.
+    page.get_by_role("link", name="the tokens page").click()
+    expect(page.get_by_role("heading", name="Access tokens")).to_be_visible()
+    assert page.url.endswith("/ldap-admin/tokens/")
+    page.go_back()
     shot(page, "not-an-admin")
     context.close()
 
