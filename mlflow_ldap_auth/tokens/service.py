@@ -122,11 +122,18 @@ class TokenService:
             return self.store.list(None if everyone else user)
         return self.store.list(requester.username)
 
-    def revoke(self, requester: Principal, token_id: str, source: str | None) -> TokenRecord:
+    def visible(self, requester: Principal, token_id) -> TokenRecord | None:
+        """The token if ``requester`` may see it (its owner, or an admin); else None."""
         record = self.store.by_id(token_id) if isinstance(token_id, str) else None
         if record is None or (
             record.owner != requester.username and not self._is_admin(requester.username)
         ):
+            return None
+        return record
+
+    def revoke(self, requester: Principal, token_id: str, source: str | None) -> TokenRecord:
+        record = self.visible(requester, token_id)
+        if record is None:
             raise MlflowException(f"no token {token_id!r}", RESOURCE_DOES_NOT_EXIST)
         if record.revoked_at is not None:
             return record

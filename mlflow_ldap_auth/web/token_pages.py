@@ -91,18 +91,10 @@ def create_token():
     )
 
 
-def _token_or_404(principal, token_id: str):
-    service = current_plugin().token_service
-    record = service.store.by_id(token_id)
-    if record is None or (record.owner != principal.username and not _is_admin(principal.username)):
-        return None
-    return record
-
-
 @blueprint.route("/<token_id>/revoke", methods=["GET", "POST"])
 def revoke_token(token_id: str):
     principal = current_principal()
-    record = _token_or_404(principal, token_id)
+    record = current_plugin().token_service.visible(principal, token_id)
     if record is None:
         return error_page(404, "No such token", f"There is no token {token_id}.")
     form = ConfirmForm()
