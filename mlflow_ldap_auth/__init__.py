@@ -1,3 +1,3 @@
 """LDAP / Active Directory authentication for the MLflow tracking server."""
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
