@@ -25,15 +25,12 @@ from __future__ import annotations
 
 import argparse
 import base64
-import os
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import requests
@@ -41,13 +38,14 @@ import requests
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "openldap"))
 
+from bench_servers import Server, cpu_seconds, start_server, stop_server, wait_healthy  # noqa: E402
+
 from slapd_instance import (  # noqa: E402
     GROUPS_DN,
     PEOPLE_DN,
     SERVICE_DN,
     SERVICE_PASSWORD,
     SlapdInstance,
-    free_port,
 )
 
 PATH = "/api/2.0/mlflow/experiments/get?experiment_id=0"
@@ -57,96 +55,6 @@ TOKEN_ROLE = "token (non-admin)"
 # Targets of the token scenario (printed next to the measured ratios).
 TOKEN_MAX_CPU_VS_PASSWORD = 1.05
 TOKEN_MIN_RPS_VS_NO_AUTH = 0.85
-MLFLOW = str(Path(sys.executable).with_name("mlflow"))
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-@dataclass
-class Server:
-    name: str
-    process: subprocess.Popen
-    port: int
-    directory: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-
-def start_server(name: str, app: str | None, workers: int, env_extra: dict) -> Server:
-    directory = Path(tempfile.mkdtemp(prefix=f"bench-{name}."))
-    port = free_port()
-    cmd = [
-        MLFLOW,
-        "server",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-        "--backend-store-uri",
-        f"sqlite:///{directory}/mlflow.db",
-        "--default-artifact-root",
-        f"{directory}/artifacts",
-    ]
-    if app:
-        cmd += ["--app-name", app]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "_MLFLOW_"))}
-    env.update(
-        MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false",
-        MLFLOW_FLASK_SERVER_SECRET_KEY="bench-secret",
-        MLFLOW_AUTH_ADMIN_PASSWORD=ADMIN_PASSWORD,
-        **env_extra,
-    )
-    log = (directory / "server.log").open("w")
-    process = subprocess.Popen(
-        cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=directory, start_new_session=True
-    )
-    log.close()
-    return Server(name, process, port, directory)
-
-
-def wait_healthy(server: Server, workers: int, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise RuntimeError(
-                f"{server.name} exited:\n{(server.directory / 'server.log').read_text()}"
-            )
-        try:
-            if requests.get(server.url + "/health", timeout=1).ok:
-                break
-        except requests.RequestException:
-            pass
-        time.sleep(0.3)
-    else:
-        raise RuntimeError(f"{server.name} not healthy")
-    # /health answers with the first worker; give the others time to come up.
-    time.sleep(2 + workers)
-
-
-def stop(server: Server) -> None:
-    try:
-        os.killpg(server.process.pid, 15)
-        server.process.wait(20)
-    except Exception:
-        pass
-
-
-def group_cpu_seconds(pgid: int) -> float:
-    total = 0
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if int(fields[2]) == pgid:  # field 5: pgrp
-            total += int(fields[11]) + int(fields[12])  # utime + stime
-    return total / CLK_TCK
 
 
 def basic(login: str, password: str) -> str:
@@ -237,7 +145,7 @@ def load(
             errors.append(repr(exc))
 
     pgid = server.process.pid
-    cpu_before = group_cpu_seconds(pgid)
+    cpu_before = cpu_seconds(pgid=pgid)
     started = time.monotonic()
     stop_at[0] = started + seconds
     threads = [threading.Thread(target=run, args=(i,)) for i in range(clients)]
@@ -246,7 +154,7 @@ def load(
     for thread in threads:
         thread.join()
     elapsed = time.monotonic() - started
-    cpu = group_cpu_seconds(pgid) - cpu_before
+    cpu = cpu_seconds(pgid=pgid) - cpu_before
     for conn in conns:
         conn.close()
     flat = sorted(x for chunk in latencies for x in chunk)
@@ -363,7 +271,15 @@ def main() -> None:
         ("ldap-auth", "ldap-auth", {"MLFLOW_LDAP_AUTH_CONFIG_PATH": str(write_ldap_ini(d, slapd))})
     )
 
-    servers = [start_server(name, app, args.workers, env) for name, app, env in specs]
+    servers = [
+        start_server(
+            name,
+            workers=args.workers,
+            app=app,
+            env={"MLFLOW_AUTH_ADMIN_PASSWORD": ADMIN_PASSWORD, **env},
+        )
+        for name, app, env in specs
+    ]
     try:
         for server in servers:
             wait_healthy(server, args.workers)
@@ -418,7 +334,7 @@ def main() -> None:
         results = {key: median_result(samples) for key, samples in rounds.items()}
     finally:
         for server in servers:
-            stop(server)
+            stop_server(server)
         slapd.cleanup()
 
     base = results["no-auth / anonymous"]

@@ -27,7 +27,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from bench_auth import KeepAliveClient, group_cpu_seconds  # noqa: E402
+from bench_auth import KeepAliveClient, basic  # noqa: E402
+from bench_servers import cpu_seconds  # noqa: E402
 
 from servers import GROUPS_DN, PEOPLE_DN, MlflowServer, SlapdInstance, ldap_config  # noqa: E402
 
@@ -91,18 +92,21 @@ def login_seconds(server: MlflowServer, user: str, repeat: int) -> list[float]:
 
 
 def steady(server: MlflowServer, user: str, seconds: float) -> tuple[float, float]:
-    clients = [KeepAliveClient(server.port, (user, f"{user}-password")) for _ in range(4)]
+    clients = [KeepAliveClient(server.port, basic(user, f"{user}-password")) for _ in range(4)]
     for client in clients:
-        client.get()
+        status = client.get()
+        if status != 200:  # a steady state of refusals would measure the wrong thing
+            raise RuntimeError(f"warm request as {user} answered {status}")
     count = 0
-    cpu_before = group_cpu_seconds(server.process.pid)
+    cpu_before = cpu_seconds(pgid=server.process.pid)
     started = time.monotonic()
     while time.monotonic() - started < seconds:
         for client in clients:
-            client.get()
+            if client.get() != 200:
+                raise RuntimeError(f"a warm request as {user} was refused")
             count += 1
     elapsed = time.monotonic() - started
-    cpu = group_cpu_seconds(server.process.pid) - cpu_before
+    cpu = cpu_seconds(pgid=server.process.pid) - cpu_before
     for client in clients:
         client.close()
     return count / elapsed, cpu / count * 1000

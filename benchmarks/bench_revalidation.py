@@ -40,7 +40,6 @@ import concurrent.futures
 import os
 import re
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -56,6 +55,8 @@ import requests
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "openldap"))
 
+from bench_servers import Server, cpu_seconds, start_server, stop_server, wait_healthy  # noqa: E402
+
 from slapd_instance import (  # noqa: E402
     GROUPS_DN,
     PEOPLE_DN,
@@ -63,10 +64,8 @@ from slapd_instance import (  # noqa: E402
     SERVICE_DN,
     SERVICE_PASSWORD,
     SlapdInstance,
-    free_port,
 )
 
-MLFLOW = str(Path(sys.executable).with_name("mlflow"))
 ADMIN_PASSWORD = "bench-admin-password-1"
 TOKENS_PATH = "/api/2.0/mlflow/ldap-auth/tokens"
 SEARCH_PATH = "/api/2.0/mlflow/experiments/search?max_results=1"
@@ -230,90 +229,6 @@ def slapd_barrier(slapd: SlapdInstance, log: SlapdLog, ops: Operations) -> None:
         if any(f'CMP dn="{marker}"' in line for line in lines):
             return
         time.sleep(0.05)
-
-
-# -- mlflow servers ----------------------------------------------------------------
-@dataclass
-class Server:
-    name: str
-    process: subprocess.Popen
-    port: int
-    directory: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def log(self) -> str:
-        return (self.directory / "server.log").read_text(errors="replace")
-
-
-def start_server(name: str, config: Path, workers: int, base: Path) -> Server:
-    directory = base / name
-    directory.mkdir()
-    port = free_port()
-    command = [
-        MLFLOW,
-        "server",
-        "--app-name",
-        "ldap-auth",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-        "--backend-store-uri",
-        f"sqlite:///{directory}/mlflow.db",
-        "--default-artifact-root",
-        f"{directory}/artifacts",
-    ]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "_MLFLOW_"))}
-    env.update(
-        MLFLOW_LDAP_AUTH_CONFIG_PATH=str(config),
-        MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false",
-        MLFLOW_FLASK_SERVER_SECRET_KEY="bench-secret-key",
-        PYTHONUNBUFFERED="1",
-    )
-    with (directory / "server.log").open("w") as log:
-        process = subprocess.Popen(
-            command,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=directory,
-            start_new_session=True,
-        )
-    return Server(name, process, port, directory)
-
-
-def wait_healthy(server: Server, workers: int, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise RuntimeError(f"{server.name} exited:\n{server.log()}")
-        try:
-            if requests.get(server.url + "/health", timeout=1).ok:
-                break
-        except requests.RequestException:
-            pass
-        time.sleep(0.3)
-    else:
-        raise RuntimeError(f"{server.name} not healthy after {timeout} s:\n{server.log()}")
-    time.sleep(2 + workers)  # /health answers with the first worker up
-
-
-def stop_server(server: Server) -> None:
-    if server.process.poll() is not None:
-        return
-    try:
-        os.killpg(server.process.pid, signal.SIGTERM)
-        server.process.wait(20)
-    except subprocess.TimeoutExpired:
-        os.killpg(server.process.pid, signal.SIGKILL)
-        server.process.wait()
-    except ProcessLookupError:
-        pass
 
 
 # -- tokens ------------------------------------------------------------------------
@@ -552,26 +467,6 @@ class CheckAges:
         self.engine.dispose()
 
 
-# -- CPU -------------------------------------------------------------------------
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(*, pgid: int | None = None, pid: int | None = None) -> float:
-    """CPU (user + system) of the processes in group ``pgid``, or of process ``pid``."""
-    total = 0
-    for name in os.listdir("/proc"):
-        if not name.isdigit() or (pid is not None and int(name) != pid):
-            continue
-        try:
-            stat = Path(f"/proc/{name}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if pid is not None or int(fields[2]) == pgid:  # field 5: pgrp
-            total += int(fields[11]) + int(fields[12])  # utime + stime
-    return total / CLK_TCK
-
-
 # -- one check, measured in this process -----------------------------------------
 def searches_per_check(config: Path, users: int) -> dict[str, dict]:
     from mlflow_ldap_auth.config import load_settings
@@ -703,14 +598,17 @@ def main() -> None:
         per_check = searches_per_check(config, args.users)
 
         # The first server migrates the shared database; the others start after it.
-        servers.append(start_server("server-1", config, args.workers, base))
-        wait_healthy(servers[0], args.workers)
+        env = {"MLFLOW_LDAP_AUTH_CONFIG_PATH": str(config), "PYTHONUNBUFFERED": "1"}
+        servers.append(
+            start_server("server-1", workers=args.workers, app="ldap-auth", env=env, parent=base)
+        )
+        wait_healthy(servers[0], args.workers, timeout=180)
         servers += [
-            start_server(f"server-{n}", config, args.workers, base)
+            start_server(f"server-{n}", workers=args.workers, app="ldap-auth", env=env, parent=base)
             for n in range(2, args.servers + 1)
         ]
         for server in servers[1:]:
-            wait_healthy(server, args.workers)
+            wait_healthy(server, args.workers, timeout=180)
         progress(f"{len(servers)} servers x {args.workers} workers up ({args.database})")
 
         log = SlapdLog(slapd)
