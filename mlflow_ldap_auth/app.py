@@ -95,13 +95,14 @@ def build_plugin(settings: Settings, auth) -> Plugin:
     sync = GroupSync(auth.store, groups, policy)
     accounts = AccountStore(engine)
     cache = new_credential_cache(settings)
+    admission = Admission(sync, Provisioner(auth.store, accounts))
     revalidator = Revalidator(
         interval_seconds=ldap.revalidate_interval_seconds,
         grace_seconds=ldap.token_outage_grace_seconds,
         lookup=directory.lookup,
         lookup_many=directory.lookup_many,
         checks=UserChecks(engine),
-        admission=Admission(sync, Provisioner(auth.store, accounts)),
+        admission=admission,
         cache=cache,
         is_directory_user=lambda principal: principal.method == "password",
         max_users=max(ldap.cache_max_size, 1000) * 2,
@@ -115,6 +116,7 @@ def build_plugin(settings: Settings, auth) -> Plugin:
         lockout=lockout,
         cache=cache,
         revalidator=revalidator,
+        admission=admission,
     )
     token_store = TokenStore(engine)
     tokens = TokenAuthenticator(token_store, revalidator, lambda a, b: name_key(a) == name_key(b))

@@ -165,50 +165,42 @@ def _tokens(args: argparse.Namespace) -> int:
     settings = _settings_or_none(args)
     if settings is None:
         return 2
-    from mlflow_ldap_auth.auth.audit import audit
+    from mlflow_ldap_auth.auth.provisioning import Principal
     from mlflow_ldap_auth.db import tables
+    from mlflow_ldap_auth.tokens.service import OPERATOR, TokenService
     from mlflow_ldap_auth.tokens.store import TokenStore
 
     try:
         engine = tables.create_engine(settings.mlflow.database_uri)
         tables.migrate(engine)
-        store = TokenStore(engine)
+        # The operator holds the configuration file: every token is theirs to see.
+        service = TokenService(
+            TokenStore(engine),
+            settings.ldap.token_max_days,
+            is_admin=lambda _username: True,
+            forget_cached=lambda: None,  # servers re-read tokens within seconds
+        )
+        operator = Principal(f"cli:{getpass.getuser()}", True, method=OPERATOR)
         if args.action == "list":
-            records = store.list(args.user)
             print(
                 f"{'ID':<16}  {'USER':<20}  {'NAME':<24}  {'EXPIRES':<20}  {'LAST USED':<20}  STATE"
             )
             now = time.time()
-            for record in records:
+            for record in service.list(operator, user=args.user, everyone=args.user is None):
                 data = record.to_json()
-                state = (
-                    "revoked"
-                    if record.revoked_at
-                    else ("active" if record.is_active(now) else "expired")
-                )
                 print(
                     f"{record.id:<16}  {record.owner:<20}  {record.name[:24]:<24}  "
-                    f"{data['expires']:<20}  {data['last_used'] or '-':<20}  {state}"
+                    f"{data['expires']:<20}  {data['last_used'] or '-':<20}  {record.state(now)}"
                 )
             return 0
-        record = store.by_id(args.id)
+        record = service.visible(operator, args.id)
         if record is None:
             print(f"tokens revoke failed: no token {args.id!r}", file=sys.stderr)
             return 1
         if record.revoked_at is not None:
             print(f"token {record.id} of {record.owner} was already revoked")
             return 0
-        actor = f"cli:{getpass.getuser()}"
-        store.revoke(record.id, actor, int(time.time()))
-        audit(
-            "token_revoked",
-            user=record.owner,
-            source="cli",
-            result="success",
-            reason="revoked_by_operator",
-            token_id=record.id,
-            actor=actor,
-        )
+        service.revoke(operator, record.id, "cli")
         print(f"revoked token {record.id} ({record.name!r}) of {record.owner}")
         return 0
     except sa.exc.SQLAlchemyError as exc:

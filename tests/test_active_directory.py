@@ -221,17 +221,22 @@ def test_password_spraying_stays_below_the_domains_lockout_threshold(server, dc)
     connection.unbind()
 
 
-def test_an_account_locked_in_the_domain_is_told_apart(server, dc):
-    # Locked by three bad binds straight at the DC (as a Windows client would), not by us.
+def lock_out(dc, name: str) -> None:
+    """Three bad binds straight at the DC: the domain locks after 3 (seed_ad.py)."""
     tls = ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=dc.ca_cert_file)
     for attempt in range(3):
         connection = ldap3.Connection(
             ldap3.Server("127.0.0.1", port=636, use_ssl=True, tls=tls),
-            user="lou@corp.example.com",
+            user=f"{name}@corp.example.com",
             password=f"Wrong-{attempt}-Pw!",
         )
         assert not connection.bind()
         connection.unbind()
+
+
+def test_an_account_locked_in_the_domain_is_told_apart(server, dc):
+    # Locked by three bad binds straight at the DC (as a Windows client would), not by us.
+    lock_out(dc, "lou")
     assert account_state(dc, "lou")["locked"]
     locked = get(server, EXPERIMENT_0, ("lou", PASSWORD))
     assert locked.status_code == 401
@@ -269,15 +274,7 @@ def test_tokens_follow_the_domain_account_disabled_and_locked(server, dc):
         )
     finally:
         admin.unbind()
-    tls = ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=dc.ca_cert_file)
-    for attempt in range(3):  # the domain locks after 3 bad passwords (seed_ad.py)
-        connection = ldap3.Connection(
-            ldap3.Server("127.0.0.1", port=636, use_ssl=True, tls=tls),
-            user="tom@corp.example.com",
-            password=f"Wrong-{attempt}-Pw!",
-        )
-        assert not connection.bind()
-        connection.unbind()
+    lock_out(dc, "tom")
     assert account_state(dc, "tom")["locked"]
     wait_until(
         lambda: token_status("tia") == 401 and token_status("tom") == 401,

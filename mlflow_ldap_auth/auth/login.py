@@ -86,6 +86,7 @@ class LoginService:
         lockout: LockoutGuard | None = None,
         cache: CredentialCache[Principal] | None = None,
         revalidator: Revalidator | None = None,
+        admission: Admission | None = None,
     ) -> None:
         self.settings = settings
         self.directory = directory
@@ -93,8 +94,8 @@ class LoginService:
         self.sync = sync
         self.accounts = accounts
         self.lockout = lockout
-        self.provisioner = Provisioner(store, accounts)
-        self.admission = Admission(sync, self.provisioner)
+        self.admission = admission or Admission(sync, Provisioner(store, accounts))
+        self.provisioner = self.admission.provisioner
         self.cache: CredentialCache[Principal] = cache or new_credential_cache(settings)
         self.revalidator = revalidator
         self._local_admin = settings.mlflow.admin_username
@@ -123,6 +124,10 @@ class LoginService:
             login, password = parse_basic_credentials(header)
         except InvalidCredentials:
             return None
+        return self.peek(login, password)
+
+    def peek(self, login: str, password: str) -> Principal | None:
+        """``cached_principal`` for credentials already parsed."""
         if not password or has_format_characters(login) or self.is_local_admin_name(login):
             return None
         return self.cache.peek(login, password)

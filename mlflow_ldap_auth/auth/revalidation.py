@@ -78,7 +78,6 @@ class Revalidator:
     ) -> None:
         self.interval = interval_seconds
         self.grace = grace_seconds
-        self._lookup = lookup
         self._lookup_many = lookup_many or (lambda names: {name: lookup(name) for name in names})
         self._checks = checks
         self._admission = admission
@@ -116,21 +115,14 @@ class Revalidator:
         with self._lock:
             self._token_users[username] = True
 
-    def row(self, username: str) -> CheckRecord | None:
-        """The user's check row, as this worker last read it (at most a few seconds old)."""
+    def _remembered(self, username: str) -> CheckRecord | None:
+        """The user's check row as this worker last read it (at most a few seconds old)."""
         with self._lock:
-            row = self._rows.get(username)
-        if row is None:
-            row = self._checks.get(username)
-            if row is not None:
-                with self._lock:
-                    self._rows[username] = row
-        return row
+            return self._rows.get(username)
 
     def known_usable(self, username: str) -> bool:
         """Whether memory alone says ``username``'s tokens may be used (no I/O)."""
-        with self._lock:
-            row = self._rows.get(username)
+        row = self._remembered(username)
         return (
             row is not None and row.status == OK and self._clock() - row.checked_at <= self.interval
         )
@@ -142,9 +134,9 @@ class Revalidator:
         the interval, the directory cannot answer now, and the grace period is over.
         """
         now = self._clock()
-        row = self.row(username)
+        row = self._remembered(username)
         if row is None or row.status == UNCHECKED or now - row.checked_at > self.interval:
-            row = self._stale(username, now) or row
+            row = self._reread(username, now)
         if row is None or row.status == UNCHECKED:
             raise DirectoryUnavailable(
                 f"{username}'s directory entry was never checked and the directory is down",
@@ -171,14 +163,16 @@ class Revalidator:
             self._markers[user.username] = marker
 
     # -- checking ------------------------------------------------------------
-    def _stale(self, username: str, now: float) -> CheckRecord | None:
-        """A request found ``username``'s row older than the interval (or none).
+    def _reread(self, username: str, now: float) -> CheckRecord | None:
+        """No row in memory, or one older than the interval: the database's, or a check.
 
-        Rare when the user is in use (the background round keeps the row fresh): an
-        idle token used again, a round that fell behind. The row is read again first
-        (another worker may just have checked); then the user is checked here only if
-        this worker wins the claim, so a fleet serving the user still checks once. A
-        claim held by another worker means a check is under way: its row is used.
+        Memory is empty for a user this worker has not served for a few seconds; a row
+        older than the interval is rare when the user is in use (the background round
+        keeps it fresh): an idle token used again, a round that fell behind. The row is
+        read from the database (another worker may just have checked); if it is still
+        too old, the user is checked here only if this worker wins the claim, so a fleet
+        serving the user still checks once. A claim held by another worker means a
+        check is under way: the row as it is is used.
         """
         row = self._checks.get(username)
         if row is not None:
@@ -193,25 +187,10 @@ class Revalidator:
             return row
         return self._check(username, row)
 
-    def check_now(self, username: str) -> CheckRecord | None:
-        """Ask the directory about ``username`` now; None when it cannot answer."""
-        with self._lock:
-            if username in self._failed_at:
-                return None
-        return self._check(username, self._checks.get(username))
-
     def _check(self, username: str, previous: CheckRecord | None) -> CheckRecord | None:
-        self.checks_made += 1
-        try:
-            user = self._lookup(username)
-        except DirectoryUnavailable as exc:
-            self._postpone([username], exc)
-            return None
-        row, changed = self._decide(username, user, previous)
-        self._checks.record(username, row.status, row.password_marker, row.checked_at)
-        self._audit(previous, row, changed)
-        self._apply({username: row})
-        return row
+        """Check one claimed user now; the new row, or None if there is no answer."""
+        rows = {username: previous} if previous is not None else {}
+        return self._check_batch([username], rows).get(username, previous)
 
     def _postpone(self, usernames: list[str], error: DirectoryUnavailable) -> None:
         _logger.warning("Revalidation of %s postponed: %s", sorted(usernames), error)
@@ -335,19 +314,24 @@ class Revalidator:
             self._check_batch(claimed[start : start + BATCH_SIZE], rows)
         return len(claimed)
 
-    def _check_batch(self, usernames: list[str], rows: dict[str, CheckRecord]) -> None:
-        """One directory look-up, one transaction of results for a batch of claimed users."""
+    def _check_batch(
+        self, usernames: list[str], rows: dict[str, CheckRecord]
+    ) -> dict[str, CheckRecord]:
+        """One directory look-up, one transaction of results for a batch of claimed users.
+
+        Returns the new rows (none for a user without an answer: the claim is given back).
+        """
         self.checks_made += len(usernames)
         try:
             users = self._lookup_many(usernames)
         except DirectoryUnavailable as exc:
             self._postpone(usernames, exc)
-            return
+            return {}
         except Exception:
             # The round goes on; the claims are given back.
             _logger.exception("Revalidation of %s failed", sorted(usernames))
             self._checks.release_many(usernames)
-            return
+            return {}
         decided: list[tuple[CheckRecord, bool]] = []
         failed = []
         for username in usernames:
@@ -365,7 +349,9 @@ class Revalidator:
         )
         for row, changed in decided:
             self._audit(rows.get(row.username), row, changed)
-        self._apply({row.username: row for row, _ in decided})
+        checked = {row.username: row for row, _ in decided}
+        self._apply(checked)
+        return checked
 
     def start(self) -> None:
         if self._thread is not None:

@@ -29,6 +29,20 @@ def member_values(attributes: dict) -> list[str]:
     return members
 
 
+def parents_known(entries: list[dict], known, group_base_key: DnKey) -> bool:
+    """No entry's ``memberOf`` names a group under the base that is not in ``known``.
+
+    Only meaningful when the directory maintains ``memberOf`` and it was read: then a
+    search for the next nesting level would find nothing new and is skipped.
+    """
+    for entry in entries:
+        for parent in attributes_of(entry).get("memberOf") or []:
+            key = dn_key_or_raw(parent)
+            if is_under(key, group_base_key) and key not in known:
+                return False
+    return True
+
+
 class NestingWalk:
     """The groups found so far while walking up the nesting, one search per level.
 
@@ -48,17 +62,8 @@ class NestingWalk:
         self._base_key = group_base_key
 
     def frontier_parents_known(self) -> bool:
-        """No frontier group's ``memberOf`` names a group (under the base) not found yet.
-
-        Only meaningful when the directory maintains ``memberOf`` and it was read:
-        then the next level's search would find nothing new and is skipped.
-        """
-        for entry in self._frontier_entries:
-            for parent in attributes_of(entry).get("memberOf") or []:
-                key = dn_key_or_raw(parent)
-                if is_under(key, self._base_key) and key not in self.groups:
-                    return False
-        return True
+        """No frontier group's ``memberOf`` names a group not found yet (``parents_known``)."""
+        return parents_known(self._frontier_entries, self.groups, self._base_key)
 
     def add_level(self, entries: list[dict]) -> None:
         """Record one level: ``entries`` are the groups having a frontier group as a member."""

@@ -13,7 +13,7 @@ import re
 import ldap3
 
 from mlflow_ldap_auth.ldap.connection import LdapConnection
-from mlflow_ldap_auth.ldap.dn import dn_key_or_raw, filter_value, is_under
+from mlflow_ldap_auth.ldap.dn import dn_key_or_raw, filter_value
 from mlflow_ldap_auth.ldap.entries import (
     UUID_ATTRIBUTES,
     DirectoryUser,
@@ -21,7 +21,12 @@ from mlflow_ldap_auth.ldap.entries import (
     attributes_of,
     group_uuid,
 )
-from mlflow_ldap_auth.ldap.group_paths import NestingWalk, member_values, transitive_user
+from mlflow_ldap_auth.ldap.group_paths import (
+    NestingWalk,
+    member_values,
+    parents_known,
+    transitive_user,
+)
 
 #: Bound on group-of-group recursion (OpenLDAP); cycles are cut by a visited set.
 MAX_NESTING_DEPTH = 8
@@ -146,13 +151,8 @@ class _MemberGraph:
         return new
 
     def parents_known(self, frontier: list[str], base_key) -> bool:
-        for dn in frontier:
-            entry = self.entries[dn_key_or_raw(dn)]
-            for parent in attributes_of(entry).get("memberOf") or []:
-                key = dn_key_or_raw(parent)
-                if is_under(key, base_key) and key not in self.entries:
-                    return False
-        return True
+        entries = [self.entries[dn_key_or_raw(dn)] for dn in frontier]
+        return parents_known(entries, self.entries, base_key)
 
     def user(self, user: UserEntry, nested: bool, base_key) -> DirectoryUser:
         direct = list(dict.fromkeys(self.containing.get(dn_key_or_raw(user.dn), [])))

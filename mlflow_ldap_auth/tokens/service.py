@@ -31,6 +31,8 @@ from mlflow_ldap_auth.auth.provisioning import Principal
 from mlflow_ldap_auth.tokens.secret_format import new_secret, secret_hash
 from mlflow_ldap_auth.tokens.store import TokenRecord, TokenStore
 
+#: ``Principal.method`` of the operator's command line (``cli.py``): sees every token.
+OPERATOR = "operator"
 MAX_NAME_LENGTH = 100
 MAX_ACTIVE_TOKENS = 100
 _DAY = 86_400
@@ -139,12 +141,18 @@ class TokenService:
             return record
         revoked = self.store.revoke(token_id, requester.username, int(self._clock()))
         self._forget_cached()
+        if requester.method == OPERATOR:
+            reason = "revoked_by_operator"
+        elif requester.username == record.owner:
+            reason = "revoked_by_owner"
+        else:
+            reason = "revoked_by_admin"
         audit(
             "token_revoked",
             user=record.owner,
             source=source,
             result="success",
-            reason="revoked_by_owner" if requester.username == record.owner else "revoked_by_admin",
+            reason=reason,
             token_id=record.id,
             actor=requester.username,
         )

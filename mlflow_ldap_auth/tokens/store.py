@@ -45,6 +45,12 @@ class TokenRecord:
     def is_active(self, now: float) -> bool:
         return self.revoked_at is None and now < self.expires_at
 
+    def state(self, now: float) -> str:
+        """``active``, ``expired`` or ``revoked``, as lists show it."""
+        if self.revoked_at is not None:
+            return "revoked"
+        return "active" if self.is_active(now) else "expired"
+
 
 _COLUMNS = (
     tables.tokens.c.id,

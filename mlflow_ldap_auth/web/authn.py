@@ -119,7 +119,7 @@ def cached_principal(plugin, header: str | None):
         return None
     if isinstance(credential, TokenCredential):
         return plugin.tokens.peek(credential.secret, credential.claimed_owner)
-    return plugin.login_service.cached_principal(header)
+    return plugin.login_service.peek(*credential)
 
 
 def authenticate_request() -> Authorization | Response:

@@ -59,22 +59,23 @@ def list_group_mappings():
     return jsonify({"group_mappings": [m.to_json() for m in mappings.list()]})
 
 
-@blueprint.post("/group-mappings")
-@catch_mlflow_exception
-def create_group_mapping():
+def json_body(fields: set[str]) -> dict:
+    """The request's JSON object, with no field outside ``fields`` (else a 400)."""
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise MlflowException("the body must be a JSON object", INVALID_PARAMETER_VALUE)
-    unknown = set(body) - {
-        "group",
-        "group_uuid",
-        "resource_type",
-        "resource_pattern",
-        "permission",
-        "workspace",
-    }
+    unknown = set(body) - fields
     if unknown:
         raise MlflowException(f"unknown field(s): {sorted(unknown)}", INVALID_PARAMETER_VALUE)
+    return body
+
+
+@blueprint.post("/group-mappings")
+@catch_mlflow_exception
+def create_group_mapping():
+    body = json_body(
+        {"group", "group_uuid", "resource_type", "resource_pattern", "permission", "workspace"}
+    )
     group_uuid = body.get("group_uuid")
     if group_uuid is not None and not isinstance(group_uuid, str):
         raise MlflowException("'group_uuid' must be a string", INVALID_PARAMETER_VALUE)

@@ -19,7 +19,7 @@ from mlflow.server.handlers import catch_mlflow_exception
 
 from mlflow_ldap_auth.plugin import current_plugin
 from mlflow_ldap_auth.web.authn import current_principal
-from mlflow_ldap_auth.web.rest_api import API_PREFIX
+from mlflow_ldap_auth.web.rest_api import API_PREFIX, json_body
 
 TOKENS_PATH = API_PREFIX + "/tokens"
 
@@ -39,12 +39,7 @@ def _flag(value: str | None) -> bool:
 @blueprint.post("")
 @catch_mlflow_exception
 def create_token():
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise MlflowException("the body must be a JSON object", INVALID_PARAMETER_VALUE)
-    unknown = set(body) - {"name", "expires_in_days"}
-    if unknown:
-        raise MlflowException(f"unknown field(s): {sorted(unknown)}", INVALID_PARAMETER_VALUE)
+    body = json_body({"name", "expires_in_days"})
     record, secret = current_plugin().token_service.create(
         current_principal(), body.get("name"), body.get("expires_in_days"), request.remote_addr
     )

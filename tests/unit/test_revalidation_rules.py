@@ -4,7 +4,7 @@ two revalidators (two workers), with a fake directory and a fake clock."""
 from __future__ import annotations
 
 import pytest
-from fakes import plugin_engine
+from fakes import Clock, plugin_engine
 
 from mlflow_ldap_auth.auth.admission import NOT_IN_ALLOWED_GROUPS, Admitted
 from mlflow_ldap_auth.auth.credential_cache import CredentialCache
@@ -17,14 +17,6 @@ from mlflow_ldap_auth.ldap.entries import DirectoryUser
 
 INTERVAL = 60
 GRACE = 600
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Directory:

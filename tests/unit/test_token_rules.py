@@ -4,7 +4,7 @@ on a real SQLite database, with a fake owner standing and a fake clock."""
 from __future__ import annotations
 
 import pytest
-from fakes import plugin_engine
+from fakes import Clock, plugin_engine
 from mlflow.exceptions import MlflowException
 
 from mlflow_ldap_auth.auth.provisioning import Principal
@@ -17,14 +17,6 @@ from mlflow_ldap_auth.tokens.store import TokenStore
 ALICE = Principal("alice", False, dn="uid=alice", method="password")
 BOB = Principal("bob", False, dn="uid=bob", method="password")
 ROOT = Principal("root", False, dn="uid=root", method="password")
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Standing:
