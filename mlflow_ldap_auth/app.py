@@ -20,7 +20,7 @@ from mlflow_ldap_auth.auth.accounts import AccountStore
 from mlflow_ldap_auth.auth.admission import Admission
 from mlflow_ldap_auth.auth.group_sync import GroupSync
 from mlflow_ldap_auth.auth.lockout import AttemptStore, LockoutGuard, LockoutPolicy
-from mlflow_ldap_auth.auth.login import LoginService, name_key, new_credential_cache
+from mlflow_ldap_auth.auth.login import LoginService, new_credential_cache
 from mlflow_ldap_auth.auth.provisioning import Provisioner
 from mlflow_ldap_auth.auth.revalidation import Revalidator
 from mlflow_ldap_auth.auth.user_checks import UserChecks
@@ -119,7 +119,7 @@ def build_plugin(settings: Settings, auth) -> Plugin:
         admission=admission,
     )
     token_store = TokenStore(engine)
-    tokens = TokenAuthenticator(token_store, revalidator, lambda a, b: name_key(a) == name_key(b))
+    tokens = TokenAuthenticator(token_store, revalidator, login_service.names_user)
     token_service = TokenService(
         token_store,
         ldap.token_max_days,

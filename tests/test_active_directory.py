@@ -264,6 +264,14 @@ def test_tokens_follow_the_domain_account_disabled_and_locked(server, dc):
         return requests.get(server.url + current, headers=headers, timeout=30).status_code
 
     assert {token_status(name) for name in secrets} == {200}
+    # Basic user:secret with the login forms people type on Windows is the same owner.
+    for login in ("CORP\\alice", "corp\\ALICE", "alice@corp.example.com", "ALICE@CORP.EXAMPLE.COM"):
+        response = requests.get(server.url + current, auth=(login, secrets["alice"]), timeout=30)
+        assert response.status_code == 200, (login, response.text)
+        assert response.json()["user"]["username"] == "alice"
+    for login in ("OTHER\\alice", "alice@other.example", "CORP\\bob"):
+        response = requests.get(server.url + current, auth=(login, secrets["alice"]), timeout=30)
+        assert response.status_code == 401, login
     admin = as_domain_admin(dc)
     try:
         admin.search(BASE_DN, "(sAMAccountName=tia)", attributes=["userAccountControl"])

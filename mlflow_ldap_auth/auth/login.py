@@ -101,6 +101,21 @@ class LoginService:
         self._local_admin = settings.mlflow.admin_username
         self._local_admin_key = name_key(self._local_admin)
 
+    def names_user(self, login: str, username: str) -> bool:
+        """Whether the typed ``login`` names the directory user ``username``, without a bind.
+
+        Other case and spaces (``name_key``), and the Active Directory forms a login
+        accepts (``DOMAIN\\user``, ``user@realm``: ``Directory.login_name``), so Basic
+        ``CORP\\alice:<token>`` is alice's. A form of another domain names nobody.
+        """
+        if name_key(login) == name_key(username):
+            return True
+        try:
+            name = self.directory.login_name(login)
+        except AuthError:
+            return False
+        return name_key(name.name) == name_key(username)
+
     def is_local_admin_name(self, login: str) -> bool:
         return name_key(login) == self._local_admin_key
 

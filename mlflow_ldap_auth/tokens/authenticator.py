@@ -18,6 +18,7 @@ from collections.abc import Callable
 from cachetools import TTLCache
 
 from mlflow_ldap_auth.auth.audit import audit
+from mlflow_ldap_auth.auth.login import name_key
 from mlflow_ldap_auth.auth.provisioning import Principal
 from mlflow_ldap_auth.auth.revalidation import Revalidator
 from mlflow_ldap_auth.errors import AuthError, DirectoryUnavailable, InvalidCredentials
@@ -33,6 +34,7 @@ class TokenAuthenticator:
         self,
         store: TokenStore,
         revalidator: Revalidator,
+        #: Whether a typed login (Basic ``user:secret``) names the owner.
         same_name: Callable[[str, str], bool],
         max_size: int = 10_000,
         clock: Callable[[], float] = time.time,
@@ -86,7 +88,8 @@ class TokenAuthenticator:
         if (
             not touched
             or not record.is_active(self._clock())
-            or (claimed_owner is not None and not self._same_name(claimed_owner, record.owner))
+            # Memory only: just the spellings that need no domain look-up.
+            or (claimed_owner is not None and name_key(claimed_owner) != name_key(record.owner))
             or not self._revalidator.known_usable(record.owner)
         ):
             return None
