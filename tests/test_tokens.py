@@ -150,6 +150,12 @@ def test_list_own_and_admin_views(fleet):
     assert requests.get(first.url + TOKENS + "?all=true", auth=BOB).status_code == 403
     by_admin = requests.get(first.url + TOKENS + "?user=alice", auth=CAROL).json()["tokens"]
     assert mine["id"] in {t["id"] for t in by_admin}
+    # As operators type it: other case, spaces.
+    for spelled in ("ALICE", "%20Alice"):
+        typed = requests.get(f"{first.url}{TOKENS}?user={spelled}", auth=CAROL).json()["tokens"]
+        assert {t["id"] for t in typed} == {t["id"] for t in by_admin}
+    # Naming oneself in another case is one's own list, not someone else's.
+    assert requests.get(first.url + TOKENS + "?user=ALICE", auth=ALICE).status_code == 200
     everyone = requests.get(first.url + TOKENS + "?all=true", auth=CAROL).json()["tokens"]
     assert {"alice"} <= {t["user"] for t in everyone}
 
@@ -251,7 +257,7 @@ def test_the_cli_lists_and_revokes(fleet):
     first, _ = fleet
     answer = create(first, name="cli-made")
     secret, token_id = answer["secret"], answer["token"]["id"]
-    listed = run_cli(first.config_path, "tokens", "list", "--user", "alice")
+    listed = run_cli(first.config_path, "tokens", "list", "--user", "Alice")
     assert listed.returncode == 0, listed.stderr
     assert token_id in listed.stdout and "cli-made" in listed.stdout
     assert secret[6:] not in listed.stdout

@@ -27,6 +27,7 @@ from mlflow.protos.databricks_pb2 import (
 )
 
 from mlflow_ldap_auth.auth.audit import audit
+from mlflow_ldap_auth.auth.login import name_key
 from mlflow_ldap_auth.auth.provisioning import Principal
 from mlflow_ldap_auth.tokens.secret_format import new_secret, secret_hash
 from mlflow_ldap_auth.tokens.store import TokenRecord, TokenStore
@@ -116,7 +117,7 @@ class TokenService:
         return record, secret
 
     def list(self, requester: Principal, user: str | None = None, everyone: bool = False):
-        if (user is not None and user != requester.username) or everyone:
+        if (user is not None and name_key(user) != name_key(requester.username)) or everyone:
             if not self._is_admin(requester.username):
                 raise MlflowException(
                     "only MLflow admins may list other users' tokens", PERMISSION_DENIED

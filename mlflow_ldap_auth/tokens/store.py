@@ -113,10 +113,11 @@ class TokenStore:
         return None if row is None else _record(row)
 
     def list(self, owner: str | None = None) -> list[TokenRecord]:
-        """Tokens of ``owner`` (everyone's if None), newest first."""
+        """Tokens of ``owner`` (any case; everyone's if None), newest first."""
         query = sa.select(*_COLUMNS).order_by(tables.tokens.c.created_at.desc(), tables.tokens.c.id)
         if owner is not None:
-            query = query.where(tables.tokens.c.owner == owner)
+            # Owners are directory names, which match in any case (as logins do).
+            query = query.where(sa.func.lower(tables.tokens.c.owner) == owner.strip().lower())
         with self.engine.connect() as connection:
             return [_record(row) for row in connection.execute(query)]
 
