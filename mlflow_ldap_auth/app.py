@@ -29,6 +29,7 @@ from mlflow_ldap_auth.db import tables
 from mlflow_ldap_auth.errors import ConfigError
 from mlflow_ldap_auth.ldap.directory import Directory
 from mlflow_ldap_auth.mappings.store import GroupStore
+from mlflow_ldap_auth.metrics import PERMISSION_CACHE_RESULTS, metrics_for
 from mlflow_ldap_auth.mlflow_compat import server_process
 from mlflow_ldap_auth.mlflow_compat.bridge import import_mlflow_auth, serve
 from mlflow_ldap_auth.mlflow_compat.permission_cache import PermissionCache, active_workspace
@@ -82,7 +83,8 @@ def build_plugin(settings: Settings, auth) -> Plugin:
     if not server_process.admin_bootstrapped():
         tables.migrate(engine)  # otherwise `mlflow server` did it once before starting workers
     ldap = settings.ldap
-    directory = Directory(ldap)
+    metrics = metrics_for(os.environ)
+    directory = Directory(ldap, metrics)
     groups = GroupStore(settings.mlflow.database_uri, engine=engine)
     policy = AccessPolicy(
         ConfiguredGroups(ldap.admin_group_dns, ldap.allowed_group_dns, directory), groups
@@ -94,7 +96,7 @@ def build_plugin(settings: Settings, auth) -> Plugin:
     )
     sync = GroupSync(auth.store, groups, policy)
     accounts = AccountStore(engine)
-    cache = new_credential_cache(settings)
+    cache = new_credential_cache(settings, metrics)
     admission = Admission(sync, Provisioner(auth.store, accounts))
     revalidator = Revalidator(
         interval_seconds=ldap.revalidate_interval_seconds,
@@ -117,9 +119,10 @@ def build_plugin(settings: Settings, auth) -> Plugin:
         cache=cache,
         revalidator=revalidator,
         admission=admission,
+        metrics=metrics,
     )
     token_store = TokenStore(engine)
-    tokens = TokenAuthenticator(token_store, revalidator, login_service.names_user)
+    tokens = TokenAuthenticator(token_store, revalidator, login_service.names_user, metrics=metrics)
     token_service = TokenService(
         token_store,
         ldap.token_max_days,
@@ -129,7 +132,9 @@ def build_plugin(settings: Settings, auth) -> Plugin:
     permission_cache = None
     if ldap.permission_cache_ttl_seconds > 0:
         permission_cache = PermissionCache(
-            ldap.permission_cache_ttl_seconds, workspace=active_workspace(auth.store)
+            ldap.permission_cache_ttl_seconds,
+            workspace=active_workspace(auth.store),
+            count_lookup=metrics.cache_lookups("permission", PERMISSION_CACHE_RESULTS),
         )
     return Plugin(
         settings=settings,
@@ -143,6 +148,7 @@ def build_plugin(settings: Settings, auth) -> Plugin:
         tokens=tokens,
         token_service=token_service,
         revalidator=revalidator,
+        metrics=metrics,
     )
 
 

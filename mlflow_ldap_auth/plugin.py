@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from mlflow_ldap_auth.config import Settings
     from mlflow_ldap_auth.ldap.directory import Directory
     from mlflow_ldap_auth.mappings.service import MappingService
+    from mlflow_ldap_auth.metrics import Metrics
     from mlflow_ldap_auth.mlflow_compat.permission_cache import PermissionCache
     from mlflow_ldap_auth.tokens.authenticator import TokenAuthenticator
     from mlflow_ldap_auth.tokens.service import TokenService
@@ -42,6 +43,8 @@ class Plugin:
     tokens: TokenAuthenticator
     token_service: TokenService
     revalidator: Revalidator
+    #: Records nothing unless MLflow exposes ``/metrics`` (``--expose-prometheus``).
+    metrics: Metrics
 
     def flush_caches(self) -> None:
         """Forget every remembered login and permission answer in this worker."""

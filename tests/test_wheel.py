@@ -56,6 +56,16 @@ def test_wheel_installs_and_serves_every_page(slapd, tmp_path):
     ).stdout.strip()
     assert where.startswith(str(venv)), where
     assert (venv / "share" / "mlflow-ldap-auth" / "templates" / "ldap_admin" / "base.html").exists()
+    show_requires = "import importlib.metadata as m; print(m.requires('mlflow-ldap-auth'))"
+    requires = subprocess.run(
+        [str(python), "-c", show_requires],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    # SPEC §10: `--expose-prometheus` works after a plain install (MLflow lists the
+    # exporter only among its extras).
+    assert "prometheus-flask-exporter" in requires, requires
 
     mlflow_command = venv / "bin" / "mlflow"
     mlflow_command.write_text(

@@ -102,6 +102,7 @@ class CredentialCache(Generic[T]):
         negative_ttl_seconds: int,
         remember_refusal: Callable[[AuthError], bool],
         timer: Callable[[], float] | None = None,
+        count_lookup: Callable[[str], None] = lambda _result: None,
     ) -> None:
         extra = {"timer": timer} if timer else {}
         self._positive: TTLCache[str, _Positive[T]] = TTLCache(max_size, ttl_seconds, **extra)
@@ -113,6 +114,8 @@ class CredentialCache(Generic[T]):
         self._flights: dict[tuple[str, bytes, Hashable], _Flight] = {}
         self._key = secrets.token_bytes(32)
         self.stats = CacheStats()
+        #: Told "hit", "miss" or "negative_hit" for every lookup (the metrics).
+        self._count_lookup = count_lookup
 
     def digest(self, password: str) -> bytes:
         return hmac.new(
@@ -128,6 +131,7 @@ class CredentialCache(Generic[T]):
     ) -> T:
         digest = self.digest(password)
         key = (login, digest, version)
+        refusal = flight = None
         with self._lock:
             entry = self._positive.get(login)
             if (
@@ -136,18 +140,24 @@ class CredentialCache(Generic[T]):
                 and hmac.compare_digest(entry.digest, digest)
             ):
                 self.stats.hits += 1
-                return entry.value
-            refusal = self._negative.get(key) if self._negative is not None else None
-            if refusal is not None:
-                self.stats.negative_hits += 1
             else:
-                flight = self._flights.get(key)
-                leader = flight is None
-                if leader:
-                    flight = self._flights[key] = _Flight()
-                    self.stats.misses += 1
+                entry = None
+                refusal = self._negative.get(key) if self._negative is not None else None
+                if refusal is not None:
+                    self.stats.negative_hits += 1
+                else:
+                    flight = self._flights.get(key)
+                    leader = flight is None
+                    if leader:
+                        flight = self._flights[key] = _Flight()
+                        self.stats.misses += 1
+        if entry is not None:
+            self._count_lookup("hit")
+            return entry.value
         if refusal is not None:
+            self._count_lookup("negative_hit")
             raise refusal.error("refused again within negative_cache_ttl_seconds")
+        self._count_lookup("miss")  # a follower of a check in flight missed too
         if not leader:
             flight.done.wait()
             if flight.refusal is not None:
@@ -189,8 +199,10 @@ class CredentialCache(Generic[T]):
                 and hmac.compare_digest(entry.digest, digest)
             ):
                 self.stats.hits += 1
-                return entry.value
-        return None
+            else:
+                return None
+        self._count_lookup("hit")
+        return entry.value
 
     def remembered(self) -> list[T]:
         """The values of every unexpired success (a snapshot)."""

@@ -16,6 +16,10 @@
 4. after a fresh bind: the access decision (``AccessPolicy``: ``allowed_groups``, admin
    flag), provisioning or adoption of the MLflow user, and the managed-role sync
    (``admission``), and the check is recorded for revalidation (``revalidation``).
+
+Every decision is written once to the audit log and counted once in
+``mlflow_ldap_auth_logins_total`` (``_decided``); a request answered from the
+credential cache is not a new decision (it is a cache hit).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from mlflow_ldap_auth.auth.revalidation import Revalidator
 from mlflow_ldap_auth.config import Settings
 from mlflow_ldap_auth.errors import AuthError, DirectoryUnavailable, InvalidCredentials, NotAllowed
 from mlflow_ldap_auth.ldap.directory import Directory
+from mlflow_ldap_auth.metrics import CREDENTIAL_CACHE_RESULTS, NULL_METRICS, Metrics
 from mlflow_ldap_auth.web.authn import parse_basic_credentials
 
 _logger = logging.getLogger(__name__)
@@ -65,13 +70,16 @@ def _remember(error: AuthError) -> bool:
     return not isinstance(error, DirectoryUnavailable) and error.reason != THROTTLED
 
 
-def new_credential_cache(settings: Settings) -> CredentialCache[Principal]:
+def new_credential_cache(
+    settings: Settings, metrics: Metrics = NULL_METRICS
+) -> CredentialCache[Principal]:
     ldap = settings.ldap
     return CredentialCache(
         ttl_seconds=ldap.cache_ttl_seconds,
         max_size=ldap.cache_max_size,
         negative_ttl_seconds=ldap.negative_cache_ttl_seconds,
         remember_refusal=_remember,
+        count_lookup=metrics.cache_lookups("credential", CREDENTIAL_CACHE_RESULTS),
     )
 
 
@@ -87,8 +95,10 @@ class LoginService:
         cache: CredentialCache[Principal] | None = None,
         revalidator: Revalidator | None = None,
         admission: Admission | None = None,
+        metrics: Metrics = NULL_METRICS,
     ) -> None:
         self.settings = settings
+        self.metrics = metrics
         self.directory = directory
         self.store = store
         self.sync = sync
@@ -170,9 +180,7 @@ class LoginService:
     def _check_local_admin(self, password: str, source: str | None) -> Principal:
         if not self.store.authenticate_user(self._local_admin, password):
             raise InvalidCredentials("local admin password mismatch", reason="bad_password")
-        audit(
-            "login", user=self._local_admin, source=source, result="success", reason="local_admin"
-        )
+        self._decided(self._local_admin, source, "success", "local_admin")
         return Principal(username=self._local_admin, is_admin=True, method="local_admin")
 
     # -- directory users --------------------------------------------------
@@ -187,12 +195,11 @@ class LoginService:
         if self.revalidator is not None:
             self.revalidator.record_login(user)
         principal = Principal(username=user.username, is_admin=is_admin, dn=user.dn)
-        audit(
-            "login",
-            user=user.username,
-            source=source,
-            result="success",
-            reason="directory_bind",
+        self._decided(
+            user.username,
+            source,
+            "success",
+            "directory_bind",
             login=login,
             dn=user.dn,
             admin=is_admin,
@@ -204,8 +211,15 @@ class LoginService:
         if error.reason == "no_credentials":
             return  # a browser's first request, not a login attempt
         result = "unavailable" if isinstance(error, DirectoryUnavailable) else "refused"
-        audit("login", user=login, source=source, result=result, reason=error.reason)
+        self._decided(login, source, result, error.reason)
         if isinstance(error, DirectoryUnavailable):
             _logger.error("Login of %r failed: %s", login, error)
         else:
             _logger.info("Login of %r refused (%s): %s", login, error.reason, error)
+
+    def _decided(
+        self, user: str | None, source: str | None, result: str, reason: str, **extra
+    ) -> None:
+        """Write one login decision to the audit log and count it in the metrics."""
+        self.metrics.login(result, reason)
+        audit("login", user=user, source=source, result=result, reason=reason, **extra)

@@ -2,7 +2,9 @@
 
 Every bind and search the plugin sends goes through ``LdapConnection``, which counts
 it in the ``OperationCounter`` before sending (the counts are reported by the status
-API and asserted by tests, so they must not miss an operation).
+API and asserted by tests, so they must not miss an operation) and reports its
+duration to the metrics (``mlflow_ldap_auth_directory_request_seconds``) when the
+server has answered or failed.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from mlflow_ldap_auth.ldap.servers import (
     close_connection,
     describe_socket_error,
 )
+from mlflow_ldap_auth.metrics import NULL_METRICS, Metrics
 
 RESULT_SUCCESS = 0
 RESULT_NO_SUCH_OBJECT = 32
@@ -37,6 +40,8 @@ class OperationCounter:
 
     binds: int = 0
     searches: int = 0
+    #: Where each operation's duration goes.
+    metrics: Metrics = field(default=NULL_METRICS, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, kind: OperationKind) -> None:
@@ -75,7 +80,16 @@ class LdapConnection:
     def bind(self) -> bool:
         """Bind with the credentials the connection was opened with; raises socket errors."""
         self._operations.add("binds")
-        return self._connection.bind()
+        started = time.monotonic()
+        try:
+            return self._connection.bind()
+        finally:
+            self._observe("bind", started)
+
+    def _observe(self, operation: str, started: float) -> None:
+        self._operations.metrics.directory_request(
+            operation, self.state.host_port, time.monotonic() - started
+        )
 
     def search(
         self, base: str, search_filter: str, scope: str, attributes: list[str]
@@ -88,11 +102,13 @@ class LdapConnection:
                 base, search_filter, search_scope=scope, attributes=attributes, size_limit=0
             )
         except SOCKET_ERRORS as exc:
+            self._observe("search", started)
             error = describe_socket_error(exc)
             if isinstance(exc, ldap_exc.LDAPResponseTimeoutError):
                 # A server that stops answering is down, not just this connection.
                 self._pool.mark(self.state, error, started)
             raise StaleConnection(error) from None
+        self._observe("search", started)
         result = self.result
         if not ok and result.get("result") not in (RESULT_SUCCESS, RESULT_NO_SUCH_OBJECT):
             raise DirectoryUnavailable(

@@ -47,6 +47,7 @@ from mlflow_ldap_auth.ldap.login_names import DomainNames, LoginName, has_domain
 from mlflow_ldap_auth.ldap.servers import ServerPool, ServerState
 from mlflow_ldap_auth.ldap.service_account import ServiceConnections
 from mlflow_ldap_auth.ldap.users import UserLookup
+from mlflow_ldap_auth.metrics import NULL_METRICS, Metrics
 
 __all__ = [
     "BindGuard",
@@ -63,12 +64,12 @@ __all__ = [
 class Directory:
     """Authenticates users and reads their groups; thread-safe."""
 
-    def __init__(self, settings: LdapSettings) -> None:
+    def __init__(self, settings: LdapSettings, metrics: Metrics = NULL_METRICS) -> None:
         self.settings = settings
         #: Every bind and search sent (the status API reports it).
-        self.operations = OperationCounter()
+        self.operations = OperationCounter(metrics=metrics)
         self._login_domains = frozenset(domain.casefold() for domain in settings.login_domains)
-        self._servers = ServerPool(settings)
+        self._servers = ServerPool(settings, metrics)
         self._binder = Binder(self._servers, self.operations)
         self._service = ServiceConnections(
             self._binder, wire_dn(settings.bind_dn), settings.bind_password

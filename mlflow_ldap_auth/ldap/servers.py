@@ -29,6 +29,7 @@ from ldap3.core import exceptions as ldap_exc
 
 from mlflow_ldap_auth.config import LdapSettings
 from mlflow_ldap_auth.errors import DirectoryUnavailable
+from mlflow_ldap_auth.metrics import NULL_METRICS, Metrics
 
 _logger = logging.getLogger(__name__)
 
@@ -67,7 +68,8 @@ class ServerState:
 class ServerPool:
     """Which server a request may use, and opening (not binding) connections to it."""
 
-    def __init__(self, settings: LdapSettings) -> None:
+    def __init__(self, settings: LdapSettings, metrics: Metrics = NULL_METRICS) -> None:
+        self._metrics = metrics
         self._receive_timeout = settings.receive_timeout
         self._start_tls = settings.start_tls
         tls = _tls(settings)
@@ -137,6 +139,7 @@ class ServerPool:
                     state.down_since = now
                 state.last_failure = now
                 state.last_error = error
+        self._metrics.directory_up(state.host_port, error is None)
 
     def open(self, state: ServerState, **options: Any) -> ldap3.Connection:
         """An open (not bound) connection to ``state``; raises one of ``SOCKET_ERRORS``."""

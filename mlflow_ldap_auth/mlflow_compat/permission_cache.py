@@ -152,7 +152,11 @@ def active_workspace(store) -> Callable[[], Any]:
 
 class PermissionCache:
     def __init__(
-        self, ttl_seconds: int, max_size: int = 50_000, workspace: Callable[[], Any] = lambda: None
+        self,
+        ttl_seconds: int,
+        max_size: int = 50_000,
+        workspace: Callable[[], Any] = lambda: None,
+        count_lookup: Callable[[str], None] = lambda _result: None,
     ) -> None:
         self._cache: TTLCache = TTLCache(max_size, ttl_seconds)
         self._lock = threading.Lock()
@@ -161,6 +165,8 @@ class PermissionCache:
         self._thread = threading.local()
         self.hits = 0
         self.misses = 0
+        #: Told "hit" or "miss" for every lookup (the metrics).
+        self._count_lookup = count_lookup
 
     def bypass(self, on: bool) -> None:
         """Read past the cache in this thread (for the current request) or stop doing so."""
@@ -188,11 +194,17 @@ class PermissionCache:
             except TypeError:
                 return method(*args, **kwargs)
             with self._lock:
-                if key in self._cache:
+                hit = key in self._cache
+                if hit:
                     self.hits += 1
-                    return self._cache[key]
-                self.misses += 1
-                generation = self._generation
+                    value = self._cache[key]
+                else:
+                    self.misses += 1
+                    generation = self._generation
+            if hit:
+                self._count_lookup("hit")
+                return value
+            self._count_lookup("miss")
             value = method(*args, **kwargs)
             with self._lock:
                 # A write that ran meanwhile may have made ``value`` stale: keep it out.

@@ -22,6 +22,7 @@ from mlflow_ldap_auth.auth.login import name_key
 from mlflow_ldap_auth.auth.provisioning import Principal
 from mlflow_ldap_auth.auth.revalidation import Revalidator
 from mlflow_ldap_auth.errors import AuthError, DirectoryUnavailable, InvalidCredentials
+from mlflow_ldap_auth.metrics import NULL_METRICS, Metrics
 from mlflow_ldap_auth.tokens.secret_format import is_well_formed, secret_hash
 from mlflow_ldap_auth.tokens.store import LAST_USED_RESOLUTION_SECONDS, TokenRecord, TokenStore
 
@@ -38,8 +39,10 @@ class TokenAuthenticator:
         same_name: Callable[[str, str], bool],
         max_size: int = 10_000,
         clock: Callable[[], float] = time.time,
+        metrics: Metrics = NULL_METRICS,
     ) -> None:
         self._store = store
+        self._metrics = metrics
         self._revalidator = revalidator
         self._same_name = same_name
         self._clock = clock
@@ -93,6 +96,7 @@ class TokenAuthenticator:
             or not self._revalidator.known_usable(record.owner)
         ):
             return None
+        self._metrics.token_request("success")
         return principal
 
     def authenticate(self, secret: str, claimed_owner: str | None, source: str | None) -> Principal:
@@ -116,6 +120,9 @@ class TokenAuthenticator:
             if verdict is not None:
                 raise InvalidCredentials(f"owner refused: {verdict}", reason=verdict)
         except AuthError as error:
+            # SPEC §10 knows two results: a token that could not be checked (503) was
+            # not served either.
+            self._metrics.token_request("refused")
             audit(
                 "token_refused",
                 user=record.owner if record else claimed_owner,
@@ -126,6 +133,7 @@ class TokenAuthenticator:
             )
             raise
         self._touch(record, int(now))
+        self._metrics.token_request("success")
         return principal
 
     def _touch(self, record: TokenRecord, now: int) -> None:

@@ -156,6 +156,7 @@ def status_report(service: Plugin) -> dict:
         "permission_cache": permission_cache,
         "revalidation": service.revalidator.status(),
         "ldap_operations": service.directory.operations.snapshot(),
+        "metrics": service.metrics.enabled,
     }
 
 
