@@ -94,10 +94,20 @@ def build_plugin(settings: Settings, auth) -> Plugin:
         AttemptStore(engine),
         directory_policy=directory.lockout_policy,
     )
-    sync = GroupSync(auth.store, groups, policy)
+    permission_cache = None
+    if ldap.permission_cache_ttl_seconds > 0:
+        permission_cache = PermissionCache(
+            ldap.permission_cache_ttl_seconds,
+            workspace=active_workspace(auth.store),
+            count_lookup=metrics.cache_lookups("permission", PERMISSION_CACHE_RESULTS),
+        )
+    # Provisioning and role sync write some rows past MLflow's store: they empty the
+    # permission cache themselves, as the store's own writes do (``install``).
+    after_write = permission_cache.clear if permission_cache is not None else lambda: None
+    sync = GroupSync(auth.store, groups, policy, after_write=after_write)
     accounts = AccountStore(engine)
     cache = new_credential_cache(settings, metrics)
-    admission = Admission(sync, Provisioner(auth.store, accounts))
+    admission = Admission(sync, Provisioner(auth.store, accounts, after_write=after_write))
     revalidator = Revalidator(
         interval_seconds=ldap.revalidate_interval_seconds,
         grace_seconds=ldap.token_outage_grace_seconds,
@@ -129,13 +139,6 @@ def build_plugin(settings: Settings, auth) -> Plugin:
         is_admin=lambda username: auth.store.get_user(username).is_admin,
         forget_cached=tokens.forget,
     )
-    permission_cache = None
-    if ldap.permission_cache_ttl_seconds > 0:
-        permission_cache = PermissionCache(
-            ldap.permission_cache_ttl_seconds,
-            workspace=active_workspace(auth.store),
-            count_lookup=metrics.cache_lookups("permission", PERMISSION_CACHE_RESULTS),
-        )
     return Plugin(
         settings=settings,
         directory=directory,

@@ -44,6 +44,33 @@ class AccountStore:
             return False
         return True
 
+    def create_directory_user(self, username: str, is_admin: bool) -> bool:
+        """MLflow's user row and this plugin's record of it, in one transaction.
+
+        False (and nothing written) when either row exists already: a concurrent first
+        login won, or MLflow has a row of that name this plugin did not make.
+        """
+        try:
+            with self.engine.begin() as connection:
+                mlflow_tables.insert_directory_user(connection, username, is_admin)
+                connection.execute(
+                    tables.users.insert().values(
+                        username=username, origin=PROVISIONED, created_at=int(time.time())
+                    )
+                )
+        except sa.exc.IntegrityError:
+            return False
+        return True
+
+    def create_user_row(self, username: str, is_admin: bool) -> bool:
+        """MLflow's user row alone; False when it exists already."""
+        try:
+            with self.engine.begin() as connection:
+                mlflow_tables.insert_directory_user(connection, username, is_admin)
+        except sa.exc.IntegrityError:
+            return False
+        return True
+
     def stored_password_hash(self, username: str) -> str | None:
         """MLflow's stored hash for a local account, read past every cache.
 

@@ -13,9 +13,10 @@ plus up to ``permission_cache_ttl_seconds`` on workers other than the one that c
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from mlflow.exceptions import MlflowException
+import sqlalchemy as sa
 
 from mlflow_ldap_auth.auth.access import (
     MANAGED_ROLE_PREFIX,
@@ -38,10 +39,18 @@ class SyncPlan:
 
 
 class GroupSync:
-    def __init__(self, store, groups: GroupStore, policy: AccessPolicy) -> None:
+    def __init__(
+        self,
+        store,
+        groups: GroupStore,
+        policy: AccessPolicy,
+        after_write: Callable[[], None] = lambda: None,
+    ) -> None:
         self.store = store
         self.groups = groups
         self.policy = policy
+        #: Called after role assignments changed (it empties the permission cache).
+        self.after_write = after_write
 
     def plan(self, user: DirectoryUser) -> SyncPlan:
         mapped = self.groups.list()
@@ -58,26 +67,35 @@ class GroupSync:
         )
 
     def apply(self, plan: SyncPlan, username: str) -> bool:
-        """Assign/unassign managed roles; True if anything was written."""
+        """Assign/unassign managed roles; True if anything was written.
+
+        All changes go in one transaction (``change_role_assignments``), then the
+        permission cache is emptied, as a write through MLflow's store does. A
+        concurrent login of the same user that assigned a role first makes the write
+        fail whole: what is assigned is read again and the rest written.
+        """
         user = self.store.get_user(username)
         managed = self.groups.managed_roles(MANAGED_ROLE_PREFIX)
         wanted = {
             role_id for role_id, name in managed if group_uuid_of_role(name) in plan.member_uuids
         }
-        assigned = self.groups.assigned_roles(user.id, MANAGED_ROLE_PREFIX)
-        to_assign, to_unassign = role_changes(assigned, wanted)
-        for role_id in to_assign:
+        for attempt in range(3):
+            assigned = self.groups.assigned_roles(user.id, MANAGED_ROLE_PREFIX)
+            to_assign, to_unassign = role_changes(assigned, wanted)
+            if not to_assign and not to_unassign:
+                break
             try:
-                self.store.assign_role_to_user(user.id, role_id)
-            except MlflowException as exc:  # a concurrent login assigned it first
-                if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                self.groups.change_assignments(user.id, to_assign, to_unassign)
+                break
+            except sa.exc.IntegrityError:
+                if attempt == 2:
                     raise
-        for role_id in to_unassign:
-            try:
-                self.store.unassign_role_from_user(user.id, role_id)
-            except MlflowException as exc:
-                if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
-                    raise
+                # A role deleted meanwhile is no longer wanted either.
+                managed_ids = {
+                    role_id for role_id, _ in self.groups.managed_roles(MANAGED_ROLE_PREFIX)
+                }
+                wanted &= managed_ids
         if to_assign or to_unassign:
+            self.after_write()
             _logger.info("Roles of %r: +%s -%s", username, sorted(to_assign), sorted(to_unassign))
         return bool(to_assign or to_unassign)

@@ -1,8 +1,11 @@
 """Directory users in MLflow's user store: created at first login, adopted, admin flag in sync.
 
-A directory user's row carries a random password nobody knows: ldap-auth never checks a
-local password for anyone but the break-glass admin (``[mlflow] admin_username``), so the
-row exists only to hang MLflow's grants, roles and ownership on.
+A directory user's row carries no password (``mlflow_tables.NO_LOCAL_PASSWORD``, which
+no password matches): ldap-auth never checks a local password for anyone but the
+break-glass admin (``[mlflow] admin_username``), so the row exists only to hang MLflow's
+grants, roles and ownership on. The row and the plugin's record of it are written in one
+transaction, without the scrypt hash MLflow's ``create_user`` would spend (~0.1 s of
+CPU per first login, the bulk of a login storm's cost).
 
 A row with the user's name that this plugin did not make (``accounts``: e.g. left by
 MLflow's basic-auth) is *adopted* at the user's first login: its per-user grants stay,
@@ -14,12 +17,12 @@ server agrees on who adopts: the claim is a row insert in the shared database.
 from __future__ import annotations
 
 import logging
-import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from mlflow.exceptions import MlflowException
 
-from mlflow_ldap_auth.auth.accounts import ADOPTED, PROVISIONED, AccountStore
+from mlflow_ldap_auth.auth.accounts import ADOPTED, AccountStore
 from mlflow_ldap_auth.auth.audit import audit
 
 _logger = logging.getLogger(__name__)
@@ -40,9 +43,13 @@ class Principal:
 
 
 class Provisioner:
-    def __init__(self, store, accounts: AccountStore) -> None:
+    def __init__(
+        self, store, accounts: AccountStore, after_write: Callable[[], None] = lambda: None
+    ) -> None:
         self.store = store  # MLflow's auth store
         self.accounts = accounts
+        #: Called after a write past the store (it empties the permission cache).
+        self.after_write = after_write
 
     def provision(self, username: str, is_admin: bool | None, source: str | None) -> bool:
         """Make sure ``username`` exists and is the plugin's; set the admin flag if decided.
@@ -53,28 +60,39 @@ class Provisioner:
         if not self.accounts.is_known(username):
             existing = self._existing(username)
             if existing is None:
-                self.accounts.claim(username, PROVISIONED)
-            else:
-                # Whoever wins the claim audits; every racer applies the rule, so no
-                # worker ever serves the inherited flag, even for a moment.
-                if existing.is_admin != bool(is_admin):
-                    self.store.update_user(username, is_admin=bool(is_admin))
-                if self.accounts.claim(username, ADOPTED):
-                    audit(
-                        "user_adopted",
-                        user=username,
-                        source=source,
-                        result="success",
-                        reason="existing_mlflow_user",
-                        previous_admin=existing.is_admin,
-                        admin=bool(is_admin),
+                if self.accounts.create_directory_user(username, bool(is_admin)):
+                    self.after_write()
+                    _logger.info(
+                        "Provisioned directory user %r (admin=%s)", username, bool(is_admin)
                     )
+                    return bool(is_admin)
+                # Lost a race: a concurrent first login made both rows (then it is known
+                # now), or a row made elsewhere appeared meanwhile (adopted below).
+                existing = None if self.accounts.is_known(username) else self._existing(username)
+            if existing is not None:
+                self._adopt(existing, username, is_admin, source)
         user = self._ensure_user(username, is_admin)
         if is_admin is not None and user.is_admin != is_admin:
             self.store.update_user(username, is_admin=is_admin)
             _logger.info("Admin flag of %r set to %s from the directory", username, is_admin)
             return is_admin
         return user.is_admin
+
+    def _adopt(self, existing, username: str, is_admin: bool | None, source: str | None) -> None:
+        # Whoever wins the claim audits; every racer applies the rule, so no worker ever
+        # serves the inherited flag, even for a moment.
+        if existing.is_admin != bool(is_admin):
+            self.store.update_user(username, is_admin=bool(is_admin))
+        if self.accounts.claim(username, ADOPTED):
+            audit(
+                "user_adopted",
+                user=username,
+                source=source,
+                result="success",
+                reason="existing_mlflow_user",
+                previous_admin=existing.is_admin,
+                admin=bool(is_admin),
+            )
 
     def admin_flag(self, username: str) -> bool | None:
         """The admin flag in MLflow's user store now; None when there is no such user."""
@@ -93,10 +111,9 @@ class Provisioner:
         existing = self._existing(username)
         if existing is not None:
             return existing
-        try:
-            self.store.create_user(username, secrets.token_urlsafe(32), is_admin=bool(is_admin))
+        # The plugin's record exists but MLflow's row does not (an admin deleted the user
+        # through MLflow): a new row, as at a first login.
+        if self.accounts.create_user_row(username, bool(is_admin)):
+            self.after_write()
             _logger.info("Provisioned directory user %r (admin=%s)", username, bool(is_admin))
-        except MlflowException as exc:
-            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
-                raise
         return self.store.get_user(username)

@@ -96,6 +96,13 @@ class GroupStore:
         """Ids of the roles named ``prefix*`` assigned to ``user_id``."""
         return mlflow_tables.assigned_role_ids(self.engine, user_id, prefix)
 
+    def change_assignments(self, user_id: int, add: set[int], remove: set[int]) -> None:
+        """Assign ``add`` to and unassign ``remove`` from ``user_id`` in one transaction.
+
+        ``IntegrityError`` (nothing written) when one of ``add`` is assigned already.
+        """
+        mlflow_tables.change_role_assignments(self.engine, user_id, add, remove)
+
     def set_admin(self, group_uuid: str, is_admin: bool) -> None:
         with self.engine.begin() as connection:
             connection.execute(

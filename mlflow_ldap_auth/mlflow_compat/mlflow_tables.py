@@ -1,11 +1,20 @@
-"""The few columns of MLflow's auth tables the plugin reads directly (never writes).
+"""The few columns of MLflow's auth tables the plugin reads or writes directly.
 
-Reading them with SQL instead of through MLflow's store is deliberate, for two answers
-the store cannot give cheaply: the login-time role sync needs only the ids of the
-``ldap-group:*`` roles and of the ones assigned to one user (the store would load every
-role with its permissions), and the break-glass admin's password hash must be read past
-the permission cache on every request. Table and column names are checked against
-MLflow's SQLAlchemy models by the contract test.
+Going past MLflow's store is deliberate, for answers and writes the store cannot make
+cheaply:
+
+* reads: the login-time role sync needs only the ids of the ``ldap-group:*`` roles and
+  of the ones assigned to one user (the store would load every role with its
+  permissions); the break-glass admin's password hash must be read past the permission
+  cache on every request;
+* writes, both at a fresh login: a directory user's row (``insert_directory_user``: the
+  store's ``create_user`` spends a scrypt hash, ~0.1 s of CPU, on a password nobody
+  uses) and the user's managed role assignments in one transaction
+  (``change_role_assignments``; the store commits once per role).
+
+Whoever calls a writer empties the permission cache, as the store's own writes do.
+Table and column names are checked against MLflow's SQLAlchemy models by the contract
+test.
 """
 
 from __future__ import annotations
@@ -16,12 +25,17 @@ roles = sa.table("roles", sa.column("id"), sa.column("name"))
 user_role_assignments = sa.table(
     "user_role_assignments", sa.column("user_id"), sa.column("role_id")
 )
-users = sa.table("users", sa.column("username"), sa.column("password_hash"))
+users = sa.table("users", sa.column("username"), sa.column("password_hash"), sa.column("is_admin"))
 
-#: table name -> the columns read here (the contract test's input).
+#: table name -> the columns read or written here (the contract test's input).
 READ_COLUMNS = {
     table.name: {c.name for c in table.columns} for table in (roles, user_role_assignments, users)
 }
+
+#: ``password_hash`` of a directory user's row. Not a hash: werkzeug's
+#: ``check_password_hash`` (what MLflow's ``authenticate_user`` runs) answers False for
+#: every password, because the value does not have the ``method$salt$hash`` form.
+NO_LOCAL_PASSWORD = "!directory-account: no local password"
 
 
 def roles_named(engine: sa.engine.Engine, prefix: str) -> list[tuple[int, str]]:
@@ -51,3 +65,40 @@ def password_hash(engine: sa.engine.Engine, username: str) -> str | None:
             sa.select(users.c.password_hash).where(users.c.username == username)
         ).first()
     return row.password_hash if row else None
+
+
+def insert_directory_user(connection: sa.engine.Connection, username: str, is_admin: bool) -> None:
+    """A user row for a directory user (inside the caller's transaction).
+
+    Raises ``IntegrityError`` when the name is taken (a concurrent first login).
+    """
+    connection.execute(
+        users.insert().values(
+            username=username, password_hash=NO_LOCAL_PASSWORD, is_admin=bool(is_admin)
+        )
+    )
+
+
+def change_role_assignments(
+    engine: sa.engine.Engine, user_id: int, add: set[int], remove: set[int]
+) -> None:
+    """Assign roles ``add`` to and unassign ``remove`` from ``user_id``, one transaction.
+
+    Raises ``IntegrityError`` when a concurrent login assigned one of ``add`` first (or
+    a role was deleted meanwhile); nothing is written then.
+    """
+    if not add and not remove:
+        return
+    with engine.begin() as connection:
+        if remove:
+            connection.execute(
+                user_role_assignments.delete().where(
+                    user_role_assignments.c.user_id == user_id,
+                    user_role_assignments.c.role_id.in_(sorted(remove)),
+                )
+            )
+        if add:
+            connection.execute(
+                user_role_assignments.insert(),
+                [{"user_id": user_id, "role_id": role_id} for role_id in sorted(add)],
+            )

@@ -14,6 +14,7 @@ import warnings
 from collections import Counter
 from dataclasses import dataclass, replace
 
+import sqlalchemy as sa
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, RESOURCE_DOES_NOT_EXIST
 
@@ -21,6 +22,7 @@ from mlflow_ldap_auth.errors import DirectoryUnavailable, InvalidCredentials
 from mlflow_ldap_auth.ldap.directory import DirectoryGroup, DirectoryUser
 from mlflow_ldap_auth.ldap.dn import InvalidDn, dn_key
 from mlflow_ldap_auth.mappings.store import MappedGroup
+from mlflow_ldap_auth.mlflow_compat.mlflow_tables import NO_LOCAL_PASSWORD
 
 BASE = "dc=example,dc=org"
 
@@ -156,6 +158,13 @@ class FakeMlflowStore:
         self._set_password(username, password)
         return self._users[username]
 
+    def add_directory_user(self, username: str, is_admin: bool) -> FakeUser:
+        """The row ``mlflow_tables.insert_directory_user`` writes past the store: no password."""
+        self.calls["add_directory_user"] += 1
+        self._users[username] = FakeUser(next(self._ids), username, is_admin)
+        self._hashes[username] = NO_LOCAL_PASSWORD
+        return self._users[username]
+
     def update_user(self, username: str, password: str | None = None, is_admin: bool | None = None):
         self.calls["update_user"] += 1
         user = self.get_user(username)
@@ -242,6 +251,13 @@ class FakeGroupStore:
             if uid == user_id and self.store.roles.get(role_id, "").startswith(prefix)
         }
 
+    def change_assignments(self, user_id: int, add: set[int], remove: set[int]) -> None:
+        self.calls["change_assignments"] += 1
+        if any((user_id, role_id) in self.store.assignments for role_id in add):
+            raise sa.exc.IntegrityError("INSERT user_role_assignments", {}, Exception("unique"))
+        self.store.assignments -= {(user_id, role_id) for role_id in remove}
+        self.store.assignments |= {(user_id, role_id) for role_id in add}
+
 
 class FakeAccounts:
     """``auth.accounts.AccountStore`` in memory; password hashes from a ``FakeMlflowStore``."""
@@ -257,6 +273,19 @@ class FakeAccounts:
         if username in self.origins:
             return False
         self.origins[username] = origin
+        return True
+
+    def create_directory_user(self, username: str, is_admin: bool) -> bool:
+        if username in self.origins or self.store.has_user(username):
+            return False
+        self.create_user_row(username, is_admin)
+        self.origins[username] = "provisioned"
+        return True
+
+    def create_user_row(self, username: str, is_admin: bool) -> bool:
+        if self.store.has_user(username):
+            return False
+        self.store.add_directory_user(username, is_admin)
         return True
 
     def stored_password_hash(self, username: str) -> str | None:

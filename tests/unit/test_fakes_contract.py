@@ -5,10 +5,12 @@ with the plugin's ``GroupStore`` / ``AccountStore`` on one SQLite file.
 """
 
 import pytest
+import sqlalchemy as sa
 from fakes import make_backend
 from mlflow.exceptions import MlflowException
 
 from mlflow_ldap_auth.auth.access import MANAGED_ROLE_PREFIX, managed_role_name
+from mlflow_ldap_auth.mlflow_compat.mlflow_tables import NO_LOCAL_PASSWORD
 
 PASSWORD = "a-long-enough-password-1"
 OTHER_PASSWORD = "another-long-password-2"
@@ -102,3 +104,38 @@ def test_role_assignments(backend):
     assert groups.assigned_roles(bob, MANAGED_ROLE_PREFIX) == set()
     assert error_code(store.unassign_role_from_user, bob, managed) == "RESOURCE_DOES_NOT_EXIST"
     assert groups.assigned_roles(eve, MANAGED_ROLE_PREFIX) == {other_managed}
+
+
+def test_directory_user_rows_are_made_in_one_go_and_take_no_password(backend):
+    store, accounts = backend.store, backend.accounts
+    assert accounts.create_directory_user("bob", True) is True
+    assert accounts.is_known("bob") is True
+    user = store.get_user("bob")
+    assert (user.username, user.is_admin) == ("bob", True)
+    assert accounts.stored_password_hash("bob") == NO_LOCAL_PASSWORD
+    for guess in ("", PASSWORD, NO_LOCAL_PASSWORD, "!directory-account"):
+        assert store.authenticate_user("bob", guess) is False
+    assert accounts.create_directory_user("bob", False) is False  # a concurrent first login
+    assert store.get_user("bob").is_admin is True
+    # A row made elsewhere (basic-auth): neither row is written.
+    store.create_user("eve", PASSWORD)
+    assert accounts.create_directory_user("eve", False) is False
+    assert accounts.is_known("eve") is False
+    assert accounts.create_user_row("eve", False) is False
+    assert accounts.create_user_row("carl", False) is True
+    assert accounts.is_known("carl") is False
+    assert store.get_user("carl").is_admin is False
+
+
+def test_role_assignments_change_in_one_write(backend):
+    store, groups = backend.store, backend.groups
+    store.create_user("bob", PASSWORD)
+    bob = store.get_user("bob").id
+    first, second, third = (backend.create_role(managed_role_name(f"u{i}")) for i in range(3))
+    groups.change_assignments(bob, {first, second}, set())
+    assert groups.assigned_roles(bob, MANAGED_ROLE_PREFIX) == {first, second}
+    groups.change_assignments(bob, {third}, {first})
+    assert groups.assigned_roles(bob, MANAGED_ROLE_PREFIX) == {second, third}
+    with pytest.raises(sa.exc.IntegrityError):  # one already assigned: nothing written
+        groups.change_assignments(bob, {first, second}, {third})
+    assert groups.assigned_roles(bob, MANAGED_ROLE_PREFIX) == {second, third}

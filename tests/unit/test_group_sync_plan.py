@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
+import sqlalchemy as sa
 from fakes import (
     FakeDirectory,
     FakeGroupStore,
@@ -13,11 +14,6 @@ from fakes import (
     group_dn,
 )
 from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import (
-    INTERNAL_ERROR,
-    RESOURCE_ALREADY_EXISTS,
-    RESOURCE_DOES_NOT_EXIST,
-)
 
 from mlflow_ldap_auth.auth.access import AccessDecision, managed_role_name, role_changes
 from mlflow_ldap_auth.auth.access_policy import AccessPolicy, ConfiguredGroups
@@ -147,9 +143,9 @@ def test_apply_assigns_member_roles_unassigns_others_and_spares_hand_made_ones(
     assert sync.apply(plan_for(DS, "u-without-role"), "alice") is True
     assert store.assignments == {(user.id, roles[DS]), (user.id, roles["hand-made"])}
     # Nothing left to do: no writes.
-    calls = store.calls["assign_role_to_user"] + store.calls["unassign_role_from_user"]
+    writes = groups.calls["change_assignments"]
     assert sync.apply(plan_for(DS, "u-without-role"), "alice") is False
-    assert store.calls["assign_role_to_user"] + store.calls["unassign_role_from_user"] == calls
+    assert groups.calls["change_assignments"] == writes
     assert sync.apply(plan_for(), "alice") is True
     assert store.assignments == {(user.id, roles["hand-made"])}
 
@@ -161,56 +157,77 @@ def test_apply_touches_only_this_users_assignments(store, groups, roles):
     assert store.assignments == {(alice.id, roles[DS]), (bob.id, roles[ANALYSTS])}
 
 
-class RacingStore(FakeMlflowStore):
-    """A store in which another worker changes assignments between read and write."""
+class RacingGroups(FakeGroupStore):
+    """Another worker's login of the same user writes first, ``races`` times."""
 
-    def __init__(self, code):
-        super().__init__()
-        self.code = code
+    def __init__(self, store, races=1, error=None):
+        super().__init__(store)
+        self.races = races
+        self.error = error
 
-    def assign_role_to_user(self, user_id, role_id):
-        super().assign_role_to_user(user_id, role_id)
-        raise MlflowException("raced", self.code)
+    def change_assignments(self, user_id, add, remove):
+        if self.error is not None:
+            raise self.error
+        if self.races:
+            self.races -= 1
+            self.store.assignments |= {(user_id, role_id) for role_id in add}
+        super().change_assignments(user_id, add, remove)
 
-    def unassign_role_from_user(self, user_id, role_id):
-        super().unassign_role_from_user(user_id, role_id)
-        raise MlflowException("raced", self.code)
+
+def test_all_changes_are_one_write_and_empty_the_permission_cache(store, groups, roles):
+    user = store.create_user("alice", "x")
+    store.assign_role_to_user(user.id, roles[ANALYSTS])
+    cleared = []
+    sync = make_sync(store, groups)
+    sync.after_write = lambda: cleared.append(True)
+    assert sync.apply(plan_for(DS), "alice") is True
+    assert groups.calls["change_assignments"] == 1
+    assert cleared == [True]
+    assert sync.apply(plan_for(DS), "alice") is False
+    assert cleared == [True]  # nothing written, nothing emptied
 
 
 def test_a_concurrent_login_doing_the_same_is_not_an_error():
-    store = RacingStore(RESOURCE_ALREADY_EXISTS)
-    groups = FakeGroupStore(store)
+    store = FakeMlflowStore()
+    groups = RacingGroups(store)
     ds = store.create_role(managed_role_name(DS))
     analysts = store.create_role(managed_role_name(ANALYSTS))
     user = store.create_user("alice", "x")
-    store.assignments.add((user.id, analysts))
     sync = make_sync(store, groups)
-    assert sync.apply(plan_for(DS, ANALYSTS), "alice") is True  # the assign "raced"
-    assert (user.id, ds) in store.assignments
-    store.code = RESOURCE_DOES_NOT_EXIST
-    assert sync.apply(plan_for(DS), "alice") is True  # the unassign "raced"
+    assert sync.apply(plan_for(DS, ANALYSTS), "alice") is False  # the other login did it
+    assert store.assignments == {(user.id, ds), (user.id, analysts)}
+    groups.races = 1
+    assert sync.apply(plan_for(DS), "alice") is True  # raced, read again, then unassigned
     assert store.assignments == {(user.id, ds)}
 
 
-@pytest.mark.parametrize("code", [RESOURCE_DOES_NOT_EXIST, INTERNAL_ERROR])
-def test_other_store_errors_on_assign_propagate(code):
-    store = RacingStore(code)
-    groups = FakeGroupStore(store)
+def test_a_write_that_keeps_failing_is_not_retried_forever():
+    store = FakeMlflowStore()
+    groups = RacingGroups(store, races=10)
+    store.create_role(managed_role_name(DS))
+    user = store.create_user("alice", "x")
+
+    class AlwaysTaken(RacingGroups):
+        def change_assignments(self, user_id, add, remove):
+            self.calls["change_assignments"] += 1
+            raise sa.exc.IntegrityError("INSERT", {}, Exception("unique"))
+
+    groups = AlwaysTaken(store)
+    with pytest.raises(sa.exc.IntegrityError):
+        make_sync(store, groups).apply(plan_for(DS), "alice")
+    assert groups.calls["change_assignments"] == 3
+    assert store.assignments == set()
+    assert user.id
+
+
+def test_other_database_errors_propagate():
+    store = FakeMlflowStore()
+    error = sa.exc.OperationalError("INSERT", {}, Exception("database is locked"))
+    groups = RacingGroups(store, error=error)
     store.create_role(managed_role_name(DS))
     store.create_user("alice", "x")
-    with pytest.raises(MlflowException):
+    with pytest.raises(sa.exc.OperationalError):
         make_sync(store, groups).apply(plan_for(DS), "alice")
-
-
-@pytest.mark.parametrize("code", [RESOURCE_ALREADY_EXISTS, INTERNAL_ERROR])
-def test_other_store_errors_on_unassign_propagate(code):
-    store = RacingStore(code)
-    groups = FakeGroupStore(store)
-    role = store.create_role(managed_role_name(DS))
-    user = store.create_user("alice", "x")
-    store.assignments.add((user.id, role))
-    with pytest.raises(MlflowException):
-        make_sync(store, groups).apply(plan_for(), "alice")
 
 
 def test_apply_needs_the_user_row(store, groups, roles):
