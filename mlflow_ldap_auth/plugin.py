@@ -47,9 +47,10 @@ class Plugin:
     metrics: Metrics
 
     def flush_caches(self) -> None:
-        """Forget every remembered login and permission answer in this worker."""
+        """Forget every remembered login, group entry and permission answer in this worker."""
         self.login_service.cache.clear()
         self.tokens.forget()
+        self.directory.forget_groups()
         if self.permission_cache is not None:
             self.permission_cache.clear()
 

@@ -152,11 +152,51 @@ def test_cold_login_with_open_service_connection_costs_three_operations(slapd, m
         "binds": 1,
         "searches": 2,
     }
-    # One more search per level of nesting.
+    # bob is in ml-platform, a member of data-science: alice's search read data-science
+    # (her direct group), so the level above ml-platform comes from memory.
+    remembered = directory.authenticate("bob", "bob-password")
+    directory.forget_groups()
+    # Forgotten: one more search per level of nesting.
     assert cold_login_operations(directory, "bob", "bob-password") == {
         "binds": 1,
         "searches": 3,
     }
+    searched = directory.authenticate("bob", "bob-password")
+    assert remembered == searched
+    assert (DATA_SCIENCE_DN, f"cn=ml-platform,{GROUPS_DN}") in searched.group_parents
+    # Remembered again by that walk.
+    assert cold_login_operations(directory, "bob", "bob-password") == {
+        "binds": 1,
+        "searches": 2,
+    }
+
+
+def test_upper_levels_are_searched_when_the_filter_tests_more_than_membership(
+    slapd, make_directory
+):
+    directory = make_directory(
+        search_settings(
+            slapd.ldap_uri, group_search_filter="(&(objectClass=groupOfNames)(member={user_dn}))"
+        )
+    )
+    directory.authenticate("alice", "alice-password")
+    for _ in range(2):
+        assert cold_login_operations(directory, "bob", "bob-password") == {
+            "binds": 1,
+            "searches": 3,
+        }
+
+
+def test_direct_bind_reads_every_level_as_the_user(slapd, make_directory):
+    directory = make_directory(template_settings(slapd.ldap_uri))  # nested_groups on
+    directory.authenticate("alice", "alice-password")
+    assert directory.group_entries is None
+    # bind + own entry + two group levels, every time.
+    for _ in range(2):
+        assert cold_login_operations(directory, "bob", "bob-password") == {
+            "binds": 1,
+            "searches": 3,
+        }
 
 
 def test_nested_groups_without_memberof_support(make_directory):
@@ -187,12 +227,14 @@ def test_operation_spy_agrees_with_slapd_log(slapd, make_directory):
     spy_before = directory.operations.snapshot()
     log_before = slapd_operations(slapd)
     directory.authenticate("alice", "alice-password")  # service bind, search, bind, search
-    directory.authenticate("bob", "bob-password")  # search, bind, two group levels
+    # search, bind, group search (the level above from alice's search, remembered)
+    directory.authenticate("bob", "bob-password")
     with pytest.raises(InvalidCredentials):
         directory.authenticate("alice", "nope")  # search, refused bind
+    directory.forget_groups()
     assert directory.lookup("bob") is not None  # search, two group levels
     spied = difference(directory.operations.snapshot(), spy_before)
-    assert spied == {"binds": 4, "searches": 9}
+    assert spied == {"binds": 4, "searches": 8}
     deadline = time.monotonic() + 10
     while difference(slapd_operations(slapd), log_before) != spied:
         assert time.monotonic() < deadline, (spied, difference(slapd_operations(slapd), log_before))

@@ -41,6 +41,7 @@ from mlflow_ldap_auth.ldap.connection import (
 )
 from mlflow_ldap_auth.ldap.domain import DomainFacts
 from mlflow_ldap_auth.ldap.entries import DirectoryGroup, DirectoryUser, UserEntry, group_uuid
+from mlflow_ldap_auth.ldap.group_entry_cache import GroupEntryCache
 from mlflow_ldap_auth.ldap.group_lookup import GroupLookup
 from mlflow_ldap_auth.ldap.groups import group_resolver
 from mlflow_ldap_auth.ldap.login_names import DomainNames, LoginName, has_domain_part, resolve
@@ -75,7 +76,12 @@ class Directory:
             self._binder, wire_dn(settings.bind_dn), settings.bind_password
         )
         self._users = UserLookup(settings)
-        self._groups = group_resolver(settings)
+        #: Upper nesting levels, remembered for ``cache_ttl_seconds`` (service account
+        #: reads only: a direct bind reads groups as each user).
+        self.group_entries: GroupEntryCache | None = None
+        if settings.uses_search and settings.cache_ttl_seconds > 0:
+            self.group_entries = GroupEntryCache(settings.cache_ttl_seconds)
+        self._groups = group_resolver(settings, self.group_entries)
         self._group_lookup = GroupLookup(settings, self._service)
         self._domain = DomainFacts(self._service)
 
@@ -204,6 +210,11 @@ class Directory:
     def check_service_bind(self) -> None:
         """Bind as the service account (raises DirectoryUnavailable/InvalidCredentials)."""
         self._service.check_bind()
+
+    def forget_groups(self) -> None:
+        """Forget the remembered group entries (a cache flush)."""
+        if self.group_entries is not None:
+            self.group_entries.clear()
 
     def close(self) -> None:
         """Close the pooled service connections (new ones are opened on demand)."""

@@ -61,6 +61,11 @@ class NestingWalk:
         self._frontier_entries = direct_entries
         self._base_key = group_base_key
 
+    @property
+    def frontier_entries(self) -> list[dict]:
+        """The entries of the groups in ``frontier``."""
+        return self._frontier_entries
+
     def frontier_parents_known(self) -> bool:
         """No frontier group's ``memberOf`` names a group not found yet (``parents_known``)."""
         return parents_known(self._frontier_entries, self.groups, self._base_key)

@@ -21,6 +21,7 @@ from mlflow_ldap_auth.ldap.entries import (
     attributes_of,
     group_uuid,
 )
+from mlflow_ldap_auth.ldap.group_entry_cache import GroupEntryCache
 from mlflow_ldap_auth.ldap.group_paths import (
     NestingWalk,
     member_values,
@@ -66,24 +67,44 @@ class GroupSearch:
     cycle-safe and at most ``MAX_NESTING_DEPTH`` levels. When the directory maintains
     ``memberOf`` (the user entry has it), each level's entries already name their
     parents, so the last, empty level is not searched: a user in no nested group costs
-    one group search.
+    one group search. With ``groups`` (a ``GroupEntryCache``: only for a filter that
+    ``is_member_only``) the levels above the user's direct groups come from memory
+    when every parent is remembered there.
     """
 
-    def __init__(self, group_base: str, template: str, nested: bool) -> None:
+    def __init__(
+        self,
+        group_base: str,
+        template: str,
+        nested: bool,
+        groups: GroupEntryCache | None = None,
+    ) -> None:
         self._base = group_base
         self._base_key = dn_key_or_raw(group_base)
         self._template = template
         self.nested = nested
+        self._groups = groups if nested and is_member_only(template) else None
 
     def resolve(self, connection: LdapConnection, user: UserEntry) -> DirectoryUser:
         first_level = [*UUID_ATTRIBUTES, "memberOf"] if self.nested else UUID_ATTRIBUTES
-        walk = NestingWalk(self._search(connection, [user.dn], user, first_level), self._base_key)
+        direct = self._search(connection, [user.dn], user, first_level)
+        remembered = self._groups if user.memberof else None
+        if remembered is not None:
+            remembered.remember(direct)
+        walk = NestingWalk(direct, self._base_key)
         depth = 1
         while self.nested and walk.frontier and depth < MAX_NESTING_DEPTH:
             if user.memberof and walk.frontier_parents_known():
                 break
             depth += 1
-            walk.add_level(self._search(connection, walk.frontier, user, _LEVEL_ATTRIBUTES))
+            level = None
+            if remembered is not None:
+                level = remembered.level_above(walk.frontier_entries, self._base_key)
+            if level is None:
+                level = self._search(connection, walk.frontier, user, _LEVEL_ATTRIBUTES)
+                if remembered is not None:
+                    remembered.remember(level)
+            walk.add_level(level)
         return walk.user(user)
 
     def _search(

@@ -20,6 +20,7 @@ from ldap3.utils.conv import escape_bytes
 from mlflow_ldap_auth.config import LdapSettings
 from mlflow_ldap_auth.ldap.connection import LdapConnection, wire_dn
 from mlflow_ldap_auth.ldap.entries import UUID_ATTRIBUTES, DirectoryUser, UserEntry
+from mlflow_ldap_auth.ldap.group_entry_cache import GroupEntryCache
 from mlflow_ldap_auth.ldap.group_paths import transitive_user
 from mlflow_ldap_auth.ldap.group_search import GroupSearch, InChainSearch
 
@@ -34,8 +35,12 @@ class GroupResolver(Protocol):
     ) -> list[DirectoryUser]: ...
 
 
-def group_resolver(settings: LdapSettings) -> GroupResolver:
-    """The resolver the configuration names (see the module docstring)."""
+def group_resolver(settings: LdapSettings, groups: GroupEntryCache | None = None) -> GroupResolver:
+    """The resolver the configuration names (see the module docstring).
+
+    ``groups`` remembers upper nesting levels for ``GroupSearch`` (see
+    ``group_entry_cache`` for when it is used).
+    """
     base = wire_dn(settings.group_search_base)
     if base is None:
         return NoGroups()
@@ -44,7 +49,8 @@ def group_resolver(settings: LdapSettings) -> GroupResolver:
         return TokenGroups(base)
     if settings.nested_groups_method == "in_chain":
         return InChainSearch(base, template)
-    return GroupSearch(base, template, nested=settings.nested_groups and "{user_dn}" in template)
+    nested = settings.nested_groups and "{user_dn}" in template
+    return GroupSearch(base, template, nested=nested, groups=groups)
 
 
 class NoGroups:

@@ -153,6 +153,7 @@ def status_report(service: Plugin) -> dict:
         "servers": servers,
         "service_bind": service_bind,
         "cache": service.login_service.cache.status(),
+        "group_cache": groups.status() if (groups := service.directory.group_entries) else None,
         "permission_cache": permission_cache,
         "revalidation": service.revalidator.status(),
         "ldap_operations": service.directory.operations.snapshot(),

@@ -1,0 +1,104 @@
+"""Groups seen in recent searches, so a login walks the upper nesting levels from memory.
+
+A nested-group walk (``GroupSearch``) costs one search per level. Upper levels are
+shared by many people (everyone in a team is in its department and division), so once
+a group has been read its entry is kept here: its DN, its stable id and its
+``memberOf`` values, never its member list (which can hold thousands of DNs).
+
+The next level above a set of groups is answered from here only when
+
+* the directory maintains ``memberOf`` (the user's entry carries it), so each group of
+  the current level names its parents; and every parent it names under the group base
+  is remembered; and
+* ``group_search_filter`` only tests ``member`` / ``uniqueMember`` (``is_member_only``),
+  so "the groups having these as a member" are exactly the parents their ``memberOf``
+  names; and
+* groups are read with the service account (``user_search_base`` is set), so what is
+  remembered is what any login would have been shown.
+
+Otherwise the level is searched, and what the search returned is remembered. The
+user's direct groups are always searched afresh: a change to them is seen at the next
+fresh bind. A change higher up (a team moved to another department) is seen within
+``cache_ttl_seconds``, the bound the credential cache already puts on group changes;
+a flush (``POST .../cache/flush``) forgets it on that worker at once.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from cachetools import TTLCache
+
+from mlflow_ldap_auth.ldap.dn import DnKey, dn_key_or_raw, is_under
+from mlflow_ldap_auth.ldap.entries import attributes_of, group_uuid
+
+#: Groups remembered per worker (each a few hundred bytes).
+MAX_GROUPS = 20_000
+
+
+@dataclass(frozen=True)
+class _Group:
+    dn: str
+    uuid: str | None
+    parent_dns: tuple[str, ...]
+
+
+class GroupEntryCache:
+    def __init__(self, ttl_seconds: int, max_groups: int = MAX_GROUPS) -> None:
+        self._groups: TTLCache[DnKey, _Group] = TTLCache(max_groups, ttl_seconds)
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def remember(self, entries: list[dict]) -> None:
+        """Keep the groups of a search result (entries read with ``memberOf``)."""
+        groups = [
+            (
+                dn_key_or_raw(entry["dn"]),
+                _Group(
+                    entry["dn"],
+                    group_uuid(entry),
+                    tuple(attributes_of(entry).get("memberOf") or ()),
+                ),
+            )
+            for entry in entries
+        ]
+        with self._lock:
+            for key, group in groups:
+                self._groups[key] = group
+
+    def level_above(self, entries: list[dict], base_key: DnKey) -> list[dict] | None:
+        """The groups having any of ``entries`` as a member, as a level search returns
+        them (``member`` lists only those of ``entries``); None if one is not known."""
+        children: dict[DnKey, list[str]] = {}
+        for entry in entries:
+            for parent in attributes_of(entry).get("memberOf") or ():
+                key = dn_key_or_raw(parent)
+                if is_under(key, base_key):
+                    children.setdefault(key, []).append(entry["dn"])
+        with self._lock:
+            found = [self._groups.get(key) for key in children]
+            if any(group is None for group in found):
+                self.misses += 1
+                return None
+            self.hits += 1
+        return [
+            {
+                "dn": group.dn,
+                "attributes": {
+                    "member": children[key],
+                    "memberOf": list(group.parent_dns),
+                    "entryUUID": [group.uuid] if group.uuid else [],
+                },
+            }
+            for key, group in zip(children, found, strict=True)
+        ]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._groups.clear()
+
+    def status(self) -> dict:
+        with self._lock:
+            return {"size": len(self._groups), "hits": self.hits, "misses": self.misses}

@@ -1,0 +1,62 @@
+"""The group entry cache answers a nesting level only when it knows every parent."""
+
+from mlflow_ldap_auth.ldap.dn import dn_key
+from mlflow_ldap_auth.ldap.entries import group_uuid
+from mlflow_ldap_auth.ldap.group_entry_cache import GroupEntryCache
+
+BASE = "ou=groups,dc=example,dc=org"
+
+
+def entry(name, parents=(), uuid=None, members=()):
+    return {
+        "dn": f"cn={name},{BASE}",
+        "attributes": {
+            "memberOf": [f"cn={p},{BASE}" for p in parents],
+            "entryUUID": [uuid or f"uuid-{name}"],
+            "member": list(members),
+        },
+    }
+
+
+def test_a_level_comes_from_memory_only_when_every_parent_is_known():
+    cache = GroupEntryCache(60)
+    team = entry("team", parents=["dept", "other-dept"])
+    cache.remember([entry("dept", parents=["div"])])
+    assert cache.level_above([team], dn_key(BASE)) is None
+    cache.remember([entry("other-dept")])
+    level = cache.level_above([team], dn_key(BASE))
+    assert [e["dn"] for e in level] == [f"cn=dept,{BASE}", f"cn=other-dept,{BASE}"]
+    # Members: only the groups asked about (no member lists are kept).
+    assert level[0]["attributes"]["member"] == [team["dn"]]
+    assert level[0]["attributes"]["memberOf"] == [f"cn=div,{BASE}"]
+    assert group_uuid(level[0]) == "uuid-dept"
+    assert cache.status() == {"size": 2, "hits": 1, "misses": 1}
+
+
+def test_parents_outside_the_group_base_are_not_needed():
+    cache = GroupEntryCache(60)
+    team = entry("team")
+    team["attributes"]["memberOf"] = ["cn=elsewhere,ou=roles,dc=example,dc=org"]
+    assert cache.level_above([team], dn_key(BASE)) == []
+
+
+def test_parents_are_matched_structurally_not_by_spelling():
+    cache = GroupEntryCache(60)
+    cache.remember([entry("dept")])
+    team = entry("team")
+    team["attributes"]["memberOf"] = ["CN=Dept, OU=Groups, DC=example, DC=org"]
+    assert [e["dn"] for e in cache.level_above([team], dn_key(BASE))] == [f"cn=dept,{BASE}"]
+
+
+def test_member_lists_are_never_kept_and_size_is_bounded():
+    cache = GroupEntryCache(60, max_groups=10)
+    cache.remember([entry(f"g{i}", members=[f"uid=u{i},dc=x"]) for i in range(50)])
+    assert cache.status()["size"] == 10
+    assert all("member" not in vars(group) for group in cache._groups.values())
+
+
+def test_clear_forgets():
+    cache = GroupEntryCache(60)
+    cache.remember([entry("dept")])
+    cache.clear()
+    assert cache.level_above([entry("team", parents=["dept"])], dn_key(BASE)) is None
