@@ -69,13 +69,22 @@ class AttemptStore:
         """(slot id or None when throttled, ms until the oldest counted attempt expires)."""
         attempts, guard = tables.login_attempts, tables.login_accounts
         window_start = now_ms - policy.window_seconds * 1000
-        for _ in range(3):
-            with self.engine.begin() as connection:
-                # The write comes first: it serializes concurrent reservations of the account.
-                locked = connection.execute(
-                    guard.update().where(guard.c.account == account).values(touched_at_ms=now_ms)
-                ).rowcount
-                if locked:
+        for attempt in range(3):
+            try:
+                with self.engine.begin() as connection:
+                    # The write comes first: it serializes concurrent reservations of the
+                    # account. An account's first attempt creates its guard row in the
+                    # same transaction; two first attempts at once (PostgreSQL, MySQL)
+                    # collide on the row's key and the loser tries again.
+                    locked = connection.execute(
+                        guard.update()
+                        .where(guard.c.account == account)
+                        .values(touched_at_ms=now_ms)
+                    ).rowcount
+                    if not locked:
+                        connection.execute(
+                            guard.insert().values(account=account, touched_at_ms=now_ms)
+                        )
                     connection.execute(
                         attempts.delete().where(
                             attempts.c.account == account,
@@ -94,12 +103,10 @@ class AttemptStore:
                         attempts.insert().values(account=account, started_at_ms=now_ms)
                     ).inserted_primary_key[0]
                     return slot, 0
-            try:
-                with self.engine.begin() as connection:
-                    connection.execute(guard.insert().values(account=account, touched_at_ms=now_ms))
             except sa.exc.IntegrityError:
-                pass  # another worker created the guard row first
-        raise RuntimeError(f"could not take a login slot for {account!r}")
+                if attempt == 2:
+                    raise
+        raise RuntimeError(f"could not take a login slot for {account!r}")  # not reached
 
     def release(self, slot: int) -> None:
         with self.engine.begin() as connection:

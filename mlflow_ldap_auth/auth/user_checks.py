@@ -68,36 +68,28 @@ class UserChecks:
         if not results:
             return
         table = tables.user_checks
-        missing = []
-        with self.engine.begin() as connection:
-            for username, status, marker in results:
-                updated = connection.execute(
-                    table.update()
-                    .where(table.c.username == username)
-                    .values(
-                        checked_at=now,
-                        status=status,
-                        password_marker=marker,
-                        claimed_until=0,
-                        claimed_by=None,
-                    )
-                ).rowcount
-                if not updated:
-                    missing.append((username, status, marker))
-        for username, status, marker in missing:
+        for attempt in range(3):
             try:
                 with self.engine.begin() as connection:
-                    connection.execute(
-                        table.insert().values(
-                            username=username,
-                            checked_at=now,
-                            status=status,
-                            password_marker=marker,
-                            claimed_until=0,
-                        )
-                    )
-            except sa.exc.IntegrityError:  # another worker inserted it first: update it
-                self.record_many([(username, status, marker)], now)
+                    for username, status, marker in results:
+                        values = {
+                            "checked_at": now,
+                            "status": status,
+                            "password_marker": marker,
+                            "claimed_until": 0,
+                        }
+                        updated = connection.execute(
+                            table.update()
+                            .where(table.c.username == username)
+                            .values(claimed_by=None, **values)
+                        ).rowcount
+                        if not updated:
+                            connection.execute(table.insert().values(username=username, **values))
+                return
+            except sa.exc.IntegrityError:
+                # Another worker inserted one of the rows first: all again, as updates.
+                if attempt == 2:
+                    raise
 
     def claim_many(self, usernames: list[str], now: int, due_before: int) -> list[str]:
         """Take the right to check those of ``usernames`` that are due and not taken.
