@@ -96,8 +96,17 @@ user_checks = sa.Table(
 )
 
 
+#: How long a write on SQLite waits for the database's one write lock (s). The
+#: driver's default, 5 s, is reached in a login storm on a busy machine; MLflow's own
+#: tracking store waits 20 s.
+SQLITE_LOCK_WAIT_SECONDS = 30
+
+
 def create_engine(database_uri: str) -> sa.engine.Engine:
-    return sa.create_engine(database_uri, pool_pre_ping=True)
+    options = {}
+    if sa.engine.make_url(database_uri).get_backend_name() == "sqlite":
+        options["connect_args"] = {"timeout": SQLITE_LOCK_WAIT_SECONDS}
+    return sa.create_engine(database_uri, pool_pre_ping=True, **options)
 
 
 def migrate(engine: sa.engine.Engine) -> None:
