@@ -53,8 +53,8 @@ class GroupSync:
         self.after_write = after_write
 
     def plan(self, user: DirectoryUser) -> SyncPlan:
-        mapped = self.groups.list()
         uuid_by_dn = user.uuid_by_group_dn
+        mapped = self.groups.relevant_to(uuid_by_dn.values())
         current_dn = {group_uuid: dn for dn, group_uuid in uuid_by_dn.items()}
         for group in mapped:
             dn = current_dn.get(group.uuid)
@@ -75,7 +75,7 @@ class GroupSync:
         fail whole: what is assigned is read again and the rest written.
         """
         user = self.store.get_user(username)
-        managed = self.groups.managed_roles(MANAGED_ROLE_PREFIX)
+        managed = self.groups.managed_roles_of(plan.member_uuids)
         wanted = {
             role_id for role_id, name in managed if group_uuid_of_role(name) in plan.member_uuids
         }
@@ -92,7 +92,7 @@ class GroupSync:
                     raise
                 # A role deleted meanwhile is no longer wanted either.
                 managed_ids = {
-                    role_id for role_id, _ in self.groups.managed_roles(MANAGED_ROLE_PREFIX)
+                    role_id for role_id, _ in self.groups.managed_roles_of(plan.member_uuids)
                 }
                 wanted &= managed_ids
         if to_assign or to_unassign:

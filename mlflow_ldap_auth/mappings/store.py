@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from mlflow_ldap_auth.auth.access import managed_role_name
 from mlflow_ldap_auth.db import tables
 from mlflow_ldap_auth.db.tables import groups as groups_table
 from mlflow_ldap_auth.mlflow_compat import mlflow_tables
@@ -46,6 +47,28 @@ class GroupStore:
         with self.engine.connect() as connection:
             rows = connection.execute(sa.select(groups_table).order_by(groups_table.c.group_dn))
             return [self._row(row) for row in rows]
+
+    def relevant_to(self, group_uuids) -> list[MappedGroup]:
+        """The rows a login of a member of ``group_uuids`` needs: those groups' rows and
+        every admin mapping's (the access decision asks whether any exists).
+
+        What ``list`` would give for the decision and the move check, without reading
+        every mapped group at every login.
+        """
+        wanted = sorted({uuid.lower() for uuid in group_uuids if uuid})
+        found: dict[int, MappedGroup] = {}
+        with self.engine.connect() as connection:
+            for row in connection.execute(sa.select(groups_table).where(groups_table.c.is_admin)):
+                found[row.id] = self._row(row)
+            for start in range(0, len(wanted), 500):  # bound the statement's parameters
+                rows = connection.execute(
+                    sa.select(groups_table).where(
+                        groups_table.c.group_uuid.in_(wanted[start : start + 500])
+                    )
+                )
+                for row in rows:
+                    found[row.id] = self._row(row)
+        return sorted(found.values(), key=lambda group: group.dn)
 
     def get(self, group_id: int) -> MappedGroup | None:
         with self.engine.connect() as connection:
@@ -91,6 +114,11 @@ class GroupStore:
     def managed_roles(self, prefix: str) -> list[tuple[int, str]]:
         """(id, name) of MLflow roles whose name starts with ``prefix``."""
         return mlflow_tables.roles_named(self.engine, prefix)
+
+    def managed_roles_of(self, group_uuids) -> list[tuple[int, str]]:
+        """(id, name) of the managed roles of ``group_uuids`` (``managed_role_name``)."""
+        names = sorted({managed_role_name(uuid) for uuid in group_uuids if uuid})
+        return mlflow_tables.roles_with_names(self.engine, names)
 
     def assigned_roles(self, user_id: int, prefix: str) -> set[int]:
         """Ids of the roles named ``prefix*`` assigned to ``user_id``."""

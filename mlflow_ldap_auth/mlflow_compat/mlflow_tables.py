@@ -47,6 +47,20 @@ def roles_named(engine: sa.engine.Engine, prefix: str) -> list[tuple[int, str]]:
         return [(row.id, row.name) for row in rows]
 
 
+def roles_with_names(engine: sa.engine.Engine, names: list[str]) -> list[tuple[int, str]]:
+    """(id, name) of MLflow roles named any of ``names`` (in every workspace)."""
+    found: list[tuple[int, str]] = []
+    with engine.connect() as connection:
+        for start in range(0, len(names), 500):  # bound the statement's parameters
+            rows = connection.execute(
+                sa.select(roles.c.id, roles.c.name).where(
+                    roles.c.name.in_(names[start : start + 500])
+                )
+            )
+            found += [(row.id, row.name) for row in rows]
+    return found
+
+
 def assigned_role_ids(engine: sa.engine.Engine, user_id: int, prefix: str) -> set[int]:
     """Ids of the roles named ``prefix*`` assigned to MLflow user ``user_id``."""
     with engine.connect() as connection:

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, RESOURCE_DOES_NOT_EXIST
 
+from mlflow_ldap_auth.auth.access import managed_role_name
 from mlflow_ldap_auth.errors import DirectoryUnavailable, InvalidCredentials
 from mlflow_ldap_auth.ldap.directory import DirectoryGroup, DirectoryUser
 from mlflow_ldap_auth.ldap.dn import InvalidDn, dn_key
@@ -223,6 +224,12 @@ class FakeGroupStore:
     def by_uuid(self, group_uuid: str) -> MappedGroup | None:
         return self._rows.get(group_uuid.lower())
 
+    def relevant_to(self, group_uuids) -> list[MappedGroup]:
+        self.calls["relevant_to"] += 1
+        wanted = {uuid.lower() for uuid in group_uuids if uuid}
+        rows = [row for row in self._rows.values() if row.uuid in wanted or row.is_admin]
+        return sorted(rows, key=lambda row: row.dn)
+
     def upsert(self, group_uuid: str, dn: str, name: str | None) -> MappedGroup:
         self.calls["upsert"] += 1
         group_uuid = group_uuid.lower()
@@ -243,6 +250,10 @@ class FakeGroupStore:
 
     def managed_roles(self, prefix: str) -> list[tuple[int, str]]:
         return [(rid, name) for rid, name in self.store.roles.items() if name.startswith(prefix)]
+
+    def managed_roles_of(self, group_uuids) -> list[tuple[int, str]]:
+        names = {managed_role_name(uuid) for uuid in group_uuids if uuid}
+        return [(rid, name) for rid, name in self.store.roles.items() if name in names]
 
     def assigned_roles(self, user_id: int, prefix: str) -> set[int]:
         return {

@@ -139,3 +139,27 @@ def test_role_assignments_change_in_one_write(backend):
     with pytest.raises(sa.exc.IntegrityError):  # one already assigned: nothing written
         groups.change_assignments(bob, {first, second}, {third})
     assert groups.assigned_roles(bob, MANAGED_ROLE_PREFIX) == {second, third}
+
+
+def test_a_login_reads_only_its_groups_rows_and_every_admin_mapping(backend):
+    groups = backend.groups
+    groups.upsert("u-ds", "cn=ds,dc=x", "ds")
+    groups.upsert("u-ml", "cn=ml,dc=x", "ml")
+    groups.upsert("u-admins", "cn=admins,dc=x", "admins")
+    groups.set_admin("u-admins", True)
+    assert [g.uuid for g in groups.relevant_to(["U-DS", "u-unmapped"])] == ["u-admins", "u-ds"]
+    assert [g.uuid for g in groups.relevant_to([])] == ["u-admins"]
+    many = [f"u-{i}" for i in range(1200)] + ["u-ml"]  # more than one statement's worth
+    assert [g.uuid for g in groups.relevant_to(many)] == ["u-admins", "u-ml"]
+
+
+def test_managed_roles_of_given_groups(backend):
+    store, groups = backend.store, backend.groups
+    ds = backend.create_role(managed_role_name("u-ds"))
+    backend.create_role(managed_role_name("u-other"))
+    backend.create_role("u-ds")  # made by hand, not managed
+    assert groups.managed_roles_of(["U-DS", "u-unmapped"]) == [(ds, "ldap-group:u-ds")]
+    assert groups.managed_roles_of([]) == []
+    many = [f"u-{i}" for i in range(1200)] + ["u-ds"]
+    assert groups.managed_roles_of(many) == [(ds, "ldap-group:u-ds")]
+    assert store is backend.store

@@ -90,11 +90,18 @@ def test_member_ids_are_every_group_with_a_stable_id(store, groups):
     assert sync.plan(directory_user("bob")).member_uuids == frozenset()
 
 
-def test_the_plan_reads_the_mapped_groups_once(store, groups):
+def test_the_plan_reads_the_users_mapped_groups_once_never_all_of_them(store, groups):
     sync = make_sync(store, groups)
-    reads = groups.calls["list"]
     sync.plan(directory_user("alice", {group_dn("data-science"): DS}))
-    assert groups.calls["list"] == reads + 1
+    assert groups.calls["relevant_to"] == 1
+    assert groups.calls["list"] == 0
+
+
+def test_an_admin_mapping_of_another_group_makes_the_flag_managed(store, groups):
+    # The user is in no admin-mapped group, but one exists: the flag is False, not None.
+    groups.set_admin(ANALYSTS, True)
+    plan = make_sync(store, groups).plan(directory_user("alice", {group_dn("data-science"): DS}))
+    assert plan.decision == AccessDecision(True, False)
 
 
 def test_the_plan_carries_the_access_decision(store, groups):
