@@ -44,23 +44,23 @@ class AccountStore:
             return False
         return True
 
-    def create_directory_user(self, username: str, is_admin: bool) -> bool:
-        """MLflow's user row and this plugin's record of it, in one transaction.
+    def create_directory_user(self, username: str, is_admin: bool) -> int | None:
+        """MLflow's user row and this plugin's record of it, in one transaction; its id.
 
-        False (and nothing written) when either row exists already: a concurrent first
+        None (and nothing written) when either row exists already: a concurrent first
         login won, or MLflow has a row of that name this plugin did not make.
         """
         try:
             with self.engine.begin() as connection:
-                mlflow_tables.insert_directory_user(connection, username, is_admin)
+                user_id = mlflow_tables.insert_directory_user(connection, username, is_admin)
                 connection.execute(
                     tables.users.insert().values(
                         username=username, origin=PROVISIONED, created_at=int(time.time())
                     )
                 )
         except sa.exc.IntegrityError:
-            return False
-        return True
+            return None
+        return user_id
 
     def create_user_row(self, username: str, is_admin: bool) -> bool:
         """MLflow's user row alone; False when it exists already."""

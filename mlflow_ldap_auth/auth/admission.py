@@ -36,7 +36,6 @@ class Admission:
             raise NotAllowed(
                 f"{user.dn} is in none of allowed_groups", reason=NOT_IN_ALLOWED_GROUPS
             )
-        before = self.provisioner.admin_flag(user.username)
-        is_admin = self.provisioner.provision(user.username, plan.decision.is_admin, source)
-        roles_changed = self.sync.apply(plan, user.username)
-        return Admitted(is_admin=is_admin, changed=roles_changed or before != is_admin)
+        row = self.provisioner.provision(user.username, plan.decision.is_admin, source)
+        roles_changed = self.sync.apply(plan, user.username, user_id=row.user_id)
+        return Admitted(is_admin=row.is_admin, changed=roles_changed or row.changed)

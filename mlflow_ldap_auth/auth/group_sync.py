@@ -66,7 +66,7 @@ class GroupSync:
             member_uuids=frozenset(uuid_by_dn.values()),
         )
 
-    def apply(self, plan: SyncPlan, username: str) -> bool:
+    def apply(self, plan: SyncPlan, username: str, user_id: int | None = None) -> bool:
         """Assign/unassign managed roles; True if anything was written.
 
         All changes go in one transaction (``change_role_assignments``), then the
@@ -74,18 +74,19 @@ class GroupSync:
         concurrent login of the same user that assigned a role first makes the write
         fail whole: what is assigned is read again and the rest written.
         """
-        user = self.store.get_user(username)
+        if user_id is None:
+            user_id = self.store.get_user(username).id
         managed = self.groups.managed_roles_of(plan.member_uuids)
         wanted = {
             role_id for role_id, name in managed if group_uuid_of_role(name) in plan.member_uuids
         }
         for attempt in range(3):
-            assigned = self.groups.assigned_roles(user.id, MANAGED_ROLE_PREFIX)
+            assigned = self.groups.assigned_roles(user_id, MANAGED_ROLE_PREFIX)
             to_assign, to_unassign = role_changes(assigned, wanted)
             if not to_assign and not to_unassign:
                 break
             try:
-                self.groups.change_assignments(user.id, to_assign, to_unassign)
+                self.groups.change_assignments(user_id, to_assign, to_unassign)
                 break
             except sa.exc.IntegrityError:
                 if attempt == 2:

@@ -42,6 +42,20 @@ class Principal:
     token_id: str | None = None
 
 
+@dataclass(frozen=True)
+class Provisioned:
+    """A directory user's MLflow row after provisioning."""
+
+    user_id: int
+    is_admin: bool
+    #: The admin flag before; None when the row did not exist.
+    admin_before: bool | None
+
+    @property
+    def changed(self) -> bool:
+        return self.admin_before != self.is_admin
+
+
 class Provisioner:
     def __init__(
         self, store, accounts: AccountStore, after_write: Callable[[], None] = lambda: None
@@ -51,32 +65,36 @@ class Provisioner:
         #: Called after a write past the store (it empties the permission cache).
         self.after_write = after_write
 
-    def provision(self, username: str, is_admin: bool | None, source: str | None) -> bool:
+    def provision(self, username: str, is_admin: bool | None, source: str | None) -> Provisioned:
         """Make sure ``username`` exists and is the plugin's; set the admin flag if decided.
 
-        Returns the admin flag the row has afterwards. Safe under concurrent first logins
-        (a lost creation or claim race is read back instead of failing).
+        Safe under concurrent first logins (a lost creation or claim race is read back
+        instead of failing). MLflow's row is read once, and not at all again after a
+        creation: the id comes from the insert.
         """
+        existing = self._existing(username)
+        before = None if existing is None else existing.is_admin
         if not self.accounts.is_known(username):
-            existing = self._existing(username)
             if existing is None:
-                if self.accounts.create_directory_user(username, bool(is_admin)):
+                user_id = self.accounts.create_directory_user(username, bool(is_admin))
+                if user_id is not None:
                     self.after_write()
                     _logger.info(
                         "Provisioned directory user %r (admin=%s)", username, bool(is_admin)
                     )
-                    return bool(is_admin)
+                    return Provisioned(user_id, bool(is_admin), None)
                 # Lost a race: a concurrent first login made both rows (then it is known
                 # now), or a row made elsewhere appeared meanwhile (adopted below).
                 existing = None if self.accounts.is_known(username) else self._existing(username)
             if existing is not None:
                 self._adopt(existing, username, is_admin, source)
-        user = self._ensure_user(username, is_admin)
+                existing = self._existing(username)
+        user = existing if existing is not None else self._ensure_user(username, is_admin)
         if is_admin is not None and user.is_admin != is_admin:
             self.store.update_user(username, is_admin=is_admin)
             _logger.info("Admin flag of %r set to %s from the directory", username, is_admin)
-            return is_admin
-        return user.is_admin
+            return Provisioned(user.id, is_admin, before)
+        return Provisioned(user.id, user.is_admin, before)
 
     def _adopt(self, existing, username: str, is_admin: bool | None, source: str | None) -> None:
         # Whoever wins the claim audits; every racer applies the rule, so no worker ever

@@ -19,6 +19,8 @@ MLflow's own tables are only *read*, and only in ``mlflow_compat.mlflow_tables``
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -103,10 +105,30 @@ SQLITE_LOCK_WAIT_SECONDS = 30
 
 
 def create_engine(database_uri: str) -> sa.engine.Engine:
-    options = {}
-    if sa.engine.make_url(database_uri).get_backend_name() == "sqlite":
-        options["connect_args"] = {"timeout": SQLITE_LOCK_WAIT_SECONDS}
-    return sa.create_engine(database_uri, pool_pre_ping=True, **options)
+    """The plugin's engine on ``database_uri``; on SQLite its write transactions queue.
+
+    SQLite has one write lock per file, and a writer that finds it taken sleeps in
+    growing steps (up to 0.1 s) before it looks again. With dozens of threads of one
+    worker writing at once (a first-login storm) most of the time goes to those sleeps.
+    So on SQLite the transactions this engine opens with ``begin()`` (every write the
+    plugin makes) take a lock of the process first: threads of a worker wait for
+    each other in order, and only the worker processes meet at SQLite's lock.
+    """
+    if sa.engine.make_url(database_uri).get_backend_name() != "sqlite":
+        return sa.create_engine(database_uri, pool_pre_ping=True)
+    engine = sa.create_engine(
+        database_uri, pool_pre_ping=True, connect_args={"timeout": SQLITE_LOCK_WAIT_SECONDS}
+    )
+    begin = engine.begin
+    writing = threading.RLock()  # re-entrant: a write may open another one in its thread
+
+    @contextlib.contextmanager
+    def begin_in_turn():
+        with writing, begin() as connection:
+            yield connection
+
+    engine.begin = begin_in_turn
+    return engine
 
 
 def migrate(engine: sa.engine.Engine) -> None:

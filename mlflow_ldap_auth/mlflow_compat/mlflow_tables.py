@@ -25,7 +25,16 @@ roles = sa.table("roles", sa.column("id"), sa.column("name"))
 user_role_assignments = sa.table(
     "user_role_assignments", sa.column("user_id"), sa.column("role_id")
 )
-users = sa.table("users", sa.column("username"), sa.column("password_hash"), sa.column("is_admin"))
+#: A ``Table`` (not a lightweight ``table``): its declared key makes an insert report the
+#: new row's id.
+users = sa.Table(
+    "users",
+    sa.MetaData(),
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("username", sa.String(255)),
+    sa.Column("password_hash", sa.String(255)),
+    sa.Column("is_admin", sa.Boolean),
+)
 
 #: table name -> the columns read or written here (the contract test's input).
 READ_COLUMNS = {
@@ -81,16 +90,17 @@ def password_hash(engine: sa.engine.Engine, username: str) -> str | None:
     return row.password_hash if row else None
 
 
-def insert_directory_user(connection: sa.engine.Connection, username: str, is_admin: bool) -> None:
-    """A user row for a directory user (inside the caller's transaction).
+def insert_directory_user(connection: sa.engine.Connection, username: str, is_admin: bool) -> int:
+    """A user row for a directory user (inside the caller's transaction); its id.
 
     Raises ``IntegrityError`` when the name is taken (a concurrent first login).
     """
-    connection.execute(
+    result = connection.execute(
         users.insert().values(
             username=username, password_hash=NO_LOCAL_PASSWORD, is_admin=bool(is_admin)
         )
     )
+    return result.inserted_primary_key[0]
 
 
 def change_role_assignments(

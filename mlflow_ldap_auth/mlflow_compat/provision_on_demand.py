@@ -69,10 +69,10 @@ def install(app: Flask, service: Plugin) -> None:
         if user is None:
             return None  # not in the directory: MLflow's 404
         plan = service.sync.plan(user)
-        is_admin = service.provisioner.provision(
+        row = service.provisioner.provision(
             user.username, plan.decision.is_admin, request.remote_addr
         )
-        service.sync.apply(plan, user.username)
+        service.sync.apply(plan, user.username, user_id=row.user_id)
         audit(
             "user_provisioned",
             user=user.username,
@@ -81,7 +81,7 @@ def install(app: Flask, service: Plugin) -> None:
             reason="admin_request",
             by=caller.username,
             dn=user.dn,
-            admin=is_admin,
+            admin=row.is_admin,
         )
         return None
 

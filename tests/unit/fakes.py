@@ -286,12 +286,12 @@ class FakeAccounts:
         self.origins[username] = origin
         return True
 
-    def create_directory_user(self, username: str, is_admin: bool) -> bool:
+    def create_directory_user(self, username: str, is_admin: bool) -> int | None:
         if username in self.origins or self.store.has_user(username):
-            return False
+            return None
         self.create_user_row(username, is_admin)
         self.origins[username] = "provisioned"
-        return True
+        return self.store.get_user(username).id
 
     def create_user_row(self, username: str, is_admin: bool) -> bool:
         if self.store.has_user(username):

@@ -108,18 +108,19 @@ def test_role_assignments(backend):
 
 def test_directory_user_rows_are_made_in_one_go_and_take_no_password(backend):
     store, accounts = backend.store, backend.accounts
-    assert accounts.create_directory_user("bob", True) is True
+    user_id = accounts.create_directory_user("bob", True)
     assert accounts.is_known("bob") is True
     user = store.get_user("bob")
+    assert user.id == user_id
     assert (user.username, user.is_admin) == ("bob", True)
     assert accounts.stored_password_hash("bob") == NO_LOCAL_PASSWORD
     for guess in ("", PASSWORD, NO_LOCAL_PASSWORD, "!directory-account"):
         assert store.authenticate_user("bob", guess) is False
-    assert accounts.create_directory_user("bob", False) is False  # a concurrent first login
+    assert accounts.create_directory_user("bob", False) is None  # a concurrent first login
     assert store.get_user("bob").is_admin is True
     # A row made elsewhere (basic-auth): neither row is written.
     store.create_user("eve", PASSWORD)
-    assert accounts.create_directory_user("eve", False) is False
+    assert accounts.create_directory_user("eve", False) is None
     assert accounts.is_known("eve") is False
     assert accounts.create_user_row("eve", False) is False
     assert accounts.create_user_row("carl", False) is True
