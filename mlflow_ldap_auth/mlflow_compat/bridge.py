@@ -20,6 +20,7 @@ from collections.abc import Callable
 from types import ModuleType
 
 from mlflow_ldap_auth.config import AUTHORIZATION_FUNCTION, Settings
+from mlflow_ldap_auth.mlflow_compat import permission_middleware
 
 MLFLOW_CONFIG_ENV = "MLFLOW_AUTH_CONFIG_PATH"
 
@@ -154,12 +155,15 @@ def serve(
     MLflow's fail-closed hook would otherwise deny) is installed by ``ahead_of_mlflow``;
     what wraps MLflow's own views or store needs them to exist, so ``after_mlflow``.
     Under uvicorn MLflow returns a FastAPI app around the Flask one; ``asgi_middleware``
-    then authenticates native FastAPI routes off the event loop (``web.preauth``).
+    then authenticates native FastAPI routes off the event loop (``web.preauth``), and
+    MLflow's FastAPI permission middleware is skipped for the requests it would only
+    pass on to Flask (``permission_middleware``).
     """
     ahead_of_mlflow(flask_app)
     served = module.create_app(flask_app)
     memoize_native_route_check(module)
     if served is not flask_app:
+        permission_middleware.install(served, module)
         served.add_middleware(
             asgi_middleware,
             flask_app=flask_app,

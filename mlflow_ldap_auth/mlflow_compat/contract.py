@@ -36,6 +36,9 @@ SYMBOLS: tuple[Symbol, ...] = (
     Symbol(_AUTH, "is_unprotected_route", ("path",)),
     Symbol(_AUTH, "_find_fastapi_validator", ("path", "method")),
     Symbol(_AUTH, "_scope_matches_native_route", ("native_routes", "scope")),
+    # The FastAPI permission middleware, skipped where it only passes on (permission_middleware).
+    Symbol(_AUTH, "add_fastapi_permission_middleware", ("app",)),
+    Symbol(_AUTH, "_native_fastapi_routes", ("app",)),
     Symbol("mlflow.server.auth.config", "AuthConfig"),
     Symbol("mlflow.server.auth.config", "read_auth_config"),
     # Permission rules (rules).
