@@ -38,62 +38,80 @@ MAX_GROUPS = 20_000
 
 
 @dataclass(frozen=True)
-class _Group:
+class GroupNode:
+    """What is kept of a group entry: never its member list."""
+
     dn: str
     uuid: str | None
     parent_dns: tuple[str, ...]
 
+    @classmethod
+    def of(cls, entry: dict) -> GroupNode:
+        parents = attributes_of(entry).get("memberOf") or ()
+        return cls(entry["dn"], group_uuid(entry), tuple(parents))
+
+
+def parents_of(entries: list[dict], base_key: DnKey) -> dict[DnKey, list[str]]:
+    """The groups under the base that ``entries`` name in ``memberOf``: key -> child DNs."""
+    children: dict[DnKey, list[str]] = {}
+    for entry in entries:
+        for parent in attributes_of(entry).get("memberOf") or ():
+            key = dn_key_or_raw(parent)
+            if is_under(key, base_key):
+                children.setdefault(key, []).append(entry["dn"])
+    return children
+
+
+def level_entries(children: dict[DnKey, list[str]], nodes: dict[DnKey, GroupNode]) -> list[dict]:
+    """The groups of ``nodes`` named in ``children``, as a level search returns them:
+    ``member`` lists only the children asked about."""
+    return [
+        {
+            "dn": node.dn,
+            "attributes": {
+                "member": children[key],
+                "memberOf": list(node.parent_dns),
+                "entryUUID": [node.uuid] if node.uuid else [],
+            },
+        }
+        for key, node in nodes.items()
+        if key in children
+    ]
+
 
 class GroupEntryCache:
     def __init__(self, ttl_seconds: int, max_groups: int = MAX_GROUPS) -> None:
-        self._groups: TTLCache[DnKey, _Group] = TTLCache(max_groups, ttl_seconds)
+        self._groups: TTLCache[DnKey, GroupNode] = TTLCache(max_groups, ttl_seconds)
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
     def remember(self, entries: list[dict]) -> None:
         """Keep the groups of a search result (entries read with ``memberOf``)."""
-        groups = [
-            (
-                dn_key_or_raw(entry["dn"]),
-                _Group(
-                    entry["dn"],
-                    group_uuid(entry),
-                    tuple(attributes_of(entry).get("memberOf") or ()),
-                ),
-            )
-            for entry in entries
-        ]
+        nodes = [(dn_key_or_raw(entry["dn"]), GroupNode.of(entry)) for entry in entries]
         with self._lock:
-            for key, group in groups:
-                self._groups[key] = group
+            for key, node in nodes:
+                self._groups[key] = node
+
+    def known(self, keys) -> dict[DnKey, GroupNode]:
+        """The remembered groups among ``keys``; counts a hit if all are, else a miss."""
+        keys = list(keys)
+        with self._lock:
+            found = {key: node for key in keys if (node := self._groups.get(key)) is not None}
+            if len(found) == len(keys):
+                self.hits += 1
+            else:
+                self.misses += 1
+        return found
 
     def level_above(self, entries: list[dict], base_key: DnKey) -> list[dict] | None:
         """The groups having any of ``entries`` as a member, as a level search returns
         them (``member`` lists only those of ``entries``); None if one is not known."""
-        children: dict[DnKey, list[str]] = {}
-        for entry in entries:
-            for parent in attributes_of(entry).get("memberOf") or ():
-                key = dn_key_or_raw(parent)
-                if is_under(key, base_key):
-                    children.setdefault(key, []).append(entry["dn"])
-        with self._lock:
-            found = [self._groups.get(key) for key in children]
-            if any(group is None for group in found):
-                self.misses += 1
-                return None
-            self.hits += 1
-        return [
-            {
-                "dn": group.dn,
-                "attributes": {
-                    "member": children[key],
-                    "memberOf": list(group.parent_dns),
-                    "entryUUID": [group.uuid] if group.uuid else [],
-                },
-            }
-            for key, group in zip(children, found, strict=True)
-        ]
+        children = parents_of(entries, base_key)
+        found = self.known(children)
+        if len(found) < len(children):
+            return None
+        return level_entries(children, found)
 
     def clear(self) -> None:
         with self._lock:

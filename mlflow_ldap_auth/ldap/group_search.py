@@ -13,7 +13,7 @@ import re
 import ldap3
 
 from mlflow_ldap_auth.ldap.connection import LdapConnection
-from mlflow_ldap_auth.ldap.dn import dn_key_or_raw, filter_value
+from mlflow_ldap_auth.ldap.dn import InvalidDn, dn_key_or_raw, filter_value, is_under, parse_dn
 from mlflow_ldap_auth.ldap.entries import (
     UUID_ATTRIBUTES,
     DirectoryUser,
@@ -21,7 +21,12 @@ from mlflow_ldap_auth.ldap.entries import (
     attributes_of,
     group_uuid,
 )
-from mlflow_ldap_auth.ldap.group_entry_cache import GroupEntryCache
+from mlflow_ldap_auth.ldap.group_entry_cache import (
+    GroupEntryCache,
+    GroupNode,
+    level_entries,
+    parents_of,
+)
 from mlflow_ldap_auth.ldap.group_paths import (
     NestingWalk,
     member_values,
@@ -87,25 +92,78 @@ class GroupSearch:
 
     def resolve(self, connection: LdapConnection, user: UserEntry) -> DirectoryUser:
         first_level = [*UUID_ATTRIBUTES, "memberOf"] if self.nested else UUID_ATTRIBUTES
-        direct = self._search(connection, [user.dn], user, first_level)
-        remembered = self._groups if user.memberof else None
-        if remembered is not None:
-            remembered.remember(direct)
-        walk = NestingWalk(direct, self._base_key)
+        walk = NestingWalk(self._search(connection, [user.dn], user, first_level), self._base_key)
+        if self.nested and user.memberof and is_member_only(self._template):
+            self._climb_by_memberof(connection, walk, user)
+            return walk.user(user)
         depth = 1
         while self.nested and walk.frontier and depth < MAX_NESTING_DEPTH:
             if user.memberof and walk.frontier_parents_known():
                 break
             depth += 1
-            level = None
-            if remembered is not None:
-                level = remembered.level_above(walk.frontier_entries, self._base_key)
-            if level is None:
-                level = self._search(connection, walk.frontier, user, _LEVEL_ATTRIBUTES)
-                if remembered is not None:
-                    remembered.remember(level)
-            walk.add_level(level)
+            walk.add_level(self._search(connection, walk.frontier, user, _LEVEL_ATTRIBUTES))
         return walk.user(user)
+
+    def _climb_by_memberof(self, connection: LdapConnection, walk: NestingWalk, user) -> None:
+        """The levels above the user's groups when every group names its parents.
+
+        The directory maintains ``memberOf`` and the filter only tests membership, so the
+        groups having a level's groups as members are exactly the groups those name in
+        ``memberOf``. Each level is then taken from the group entry cache, or from one
+        search that reads the missing parents by their naming attribute (a filter as
+        long as the parents are many, not the children: a user in 400 teams of 80
+        departments asks for 80 names) and, in the same request, the groups having any
+        parent as a member: the level above, whose names are not known yet. So three
+        levels of nesting cost at most one search after the user's direct groups.
+        Member lists are never read: the paths come from ``memberOf``.
+        """
+        remembered = self._groups
+        if remembered is not None:
+            remembered.remember(walk.frontier_entries)
+        fetched_ahead: dict = {}
+        depth = 1
+        while walk.frontier and depth < MAX_NESTING_DEPTH:
+            names = _parent_names(walk.frontier_entries, self._base_key, walk.groups)
+            if not names:
+                return
+            children = parents_of(walk.frontier_entries, self._base_key)
+            children = {key: children[key] for key in names}
+            nodes = {key: fetched_ahead[key] for key in names if key in fetched_ahead}
+            if remembered is not None and len(nodes) < len(names):
+                nodes.update(remembered.known(key for key in names if key not in nodes))
+            if len(nodes) < len(names):
+                wanted = [dn for key, dn in names.items() if key not in nodes]
+                entries = self._read_named(connection, wanted, list(names.values()), user)
+                if entries is None:  # a name no filter can state: the member search
+                    entries = self._search(connection, walk.frontier, user, _LEVEL_ATTRIBUTES)
+                    if remembered is not None:
+                        remembered.remember(entries)
+                    walk.add_level(entries)
+                    depth += 1
+                    continue
+                if remembered is not None:
+                    remembered.remember(entries)
+                fetched_ahead = {dn_key_or_raw(e["dn"]): GroupNode.of(e) for e in entries}
+                nodes.update({key: fetched_ahead[key] for key in names if key in fetched_ahead})
+            walk.add_level(level_entries(children, nodes))
+            depth += 1
+
+    def _read_named(
+        self, connection: LdapConnection, dns: list[str], parents: list[str], user
+    ) -> list[dict] | None:
+        """Entries ``dns`` (by naming attribute) and the groups having any of ``parents``
+        as a member, in one search; None when a DN cannot be put in a filter."""
+        named = []
+        for dn in dns:
+            clause = rdn_filter(dn)
+            if clause is None:
+                return None
+            named.append(clause)
+        ahead = member_filter(self._template, parents, user.username)
+        search_filter = "(|" + "".join(named) + ahead + ")"
+        return connection.search(
+            self._base, search_filter, ldap3.SUBTREE, ["memberOf", *UUID_ATTRIBUTES]
+        )
 
     def _search(
         self,
@@ -145,6 +203,32 @@ class GroupSearch:
             level = self._search(connection, frontier, users[0], _LEVEL_ATTRIBUTES)
             frontier = graph.add(level)
         return [graph.user(user, self.nested, self._base_key) for user in users]
+
+
+def _parent_names(entries: list[dict], base_key, found) -> dict:
+    """The groups under the base that ``entries`` name in ``memberOf`` and that are not
+    in ``found``: DN key -> the DN as first spelled."""
+    names: dict = {}
+    for entry in entries:
+        for parent in attributes_of(entry).get("memberOf") or ():
+            key = dn_key_or_raw(parent)
+            if key not in names and key not in found and is_under(key, base_key):
+                names[key] = parent
+    return names
+
+
+def rdn_filter(dn: str) -> str | None:
+    """``(cn=name)`` for ``cn=name,ou=...`` (all of a multi-valued RDN, ANDed); None for
+    a DN that does not parse or whose naming value is a hexstring."""
+    try:
+        rdn = parse_dn(dn)[0]
+    except (InvalidDn, IndexError):
+        return None
+    if any(value.startswith("#") for _, value in rdn):
+        return None
+    # RFC 4515: the value is escaped for the filter.
+    parts = [f"({name}={filter_value(value)})" for name, value in rdn]
+    return parts[0] if len(parts) == 1 else "(&" + "".join(parts) + ")"
 
 
 def _is_ranged(entry: dict) -> bool:

@@ -1,7 +1,8 @@
 """Batched group resolution (revalidation) finds what one-by-one resolution finds.
 
-A fake connection answers member filters from an in-memory directory, as slapd would
-(a group matches ``(member=X)`` when X is among its member values), and counts searches.
+A fake connection answers member filters and look-ups by name from an in-memory
+directory, as slapd would (a group matches ``(member=X)`` when X is among its member
+values, ``(cn=X)`` when it is named X), and counts searches.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ BASE = "ou=groups,dc=example,dc=org"
 PEOPLE = "ou=people,dc=example,dc=org"
 DEFAULT = "(|(member={user_dn})(uniqueMember={user_dn}))"
 _TERM = re.compile(r"\((member|uniqueMember)=((?:[^()\\]|\\[0-9a-fA-F]{2})*)\)", re.I)
+#: ``(cn=name)``: a group read by its naming attribute (the climb by memberOf does).
+_NAME = re.compile(r"\(cn=((?:[^()\\]|\\[0-9a-fA-F]{2})*)\)", re.I)
 
 
 def unescape(value: str) -> str:
@@ -36,6 +39,7 @@ class FakeConnection:
             (name.lower(), dn_key_or_raw(unescape(value)))
             for name, value in _TERM.findall(search_filter)
         }
+        names = {unescape(value).casefold() for value in _NAME.findall(search_filter)}
         found = []
         for dn, group in self.groups.items():
             values = {
@@ -43,7 +47,8 @@ class FakeConnection:
                 for name in ("member", "uniqueMember")
                 for member in group.get(name, [])
             }
-            if values & wanted:
+            named = dn.split(",", 1)[0].split("=", 1)[1].casefold() in names
+            if values & wanted or named:
                 memberof = [
                     other
                     for other, g in self.groups.items()
@@ -158,3 +163,24 @@ def test_ranged_member_lists_fall_back_to_one_by_one():
         search.resolve(Ranged(directory()), u).group_dns for u in people
     ]
     assert connection.searches == 1 + len(people)
+
+
+def test_three_levels_cost_two_searches_when_groups_name_their_parents():
+    # alice: team, a member of platform, a member of science.
+    (alice,) = users("alice", memberof=True)
+    connection = FakeConnection(directory())
+    found = GroupSearch(BASE, DEFAULT, nested=True).resolve(connection, alice)
+    assert {g("team"), g("platform"), g("science")} <= found.group_dns
+    assert (g("science"), g("platform")) in found.group_parents
+    assert (g("platform"), g("team")) in found.group_parents
+    # The direct groups, then platform by name with (in the same search) the groups
+    # having platform as a member: science.
+    assert connection.searches == 2
+
+
+def test_without_memberof_each_level_is_one_search():
+    (alice,) = users("alice", memberof=False)
+    connection = FakeConnection(directory())
+    found = GroupSearch(BASE, DEFAULT, nested=True).resolve(connection, alice)
+    assert {g("team"), g("platform"), g("science")} <= found.group_dns
+    assert connection.searches == 4  # three levels, then one that finds nothing
