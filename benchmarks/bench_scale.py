@@ -141,7 +141,7 @@ FULL = Sizes(
     bounded_logins=2_500,
     login_repeats=15,
     warm_seconds=3.0,
-    warm_rounds=2,
+    warm_rounds=3,
 )
 QUICK = Sizes(
     users=600,
@@ -878,8 +878,17 @@ def print_summary(results: Results, phases: Phases) -> None:
     ops_per_login = ops.total / ldap.logins
     errors = len(ldap.errors)
     big_small = login_median(results, most, "big") / login_median(results, most, "small")
-    cpu_0, cpu_n = median_warm(results, few, "small")[1], median_warm(results, most, "small")[1]
-    rps_0, rps_n = median_warm(results, few, "small")[0], median_warm(results, most, "small")[0]
+    # Warm requests: the median over the four users of (most mappings / none), each
+    # user's cells being medians of interleaved rounds (one user's cells move by 10-20 %
+    # between runs on a shared machine).
+    cpu_ratio = statistics.median(
+        median_warm(results, most, uid)[1] / median_warm(results, few, uid)[1]
+        for uid in SPECIAL_USERS
+    )
+    rps_ratio = statistics.median(
+        median_warm(results, most, uid)[0] / median_warm(results, few, uid)[0]
+        for uid in SPECIAL_USERS
+    )
     growth = {pid: after - before for pid, (before, after, _) in results.memory.items()}
     cached = {pid: row[2] for pid, row in results.memory.items()}
     worst = max(growth.values())
@@ -930,11 +939,10 @@ def print_summary(results: Results, phases: Phases) -> None:
             big_small <= MAX_BIG_OVER_SMALL,
         ),
         (
-            f"warm request server CPU, {most:,} vs {few} mappings",
-            f"{cpu_n / cpu_0:.2f} {X} ({cpu_n:.2f} vs {cpu_0:.2f} ms); throughput "
-            f"{rps_n / rps_0:.2f} {X}",
+            f"warm request server CPU, {most:,} vs {few} mappings (median of the 4 users)",
+            f"{cpu_ratio:.2f} {X}; throughput {rps_ratio:.2f} {X}",
             f"≤ {MAX_MAPPINGS_CPU_RATIO:.2f} {X}",
-            cpu_n / cpu_0 <= MAX_MAPPINGS_CPU_RATIO,
+            cpu_ratio <= MAX_MAPPINGS_CPU_RATIO,
         ),
         (
             f"RSS growth per worker, {results.memory_logins:,} people logged in once",
