@@ -8,6 +8,7 @@ registered the way ``add_fastapi_permission_middleware`` registers it.
 from __future__ import annotations
 
 import asyncio
+import threading
 import types
 
 from fastapi import FastAPI
@@ -91,7 +92,21 @@ def get(app, path, method="GET"):
         "client": ("127.0.0.1", 1),
         "server": ("testserver", 80),
     }
-    asyncio.run(app(scope, receive, send))
+    # A loop of its own in a thread of its own: the browser tests' sync Playwright API
+    # may have left an event loop running in this thread.
+    failures = []
+
+    def run():
+        try:
+            asyncio.run(app(scope, receive, send))
+        except BaseException as exc:  # re-raised below, in the test's thread
+            failures.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if failures:
+        raise failures[0]
     return next(m["status"] for m in sent if m["type"] == "http.response.start")
 
 
