@@ -35,11 +35,7 @@ class AccountStore:
         """Record ``username`` as the plugin's; False if another worker recorded it first."""
         try:
             with self.engine.begin() as connection:
-                connection.execute(
-                    tables.users.insert().values(
-                        username=username, origin=origin, created_at=int(time.time())
-                    )
-                )
+                _record(connection, username, origin)
         except sa.exc.IntegrityError:
             return False
         return True
@@ -53,11 +49,7 @@ class AccountStore:
         try:
             with self.engine.begin() as connection:
                 user_id = mlflow_tables.insert_directory_user(connection, username, is_admin)
-                connection.execute(
-                    tables.users.insert().values(
-                        username=username, origin=PROVISIONED, created_at=int(time.time())
-                    )
-                )
+                _record(connection, username, PROVISIONED)
         except sa.exc.IntegrityError:
             return None
         return user_id
@@ -79,3 +71,10 @@ class AccountStore:
         server invalidates every worker's memory at its next request.
         """
         return mlflow_tables.password_hash(self.engine, username)
+
+
+def _record(connection: sa.engine.Connection, username: str, origin: str) -> None:
+    """The row saying ``username`` is the plugin's (raises ``IntegrityError`` if it is)."""
+    connection.execute(
+        tables.users.insert().values(username=username, origin=origin, created_at=int(time.time()))
+    )

@@ -112,11 +112,6 @@ class Provisioner:
                 admin=bool(is_admin),
             )
 
-    def admin_flag(self, username: str) -> bool | None:
-        """The admin flag in MLflow's user store now; None when there is no such user."""
-        existing = self._existing(username)
-        return None if existing is None else existing.is_admin
-
     def _existing(self, username: str):
         try:
             return self.store.get_user(username)

@@ -25,7 +25,6 @@ from mlflow_ldap_auth.ldap.group_entry_cache import (
     GroupEntryCache,
     GroupNode,
     level_entries,
-    parents_of,
 )
 from mlflow_ldap_auth.ldap.group_paths import (
     NestingWalk,
@@ -88,12 +87,14 @@ class GroupSearch:
         self._base_key = dn_key_or_raw(group_base)
         self._template = template
         self.nested = nested
-        self._groups = groups if nested and is_member_only(template) else None
+        #: Nesting may follow memberOf (when the user's entry has it): see the climb.
+        self._climbs_by_memberof = nested and is_member_only(template)
+        self._groups = groups if self._climbs_by_memberof else None
 
     def resolve(self, connection: LdapConnection, user: UserEntry) -> DirectoryUser:
         first_level = [*UUID_ATTRIBUTES, "memberOf"] if self.nested else UUID_ATTRIBUTES
         walk = NestingWalk(self._search(connection, [user.dn], user, first_level), self._base_key)
-        if self.nested and user.memberof and is_member_only(self._template):
+        if self._climbs_by_memberof and user.memberof:
             self._climb_by_memberof(connection, walk, user)
             return walk.user(user)
         depth = 1
@@ -123,26 +124,24 @@ class GroupSearch:
         fetched_ahead: dict = {}
         depth = 1
         while walk.frontier and depth < MAX_NESTING_DEPTH:
-            names = _parent_names(walk.frontier_entries, self._base_key, walk.groups)
+            names, children = _parents(walk.frontier_entries, self._base_key, walk.groups)
             if not names:
                 return
-            children = parents_of(walk.frontier_entries, self._base_key)
-            children = {key: children[key] for key in names}
             nodes = {key: fetched_ahead[key] for key in names if key in fetched_ahead}
             if remembered is not None and len(nodes) < len(names):
                 nodes.update(remembered.known(key for key in names if key not in nodes))
             if len(nodes) < len(names):
                 wanted = [dn for key, dn in names.items() if key not in nodes]
                 entries = self._read_named(connection, wanted, list(names.values()), user)
-                if entries is None:  # a name no filter can state: the member search
+                by_name = entries is not None
+                if not by_name:  # a name no filter can state: the member search
                     entries = self._search(connection, walk.frontier, user, _LEVEL_ATTRIBUTES)
-                    if remembered is not None:
-                        remembered.remember(entries)
+                if remembered is not None:
+                    remembered.remember(entries)
+                if not by_name:
                     walk.add_level(entries)
                     depth += 1
                     continue
-                if remembered is not None:
-                    remembered.remember(entries)
                 fetched_ahead = {dn_key_or_raw(e["dn"]): GroupNode.of(e) for e in entries}
                 nodes.update({key: fetched_ahead[key] for key in names if key in fetched_ahead})
             walk.add_level(level_entries(children, nodes))
@@ -205,16 +204,19 @@ class GroupSearch:
         return [graph.user(user, self.nested, self._base_key) for user in users]
 
 
-def _parent_names(entries: list[dict], base_key, found) -> dict:
-    """The groups under the base that ``entries`` name in ``memberOf`` and that are not
-    in ``found``: DN key -> the DN as first spelled."""
+def _parents(entries: list[dict], base_key, found) -> tuple[dict, dict]:
+    """The groups under the base that ``entries`` name in ``memberOf``, not in ``found``:
+    (DN key -> the DN as first spelled, DN key -> the DNs of the entries naming it)."""
     names: dict = {}
+    children: dict = {}
     for entry in entries:
         for parent in attributes_of(entry).get("memberOf") or ():
             key = dn_key_or_raw(parent)
-            if key not in names and key not in found and is_under(key, base_key):
-                names[key] = parent
-    return names
+            if key in found or not is_under(key, base_key):
+                continue
+            names.setdefault(key, parent)
+            children.setdefault(key, []).append(entry["dn"])
+    return names, children
 
 
 def rdn_filter(dn: str) -> str | None:
