@@ -8,7 +8,8 @@ A facade over the parts, each in its own module:
 * ``service_account``: service-account connections, reused;
 * ``users``: finding a user's entry;
 * ``groups`` (``group_search``, ``group_paths``): the user's groups, by the method
-  the configuration names; ``group_lookup``: groups for mappings;
+  the configuration names; ``group_lookup``: groups for mappings; ``group_members``:
+  who is in a group (admin answers);
 * ``domain``: Active Directory's names and lockout policy.
 
 Two failure families are kept apart everywhere, because the client must see them
@@ -43,6 +44,7 @@ from mlflow_ldap_auth.ldap.domain import DomainFacts
 from mlflow_ldap_auth.ldap.entries import DirectoryGroup, DirectoryUser, UserEntry, group_uuid
 from mlflow_ldap_auth.ldap.group_entry_cache import GroupEntryCache
 from mlflow_ldap_auth.ldap.group_lookup import GroupLookup
+from mlflow_ldap_auth.ldap.group_members import DEFAULT_LIMIT, GroupMembers, MemberList
 from mlflow_ldap_auth.ldap.groups import group_resolver
 from mlflow_ldap_auth.ldap.login_names import DomainNames, LoginName, has_domain_part, resolve
 from mlflow_ldap_auth.ldap.servers import ServerPool, ServerState
@@ -83,6 +85,7 @@ class Directory:
             self.group_entries = GroupEntryCache(settings.cache_ttl_seconds)
         self._groups = group_resolver(settings, self.group_entries)
         self._group_lookup = GroupLookup(settings, self._service)
+        self._group_members = GroupMembers(settings, self._service)
         self._domain = DomainFacts(self._service)
 
     # -- people ----------------------------------------------------------
@@ -201,6 +204,10 @@ class Directory:
     def search_groups(self, text: str, limit: int = 25) -> list[DirectoryGroup]:
         """Groups whose name contains ``text`` (escaped), for choosing one in a form."""
         return self._group_lookup.matching(text, limit)
+
+    def group_members(self, group_dn: str, limit: int = DEFAULT_LIMIT) -> MemberList:
+        """The people of a group, direct and nested: the first ``limit`` and a count."""
+        return self._group_members.of(group_dn, limit)
 
     # -- health ----------------------------------------------------------
     def server_status(self) -> list[dict]:
