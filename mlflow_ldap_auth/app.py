@@ -15,6 +15,7 @@ import os
 import secrets
 import sys
 
+from mlflow_ldap_auth.activity import start_activity
 from mlflow_ldap_auth.auth.access_policy import AccessPolicy, ConfiguredGroups
 from mlflow_ldap_auth.auth.accounts import AccountStore
 from mlflow_ldap_auth.auth.admission import Admission
@@ -78,6 +79,8 @@ def build_plugin(settings: Settings, auth) -> Plugin:
     """Every service object of one worker, built whole (``auth``: MLflow's auth module)."""
     # Imported after MLflow's auth module is configured: it imports that module.
     from mlflow_ldap_auth.mappings.service import MappingService
+    from mlflow_ldap_auth.mappings.who_has_access import WhoHasAccess
+    from mlflow_ldap_auth.mlflow_compat.resource_names import ResourceNames
 
     engine = tables.create_engine(settings.mlflow.database_uri)
     if not server_process.admin_bootstrapped():
@@ -139,6 +142,7 @@ def build_plugin(settings: Settings, auth) -> Plugin:
         is_admin=lambda username: auth.store.get_user(username).is_admin,
         forget_cached=tokens.forget,
     )
+    mappings = MappingService(auth.store, groups, directory)
     return Plugin(
         settings=settings,
         directory=directory,
@@ -146,12 +150,21 @@ def build_plugin(settings: Settings, auth) -> Plugin:
         login_service=login_service,
         sync=sync,
         provisioner=login_service.provisioner,
-        mappings=MappingService(auth.store, groups, directory),
+        mappings=mappings,
+        access=WhoHasAccess(
+            auth.store,
+            mappings,
+            directory,
+            ResourceNames(),
+            ldap,
+            default_permission=settings.mlflow.default_permission,
+        ),
         permission_cache=permission_cache,
         tokens=tokens,
         token_service=token_service,
         revalidator=revalidator,
         metrics=metrics,
+        activity=start_activity(engine, ldap.audit_retention_days),
     )
 
 
@@ -163,6 +176,8 @@ def create_app():
     auth = import_mlflow_auth(settings)
     from mlflow_ldap_auth.mlflow_compat import local_accounts, provision_on_demand
     from mlflow_ldap_auth.web import (
+        activity_api,
+        activity_pages,
         admin_guard,
         admin_ui,
         rest_api,
@@ -184,6 +199,8 @@ def create_app():
         app.register_blueprint(token_api.blueprint)
         app.register_blueprint(admin_ui.blueprint)
         app.register_blueprint(token_pages.blueprint)
+        app.register_blueprint(activity_api.blueprint)
+        app.register_blueprint(activity_pages.blueprint)
 
     def after_mlflow(app) -> None:
         if plugin.permission_cache is not None:

@@ -7,8 +7,12 @@ status 0 only when all of that worked; otherwise 1 with a one-line reason on std
 
 ``mappings export`` prints the group mappings as JSON; ``mappings import FILE
 [--dry-run]`` makes the database hold exactly the file's mappings (see
-``mappings_file``). Both work on the database at ``[mlflow] database_uri`` directly;
-running servers pick a change up at each user's next fresh bind.
+``mappings_file``) and prints, before it changes anything, who gains or loses which
+permission (the admin page's preview). Both work on the database at
+``[mlflow] database_uri`` directly; running servers pick a change up at each user's next fresh bind.
+
+Changes made here (an import, a revocation) are kept in the activity table like a
+server's (SPEC §11), besides the JSON audit lines on stderr.
 
 ``tokens list [--user NAME]`` prints the access tokens (everyone's, or NAME's; never a
 secret, which is not stored); ``tokens revoke ID`` revokes one: every worker of every
@@ -19,6 +23,7 @@ the operator who holds the configuration file (audited with actor ``cli:<login>`
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import json
 import os
@@ -28,6 +33,7 @@ import time
 import sqlalchemy as sa
 from mlflow.exceptions import MlflowException
 
+from mlflow_ldap_auth.auth.access import ADMIN_RESOURCE_TYPE as ADMIN_TYPE
 from mlflow_ldap_auth.auth.access_policy import AccessPolicy, ConfiguredGroups
 from mlflow_ldap_auth.config import load_settings
 from mlflow_ldap_auth.errors import AuthError, ConfigError
@@ -149,16 +155,75 @@ def _mappings(args: argparse.Namespace) -> int:
         if not to_add and not to_remove:
             print("no changes")
             return 0
+        _print_preview(settings, service, to_add, to_remove)
         if args.dry_run:
             print(f"dry run: {len(to_add)} to add, {len(to_remove)} to remove, nothing changed")
             return 0
         actor = f"cli:{getpass.getuser()}"
-        mappings_file.apply_import(service, to_add, to_remove, actor)
+        with _recorded(settings):
+            mappings_file.apply_import(service, to_add, to_remove, actor)
         print(f"imported: {len(to_add)} added, {len(to_remove)} removed")
         return 0
     except (OSError, mappings_file.MappingsFileError, AuthError, MlflowException) as exc:
         print(f"mappings {args.action} failed: {getattr(exc, 'message', exc)}", file=sys.stderr)
         return 1
+
+
+@contextlib.contextmanager
+def _recorded(settings):
+    """Changes made here go to the activity table too, as a server's do (written at the end)."""
+    from mlflow_ldap_auth.activity import start_activity
+    from mlflow_ldap_auth.db import tables
+
+    engine = tables.create_engine(settings.mlflow.database_uri)
+    tables.migrate(engine)
+    activity = start_activity(engine, settings.ldap.audit_retention_days)
+    try:
+        yield
+    finally:
+        if activity is not None:
+            activity.stop()
+
+
+def _print_preview(settings, service, to_add, to_remove) -> None:
+    """Who gains or loses what, per resource the import touches (as the admin page shows)."""
+    from mlflow_ldap_auth.mappings.who_has_access import WhoHasAccess
+
+    access = WhoHasAccess(
+        service.store,
+        service,
+        service.directory,
+        names=None,
+        settings=settings.ldap,
+        default_permission=settings.mlflow.default_permission,
+    )
+    existing = service.list()
+    removed = {m.key for m in to_remove}
+    after = [m for m in existing if m.key not in removed] + list(to_add)
+    print("who gains or loses what:")
+    for preview in access.preview(existing, after, [*to_remove, *to_add]):
+        for line in preview_lines(preview):
+            print("  " + line)
+
+
+def preview_lines(preview) -> list[str]:
+    """A preview as lines: the resource and member count, then one line per person."""
+    if preview.resource_type == ADMIN_TYPE:
+        head, absent = "MLflow admin", "not an admin"
+    else:
+        head = (
+            f"{preview.resource_type} {preview.resource_pattern} in workspace {preview.workspace}"
+        )
+        absent = f"default ({preview.default_permission})"
+    people = "person" if preview.member_count == 1 else "people"
+    lines = [f"{head}: {preview.member_count} {people} in the changed groups"]
+    for change in preview.changes:
+        direction = "gains" if change.gain else "loses"
+        before, after = change.before or absent, change.after or absent
+        lines.append(f"  {change.user}: {before} -> {after} ({direction})")
+    if not preview.changes:
+        lines.append("  nobody's permission changes")
+    return lines
 
 
 def _tokens(args: argparse.Namespace) -> int:
@@ -200,7 +265,8 @@ def _tokens(args: argparse.Namespace) -> int:
         if record.revoked_at is not None:
             print(f"token {record.id} of {record.owner} was already revoked")
             return 0
-        service.revoke(operator, record.id, "cli")
+        with _recorded(settings):
+            service.revoke(operator, record.id, "cli")
         print(f"revoked token {record.id} ({record.name!r}) of {record.owner}")
         return 0
     except sa.exc.SQLAlchemyError as exc:

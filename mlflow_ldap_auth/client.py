@@ -51,12 +51,27 @@ class LdapAuthServiceClient(MlflowAuthClient):
         """DN, direct and nested groups, admin flag, applying mappings, resulting grants."""
         return self.call(f"{API}/users/{quote(username, safe='')}", "GET")["user"]
 
+    def who_has_access(self, resource_type: str, resource: str) -> dict:
+        """Every route to one resource and each person's permission (an experiment also
+        by name): ``{"resource", "entries", "groups", "default_permission"}``."""
+        params = {"resource_type": resource_type, "resource": resource}
+        return self.call(f"{API}/access", "GET", params=params)
+
     def flush_cache(self) -> dict:
         """Empty the caches of the worker that answers (each worker has its own)."""
         return self.call(f"{API}/cache/flush", "POST")
 
     def status(self) -> dict:
         return self.call(f"{API}/status", "GET")
+
+    def activity(self, **filters) -> dict:
+        """Recent login decisions and changes, newest first: ``{"records", "next_page_token"}``.
+
+        Filters: ``user``, ``result``, ``reason``, ``event``, ``since``, ``until`` (ISO
+        8601), ``page_token`` (the previous answer's ``next_page_token``), ``max_results``.
+        """
+        params = {name: value for name, value in filters.items() if value is not None}
+        return self.call(f"{API}/activity", "GET", params=params)
 
     def create_token(self, name: str, expires_in_days: int) -> dict:
         """``{"token": {"id", "name", "user", "created", "expires", ...}, "secret": ...}``."""

@@ -270,6 +270,13 @@ class LdapSettings:
         "while no directory server answers, tokens keep working this long after the owner's "
         "last successful check, then 503",
     )
+    audit_retention_days: int = setting(
+        WholeNumber(minimum=0),
+        30,
+        "days the activity table in `database_uri` keeps login decisions and mapping and "
+        "token changes (`/ldap-admin/activity`, at most 1,000,000 rows); `0` = no table "
+        "(the JSON audit lines stay)",
+    )
 
     @property
     def uses_search(self) -> bool:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask, current_app
 
 if TYPE_CHECKING:
+    from mlflow_ldap_auth.activity import Activity
     from mlflow_ldap_auth.auth.group_sync import GroupSync
     from mlflow_ldap_auth.auth.login import LoginService
     from mlflow_ldap_auth.auth.provisioning import Provisioner
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from mlflow_ldap_auth.config import Settings
     from mlflow_ldap_auth.ldap.directory import Directory
     from mlflow_ldap_auth.mappings.service import MappingService
+    from mlflow_ldap_auth.mappings.who_has_access import WhoHasAccess
     from mlflow_ldap_auth.metrics import Metrics
     from mlflow_ldap_auth.mlflow_compat.permission_cache import PermissionCache
     from mlflow_ldap_auth.tokens.authenticator import TokenAuthenticator
@@ -38,6 +40,8 @@ class Plugin:
     sync: GroupSync
     provisioner: Provisioner
     mappings: MappingService
+    #: "Who has access" and the mapping previews (SPEC §11).
+    access: WhoHasAccess
     #: None when ``permission_cache_ttl_seconds = 0``.
     permission_cache: PermissionCache | None
     tokens: TokenAuthenticator
@@ -45,6 +49,8 @@ class Plugin:
     revalidator: Revalidator
     #: Records nothing unless MLflow exposes ``/metrics`` (``--expose-prometheus``).
     metrics: Metrics
+    #: The activity table's recorder and reader; None when ``audit_retention_days = 0``.
+    activity: Activity | None = None
 
     def flush_caches(self) -> None:
         """Forget every remembered login, group entry and permission answer in this worker."""

@@ -95,6 +95,15 @@ def test_add_use_and_delete_a_mapping_in_the_browser(admin_page, server, experim
     page.get_by_label("Permission").select_option("READ")
     shot(page, "add-mapping")
     page.get_by_role("button", name="Add mapping").click()
+    # Nothing is saved before the preview is confirmed.
+    expect(page.get_by_role("heading", name="Save this mapping?")).to_be_visible()
+    preview = page.locator(".preview")
+    expect(preview).to_contain_text("2 people are in the group")
+    expect(preview).to_contain_text("alice")
+    expect(preview).to_contain_text("bob")
+    assert alice_reads(server, experiment_id) == 403
+    shot(page, "add-mapping-preview")
+    page.get_by_role("button", name="Save mapping").click()
     expect(page.get_by_role("status")).to_contain_text("Added: members of cn=data-science")
     expect(page.get_by_role("heading", name="data-science")).to_be_visible()
     shot(page, "mappings")
@@ -177,6 +186,9 @@ def test_directory_values_are_escaped(admin_page, server):
     expect(page.get_by_role("link", name=XSS_NAME)).to_be_visible()
     page.get_by_role("link", name=XSS_NAME).click()
     page.get_by_role("button", name="Add mapping").click()
+    expect(page.get_by_text(XSS_DN).first).to_be_visible()  # the preview, escaped
+    assert page.locator("script").count() == 0
+    page.get_by_role("button", name="Save mapping").click()
     expect(page.get_by_role("heading", name=XSS_NAME)).to_be_visible()
     assert page.locator("script").count() == 0
     assert dialogs == []
@@ -271,6 +283,8 @@ def test_everything_works_without_javascript(admin_page_without_js, experiment_i
     page.get_by_role("link", name="ml-platform").click()
     page.get_by_label("Resource pattern").fill(experiment_id)
     page.get_by_role("button", name="Add mapping").click()
+    expect(page.locator(".preview")).to_contain_text("bob")
+    page.get_by_role("button", name="Save mapping").click()
     expect(page.get_by_role("status")).to_contain_text("Added: members of cn=ml-platform")
     page.get_by_role("link", name="Delete…").first.click()
     page.get_by_role("button", name="Delete mapping").click()
@@ -285,6 +299,7 @@ def test_a_group_dn_typed_as_ad_tools_spell_it_is_accepted(admin_page_without_js
     page.get_by_label("Resource pattern").fill("*")
     page.get_by_label("Permission").select_option("READ")
     page.get_by_role("button", name="Add mapping").click()
+    page.get_by_role("button", name="Save mapping").click()
     # Stored under the directory's own spelling of the group.
     expect(page.get_by_role("status")).to_contain_text(
         f"Added: members of cn=ml-platform,{GROUPS_DN}"

@@ -12,7 +12,10 @@ next to MLflow's ``alembic_version_auth``, upgraded at server start):
 * ``ldap_auth_tokens``: access tokens (SPEC §9), the secret only as a SHA-256 hash;
 * ``ldap_auth_user_checks``: per directory user, the last successful check of the
   directory entry (a login or a revalidation), what it found, and who is checking now,
-  so a fleet of servers checks each active user once per interval.
+  so a fleet of servers checks each active user once per interval;
+* ``ldap_auth_audit``: the activity table (SPEC §11), every audit record of every
+  worker (``activity.recorder``), kept ``audit_retention_days`` and at most
+  ``activity.recorder.MAX_ROWS`` rows; never a password or token secret.
 
 MLflow's own tables are only *read*, and only in ``mlflow_compat.mlflow_tables``.
 """
@@ -95,6 +98,23 @@ user_checks = sa.Table(
     sa.Column("claimed_until", sa.BigInteger, nullable=False, default=0),
     #: Which claim (a random mark per claiming round) holds the row.
     sa.Column("claimed_by", sa.String(32), nullable=True),
+)
+
+audit = sa.Table(
+    "ldap_auth_audit",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    #: When the decision or change happened (epoch ms, UTC).
+    sa.Column("ts_ms", sa.BigInteger, nullable=False, index=True),
+    sa.Column("event", sa.String(64), nullable=False),
+    #: As typed (a refused login) or canonical; None where nobody is named.
+    sa.Column("username", sa.String(255), nullable=True, index=True),
+    #: The client's address, if the event had one.
+    sa.Column("source", sa.String(64), nullable=True),
+    sa.Column("result", sa.String(32), nullable=False),
+    sa.Column("reason", sa.String(64), nullable=False),
+    #: JSON object: the record's other fields (dn, groups, token_id, before/after, ...).
+    sa.Column("details", sa.Text, nullable=False),
 )
 
 

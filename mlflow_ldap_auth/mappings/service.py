@@ -38,6 +38,8 @@ from mlflow_ldap_auth.mappings.store import GroupStore, MappedGroup
 from mlflow_ldap_auth.mlflow_compat import rules
 
 DEFAULT_WORKSPACE = "default"
+#: The id of a mapping checked but not saved (``MappingService.draft``).
+DRAFT_ID = "new"
 ALL_WORKSPACES = "*"
 
 
@@ -170,10 +172,51 @@ class MappingService:
             raise _invalid(f"the directory entry {found.dn!r} has no entryUUID / objectGUID")
         return found
 
-    def resolve_group(self, group_dn: str, group_uuid: str | None = None) -> MappedGroup:
-        """The group row for a DN (and stable id), checked against the directory."""
-        found = self.find_group(group_dn, group_uuid)
-        return self.groups.upsert(found.uuid, found.dn, found.name)
+    def draft(
+        self,
+        group: object,
+        resource_type: object,
+        permission: object,
+        resource_pattern: object = "*",
+        workspace: object = DEFAULT_WORKSPACE,
+        group_uuid: str | None = None,
+        existing: list[Mapping] | None = None,
+    ) -> Mapping:
+        """The mapping ``create`` would write, checked as ``create`` checks it, unsaved.
+
+        For previews: the fields pass MLflow's rules, the group is a group of the
+        directory, the workspace exists and no mapping of the group says the same
+        already; the id is ``DRAFT_ID``. Nothing is written.
+        """
+        group, resource_type, pattern, permission, workspace = validate_fields(
+            group, resource_type, resource_pattern, permission, workspace
+        )
+        found = self.find_group(group, group_uuid)
+        if resource_type != ADMIN_RESOURCE_TYPE:
+            self._check_workspace_exists(workspace)
+        draft = Mapping(
+            id=DRAFT_ID,
+            group=found.dn,
+            group_uuid=found.uuid.lower(),
+            group_name=found.name,
+            resource_type=resource_type,
+            resource_pattern=pattern,
+            permission=permission,
+            workspace=workspace,
+        )
+        for mapping in self.list() if existing is None else existing:
+            same_grant = mapping.key[:3] + mapping.key[4:] == draft.key[:3] + draft.key[4:]
+            if same_grant:
+                what = (
+                    "an admin mapping"
+                    if resource_type == ADMIN_RESOURCE_TYPE
+                    else (f"a mapping for {resource_type} {pattern!r} in workspace {workspace!r}")
+                )
+                raise MlflowException(
+                    f"group {found.dn!r} already has {what}; delete it first",
+                    RESOURCE_ALREADY_EXISTS,
+                )
+        return draft
 
     def create(
         self,
@@ -185,15 +228,17 @@ class MappingService:
         actor: str | None = None,
         group_uuid: str | None = None,
     ) -> Mapping:
-        group, resource_type, pattern, permission, workspace = validate_fields(
-            group, resource_type, resource_pattern, permission, workspace
+        # A duplicate is refused by MLflow's own constraint below: no listing needed here.
+        draft = self.draft(
+            group, resource_type, permission, resource_pattern, workspace, group_uuid, existing=[]
         )
-        row = self.resolve_group(group, group_uuid)
+        resource_type, pattern = draft.resource_type, draft.resource_pattern
+        permission, workspace = draft.permission, draft.workspace
+        row = self.groups.upsert(draft.group_uuid, draft.group, draft.group_name)
         if resource_type == ADMIN_RESOURCE_TYPE:
             self.groups.set_admin(row.uuid, True)
             mapping = self._admin_mapping(self.groups.by_uuid(row.uuid))
         else:
-            self._check_workspace_exists(workspace)
             role = self._ensure_role(row, workspace)
             try:
                 grant = self.store.add_role_permission(role.id, resource_type, pattern, permission)

@@ -25,6 +25,8 @@ class Symbol(NamedTuple):
 _AUTH = "mlflow.server.auth"
 _STORE = "mlflow.server.auth.sqlalchemy_store"
 _PERMISSIONS = "mlflow.server.auth.permissions"
+_TRACKING = "mlflow.store.tracking.sqlalchemy_store"
+_REGISTRY = "mlflow.store.model_registry.sqlalchemy_store"
 
 SYMBOLS: tuple[Symbol, ...] = (
     # The auth app and its import-time configuration (bridge).
@@ -48,6 +50,48 @@ SYMBOLS: tuple[Symbol, ...] = (
     Symbol(_PERMISSIONS, "_validate_permission_for_resource_type", ("permission", "resource_type")),
     Symbol(_PERMISSIONS, "_validate_resource_pattern", ("resource_pattern", "resource_type")),
     Symbol("mlflow.server.workspace_helpers", "_get_workspace_store"),
+    # How MLflow folds one person's grants on one resource (rules, who has access).
+    Symbol(_PERMISSIONS, "matches", ("resource_pattern", "resource_type", "resource_id")),
+    Symbol(_PERMISSIONS, "GrantLoadKey"),
+    Symbol("mlflow.server.auth.requirements", "fold_grants_for_key", ("grants", "key")),
+    Symbol("mlflow.server.auth.requirements", "is_workspace_admin_grant", ("grant",)),
+    Symbol(
+        "mlflow.server.auth.requirements",
+        "floor_positive_permission",
+        ("perm", "default_permission"),
+    ),
+    Symbol(_STORE, "RoleGrantRow"),
+    Symbol(_STORE, "SqlAlchemyStore._is_synthetic_role_name", ("name",)),
+    Symbol(_AUTH, "_workspace_for_resource", ("resource_type", "resource_id")),
+    Symbol(_AUTH, "_resource_dispatch_keys", ("resource_type", "resource_id")),
+    Symbol("mlflow.utils.workspace_utils", "DEFAULT_WORKSPACE_NAME"),
+    # The names behind resource ids (resource_names): the server's stores.
+    Symbol("mlflow.server.handlers", "_get_tracking_store"),
+    Symbol("mlflow.server.handlers", "_get_model_registry_store"),
+    Symbol(
+        _TRACKING,
+        "SqlAlchemyStore.search_experiments",
+        ("self", "view_type", "max_results", "filter_string", "order_by", "page_token"),
+    ),
+    Symbol(_TRACKING, "SqlAlchemyStore.get_experiment_by_name", ("self", "experiment_name")),
+    Symbol(_TRACKING, "SqlAlchemyStore.list_secret_infos"),
+    Symbol(_TRACKING, "SqlAlchemyStore.list_gateway_endpoints"),
+    Symbol(_TRACKING, "SqlAlchemyStore.list_gateway_model_definitions"),
+    Symbol(
+        _TRACKING,
+        "SqlAlchemyStore.search_mcp_servers",
+        ("self", "filter_string", "max_results", "order_by", "page_token"),
+    ),
+    Symbol(
+        _TRACKING, "SqlAlchemyStore.list_scorers_across_experiments", ("self", "experiment_ids")
+    ),
+    Symbol(
+        _REGISTRY,
+        "SqlAlchemyStore.search_registered_models",
+        ("self", "filter_string", "max_results", "order_by", "page_token"),
+    ),
+    Symbol("mlflow.utils.workspace_context", "ServerWorkspaceContext", ("workspace",)),
+    Symbol(_STORE, "SqlAlchemyStore._scorer_pattern", ("experiment_id", "scorer_name")),
     Symbol("mlflow.environment_variables", "MLFLOW_ENABLE_WORKSPACES"),
     # The client (client_base).
     Symbol(
@@ -72,6 +116,8 @@ SYMBOLS: tuple[Symbol, ...] = (
     Symbol(_STORE, "SqlAlchemyStore.init_db", ("self", "db_uri")),
     Symbol(_STORE, "SqlAlchemyStore.list_role_permissions", ("self", "role_id")),
     Symbol(_STORE, "SqlAlchemyStore.list_roles", ("self", "workspaces")),
+    Symbol(_STORE, "SqlAlchemyStore.list_role_users", ("self", "role_id")),
+    Symbol(_STORE, "SqlAlchemyStore.list_users", ("self",)),
     Symbol(_STORE, "SqlAlchemyStore.remove_role_permission", ("self", "role_permission_id")),
     Symbol(_STORE, "SqlAlchemyStore.unassign_role_from_user", ("self", "user_id", "role_id")),
     Symbol(_STORE, "SqlAlchemyStore.update_user", ("self", "username", "password", "is_admin")),

@@ -18,6 +18,7 @@ from flask import (
     Blueprint,
     Response,
     flash,
+    jsonify,
     redirect,
     render_template,
     request,
@@ -29,8 +30,14 @@ from wtforms import ValidationError
 
 from mlflow_ldap_auth.auth.access import ADMIN_RESOURCE_TYPE
 from mlflow_ldap_auth.errors import AuthError
+from mlflow_ldap_auth.mlflow_compat import rules
 from mlflow_ldap_auth.plugin import Plugin, current_plugin
-from mlflow_ldap_auth.web.forms import ConfirmForm, MappingForm, form_rules
+from mlflow_ldap_auth.web.forms import (
+    ACCESS_TYPE_CHOICES,
+    ConfirmForm,
+    MappingForm,
+    form_rules,
+)
 from mlflow_ldap_auth.web.rest_api import actor, explain_user, status_report
 
 URL_PREFIX = "/ldap-admin"
@@ -38,6 +45,7 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Content-Security-Policy": (
         "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; "
+        "connect-src 'self'; "
         "form-action 'self'; "
         "frame-ancestors 'none'; base-uri 'none'"
     ),
@@ -130,11 +138,60 @@ def mappings_page():
         service.mappings.refresh_group_dns()
     except AuthError:
         flash("The directory is unavailable: group names may be out of date.", "warning")
-    return render_template("ldap_admin/mappings.html", groups=_grouped(service.mappings.list()))
+    mappings = service.mappings.list()
+    return render_template(
+        "ldap_admin/mappings.html",
+        groups=_grouped(mappings),
+        labels=_labels(service, mappings),
+        wildcard_only={m.resource_type: _wildcard_only(m.resource_type) for m in mappings},
+    )
+
+
+def _labels(service: Plugin, items) -> dict:
+    """(type, pattern, workspace) -> the resource's name, for listings (one batched read)."""
+    keys = [
+        (item.resource_type, item.resource_pattern, item.workspace)
+        if hasattr(item, "resource_type")
+        else (item["resource_type"], item["resource_pattern"], item["workspace"])
+        for item in items
+    ]
+    keys = [key for key in keys if key[0] != ADMIN_RESOURCE_TYPE]
+    return service.access.names.labels(keys) if keys else {}
+
+
+def _wildcard_only(resource_type: str) -> bool:
+    if resource_type in (ADMIN_RESOURCE_TYPE, "workspace"):
+        return True
+    return rules.wildcard_only(resource_type)
+
+
+def _mapping_error(form: MappingForm, exc: MlflowException) -> None:
+    """Show MLflow's refusal of a mapping next to the field it is about."""
+    field = {
+        "RESOURCE_DOES_NOT_EXIST": form.group,
+        "RESOURCE_ALREADY_EXISTS": form.resource_pattern,
+    }.get(exc.error_code)
+    if field is None:
+        field = form.workspace if "workspace" in exc.message else form.group
+    field.errors = [*field.errors, exc.message]
+
+
+def _grant_text(mapping) -> str:
+    if mapping.resource_type == ADMIN_RESOURCE_TYPE:
+        return "MLflow admin"
+    return f"{mapping.permission} on {mapping.resource_type} {mapping.resource_pattern}"
+
+
+def _resolved_pattern(service: Plugin, form: MappingForm) -> None:
+    """An experiment typed by name becomes its id (what MLflow's grants store)."""
+    pattern = (form.resource_pattern.data or "").strip()
+    if form.resource_type.data == "experiment" and pattern != "*" and not pattern.isdigit():
+        form.resource_pattern.data = service.access.names.resolve("experiment", pattern)
 
 
 @blueprint.route("/mappings/new", methods=["GET", "POST"])
 def add_mapping():
+    """Find the group, say what its members get, see who gains what, then save."""
     service = _service()
     form = MappingForm()
     query = request.args.get("q", "").strip()
@@ -144,52 +201,100 @@ def add_mapping():
             found = service.directory.search_groups(query)
         except AuthError as exc:
             search_error = f"Directory search failed: {exc.reason}"
-    if request.method == "GET" and request.args.get("group"):
-        form.group.data = request.args["group"]
-    if request.method == "POST" and form.validate():
+    resource_query = request.args.get("rq", "").strip()
+    resources, resource_error = [], None
+    if resource_query:
         try:
-            mapping = service.mappings.create(
+            resources = service.access.names.search(
+                request.args.get("rtype", "experiment"), resource_query
+            )
+        except MlflowException as exc:
+            resource_error = exc.message
+    if request.method == "GET":
+        for name in ("group", "resource_type", "resource_pattern"):
+            if request.args.get(name):
+                getattr(form, name).data = request.args[name]
+    confirmed = request.form.get("confirm") == "yes"
+    editing = request.form.get("edit") is not None
+    if request.method == "POST" and not editing and form.validate():
+        try:
+            _resolved_pattern(service, form)
+            existing = service.mappings.list()
+            draft = service.mappings.draft(
                 group=form.group.data,
                 resource_type=form.resource_type.data,
                 permission=form.permission.data,
                 resource_pattern=form.resource_pattern.data,
                 workspace=form.workspace.data or "default",
+                existing=existing,
+            )
+            if not confirmed:
+                previews = service.access.preview(existing, [*existing, draft], [draft])
+                return render_template(
+                    "ldap_admin/mapping_preview.html",
+                    form=form,
+                    mapping=draft,
+                    previews=previews,
+                    label=_label_of(service, draft),
+                    action="add",
+                )
+            mapping = service.mappings.create(
+                group=draft.group,
+                group_uuid=draft.group_uuid,
+                resource_type=draft.resource_type,
+                permission=draft.permission,
+                resource_pattern=draft.resource_pattern,
+                workspace=draft.workspace,
                 actor=actor(),
             )
         except MlflowException as exc:
-            field = {
-                "RESOURCE_DOES_NOT_EXIST": form.group,
-                "RESOURCE_ALREADY_EXISTS": form.resource_pattern,
-            }.get(exc.error_code)
-            if field is None:
-                field = form.workspace if "workspace" in exc.message else form.group
-            field.errors = [*field.errors, exc.message]
+            _mapping_error(form, exc)
         except AuthError as exc:
             form.group.errors = [*form.group.errors, f"Directory unavailable: {exc.reason}"]
         else:
-            what = (
-                "MLflow admin"
-                if mapping.resource_type == ADMIN_RESOURCE_TYPE
-                else f"{mapping.permission} on {mapping.resource_type} {mapping.resource_pattern}"
-            )
-            flash(f"Added: members of {mapping.group} get {what}.", "success")
+            flash(f"Added: members of {mapping.group} get {_grant_text(mapping)}.", "success")
             return redirect(url_for(".mappings_page"))
-    status = 400 if request.method == "POST" else 200
+    status = 400 if request.method == "POST" and not editing else 200
     page = render_template(
         "ldap_admin/mapping_form.html",
         form=form,
         query=query,
         found=found,
         search_error=search_error,
+        resource_query=resource_query,
+        resource_type_searched=request.args.get("rtype", "experiment"),
+        resources=resources,
+        resource_error=resource_error,
         rules=form_rules(),
     )
     return page, status
 
 
+@blueprint.get("/resources.json")
+def search_resources():
+    """The add form's live search (its script); the same search as the no-script form."""
+    try:
+        found = _service().access.names.search(
+            request.args.get("rtype", "experiment"), request.args.get("rq", "").strip()
+        )
+    except MlflowException as exc:
+        return jsonify({"error": exc.message}), 400
+    return jsonify(
+        {
+            "resources": [
+                {"resource_type": r.resource_type, "pattern": r.pattern, "name": r.name}
+                for r in found
+            ]
+        }
+    )
+
+
 @blueprint.route("/mappings/<mapping_id>/delete", methods=["GET", "POST"])
 def delete_mapping(mapping_id: str):
+    """Who loses what if this mapping goes, then delete it on confirmation."""
     service = _service()
-    mapping = next((m for m in service.mappings.list() if m.id == mapping_id), None)
+    existing = service.mappings.list()
+    mapping = next((m for m in existing if m.id == mapping_id), None)
     if mapping is None:
         return error_page(404, "No such mapping", f"There is no mapping {mapping_id}.")
     form = ConfirmForm()
@@ -197,7 +302,30 @@ def delete_mapping(mapping_id: str):
         service.mappings.delete(mapping_id, actor=actor())
         flash(f"Deleted the mapping of {mapping.group}.", "success")
         return redirect(url_for(".mappings_page"))
-    return render_template("ldap_admin/confirm_delete.html", mapping=mapping, form=form)
+    previews, preview_error = [], None
+    try:
+        remaining = [m for m in existing if m.id != mapping_id]
+        previews = service.access.preview(existing, remaining, [mapping])
+    except AuthError as exc:
+        preview_error = (
+            f"The directory is unavailable, so who loses what is not known: {exc.reason}"
+        )
+    return render_template(
+        "ldap_admin/confirm_delete.html",
+        mapping=mapping,
+        form=form,
+        previews=previews,
+        preview_error=preview_error,
+        label=_label_of(service, mapping),
+    )
+
+
+def _label_of(service: Plugin, mapping):
+    if mapping.resource_type == ADMIN_RESOURCE_TYPE:
+        return None
+    return service.access.names.label(
+        mapping.resource_type, mapping.resource_pattern, mapping.workspace
+    )
 
 
 def nesting_paths(explained: dict) -> dict[str, list[str]]:
@@ -231,9 +359,43 @@ def test_user():
                 else exc.message
             )
     paths = nesting_paths(explained) if explained else {}
+    labels = _labels(_service(), explained["permissions"]) if explained else {}
     return render_template(
-        "ldap_admin/user.html", username=username, user=explained, error=error, paths=paths
+        "ldap_admin/user.html",
+        username=username,
+        user=explained,
+        error=error,
+        paths=paths,
+        labels=labels,
     )
+
+
+#: HTTP status of the "who has access" page for MLflow's refusals (the REST API's own).
+_REFUSAL_STATUS = {"RESOURCE_DOES_NOT_EXIST": 404, "INVALID_PARAMETER_VALUE": 400}
+
+
+@blueprint.get("/access")
+def access_page():
+    """Who has access to one resource, and why (the same answer as the REST API)."""
+    resource_type = request.args.get("resource_type", "experiment").strip() or "experiment"
+    resource = request.args.get("resource", "").strip()
+    answer, error, status = None, None, 200
+    if resource:
+        try:
+            answer = _service().access.answer(resource_type, resource)
+        except MlflowException as exc:
+            error, status = exc.message, _REFUSAL_STATUS.get(exc.error_code, 500)
+        except AuthError as exc:
+            error, status = f"The directory is unavailable: {exc.reason}", 503
+    page = render_template(
+        "ldap_admin/access.html",
+        resource_type=resource_type,
+        resource=resource,
+        types=ACCESS_TYPE_CHOICES,
+        answer=answer,
+        error=error,
+    )
+    return page, status
 
 
 @blueprint.get("/status")

@@ -32,6 +32,10 @@ RESOURCE_TYPE_CHOICES = (
     ]
 )
 PERMISSION_CHOICES = [(p, p) for p in rules.offered_permissions()]
+#: What "who has access" asks about: one resource of a type (not a workspace, not admin).
+ACCESS_TYPE_CHOICES = [
+    (t, label) for t, label in RESOURCE_TYPE_CHOICES if t not in ("workspace", ADMIN_RESOURCE_TYPE)
+]
 
 
 def form_rules() -> dict:

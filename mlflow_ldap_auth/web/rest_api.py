@@ -8,6 +8,7 @@
 | GET    /users/<username>              | directory lookup + what the mappings grant   |
 | POST   /cache/flush                   | empty *this worker's* caches                 |
 | GET    /status                        | servers, service bind, caches of this worker |
+| GET    /access?resource_type=&resource=| who has access to one resource, and why     |
 
 Access is checked by ``admin_guard`` (installed by the app factory ahead of MLflow's
 own hook, so a non-admin gets a JSON 403 in MLflow's format rather than plain text).
@@ -130,6 +131,19 @@ def explain_user(service: Plugin, username: str) -> dict:
 @catch_mlflow_exception
 def lookup_user(username: str):
     return jsonify({"user": explain_user(_service(), username)})
+
+
+@blueprint.get("/access")
+@catch_mlflow_exception
+def who_has_access():
+    """Every route to one resource and each person's resulting permission (SPEC §11)."""
+    try:
+        answer = _service().access.answer(
+            request.args.get("resource_type"), request.args.get("resource")
+        )
+    except AuthError as exc:
+        raise MlflowException(f"directory unavailable: {exc}", TEMPORARILY_UNAVAILABLE) from None
+    return jsonify(answer.to_json())
 
 
 @blueprint.post("/cache/flush")

@@ -137,3 +137,16 @@ def test_group_dns_as_ad_tools_spell_them(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_settings(write(tmp_path, text + "allowed_groups = cn=a+ou=b,,dc=x\n"), environ={})
     assert "[ldap] allowed_groups: not a valid DN: 'cn=a+ou=b,,dc=x'" in str(info.value)
+
+
+def test_audit_retention_days(tmp_path):
+    assert load_settings(write(tmp_path, MINIMAL), environ={}).ldap.audit_retention_days == 30
+    text = MINIMAL + "audit_retention_days = 0\n"
+    assert load_settings(write(tmp_path, text), environ={}).ldap.audit_retention_days == 0
+    text = MINIMAL + "audit_retention_days = 7\n"
+    assert load_settings(write(tmp_path, text), environ={}).ldap.audit_retention_days == 7
+    for bad, problem in (("-1", "must be at least 0"), ("a week", "expected a whole number")):
+        with pytest.raises(ConfigError) as info:
+            load_settings(write(tmp_path, MINIMAL + f"audit_retention_days = {bad}\n"), environ={})
+        assert f"[ldap] audit_retention_days: {problem}" in str(info.value)
+        assert str(tmp_path) in str(info.value)

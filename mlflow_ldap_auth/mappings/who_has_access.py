@@ -1,0 +1,364 @@
+"""Who has access to one resource, and who gains or loses what when mappings change.
+
+Gathers every route to a resource (SPEC §11) and hands them to the pure rules of
+``auth.access_report``:
+
+* group mappings on the resource (its id, or ``*``) in its workspace, and workspace
+  admin mappings there: every member of the mapped group, direct and nested, read from
+  the directory (``Directory.group_members``: the first 200 of each group are listed,
+  each group's count is reported), whether or not they have logged in yet. This is the
+  answer the plugin enforces at each login and revalidation; a role assignment MLflow
+  still holds for someone who has left the group ends at their next check;
+* per-user grants and roles made in MLflow (not the roles this plugin manages), for
+  the users they are assigned to;
+* admins: MLflow users with the admin flag, and members of ``admin_groups`` and of
+  groups with an admin mapping;
+* with ``allowed_groups`` set, a person who is in none of them is shown, marked as
+  unable to log in.
+
+Every directory read is bounded (one member walk per relevant group); an unreachable
+directory is ``DirectoryUnavailable`` (503), as for a login.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST
+
+from mlflow_ldap_auth.auth.access import ADMIN_RESOURCE_TYPE, Mapping, group_uuid_of_role
+from mlflow_ldap_auth.auth.access_report import (
+    AccessEntry,
+    Change,
+    Route,
+    Routes,
+    changes,
+    entries,
+)
+from mlflow_ldap_auth.ldap.dn import dn_key_or_raw
+from mlflow_ldap_auth.ldap.group_members import MemberList
+from mlflow_ldap_auth.mlflow_compat import rules
+
+WORKSPACE_TYPE = "workspace"
+
+
+@dataclass(frozen=True)
+class Resource:
+    type: str
+    id: str
+    name: str | None
+    workspace: str
+    exists: bool = True
+
+    def to_json(self) -> dict:
+        return {"type": self.type, "id": self.id, "name": self.name, "workspace": self.workspace}
+
+
+@dataclass(frozen=True)
+class GroupSummary:
+    """One mapped group on the answer: how many people it has, how many are listed."""
+
+    group: str
+    mapping_id: str | None
+    permission: str
+    kind: str
+    count: int
+    listed: int
+    complete: bool
+    exists: bool
+
+    def to_json(self) -> dict:
+        return {
+            "group": self.group,
+            "mapping_id": self.mapping_id,
+            "permission": self.permission,
+            "kind": self.kind,
+            "members": self.count,
+            "listed": self.listed,
+            "complete": self.complete,
+        }
+
+
+@dataclass(frozen=True)
+class AccessAnswer:
+    resource: Resource
+    entries: tuple[AccessEntry, ...]
+    groups: tuple[GroupSummary, ...]
+    default_permission: str
+
+    def to_json(self) -> dict:
+        return {
+            "resource": self.resource.to_json(),
+            "entries": [entry.to_json() for entry in self.entries],
+            "groups": [group.to_json() for group in self.groups],
+            "default_permission": self.default_permission,
+        }
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What a change of mappings does to one resource key: per person, before -> after."""
+
+    resource_type: str
+    resource_pattern: str
+    workspace: str
+    changes: tuple[Change, ...]
+    #: People of the changed groups (all of them, not only those listed).
+    member_count: int
+    default_permission: str
+
+    def to_json(self) -> dict:
+        return {
+            "resource_type": self.resource_type,
+            "resource_pattern": self.resource_pattern,
+            "workspace": self.workspace,
+            "member_count": self.member_count,
+            "default_permission": self.default_permission,
+            "changes": [
+                {"user": c.user, "before": c.before, "after": c.after, "gain": c.gain}
+                for c in self.changes
+            ],
+        }
+
+
+class WhoHasAccess:
+    def __init__(
+        self, store, mappings, directory, names, settings, default_permission: str
+    ) -> None:
+        self.store = store  # MLflow's auth store
+        self.mappings = mappings  # MappingService
+        self.directory = directory
+        self.names = names  # ResourceNames
+        self.admin_group_dns = tuple(settings.admin_group_dns)
+        self.allowed_group_dns = tuple(settings.allowed_group_dns)
+        self.default_permission = default_permission
+
+    # -- who has access ---------------------------------------------------
+    def resource(self, resource_type: object, resource: object) -> Resource:
+        """The resource an admin names (an experiment also by name), or a 400/404."""
+        if not isinstance(resource_type, str) or not resource_type.strip():
+            raise MlflowException("'resource_type' is required", INVALID_PARAMETER_VALUE)
+        if not isinstance(resource, str) or not resource.strip():
+            raise MlflowException("'resource' is required", INVALID_PARAMETER_VALUE)
+        resource_type, resource = resource_type.strip(), resource.strip()
+        if resource_type not in rules.valid_resource_types() or resource_type in (
+            WORKSPACE_TYPE,
+            ADMIN_RESOURCE_TYPE,
+        ):
+            raise MlflowException(
+                f"'resource_type' must be one of MLflow's resource types other than "
+                f"workspace, got {resource_type!r}",
+                INVALID_PARAMETER_VALUE,
+            )
+        if resource != "*" and rules.wildcard_only(resource_type):
+            raise MlflowException(f"{resource_type} grants take only '*'", INVALID_PARAMETER_VALUE)
+        resource_id = self.names.resolve(resource_type, resource)
+        workspace = rules.resource_workspace(resource_type, resource_id)
+        if workspace is None:
+            raise MlflowException(
+                f"no {resource_type} {resource!r} on this server", RESOURCE_DOES_NOT_EXIST
+            )
+        label = self.names.label(resource_type, resource_id, workspace)
+        return Resource(
+            resource_type, resource_id, label.name, workspace, label.exists is not False
+        )
+
+    def answer(self, resource_type: object, resource: object) -> AccessAnswer:
+        found = self.resource(resource_type, resource)
+        key = rules.resource_key(found.type, found.id)
+        members: dict[str, MemberList] = {}
+        routes, groups = self._routes(
+            found.type, key, found.workspace, self.mappings.list(), members
+        )
+        found_entries = entries(routes, found.type, key, self.default_permission)
+        return AccessAnswer(found, tuple(found_entries), tuple(groups), self.default_permission)
+
+    def _members(self, members: dict[str, MemberList], group_dn: str) -> MemberList:
+        key = group_dn.casefold()
+        if key not in members:
+            members[key] = self.directory.group_members(group_dn)
+        return members[key]
+
+    def _routes(
+        self,
+        resource_type: str,
+        key: str,
+        workspace: str,
+        mappings: Iterable[Mapping],
+        members: dict[str, MemberList],
+    ) -> tuple[Routes, list[GroupSummary]]:
+        routes = Routes()
+        groups: list[GroupSummary] = []
+
+        def add_group(group_dn: str, route: Route, summary_kind: str, mapping_id) -> None:
+            found = self._members(members, group_dn)
+            for member in found.members:
+                routes.add(member.username, dataclasses.replace(route, through=member.via))
+            groups.append(
+                GroupSummary(
+                    group=group_dn,
+                    mapping_id=mapping_id,
+                    permission=route.permission,
+                    kind=summary_kind,
+                    count=found.count,
+                    listed=len(found.members),
+                    complete=found.complete,
+                    exists=found.exists,
+                )
+            )
+
+        for mapping in mappings:
+            if mapping.resource_type == ADMIN_RESOURCE_TYPE:
+                route = Route("admin", "MANAGE", group=mapping.group, mapping_id=mapping.id)
+                add_group(mapping.group, route, "admin", mapping.id)
+                continue
+            if mapping.workspace != workspace or not _applies(
+                mapping.resource_type,
+                mapping.resource_pattern,
+                mapping.permission,
+                resource_type,
+                key,
+            ):
+                continue
+            route = Route(
+                "group_mapping",
+                mapping.permission,
+                resource_type=mapping.resource_type,
+                resource_pattern=mapping.resource_pattern,
+                group=mapping.group,
+                mapping_id=mapping.id,
+            )
+            add_group(mapping.group, route, "group_mapping", mapping.id)
+        for group_dn in self.admin_group_dns:
+            add_group(group_dn, Route("admin", "MANAGE", group=group_dn), "admin_groups", None)
+        self._mlflow_routes(routes, resource_type, key, workspace)
+        if self.allowed_group_dns:
+            allowed = [self._members(members, dn) for dn in self.allowed_group_dns]
+            people = {m.username.casefold(): m for found in members.values() for m in found.members}
+            for user_key in list(routes.routes):
+                person = people.get(user_key)
+                if person is None:
+                    continue  # not a directory member we listed: an MLflow-only account
+                person_key = dn_key_or_raw(person.dn) if person.dn else None
+                if not any(found.contains(person_key, person.username) for found in allowed):
+                    routes.refuse_login(person.username)
+        return routes, groups
+
+    def _mlflow_routes(self, routes: Routes, resource_type: str, key: str, workspace: str) -> None:
+        """Per-user grants, hand-made roles and admin flags from MLflow's own store."""
+        users = {user.id: user for user in self.store.list_users()}
+        directory_admins = {
+            name for name, person in routes.routes.items() if any(r.kind == "admin" for r in person)
+        }
+        for user in users.values():
+            if user.is_admin and user.username.casefold() not in directory_admins:
+                routes.add(user.username, Route("admin", "MANAGE"))
+        for role in self.store.list_roles([workspace]):
+            if group_uuid_of_role(role.name) is not None:
+                continue  # a group mapping: its members come from the directory
+            matching = [
+                grant
+                for grant in role.permissions
+                if _applies(
+                    grant.resource_type,
+                    grant.resource_pattern,
+                    grant.permission,
+                    resource_type,
+                    key,
+                )
+            ]
+            if not matching:
+                continue
+            synthetic = rules.is_user_grant_role(role.name)
+            for assignment in self.store.list_role_users(role.id):
+                user = users.get(assignment.user_id)
+                if user is None:
+                    continue
+                for grant in matching:
+                    routes.add(
+                        user.username,
+                        Route(
+                            "user_grant" if synthetic else "role",
+                            grant.permission,
+                            resource_type=grant.resource_type,
+                            resource_pattern=grant.resource_pattern,
+                            role=None if synthetic else role.name,
+                        ),
+                    )
+
+    # -- previews ---------------------------------------------------------
+    def preview(
+        self, before: list[Mapping], after: list[Mapping], changed: Iterable[Mapping]
+    ) -> list[Preview]:
+        """Per resource key the changed mappings touch: who gains or loses what."""
+        previews = []
+        members: dict[str, MemberList] = {}
+        seen = set()
+        for mapping in changed:
+            if mapping.resource_type == ADMIN_RESOURCE_TYPE:
+                key = (ADMIN_RESOURCE_TYPE, "*", "*")
+            else:
+                key = (mapping.resource_type, mapping.resource_pattern, mapping.workspace)
+            if key in seen:
+                continue
+            seen.add(key)
+            changed_groups = [m.group for m in changed if _preview_key(m) == key]
+            if key[0] == ADMIN_RESOURCE_TYPE:
+                old = self._admins(before, members)
+                new = self._admins(after, members)
+            else:
+                resource_type, pattern, workspace = key
+                old_routes, _ = self._routes(resource_type, pattern, workspace, before, members)
+                new_routes, _ = self._routes(resource_type, pattern, workspace, after, members)
+                old = entries(old_routes, resource_type, pattern, self.default_permission)
+                new = entries(new_routes, resource_type, pattern, self.default_permission)
+            count = sum(self._members(members, dn).count for dn in dict.fromkeys(changed_groups))
+            previews.append(
+                Preview(
+                    key[0],
+                    key[1],
+                    key[2],
+                    tuple(
+                        changes(
+                            old,
+                            new,
+                            None if key[0] == ADMIN_RESOURCE_TYPE else self.default_permission,
+                        )
+                    ),
+                    count,
+                    self.default_permission,
+                )
+            )
+        return previews
+
+    def _admins(self, mappings: list[Mapping], members) -> list[AccessEntry]:
+        routes = Routes()
+        for mapping in mappings:
+            if mapping.resource_type == ADMIN_RESOURCE_TYPE:
+                for member in self._members(members, mapping.group).members:
+                    routes.add(member.username, Route("admin", "MANAGE", group=mapping.group))
+        for group_dn in self.admin_group_dns:
+            for member in self._members(members, group_dn).members:
+                routes.add(member.username, Route("admin", "MANAGE", group=group_dn))
+        return [
+            AccessEntry(routes.names[key], "MANAGE", tuple(person))
+            for key, person in routes.routes.items()
+        ]
+
+
+def _preview_key(mapping: Mapping) -> tuple[str, str, str]:
+    if mapping.resource_type == ADMIN_RESOURCE_TYPE:
+        return (ADMIN_RESOURCE_TYPE, "*", "*")
+    return (mapping.resource_type, mapping.resource_pattern, mapping.workspace)
+
+
+def _applies(
+    grant_type: str, grant_pattern: str, permission: str, resource_type: str, key: str
+) -> bool:
+    """Whether a grant speaks about ``(resource_type, key)`` in MLflow's resolution."""
+    if grant_type == WORKSPACE_TYPE:
+        return rules.is_workspace_admin_grant(grant_type, grant_pattern, permission)
+    return grant_type == resource_type and rules.grant_applies(grant_pattern, resource_type, key)
