@@ -339,6 +339,29 @@ def test_in_chain_rule_and_token_groups_find_the_same_groups(dc):
     }
 
 
+def test_who_is_in_a_group_of_the_domain(dc):
+    """Nested members by the tree walk, and a member list longer than AD sends at once."""
+    settings = {
+        key: value
+        for key, value in ad_settings(dc.ca_cert_file).items()
+        if key not in ("admin_groups", "login_domains")
+    }
+    directory = Directory(LdapSettings(server_uris=(dc.ldaps_uri,), **settings))
+    try:
+        nested = directory.group_members(f"cn=LEVEL-3, {USERS_DN.lower()}")
+        big = directory.group_members(f"CN=big-group,{USERS_DN}", limit=50)
+    finally:
+        directory.close()
+    alice = next(m for m in nested.members if m.username == "alice")
+    assert [dn.split(",")[0] for dn in alice.via] == ["CN=level-2", "CN=level-1"]
+    assert nested.count == 1
+    # 1,600 bulk users and alice: all counted (ldap3 follows AD's ranges), 50 listed.
+    assert big.count == 1601, (big.count, big.complete)
+    assert big.complete
+    assert [m.username for m in big.members][:2] == ["alice", "bulk0000"]
+    assert len(big.members) == 50
+
+
 def admin_connection(dc):
     tls = ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=dc.ca_cert_file)
     server = ldap3.Server("127.0.0.1", port=636, use_ssl=True, tls=tls, get_info=ldap3.NONE)
