@@ -275,6 +275,9 @@ def test_status_reports_servers_and_caches(server):
     assert status["servers"][0]["reachable"] is True
     assert status["service_bind"]["ok"] is True
     assert {"size", "hits", "misses", "hit_ratio"} <= set(status["cache"])
+    # This worker's activity recorder: at least the logins of this module were written.
+    assert status["activity"]["written"] + status["activity"]["queued"] >= 1
+    assert status["activity"]["dropped"] == 0
 
 
 def test_admin_mapping_makes_members_admins(server, directory):

@@ -172,6 +172,7 @@ def status_report(service: Plugin) -> dict:
         "revalidation": service.revalidator.status(),
         "ldap_operations": service.directory.operations.snapshot(),
         "metrics": service.metrics.enabled,
+        "activity": service.activity.recorder.stats() if service.activity else None,
     }
 
 
