@@ -104,3 +104,44 @@ def test_mapping_applies_only_in_its_workspace(server):
     )
     assert 400 <= bad.status_code < 500, bad.text
     assert workspace_state(server) == before
+
+
+def experiment_id(server, workspace, name) -> str:
+    response = call(
+        server,
+        "GET",
+        f"/api/2.0/mlflow/experiments/get-by-name?experiment_name={name}",
+        workspace=workspace,
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["experiment"]["experiment_id"]
+
+
+def test_who_has_access_answers_in_the_resources_workspace(server):
+    """After the test above: data-science may read every experiment of team-a only."""
+    for workspace, reads in (("team-a", True), ("team-b", False)):
+        resource = experiment_id(server, workspace, f"exp-{workspace}")
+        response = call(
+            server,
+            "GET",
+            API + "/access",
+            params={"resource_type": "experiment", "resource": resource},
+            workspace=workspace,
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["resource"]["workspace"] == workspace
+        people = {entry["user"]: entry for entry in body["entries"]}
+        assert ("alice" in people) is reads, people
+        if reads:
+            assert people["alice"]["permission"] == "READ"
+        # By name too, in the workspace the request names.
+        by_name = call(
+            server,
+            "GET",
+            API + "/access",
+            params={"resource_type": "experiment", "resource": f"exp-{workspace}"},
+            workspace=workspace,
+        )
+        assert by_name.status_code == 200, by_name.text
+        assert by_name.json()["resource"]["id"] == resource

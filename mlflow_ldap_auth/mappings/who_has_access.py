@@ -155,7 +155,8 @@ class WhoHasAccess:
             )
         if resource != "*" and rules.wildcard_only(resource_type):
             raise MlflowException(f"{resource_type} grants take only '*'", INVALID_PARAMETER_VALUE)
-        resource_id = self.names.resolve(resource_type, resource)
+        # A name is looked for in the workspace the request names (MLflow's header).
+        resource_id = self.names.resolve(resource_type, resource, rules.request_workspace())
         workspace = rules.resource_workspace(resource_type, resource_id)
         if workspace is None:
             raise MlflowException(

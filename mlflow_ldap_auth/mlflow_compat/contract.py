@@ -91,6 +91,7 @@ SYMBOLS: tuple[Symbol, ...] = (
         ("self", "filter_string", "max_results", "order_by", "page_token"),
     ),
     Symbol("mlflow.utils.workspace_context", "ServerWorkspaceContext", ("workspace",)),
+    Symbol("mlflow.utils.workspace_context", "get_request_workspace"),
     Symbol(_STORE, "SqlAlchemyStore._scorer_pattern", ("experiment_id", "scorer_name")),
     Symbol("mlflow.environment_variables", "MLFLOW_ENABLE_WORKSPACES"),
     # The client (client_base).

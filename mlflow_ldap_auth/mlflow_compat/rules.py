@@ -165,3 +165,14 @@ def is_user_grant_role(role_name: str) -> bool:
     from mlflow.server.auth.sqlalchemy_store import SqlAlchemyStore
 
     return SqlAlchemyStore._is_synthetic_role_name(role_name)
+
+
+def request_workspace() -> str:
+    """The workspace the current request names (MLflow's header), else the default one."""
+    from mlflow.utils.workspace_utils import DEFAULT_WORKSPACE_NAME
+
+    if not workspaces_enabled():
+        return DEFAULT_WORKSPACE_NAME
+    from mlflow.utils import workspace_context
+
+    return workspace_context.get_request_workspace() or DEFAULT_WORKSPACE_NAME

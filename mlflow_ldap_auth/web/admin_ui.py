@@ -186,7 +186,8 @@ def _resolved_pattern(service: Plugin, form: MappingForm) -> None:
     """An experiment typed by name becomes its id (what MLflow's grants store)."""
     pattern = (form.resource_pattern.data or "").strip()
     if form.resource_type.data == "experiment" and pattern != "*" and not pattern.isdigit():
-        form.resource_pattern.data = service.access.names.resolve("experiment", pattern)
+        workspace = (form.workspace.data or "").strip() or "default"
+        form.resource_pattern.data = service.access.names.resolve("experiment", pattern, workspace)
 
 
 @blueprint.route("/mappings/new", methods=["GET", "POST"])
