@@ -298,11 +298,9 @@ class WhoHasAccess:
         previews = []
         members: dict[str, MemberList] = {}
         seen = set()
+        changed = list(changed)
         for mapping in changed:
-            if mapping.resource_type == ADMIN_RESOURCE_TYPE:
-                key = (ADMIN_RESOURCE_TYPE, "*", "*")
-            else:
-                key = (mapping.resource_type, mapping.resource_pattern, mapping.workspace)
+            key = _preview_key(mapping)
             if key in seen:
                 continue
             seen.add(key)
@@ -316,7 +314,11 @@ class WhoHasAccess:
                 new_routes, _ = self._routes(resource_type, pattern, workspace, after, members)
                 old = entries(old_routes, resource_type, pattern, self.default_permission)
                 new = entries(new_routes, resource_type, pattern, self.default_permission)
-            count = sum(self._members(members, dn).count for dn in dict.fromkeys(changed_groups))
+            lists = [self._members(members, dn) for dn in dict.fromkeys(changed_groups)]
+            # People in several of the changed groups count once.
+            count = len(frozenset().union(*(m.person_keys for m in lists))) + len(
+                {uid.casefold() for m in lists for uid in m.member_uids}
+            )
             previews.append(
                 Preview(
                     key[0],

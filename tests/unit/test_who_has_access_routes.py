@@ -1,0 +1,129 @@
+"""How WhoHasAccess gathers routes and previews, with the directory and MLflow's store
+stood in for by small fakes (the real ones: tests/test_who_has_access.py)."""
+
+from types import SimpleNamespace
+
+from mlflow_ldap_auth.auth.access import Mapping
+from mlflow_ldap_auth.ldap.dn import dn_key
+from mlflow_ldap_auth.ldap.group_members import GroupMember, MemberList
+from mlflow_ldap_auth.mappings.who_has_access import WhoHasAccess
+
+PEOPLE = "ou=people,dc=example,dc=org"
+GROUP_A, GROUP_B, ADMINS = "cn=a,dc=g", "cn=b,dc=g", "cn=admins,dc=g"
+
+
+def members(group_dn, *names):
+    people = tuple(GroupMember(name, f"uid={name},{PEOPLE}") for name in names)
+    return MemberList(
+        group_dn=group_dn,
+        members=people,
+        count=len(people),
+        person_keys=frozenset(dn_key(p.dn) for p in people),
+        member_uids=frozenset(),
+    )
+
+
+class FakeDirectory:
+    def __init__(self, groups):
+        self.groups = groups
+        self.walks = []
+
+    def group_members(self, group_dn, limit=200):
+        self.walks.append(group_dn)
+        return self.groups[group_dn]
+
+
+class FakeStore:
+    def __init__(self, users=(), roles=(), assignments=None):
+        self.users, self.roles, self.assignments = list(users), list(roles), assignments or {}
+
+    def list_users(self):
+        return self.users
+
+    def list_roles(self, workspaces):
+        return [role for role in self.roles if role.workspace in workspaces]
+
+    def list_role_users(self, role_id):
+        return [SimpleNamespace(user_id=uid) for uid in self.assignments.get(role_id, ())]
+
+
+def mapping(id_, group, permission, pattern="7", resource_type="experiment"):
+    workspace = "*" if resource_type == "admin" else "default"
+    return Mapping(id_, group, id_, None, resource_type, pattern, permission, workspace)
+
+
+def reporter(directory, store=None, admin_groups=(), allowed_groups=(), default="READ"):
+    settings = SimpleNamespace(admin_group_dns=admin_groups, allowed_group_dns=allowed_groups)
+    return WhoHasAccess(store or FakeStore(), None, directory, None, settings, default)
+
+
+def test_a_person_in_two_changed_groups_counts_once():
+    directory = FakeDirectory(
+        {GROUP_A: members(GROUP_A, "alice", "bob"), GROUP_B: members(GROUP_B, "bob", "carol")}
+    )
+    added = [mapping("grant-1", GROUP_A, "EDIT"), mapping("grant-2", GROUP_B, "EDIT")]
+    (preview,) = reporter(directory).preview([], added, added)
+    assert preview.member_count == 3
+    assert [(c.user, c.before, c.after, c.gain) for c in preview.changes] == [
+        ("alice", None, "EDIT", True),
+        ("bob", None, "EDIT", True),
+        ("carol", None, "EDIT", True),
+    ]
+    assert directory.walks.count(GROUP_A) == 1  # each group read once per preview
+
+
+def test_a_higher_grant_elsewhere_means_no_change_and_deny_is_a_loss():
+    directory = FakeDirectory(
+        {GROUP_A: members(GROUP_A, "alice", "bob"), GROUP_B: members(GROUP_B, "bob")}
+    )
+    existing = [mapping("grant-1", GROUP_B, "MANAGE")]
+    new = mapping("grant-2", GROUP_A, "EDIT")
+    (preview,) = reporter(directory).preview(existing, [*existing, new], [new])
+    assert [(c.user, c.after) for c in preview.changes] == [("alice", "EDIT")]
+    deny = mapping("grant-3", GROUP_A, "DENY")
+    (preview,) = reporter(directory).preview(existing, [*existing, deny], [deny])
+    assert [(c.user, c.before, c.after, c.gain) for c in preview.changes] == [
+        ("alice", None, "DENY", False),
+        ("bob", "MANAGE", "DENY", False),
+    ]
+
+
+def test_admin_preview_lists_only_new_admins():
+    directory = FakeDirectory(
+        {GROUP_A: members(GROUP_A, "alice", "carol"), ADMINS: members(ADMINS, "carol")}
+    )
+    new = mapping("admin-1", GROUP_A, "MANAGE", pattern="*", resource_type="admin")
+    (preview,) = reporter(directory, admin_groups=(ADMINS,)).preview([], [new], [new])
+    assert preview.resource_type == "admin"
+    assert [(c.user, c.before, c.after) for c in preview.changes] == [("alice", None, "MANAGE")]
+
+
+def test_mlflow_routes_user_grants_roles_and_the_admin_flag():
+    users = [
+        SimpleNamespace(id=1, username="dave", is_admin=False),
+        SimpleNamespace(id=2, username="root", is_admin=True),
+    ]
+    grant = SimpleNamespace(resource_type="experiment", resource_pattern="7", permission="EDIT")
+    other = SimpleNamespace(resource_type="experiment", resource_pattern="8", permission="DENY")
+    roles = [
+        SimpleNamespace(id=10, name="__user_1__", workspace="default", permissions=[grant]),
+        SimpleNamespace(id=11, name="reviewers", workspace="default", permissions=[other]),
+        SimpleNamespace(id=12, name="ldap-group:x", workspace="default", permissions=[grant]),
+    ]
+    store = FakeStore(users, roles, {10: [1], 11: [1], 12: [2]})
+    routes, _ = reporter(FakeDirectory({}), store)._routes("experiment", "7", "default", [], {})
+    assert {name: [r.kind for r in found] for name, found in routes.routes.items()} == {
+        "dave": ["user_grant"],  # the role on experiment 8 does not speak about 7
+        "root": ["admin"],  # the managed role is the directory's business
+    }
+
+
+def test_people_outside_allowed_groups_are_marked():
+    allowed = "cn=allowed,dc=g"
+    directory = FakeDirectory(
+        {GROUP_A: members(GROUP_A, "alice", "eve"), allowed: members(allowed, "alice")}
+    )
+    routes, _ = reporter(directory, allowed_groups=(allowed,))._routes(
+        "experiment", "7", "default", [mapping("grant-1", GROUP_A, "READ")], {}
+    )
+    assert routes.refused == {"eve"}
