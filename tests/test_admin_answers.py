@@ -178,6 +178,9 @@ def test_names_next_to_ids_and_deleted_resources(page, server, world):
     for width in WIDTHS.values():
         page.set_viewport_size({"width": width, "height": 900})
         assert fits(page), f"sideways scrolling at {width} px"
+    fraud = page.locator("tr", has_text="fraud-detection")
+    fraud.get_by_role("link", name="who else").click()
+    expect(page.locator("#access-answer h2")).to_contain_text("fraud-detection")
 
 
 def test_add_a_mapping_after_seeing_who_gains_what(page, server, world):
