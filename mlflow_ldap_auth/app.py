@@ -158,6 +158,7 @@ def build_plugin(settings: Settings, auth) -> Plugin:
             ResourceNames(),
             ldap,
             default_permission=settings.mlflow.default_permission,
+            policy=policy,
         ),
         permission_cache=permission_cache,
         tokens=tokens,

@@ -214,7 +214,7 @@ def preview_lines(preview) -> list[str]:
         head = (
             f"{preview.resource_type} {preview.resource_pattern} in workspace {preview.workspace}"
         )
-        absent = f"default ({preview.default_permission})"
+        absent = f"{preview.everyone_else} (no route)"
     people = "person" if preview.member_count == 1 else "people"
     lines = [f"{head}: {preview.member_count} {people} in the changed groups"]
     for change in preview.changes:

@@ -51,10 +51,15 @@ class LdapAuthServiceClient(MlflowAuthClient):
         """DN, direct and nested groups, admin flag, applying mappings, resulting grants."""
         return self.call(f"{API}/users/{quote(username, safe='')}", "GET")["user"]
 
-    def who_has_access(self, resource_type: str, resource: str) -> dict:
+    def who_has_access(
+        self, resource_type: str, resource: str, workspace: str | None = None
+    ) -> dict:
         """Every route to one resource and each person's permission (an experiment also
-        by name): ``{"resource", "entries", "groups", "default_permission"}``."""
+        by name, looked for in ``workspace``): ``{"resource", "entries", "groups",
+        "default_permission", "everyone_else"}``."""
         params = {"resource_type": resource_type, "resource": resource}
+        if workspace is not None:
+            params["workspace"] = workspace
         return self.call(f"{API}/access", "GET", params=params)
 
     def flush_cache(self) -> dict:

@@ -47,6 +47,10 @@
   }
   var timer = null;
   var asked = 0;
+  function workspace() {
+    var field = search.querySelector("#search-workspace") || form.querySelector("#workspace");
+    return (field && field.value.trim()) || "default";
+  }
   function show(resources) {
     while (list.firstChild) { list.removeChild(list.firstChild); }
     resources.forEach(function (r) {
@@ -75,7 +79,8 @@
     if (!query) { show([]); return; }
     var mine = ++asked;
     var url = search.action.replace(/\/mappings\/new.*$/, "/resources.json") +
-      "?rtype=" + encodeURIComponent(kind.value) + "&rq=" + encodeURIComponent(query);
+      "?rtype=" + encodeURIComponent(kind.value) + "&rq=" + encodeURIComponent(query) +
+      "&workspace=" + encodeURIComponent(workspace());
     fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (response) { return response.ok ? response.json() : { resources: [] }; })
       .then(function (body) { if (mine === asked) { show(body.resources || []); } })

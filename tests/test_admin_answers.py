@@ -236,7 +236,7 @@ def test_add_a_mapping_after_seeing_who_gains_what(page, server, world):
     preview = page.locator(".preview")
     expect(preview).to_have_attribute("data-members", "5")
     expect(preview.locator("li")).to_have_count(1)
-    expect(preview.locator(".change-loss").first).to_contain_text("USE → default")
+    expect(preview.locator(".change-loss").first).to_contain_text("USE → NO_PERMISSIONS (no route)")
     if page.js:
         shot(page, "delete-preview")
     page.get_by_role("button", name="Delete mapping").click()
@@ -279,3 +279,11 @@ def test_confirming_needs_the_csrf_token(server, world):
     response = session.post(server.url + "/ldap-admin/mappings/new", data=form, timeout=30)
     assert response.status_code == 400 and "Form expired or forged" in response.text
     assert rest(server, "GET", API + "/group-mappings")["group_mappings"] == before
+
+
+def test_a_resource_name_that_names_nothing_is_refused_at_the_pattern(page, world):
+    page.goto(f"/ldap-admin/mappings/new?group={USERS_DN}")
+    page.get_by_label("Resource pattern").fill("no-such-experiment")
+    page.get_by_role("button", name="Add mapping").click()
+    expect(page.locator("#resource_pattern-error")).to_contain_text("no-such-experiment")
+    expect(page.get_by_role("heading", name="Save this mapping?")).to_have_count(0)

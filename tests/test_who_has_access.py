@@ -123,6 +123,7 @@ def test_every_route_and_the_resulting_permission(server, world):
     assert {
         "kind": "role",
         "role": "reviewers",
+        "resource_type": "experiment",
         "resource_pattern": world["experiment"],
         "permission": "EDIT",
     } in people["jsmith"]["via"]

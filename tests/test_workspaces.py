@@ -145,3 +145,19 @@ def test_who_has_access_answers_in_the_resources_workspace(server):
         )
         assert by_name.status_code == 200, by_name.text
         assert by_name.json()["resource"]["id"] == resource
+
+        # Or in the workspace a parameter names (the admin page's links send no header).
+        by_param = call(
+            server,
+            "GET",
+            API + "/access",
+            params={
+                "resource_type": "experiment",
+                "resource": f"exp-{workspace}",
+                "workspace": workspace,
+            },
+        )
+        assert by_param.status_code == 200, by_param.text
+        assert by_param.json()["resource"]["id"] == resource
+        # With workspaces on, someone with no role in the workspace gets nothing.
+        assert by_param.json()["everyone_else"] == "NO_PERMISSIONS"

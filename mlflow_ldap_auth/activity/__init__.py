@@ -27,7 +27,6 @@ class Activity:
 
     def stop(self) -> None:
         """Stop recording (the sink goes, the queue is written)."""
-        audit.remove_sink(self.recorder.record)
         self.recorder.stop()
 
 

@@ -40,6 +40,7 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 
+from mlflow_ldap_auth.auth import audit
 from mlflow_ldap_auth.db import tables
 
 _logger = logging.getLogger(__name__)
@@ -57,6 +58,8 @@ _DAY_MS = 86_400_000
 
 #: The fields that have their own column; everything else goes to ``details``.
 COLUMN_FIELDS = ("ts", "event", "user", "source", "result", "reason")
+#: Events anyone can cause without credentials (the cap deletes their refusals first).
+REFUSAL_EVENTS = ("login", "token_refused")
 _LIMITS = {"event": 64, "username": 255, "source": 64, "result": 32, "reason": 64}
 
 
@@ -173,7 +176,13 @@ class ActivityRecorder:
         atexit.register(self.stop)
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop the thread and write what is queued (also the ``atexit`` hook)."""
+        """Stop recording and write what is queued (also the ``atexit`` hook).
+
+        The recorder leaves the audit sinks first, so nothing audited later is queued
+        where no thread will write it; an exit never waits more than about
+        ``2 * timeout`` for a writer stuck on the database.
+        """
+        audit.remove_sink(self.record)
         self._stop.set()
         with self._ready:
             self._ready.notify_all()
@@ -181,11 +190,15 @@ class ActivityRecorder:
         if thread is not None:
             thread.join(timeout)
             atexit.unregister(self.stop)
-        self.flush()
+        self.flush(timeout)
 
-    def flush(self) -> None:
-        """Write every queued row now, in this thread (batches of ``batch_size``)."""
-        with self._writing:
+    def flush(self, timeout: float = -1) -> None:
+        """Write every queued row now, in this thread (batches of ``batch_size``);
+        ``timeout``: how long to wait for a write in progress (-1: as long as it takes)."""
+        if not self._writing.acquire(timeout=timeout):
+            _logger.warning("Activity table: %d rows not written at exit", len(self._queue))
+            return
+        try:
             while True:
                 with self._ready:
                     count = min(len(self._queue), self.batch_size)
@@ -195,6 +208,8 @@ class ActivityRecorder:
                 self._write(batch)
             if self._written_since_cap >= max(self.max_rows // 10, 1):
                 self._guarded(self.enforce_cap)
+        finally:
+            self._writing.release()
 
     def _write(self, batch: list[dict]) -> None:
         try:
@@ -244,16 +259,39 @@ class ActivityRecorder:
         return deleted
 
     def enforce_cap(self) -> int:
-        """Delete the oldest rows beyond ``max_rows``; rows deleted."""
+        """Delete rows beyond ``max_rows``, refused logins first; rows deleted.
+
+        Anyone can send refused logins, so a flood of them must not push the records of
+        successful logins and of changes out of the table: the oldest refusals go first,
+        and other rows only when refusals alone cannot bring the table under the cap.
+        """
         self._written_since_cap = 0
         table = tables.audit
         with self.engine.connect() as connection:
+            total = connection.execute(sa.select(sa.func.count()).select_from(table)).scalar()
+        excess = (total or 0) - self.max_rows
+        if excess <= 0:
+            return 0
+        refusals = sa.and_(table.c.event.in_(REFUSAL_EVENTS), table.c.result != "success")
+        deleted = self._delete_oldest(refusals, excess)
+        if deleted < excess:
+            deleted += self._delete_oldest(sa.true(), excess - deleted)
+        return deleted
+
+    def _delete_oldest(self, condition, count: int) -> int:
+        """Delete the ``count`` oldest rows matching ``condition``."""
+        table = tables.audit
+        with self.engine.connect() as connection:
             boundary = connection.execute(
-                sa.select(table.c.id).order_by(table.c.id.desc()).offset(self.max_rows).limit(1)
+                sa.select(table.c.id)
+                .where(condition)
+                .order_by(table.c.id)
+                .offset(count - 1)
+                .limit(1)
             ).scalar()
         if boundary is None:
-            return 0
-        return self._delete(table.c.id <= boundary)
+            return self._delete(condition)  # fewer than ``count`` match: all of them
+        return self._delete(sa.and_(condition, table.c.id <= boundary))
 
     def _delete(self, condition) -> int:
         """Delete the rows matching ``condition``, oldest first, in chunks."""

@@ -33,6 +33,7 @@ DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 FILTERS = ("user", "result", "reason", "event", "since", "until", "page_token", "max_results")
 _TOKEN = re.compile(r"(\d{1,19}):(\d{1,19})")
+_BIGINT_MAX = 2**63 - 1
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MS = timedelta(milliseconds=1)
 
@@ -75,7 +76,8 @@ def parse_page_token(token: str) -> tuple[int, int]:
     except (binascii.Error, UnicodeError, ValueError):
         text = ""
     match = _TOKEN.fullmatch(text)
-    if not match:
+    # Both numbers are BIGINT columns: a larger one would be a database error (500).
+    if not match or max(int(match.group(1)), int(match.group(2))) > _BIGINT_MAX:
         raise _invalid(f"page_token is not one this server gave out: {token!r}")
     return int(match.group(1)), int(match.group(2))
 

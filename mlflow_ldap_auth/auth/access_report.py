@@ -45,6 +45,8 @@ class Route:
             if getattr(self, name) is not None:
                 answer[name] = getattr(self, name)
         if self.is_grant and self.resource_pattern is not None:
+            # A workspace admin grant and "all experiments" are both pattern "*".
+            answer["resource_type"] = self.resource_type
             answer["resource_pattern"] = self.resource_pattern
         if self.through:
             answer["through"] = list(self.through)
@@ -105,7 +107,11 @@ def _order(entry: AccessEntry) -> tuple:
 
 
 def entries(
-    routes: Routes, resource_type: str, resource_key: str, default_permission: str
+    routes: Routes,
+    resource_type: str,
+    resource_key: str,
+    default_permission: str,
+    absent_permission: str | None = None,
 ) -> list[AccessEntry]:
     """Each person's resulting permission and every route, strongest first."""
     answer = []
@@ -117,6 +123,7 @@ def entries(
                 resource_type,
                 resource_key,
                 default_permission,
+                absent_permission,
                 can_log_in=key not in routes.refused,
             )
         )
@@ -129,8 +136,11 @@ def entry_for(
     resource_type: str,
     resource_key: str,
     default_permission: str,
+    absent_permission: str | None = None,
     can_log_in: bool = True,
 ) -> AccessEntry:
+    """One person's permission; ``absent_permission`` (default: ``default_permission``)
+    is what MLflow gives where no grant speaks."""
     person_routes = list(person_routes)
     if any(route.kind == "admin" for route in person_routes):
         return AccessEntry(username, "MANAGE", tuple(person_routes), can_log_in)
@@ -140,10 +150,10 @@ def entry_for(
         if route.is_grant
     ]
     permission, by_default = rules.resolve_grants(
-        grants, resource_type, resource_key, default_permission
+        grants, resource_type, resource_key, default_permission, absent_permission
     )
     if by_default:
-        person_routes.append(Route("default", default_permission))
+        person_routes.append(Route("default", permission))
     return AccessEntry(username, permission, tuple(person_routes), can_log_in)
 
 
@@ -156,25 +166,26 @@ class Change:
     gain: bool = True
 
 
-def _strength(permission: str | None, default_permission: str | None) -> int:
-    """Rank for gain/loss: DENY lowest, no route = the default (or nothing)."""
-    if permission is None:
-        if default_permission is None:
-            return -1
-        permission = default_permission
+def _strength(permission: str | None) -> int:
+    """Rank for gain/loss: DENY lowest, then no permission at all, then MLflow's order."""
     if permission == "DENY":
         return -1000
+    if permission is None:
+        return -1
     return rules.permission_priority().get(permission, 0)
 
 
 def changes(
     before: Iterable[AccessEntry],
     after: Iterable[AccessEntry],
-    default_permission: str | None = None,
+    absent_permission: str | None = None,
 ) -> list[Change]:
-    """Who gains or loses what between two answers (None: no route at all).
+    """Who ends up with another permission between two answers.
 
-    ``default_permission``: what a person with no route gets (None for the admin flag).
+    A person missing from an answer has no route: they get ``absent_permission`` (what
+    MLflow gives where no grant speaks: ``default_permission``, or NO_PERMISSIONS in a
+    workspace they have no role in; None for the admin flag). People whose effective
+    permission is the same before and after are not changes, whatever their routes.
     """
     old = {entry.user.casefold(): entry for entry in before}
     new = {entry.user.casefold(): entry for entry in after}
@@ -183,9 +194,10 @@ def changes(
         was, now = old.get(key), new.get(key)
         was_permission = was.permission if was else None
         now_permission = now.permission if now else None
-        if was_permission != now_permission:
-            gain = _strength(now_permission, default_permission) > _strength(
-                was_permission, default_permission
-            )
-            result.append(Change((now or was).user, was_permission, now_permission, gain))
+        if (was_permission or absent_permission) == (now_permission or absent_permission):
+            continue
+        gain = _strength(now_permission or absent_permission) > _strength(
+            was_permission or absent_permission
+        )
+        result.append(Change((now or was).user, was_permission, now_permission, gain))
     return result

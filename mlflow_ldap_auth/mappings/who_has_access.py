@@ -13,8 +13,8 @@ Gathers every route to a resource (SPEC §11) and hands them to the pure rules o
   the users they are assigned to;
 * admins: MLflow users with the admin flag, and members of ``admin_groups`` and of
   groups with an admin mapping;
-* with ``allowed_groups`` set, a person who is in none of them is shown, marked as
-  unable to log in.
+* with ``allowed_groups`` set, a listed person the access decision would refuse
+  (not in any of them, or gone from the directory) is shown, marked as unable to log in.
 
 Every directory read is bounded (one member walk per relevant group); an unreachable
 directory is ``DirectoryUnavailable`` (503), as for a login.
@@ -38,7 +38,6 @@ from mlflow_ldap_auth.auth.access_report import (
     changes,
     entries,
 )
-from mlflow_ldap_auth.ldap.dn import dn_key_or_raw
 from mlflow_ldap_auth.ldap.group_members import MemberList
 from mlflow_ldap_auth.mlflow_compat import rules
 
@@ -88,6 +87,8 @@ class AccessAnswer:
     entries: tuple[AccessEntry, ...]
     groups: tuple[GroupSummary, ...]
     default_permission: str
+    #: What someone without a route gets here (MLflow's answer where no grant speaks).
+    everyone_else: str
 
     def to_json(self) -> dict:
         return {
@@ -95,6 +96,7 @@ class AccessAnswer:
             "entries": [entry.to_json() for entry in self.entries],
             "groups": [group.to_json() for group in self.groups],
             "default_permission": self.default_permission,
+            "everyone_else": self.everyone_else,
         }
 
 
@@ -108,7 +110,8 @@ class Preview:
     changes: tuple[Change, ...]
     #: People of the changed groups (all of them, not only those listed).
     member_count: int
-    default_permission: str
+    #: What a person without a route gets (None for the admin flag).
+    everyone_else: str | None
 
     def to_json(self) -> dict:
         return {
@@ -116,7 +119,7 @@ class Preview:
             "resource_pattern": self.resource_pattern,
             "workspace": self.workspace,
             "member_count": self.member_count,
-            "default_permission": self.default_permission,
+            "everyone_else": self.everyone_else,
             "changes": [
                 {"user": c.user, "before": c.before, "after": c.after, "gain": c.gain}
                 for c in self.changes
@@ -124,9 +127,38 @@ class Preview:
         }
 
 
+class _Walks:
+    """One answer's directory reads: each group's members once, and each mapped group's
+    current DN (by its stable id: a renamed or moved group keeps its routes) once."""
+
+    def __init__(self, directory) -> None:
+        self.directory = directory
+        self.lists: dict[str, MemberList] = {}
+        self._dns: dict[str, str] = {}
+
+    def members(self, group_dn: str) -> MemberList:
+        key = group_dn.casefold()
+        if key not in self.lists:
+            self.lists[key] = self.directory.group_members(group_dn)
+        return self.lists[key]
+
+    def current_dn(self, mapping: Mapping) -> str:
+        if mapping.group_uuid not in self._dns:
+            found = self.directory.find_group_by_uuid(mapping.group_uuid)
+            self._dns[mapping.group_uuid] = found.dn if found is not None else mapping.group
+        return self._dns[mapping.group_uuid]
+
+
 class WhoHasAccess:
     def __init__(
-        self, store, mappings, directory, names, settings, default_permission: str
+        self,
+        store,
+        mappings,
+        directory,
+        names,
+        settings,
+        default_permission: str,
+        policy=None,
     ) -> None:
         self.store = store  # MLflow's auth store
         self.mappings = mappings  # MappingService
@@ -135,10 +167,18 @@ class WhoHasAccess:
         self.admin_group_dns = tuple(settings.admin_group_dns)
         self.allowed_group_dns = tuple(settings.allowed_group_dns)
         self.default_permission = default_permission
+        #: ``AccessPolicy``: who may log in (``allowed_groups``); None: not asked (CLI).
+        self.policy = policy
 
     # -- who has access ---------------------------------------------------
-    def resource(self, resource_type: object, resource: object) -> Resource:
-        """The resource an admin names (an experiment also by name), or a 400/404."""
+    def resource(
+        self, resource_type: object, resource: object, workspace: str | None = None
+    ) -> Resource:
+        """The resource an admin names (an experiment also by name), or a 400/404.
+
+        A name is looked for in ``workspace``, else in the one the request names
+        (MLflow's header), else in the default workspace.
+        """
         if not isinstance(resource_type, str) or not resource_type.strip():
             raise MlflowException("'resource_type' is required", INVALID_PARAMETER_VALUE)
         if not isinstance(resource, str) or not resource.strip():
@@ -155,9 +195,9 @@ class WhoHasAccess:
             )
         if resource != "*" and rules.wildcard_only(resource_type):
             raise MlflowException(f"{resource_type} grants take only '*'", INVALID_PARAMETER_VALUE)
-        # A name is looked for in the workspace the request names (MLflow's header).
-        resource_id = self.names.resolve(resource_type, resource, rules.request_workspace())
-        workspace = rules.resource_workspace(resource_type, resource_id)
+        lookup = (workspace or "").strip() or rules.request_workspace()
+        resource_id = self.names.resolve(resource_type, resource, lookup)
+        workspace = rules.resource_workspace(resource_type, resource_id, lookup)
         if workspace is None:
             raise MlflowException(
                 f"no {resource_type} {resource!r} on this server", RESOURCE_DOES_NOT_EXIST
@@ -167,21 +207,18 @@ class WhoHasAccess:
             resource_type, resource_id, label.name, workspace, label.exists is not False
         )
 
-    def answer(self, resource_type: object, resource: object) -> AccessAnswer:
-        found = self.resource(resource_type, resource)
+    def answer(
+        self, resource_type: object, resource: object, workspace: str | None = None
+    ) -> AccessAnswer:
+        found = self.resource(resource_type, resource, workspace)
         key = rules.resource_key(found.type, found.id)
-        members: dict[str, MemberList] = {}
-        routes, groups = self._routes(
-            found.type, key, found.workspace, self.mappings.list(), members
+        walks = _Walks(self.directory)
+        routes, groups = self._routes(found.type, key, found.workspace, self.mappings.list(), walks)
+        absent = rules.absent_permission(found.workspace)
+        found_entries = entries(routes, found.type, key, self.default_permission, absent)
+        return AccessAnswer(
+            found, tuple(found_entries), tuple(groups), self.default_permission, absent
         )
-        found_entries = entries(routes, found.type, key, self.default_permission)
-        return AccessAnswer(found, tuple(found_entries), tuple(groups), self.default_permission)
-
-    def _members(self, members: dict[str, MemberList], group_dn: str) -> MemberList:
-        key = group_dn.casefold()
-        if key not in members:
-            members[key] = self.directory.group_members(group_dn)
-        return members[key]
 
     def _routes(
         self,
@@ -189,13 +226,13 @@ class WhoHasAccess:
         key: str,
         workspace: str,
         mappings: Iterable[Mapping],
-        members: dict[str, MemberList],
+        walks: _Walks,
     ) -> tuple[Routes, list[GroupSummary]]:
         routes = Routes()
         groups: list[GroupSummary] = []
 
         def add_group(group_dn: str, route: Route, summary_kind: str, mapping_id) -> None:
-            found = self._members(members, group_dn)
+            found = walks.members(group_dn)
             for member in found.members:
                 routes.add(member.username, dataclasses.replace(route, through=member.via))
             groups.append(
@@ -213,8 +250,9 @@ class WhoHasAccess:
 
         for mapping in mappings:
             if mapping.resource_type == ADMIN_RESOURCE_TYPE:
-                route = Route("admin", "MANAGE", group=mapping.group, mapping_id=mapping.id)
-                add_group(mapping.group, route, "admin", mapping.id)
+                dn = walks.current_dn(mapping)
+                route = Route("admin", "MANAGE", group=dn, mapping_id=mapping.id)
+                add_group(dn, route, "admin", mapping.id)
                 continue
             if mapping.workspace != workspace or not _applies(
                 mapping.resource_type,
@@ -229,24 +267,36 @@ class WhoHasAccess:
                 mapping.permission,
                 resource_type=mapping.resource_type,
                 resource_pattern=mapping.resource_pattern,
-                group=mapping.group,
+                group=walks.current_dn(mapping),
                 mapping_id=mapping.id,
             )
-            add_group(mapping.group, route, "group_mapping", mapping.id)
+            add_group(route.group, route, "group_mapping", mapping.id)
         for group_dn in self.admin_group_dns:
             add_group(group_dn, Route("admin", "MANAGE", group=group_dn), "admin_groups", None)
         self._mlflow_routes(routes, resource_type, key, workspace)
-        if self.allowed_group_dns:
-            allowed = [self._members(members, dn) for dn in self.allowed_group_dns]
-            people = {m.username.casefold(): m for found in members.values() for m in found.members}
-            for user_key in list(routes.routes):
-                person = people.get(user_key)
-                if person is None:
-                    continue  # not a directory member we listed: an MLflow-only account
-                person_key = dn_key_or_raw(person.dn) if person.dn else None
-                if not any(found.contains(person_key, person.username) for found in allowed):
-                    routes.refuse_login(person.username)
+        if self.allowed_group_dns and self.policy is not None:
+            self._mark_refused(routes, walks)
         return routes, groups
+
+    def _mark_refused(self, routes: Routes, walks: _Walks) -> None:
+        """Mark the listed directory people ``allowed_groups`` keeps from logging in.
+
+        Asked as a login asks (``AccessPolicy.decide`` on each person's groups), for the
+        listed people only: one batched look-up for all of them (``lookup_many``), not a
+        walk of every allowed group, which may be the whole company.
+        """
+        listed = {
+            member.username.casefold(): member.username
+            for found in walks.lists.values()
+            for member in found.members
+        }
+        wanted = [listed[key] for key in routes.routes if key in listed]
+        if not wanted:
+            return
+        mapped = self.policy.groups.list()
+        for username, user in self.directory.lookup_many(wanted).items():
+            if user is None or not self.policy.decide(user, mapped).allowed:
+                routes.refuse_login(username)
 
     def _mlflow_routes(self, routes: Routes, resource_type: str, key: str, workspace: str) -> None:
         """Per-user grants, hand-made roles and admin flags from MLflow's own store."""
@@ -296,7 +346,7 @@ class WhoHasAccess:
     ) -> list[Preview]:
         """Per resource key the changed mappings touch: who gains or loses what."""
         previews = []
-        members: dict[str, MemberList] = {}
+        walks = _Walks(self.directory)
         seen = set()
         changed = list(changed)
         for mapping in changed:
@@ -304,17 +354,20 @@ class WhoHasAccess:
             if key in seen:
                 continue
             seen.add(key)
-            changed_groups = [m.group for m in changed if _preview_key(m) == key]
+            changed_groups = [walks.current_dn(m) for m in changed if _preview_key(m) == key]
             if key[0] == ADMIN_RESOURCE_TYPE:
-                old = self._admins(before, members)
-                new = self._admins(after, members)
+                absent = None
+                old = self._admins(before, walks)
+                new = self._admins(after, walks)
             else:
                 resource_type, pattern, workspace = key
-                old_routes, _ = self._routes(resource_type, pattern, workspace, before, members)
-                new_routes, _ = self._routes(resource_type, pattern, workspace, after, members)
-                old = entries(old_routes, resource_type, pattern, self.default_permission)
-                new = entries(new_routes, resource_type, pattern, self.default_permission)
-            lists = [self._members(members, dn) for dn in dict.fromkeys(changed_groups)]
+                absent = rules.absent_permission(workspace)
+                default = self.default_permission
+                old_routes, _ = self._routes(resource_type, pattern, workspace, before, walks)
+                new_routes, _ = self._routes(resource_type, pattern, workspace, after, walks)
+                old = entries(old_routes, resource_type, pattern, default, absent)
+                new = entries(new_routes, resource_type, pattern, default, absent)
+            lists = [walks.members(dn) for dn in dict.fromkeys(changed_groups)]
             # People in several of the changed groups count once.
             count = len(frozenset().union(*(m.person_keys for m in lists))) + len(
                 {uid.casefold() for m in lists for uid in m.member_uids}
@@ -324,27 +377,22 @@ class WhoHasAccess:
                     key[0],
                     key[1],
                     key[2],
-                    tuple(
-                        changes(
-                            old,
-                            new,
-                            None if key[0] == ADMIN_RESOURCE_TYPE else self.default_permission,
-                        )
-                    ),
+                    tuple(changes(old, new, absent)),
                     count,
-                    self.default_permission,
+                    absent,
                 )
             )
         return previews
 
-    def _admins(self, mappings: list[Mapping], members) -> list[AccessEntry]:
+    def _admins(self, mappings: list[Mapping], walks: _Walks) -> list[AccessEntry]:
         routes = Routes()
         for mapping in mappings:
             if mapping.resource_type == ADMIN_RESOURCE_TYPE:
-                for member in self._members(members, mapping.group).members:
-                    routes.add(member.username, Route("admin", "MANAGE", group=mapping.group))
+                dn = walks.current_dn(mapping)
+                for member in walks.members(dn).members:
+                    routes.add(member.username, Route("admin", "MANAGE", group=dn))
         for group_dn in self.admin_group_dns:
-            for member in self._members(members, group_dn).members:
+            for member in walks.members(group_dn).members:
                 routes.add(member.username, Route("admin", "MANAGE", group=group_dn))
         return [
             AccessEntry(routes.names[key], "MANAGE", tuple(person))
@@ -361,7 +409,13 @@ def _preview_key(mapping: Mapping) -> tuple[str, str, str]:
 def _applies(
     grant_type: str, grant_pattern: str, permission: str, resource_type: str, key: str
 ) -> bool:
-    """Whether a grant speaks about ``(resource_type, key)`` in MLflow's resolution."""
+    """Whether a grant speaks about ``(resource_type, key)`` in MLflow's resolution.
+
+    A workspace grant speaks about the workspace tier (who may create there: USE or
+    MANAGE) and, as MANAGE (workspace admin), about every resource in it.
+    """
     if grant_type == WORKSPACE_TYPE:
+        if resource_type == WORKSPACE_TYPE:
+            return grant_pattern == "*"
         return rules.is_workspace_admin_grant(grant_type, grant_pattern, permission)
     return grant_type == resource_type and rules.grant_applies(grant_pattern, resource_type, key)

@@ -63,6 +63,7 @@ SYMBOLS: tuple[Symbol, ...] = (
     Symbol(_STORE, "RoleGrantRow"),
     Symbol(_STORE, "SqlAlchemyStore._is_synthetic_role_name", ("name",)),
     Symbol(_AUTH, "_workspace_for_resource", ("resource_type", "resource_id")),
+    Symbol(_AUTH, "_absent_permission", ("workspace_name",)),
     Symbol(_AUTH, "_resource_dispatch_keys", ("resource_type", "resource_id")),
     Symbol("mlflow.utils.workspace_utils", "DEFAULT_WORKSPACE_NAME"),
     # The names behind resource ids (resource_names): the server's stores.

@@ -114,6 +114,7 @@ def resolve_grants(
     resource_type: str,
     resource_key: str,
     default_permission: str,
+    absent_permission: str | None = None,
 ) -> tuple[str, bool]:
     """The permission MLflow resolves from one person's grants on one resource.
 
@@ -134,20 +135,32 @@ def resolve_grants(
         return "MANAGE", False
     folded = requirements.fold_grants_for_key(rows, GrantLoadKey(resource_type, resource_key))
     if folded is None:
-        return default_permission, True
+        return absent_permission or default_permission, True
     floored = requirements.floor_positive_permission(folded, default_permission)
     return floored.name, floored.name != folded.name
 
 
-def resource_workspace(resource_type: str, resource_id: str) -> str | None:
-    """The workspace that owns a resource (MLflow's lookup); None if it cannot be found."""
+def resource_workspace(resource_type: str, resource_id: str, found_in: str) -> str | None:
+    """The workspace that owns a resource (MLflow's lookup); None if it cannot be found.
+
+    ``found_in``: the workspace the resource was found in by name, the answer for types
+    MLflow has no owner lookup for (prompts).
+    """
     if not workspaces_enabled():
         from mlflow.utils.workspace_utils import DEFAULT_WORKSPACE_NAME
 
         return DEFAULT_WORKSPACE_NAME
     from mlflow.server import auth
+    from mlflow.utils.workspace_context import ServerWorkspaceContext
 
-    return auth._workspace_for_resource(resource_type, resource_id)
+    # MLflow's stores answer only about the workspace the context names.
+    with ServerWorkspaceContext(found_in):
+        try:
+            if auth._resource_dispatch_keys(resource_type, resource_id) is None:
+                return found_in
+        except MlflowException:
+            return None  # e.g. a malformed scorer key: nothing owns it
+        return auth._workspace_for_resource(resource_type, resource_id)
 
 
 def resource_key(resource_type: str, resource_id: str) -> str:
@@ -176,3 +189,12 @@ def request_workspace() -> str:
     from mlflow.utils import workspace_context
 
     return workspace_context.get_request_workspace() or DEFAULT_WORKSPACE_NAME
+
+
+def absent_permission(workspace: str) -> str:
+    """What MLflow gives where no grant speaks: ``default_permission``, or with
+    workspaces on NO_PERMISSIONS unless ``grant_default_workspace_access`` opens the
+    default workspace."""
+    from mlflow.server import auth
+
+    return auth._absent_permission(workspace).name

@@ -26,6 +26,7 @@ from flask import (
 )
 from flask_wtf.csrf import CSRFError, validate_csrf
 from mlflow.exceptions import MlflowException
+from mlflow.server.handlers import catch_mlflow_exception
 from wtforms import ValidationError
 
 from mlflow_ldap_auth.auth.access import ADMIN_RESOURCE_TYPE
@@ -182,12 +183,28 @@ def _grant_text(mapping) -> str:
     return f"{mapping.permission} on {mapping.resource_type} {mapping.resource_pattern}"
 
 
+#: Types whose grants name a resource by id: a name typed in the form becomes the id.
+_KEYED_BY_ID = ("experiment", "gateway_secret", "gateway_endpoint", "gateway_model_definition")
+
+
 def _resolved_pattern(service: Plugin, form: MappingForm) -> None:
-    """An experiment typed by name becomes its id (what MLflow's grants store)."""
+    """An experiment or gateway object typed by name becomes its id (what MLflow's
+    grants match on); a name that names nothing is refused next to the pattern."""
     pattern = (form.resource_pattern.data or "").strip()
-    if form.resource_type.data == "experiment" and pattern != "*" and not pattern.isdigit():
-        workspace = (form.workspace.data or "").strip() or "default"
-        form.resource_pattern.data = service.access.names.resolve("experiment", pattern, workspace)
+    resource_type = form.resource_type.data
+    if resource_type not in _KEYED_BY_ID or pattern == "*":
+        return
+    if resource_type == "experiment" and pattern.isdigit():
+        return  # an id (of an experiment that may not exist yet, as MLflow allows)
+    workspace = (form.workspace.data or "").strip() or "default"
+    try:
+        form.resource_pattern.data = service.access.names.resolve(resource_type, pattern, workspace)
+    except MlflowException as exc:
+        raise PatternRefused(exc.message) from None
+
+
+class PatternRefused(Exception):
+    """What the admin typed as the pattern names no resource."""
 
 
 @blueprint.route("/mappings/new", methods=["GET", "POST"])
@@ -207,12 +224,14 @@ def add_mapping():
     if resource_query:
         try:
             resources = service.access.names.search(
-                request.args.get("rtype", "experiment"), resource_query
+                request.args.get("rtype", "experiment"),
+                resource_query,
+                workspace=request.args.get("workspace", "").strip() or "default",
             )
         except MlflowException as exc:
             resource_error = exc.message
     if request.method == "GET":
-        for name in ("group", "resource_type", "resource_pattern"):
+        for name in ("group", "resource_type", "resource_pattern", "workspace"):
             if request.args.get(name):
                 getattr(form, name).data = request.args[name]
     confirmed = request.form.get("confirm") == "yes"
@@ -248,6 +267,8 @@ def add_mapping():
                 workspace=draft.workspace,
                 actor=actor(),
             )
+        except PatternRefused as exc:
+            form.resource_pattern.errors = [*form.resource_pattern.errors, str(exc)]
         except MlflowException as exc:
             _mapping_error(form, exc)
         except AuthError as exc:
@@ -266,20 +287,21 @@ def add_mapping():
         resource_type_searched=request.args.get("rtype", "experiment"),
         resources=resources,
         resource_error=resource_error,
+        workspaces=rules.workspaces_enabled(),
         rules=form_rules(),
     )
     return page, status
 
 
 @blueprint.get("/resources.json")
+@catch_mlflow_exception
 def search_resources():
     """The add form's live search (its script); the same search as the no-script form."""
-    try:
-        found = _service().access.names.search(
-            request.args.get("rtype", "experiment"), request.args.get("rq", "").strip()
-        )
-    except MlflowException as exc:
-        return jsonify({"error": exc.message}), 400
+    found = _service().access.names.search(
+        request.args.get("rtype", "experiment"),
+        request.args.get("rq", "").strip(),
+        workspace=request.args.get("workspace", "").strip() or "default",
+    )
     return jsonify(
         {
             "resources": [
@@ -371,21 +393,18 @@ def test_user():
     )
 
 
-#: HTTP status of the "who has access" page for MLflow's refusals (the REST API's own).
-_REFUSAL_STATUS = {"RESOURCE_DOES_NOT_EXIST": 404, "INVALID_PARAMETER_VALUE": 400}
-
-
 @blueprint.get("/access")
 def access_page():
     """Who has access to one resource, and why (the same answer as the REST API)."""
     resource_type = request.args.get("resource_type", "experiment").strip() or "experiment"
     resource = request.args.get("resource", "").strip()
+    workspace = request.args.get("workspace", "").strip() or None
     answer, error, status = None, None, 200
     if resource:
         try:
-            answer = _service().access.answer(resource_type, resource)
+            answer = _service().access.answer(resource_type, resource, workspace)
         except MlflowException as exc:
-            error, status = exc.message, _REFUSAL_STATUS.get(exc.error_code, 500)
+            error, status = exc.message, exc.get_http_status_code()
         except AuthError as exc:
             error, status = f"The directory is unavailable: {exc.reason}", 503
     page = render_template(
@@ -393,6 +412,8 @@ def access_page():
         resource_type=resource_type,
         resource=resource,
         types=ACCESS_TYPE_CHOICES,
+        workspace=workspace,
+        workspaces=rules.workspaces_enabled(),
         answer=answer,
         error=error,
     )

@@ -139,7 +139,9 @@ def who_has_access():
     """Every route to one resource and each person's resulting permission (SPEC §11)."""
     try:
         answer = _service().access.answer(
-            request.args.get("resource_type"), request.args.get("resource")
+            request.args.get("resource_type"),
+            request.args.get("resource"),
+            request.args.get("workspace"),
         )
     except AuthError as exc:
         raise MlflowException(f"directory unavailable: {exc}", TEMPORARILY_UNAVAILABLE) from None

@@ -67,6 +67,7 @@ def test_route_json_has_only_the_fields_that_apply():
         "kind": "group_mapping",
         "group": "cn=g",
         "mapping_id": "grant-1",
+        "resource_type": "experiment",
         "resource_pattern": "17",
         "through": ["cn=sub"],
         "permission": "EDIT",
@@ -86,4 +87,20 @@ def test_changes_person_by_person():
     assert [(c.user, c.before, c.after) for c in found] == [
         ("bob", "READ", "MANAGE"),
         ("dave", None, "DENY"),
+    ]
+
+
+def test_no_change_where_the_effective_permission_stays():
+    """default_permission READ: a new READ grant, or losing one, changes nothing."""
+    granted = Routes()
+    granted.add("alice", grant("READ"))
+    with_grant = entries(granted, "experiment", "17", "READ")
+    assert changes([], with_grant, "READ") == []
+    assert changes(with_grant, [], "READ") == []
+    # With default EDIT a READ grant is lifted to EDIT: removing it changes nothing either.
+    lifted = entries(granted, "experiment", "17", "EDIT")
+    assert changes(lifted, [], "EDIT") == []
+    # Where no grant means no access (a workspace the person has no role in), it does.
+    assert [(c.before, c.after, c.gain) for c in changes([], with_grant, "NO_PERMISSIONS")] == [
+        (None, "READ", True)
     ]

@@ -349,6 +349,8 @@ def test_filters(engine):
         ({"until": "2026-13-01"}, "until must be an ISO 8601"),
         ({"page_token": "not-a-token"}, "page_token"),
         ({"page_token": page_token(1, 2)[:-2] + "!!"}, "page_token"),
+        # Well formed, but past what a BIGINT column holds (was a database error, 500).
+        ({"page_token": page_token(9_999_999_999_999_999_999, 1)}, "page_token"),
         ({"max_results": 0}, "max_results"),
         ({"max_results": "501"}, "max_results"),
         ({"max_results": "ten"}, "max_results"),
@@ -394,3 +396,27 @@ def test_a_page_token_keeps_its_place_while_new_records_arrive(engine):
     second = store.search(max_results=3, page_token=first["next_page_token"])
     assert [r["user"] for r in second["records"]] == ["user2", "user1", "user0"]
     assert second["next_page_token"] is None
+
+
+def test_a_flood_of_refusals_does_not_push_successes_and_changes_out(engine):
+    recorder = ActivityRecorder(engine, 30, max_rows=20, delete_chunk=7)
+    recorder.record(record(0, result="success", reason="directory_bind"))
+    recorder.record(record(1, event="mapping_created", result="success", reason="api"))
+    for n in range(100):
+        recorder.record(record(100 + n))  # refused logins
+    recorder.flush()  # enforces the cap too (every max_rows / 10 rows written)
+    recorder.enforce_cap()
+    kept = rows(engine)
+    assert len(kept) == 20
+    assert {"user0", "user1"} <= {r.username for r in kept}
+    assert [r.username for r in kept if r.result == "refused"] == [
+        f"user{n}" for n in range(182, 200)
+    ]
+    # Only when refusals cannot make room do other rows go, oldest first.
+    for n in range(30):
+        recorder.record(record(300 + n, result="success", reason="directory_bind"))
+    recorder.flush()
+    recorder.enforce_cap()
+    kept = rows(engine)
+    assert len(kept) == 20 and all(r.result == "success" for r in kept)
+    assert [r.username for r in kept] == [f"user{n}" for n in range(310, 330)]

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 from mlflow_ldap_auth.auth.access import Mapping
 from mlflow_ldap_auth.ldap.dn import dn_key
 from mlflow_ldap_auth.ldap.group_members import GroupMember, MemberList
-from mlflow_ldap_auth.mappings.who_has_access import WhoHasAccess
+from mlflow_ldap_auth.mappings.who_has_access import WhoHasAccess, _Walks
 
 PEOPLE = "ou=people,dc=example,dc=org"
 GROUP_A, GROUP_B, ADMINS = "cn=a,dc=g", "cn=b,dc=g", "cn=admins,dc=g"
@@ -24,9 +24,14 @@ def members(group_dn, *names):
 
 
 class FakeDirectory:
-    def __init__(self, groups):
+    def __init__(self, groups, moved=None):
         self.groups = groups
+        self.moved = moved or {}  # group uuid -> its DN now
         self.walks = []
+
+    def find_group_by_uuid(self, group_uuid):
+        dn = self.moved.get(group_uuid)
+        return SimpleNamespace(dn=dn) if dn else None
 
     def group_members(self, group_dn, limit=200):
         self.walks.append(group_dn)
@@ -50,6 +55,10 @@ class FakeStore:
 def mapping(id_, group, permission, pattern="7", resource_type="experiment"):
     workspace = "*" if resource_type == "admin" else "default"
     return Mapping(id_, group, id_, None, resource_type, pattern, permission, workspace)
+
+
+def _walks(directory):
+    return _Walks(directory)
 
 
 def reporter(directory, store=None, admin_groups=(), allowed_groups=(), default="READ"):
@@ -118,12 +127,44 @@ def test_mlflow_routes_user_grants_roles_and_the_admin_flag():
     }
 
 
-def test_people_outside_allowed_groups_are_marked():
-    allowed = "cn=allowed,dc=g"
-    directory = FakeDirectory(
-        {GROUP_A: members(GROUP_A, "alice", "eve"), allowed: members(allowed, "alice")}
+class FakePolicy:
+    """Allows the names it is given (the real rule is AccessPolicy.decide's)."""
+
+    groups = SimpleNamespace(list=lambda: [])
+
+    def __init__(self, allowed):
+        self.allowed = set(allowed)
+
+    def decide(self, user, mapped):
+        return SimpleNamespace(allowed=user.username in self.allowed)
+
+
+def test_people_the_access_decision_refuses_are_marked():
+    directory = FakeDirectory({GROUP_A: members(GROUP_A, "alice", "eve", "gone")})
+    asked = []
+
+    def lookup_many(names):
+        asked.append(sorted(names))
+        return {name: None if name == "gone" else SimpleNamespace(username=name) for name in names}
+
+    directory.lookup_many = lookup_many
+    settings = SimpleNamespace(admin_group_dns=(), allowed_group_dns=("cn=allowed,dc=g",))
+    access = WhoHasAccess(
+        FakeStore(), None, directory, None, settings, "READ", policy=FakePolicy({"alice"})
     )
-    routes, _ = reporter(directory, allowed_groups=(allowed,))._routes(
-        "experiment", "7", "default", [mapping("grant-1", GROUP_A, "READ")], {}
+    routes, _ = access._routes(
+        "experiment", "7", "default", [mapping("grant-1", GROUP_A, "READ")], _walks(directory)
     )
-    assert routes.refused == {"eve"}
+    assert routes.refused == {"eve", "gone"}
+    assert asked == [["alice", "eve", "gone"]]  # one batched look-up
+    assert "cn=allowed,dc=g" not in directory.walks  # the allowed group is not walked
+
+
+def test_a_renamed_group_is_walked_at_its_current_dn():
+    renamed = "cn=a-renamed,dc=g"
+    directory = FakeDirectory({renamed: members(renamed, "alice")}, moved={"grant-1": renamed})
+    routes, groups = reporter(directory)._routes(
+        "experiment", "7", "default", [mapping("grant-1", GROUP_A, "EDIT")], _walks(directory)
+    )
+    assert [route.group for route in routes.routes["alice"]] == [renamed]
+    assert [group.group for group in groups] == [renamed]
