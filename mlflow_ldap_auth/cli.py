@@ -189,13 +189,19 @@ def _print_preview(settings, service, to_add, to_remove) -> None:
     """Who gains or loses what, per resource the import touches (as the admin page shows)."""
     from mlflow_ldap_auth.mappings.who_has_access import WhoHasAccess
 
+    ldap = settings.ldap
+    policy = AccessPolicy(
+        ConfiguredGroups(ldap.admin_group_dns, ldap.allowed_group_dns, service.directory),
+        service.groups,
+    )
     access = WhoHasAccess(
         service.store,
         service,
         service.directory,
         names=None,
-        settings=settings.ldap,
+        settings=ldap,
         default_permission=settings.mlflow.default_permission,
+        policy=policy,
     )
     existing = service.list()
     removed = {m.key for m in to_remove}

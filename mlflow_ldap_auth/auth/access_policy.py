@@ -50,6 +50,11 @@ class ConfiguredGroups:
     def configured(self) -> bool:
         return any(self._dns.values())
 
+    def admin_group_uuids(self) -> dict[str, str | None]:
+        """Each ``admin_groups`` DN as configured -> its stable id, once resolved."""
+        self._resolve_if_due()
+        return {dn: ref.uuid for dn, ref in self._refs["admin_groups"].items()}
+
     def refs(self) -> tuple[tuple[GroupRef, ...], tuple[GroupRef, ...]]:
         """(admin refs, allowed refs); resolves the unresolved ones when due, never waits."""
         self._resolve_if_due()

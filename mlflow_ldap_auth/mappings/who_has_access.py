@@ -143,10 +143,16 @@ class _Walks:
         return self.lists[key]
 
     def current_dn(self, mapping: Mapping) -> str:
-        if mapping.group_uuid not in self._dns:
-            found = self.directory.find_group_by_uuid(mapping.group_uuid)
-            self._dns[mapping.group_uuid] = found.dn if found is not None else mapping.group
-        return self._dns[mapping.group_uuid]
+        return self.dn_of(mapping.group_uuid, mapping.group)
+
+    def dn_of(self, group_uuid: str | None, known_dn: str) -> str:
+        """Where the group with ``group_uuid`` is now (``known_dn`` if unknown or gone)."""
+        if not group_uuid:
+            return known_dn
+        if group_uuid not in self._dns:
+            found = self.directory.find_group_by_uuid(group_uuid)
+            self._dns[group_uuid] = found.dn if found is not None else known_dn
+        return self._dns[group_uuid]
 
 
 class WhoHasAccess:
@@ -271,12 +277,18 @@ class WhoHasAccess:
                 mapping_id=mapping.id,
             )
             add_group(route.group, route, "group_mapping", mapping.id)
-        for group_dn in self.admin_group_dns:
+        for group_dn in self._admin_groups(walks):
             add_group(group_dn, Route("admin", "MANAGE", group=group_dn), "admin_groups", None)
         self._mlflow_routes(routes, resource_type, key, workspace)
         if self.allowed_group_dns and self.policy is not None:
             self._mark_refused(routes, walks)
         return routes, groups
+
+    def _admin_groups(self, walks: _Walks) -> list[str]:
+        """``admin_groups`` at their current DNs: by the stable id the access decision
+        resolved each to (a renamed admin group still makes admins), else as written."""
+        uuids = self.policy.configured.admin_group_uuids() if self.policy is not None else {}
+        return [walks.dn_of(uuids.get(dn), dn) for dn in self.admin_group_dns]
 
     def _mark_refused(self, routes: Routes, walks: _Walks) -> None:
         """Mark the listed directory people ``allowed_groups`` keeps from logging in.
@@ -391,7 +403,7 @@ class WhoHasAccess:
                 dn = walks.current_dn(mapping)
                 for member in walks.members(dn).members:
                     routes.add(member.username, Route("admin", "MANAGE", group=dn))
-        for group_dn in self.admin_group_dns:
+        for group_dn in self._admin_groups(walks):
             for member in walks.members(group_dn).members:
                 routes.add(member.username, Route("admin", "MANAGE", group=group_dn))
         return [

@@ -134,6 +134,7 @@ class FakePolicy:
 
     def __init__(self, allowed):
         self.allowed = set(allowed)
+        self.configured = SimpleNamespace(admin_group_uuids=dict)
 
     def decide(self, user, mapped):
         return SimpleNamespace(allowed=user.username in self.allowed)
@@ -168,3 +169,15 @@ def test_a_renamed_group_is_walked_at_its_current_dn():
     )
     assert [route.group for route in routes.routes["alice"]] == [renamed]
     assert [group.group for group in groups] == [renamed]
+
+
+def test_a_renamed_admin_group_is_walked_where_it_is_now():
+    renamed = "cn=admins-renamed,dc=g"
+    directory = FakeDirectory({renamed: members(renamed, "carol")}, moved={"uuid-admins": renamed})
+    policy = FakePolicy({"carol"})
+    policy.configured = SimpleNamespace(admin_group_uuids=lambda: {ADMINS: "uuid-admins"})
+    settings = SimpleNamespace(admin_group_dns=(ADMINS,), allowed_group_dns=())
+    access = WhoHasAccess(FakeStore(), None, directory, None, settings, "READ", policy=policy)
+    routes, _ = access._routes("experiment", "7", "default", [], _walks(directory))
+    assert [route.group for route in routes.routes["carol"]] == [renamed]
+    assert directory.walks == [renamed]
