@@ -50,6 +50,8 @@ MLFLOW = str(Path(sys.executable).with_name("mlflow"))
 ADMIN_PASSWORD = "break-glass-password-42"
 #: A directory admin (member of cn=mlflow-admins) of the seeded slapd.
 CAROL = ("carol", "carol-password")
+#: The seeded people's passwords (openldap/seed.ldif).
+PASSWORDS = {name: f"{name}-password" for name in ("alice", "bob", "carol", "dave", "jsmith")}
 CACHE_FLUSH = "/api/2.0/mlflow/ldap-auth/cache/flush"
 ADMINS_DN = f"cn=mlflow-admins,{GROUPS_DN}"
 USERS_DN = f"cn=mlflow-users,{GROUPS_DN}"
@@ -62,6 +64,7 @@ __all__ = [
     "CAROL",
     "DATA_SCIENCE_DN",
     "GROUPS_DN",
+    "PASSWORDS",
     "PEOPLE_DN",
     "SERVICE_DN",
     "SERVICE_PASSWORD",

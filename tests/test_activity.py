@@ -10,16 +10,15 @@ retention and ``audit_retention_days = 0`` on a server restarted on one database
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import time
-from pathlib import Path
 
 import pytest
 import requests
 import sqlalchemy as sa
 from playwright.sync_api import expect
 
+from browser import shot
 from mlflow_ldap_auth.db import tables
 from servers import (
     CAROL,
@@ -42,7 +41,6 @@ FRANK = ("frank", "frank-password")
 WRONG = [f"wrong-frank-password-{n}" for n in range(4)]
 HTML_NAME = "<b>x</b>"
 ADMIN = {"username": CAROL[0], "password": CAROL[1]}
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "static" / "screenshots"
 DAY_MS = 86_400_000
 
 
@@ -242,15 +240,6 @@ def context_as(browser, server):
     yield make
     for context in contexts:
         context.close()
-
-
-def shot(page, name):
-    """Screenshots for the README when UPDATE_SCREENSHOTS=1; always taken (catches crashes)."""
-    kwargs = {"full_page": True}
-    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
-        SCREENSHOTS.mkdir(exist_ok=True)
-        kwargs["path"] = str(SCREENSHOTS / f"{name}.png")
-    page.screenshot(**kwargs)
 
 
 def rows(page):

@@ -6,13 +6,11 @@ scrolling of the page itself), for escaping of directory values, for CSRF on its
 and against the REST answer for the same question.
 """
 
-import os
-from pathlib import Path
-
 import pytest
 import requests
 from playwright.sync_api import expect
 
+from browser import fits, shot
 from servers import (
     CAROL,
     DATA_SCIENCE_DN,
@@ -29,22 +27,7 @@ XSS_NAME = "<img src=x onerror=alert(1)>"
 XSS_DN = f"cn=\\3Cimg src=x onerror=alert(1)\\3E,{GROUPS_DN}"
 XSS_USER = "<img src=y onerror=alert(2)>"
 PLATFORM_DN = f"cn=ml-platform,{GROUPS_DN}"
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "static" / "screenshots"
 WIDTHS = {"wide": 1280, "narrow": 390}
-
-
-def shot(page, name):
-    """Screenshots for the README when UPDATE_SCREENSHOTS=1; always taken (catches crashes)."""
-    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
-        SCREENSHOTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
-    else:
-        page.screenshot(full_page=True)
-
-
-def fits(page) -> bool:
-    """The page does not scroll sideways (wide tables scroll inside their own box)."""
-    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
 
 
 @pytest.fixture(scope="module")

@@ -1,19 +1,17 @@
 """The admin page in a real headless Chromium (Playwright), against real slapd and MLflow."""
 
-import os
 import re
-from pathlib import Path
 
 import pytest
 import requests
 from playwright.sync_api import expect
 
+from browser import shot
 from servers import GROUPS_DN, SlapdInstance, start_server
 
 ADMIN = {"username": "carol", "password": "carol-password"}
 XSS_NAME = "<script>alert(1)</script>"
 XSS_DN = f"cn=\\3Cscript\\3Ealert(1)\\3C/script\\3E,{GROUPS_DN}"
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "static" / "screenshots"
 
 
 @pytest.fixture(scope="module")
@@ -52,16 +50,6 @@ def admin_page(browser, server):
     page = context.new_page()
     yield page
     context.close()
-
-
-def shot(page, name):
-    """Screenshots for the README when UPDATE_SCREENSHOTS=1; always taken (catches crashes)."""
-    path = SCREENSHOTS / f"{name}.png"
-    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
-        SCREENSHOTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(path), full_page=True)
-    else:
-        page.screenshot(full_page=True)
 
 
 def alice_reads(server, experiment_id) -> int:

@@ -1,10 +1,10 @@
 """Who is in a group (``Directory.group_members``) against the real slapd."""
 
 import pytest
-from test_directory import search_settings
 
 from mlflow_ldap_auth.ldap.directory import Directory
 from servers import DATA_SCIENCE_DN, GROUPS_DN, PEOPLE_DN, add_person, slapd_count
+from test_directory import search_settings
 
 ML_PLATFORM_DN = f"cn=ml-platform,{GROUPS_DN}"
 

@@ -12,6 +12,7 @@ from servers import (
     CAROL,
     DATA_SCIENCE_DN,
     GROUPS_DN,
+    PASSWORDS,
     USERS_DN,
     SlapdInstance,
     client_as,
@@ -23,12 +24,6 @@ from servers import (
 
 PLATFORM_DN = f"cn=ml-platform,{GROUPS_DN}"
 API = "/api/2.0/mlflow/ldap-auth"
-PASSWORDS = {
-    "alice": "alice-password",
-    "bob": "bob-password",
-    "carol": "carol-password",
-    "jsmith": "jsmith-password",
-}
 
 
 @pytest.fixture(scope="module")

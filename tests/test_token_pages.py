@@ -6,17 +6,16 @@ shown once; forms carry CSRF tokens; names are escaped.
 """
 
 import calendar
-import os
 import re
 import sqlite3
 import time
 from html.parser import HTMLParser
-from pathlib import Path
 
 import pytest
 import requests
 from playwright.sync_api import expect
 
+from browser import shot
 from servers import ADMIN_PASSWORD, start_server
 
 ALICE = {"username": "alice", "password": "alice-password"}
@@ -28,7 +27,6 @@ TOKENS_API = "/api/2.0/mlflow/ldap-auth/tokens"
 SEARCH = "/api/2.0/mlflow/experiments/search?max_results=1"
 SECRET = re.compile(r"mldap_[0-9A-Za-z]{49}")
 XSS_NAME = "<script>alert(1)</script>"
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "static" / "screenshots"
 
 
 @pytest.fixture(scope="module")
@@ -80,15 +78,6 @@ def wait_for_401(server, secret: str, deadline_s: float = 10.0) -> float:
         assert status == 200, status
         assert time.monotonic() - start < deadline_s, f"still {status} after {deadline_s} s"
         time.sleep(0.2)
-
-
-def shot(page, name, mask=()):
-    """Screenshots for the README when UPDATE_SCREENSHOTS=1; always taken (catches crashes)."""
-    kwargs = {"full_page": True, "mask": list(mask)}
-    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
-        SCREENSHOTS.mkdir(exist_ok=True)
-        kwargs["path"] = str(SCREENSHOTS / f"{name}.png")
-    page.screenshot(**kwargs)
 
 
 class _CsrfField(HTMLParser):

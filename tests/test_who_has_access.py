@@ -13,6 +13,7 @@ from servers import (
     CAROL,
     DATA_SCIENCE_DN,
     GROUPS_DN,
+    PASSWORDS,
     USERS_DN,
     SlapdInstance,
     add_person,
@@ -24,13 +25,6 @@ from servers import (
 
 API = "/api/2.0/mlflow/ldap-auth"
 PLATFORM_DN = f"cn=ml-platform,{GROUPS_DN}"
-PASSWORDS = {
-    "alice": "alice-password",
-    "bob": "bob-password",
-    "carol": "carol-password",
-    "dave": "dave-password",
-    "jsmith": "jsmith-password",
-}
 
 
 @pytest.fixture(scope="module")

@@ -52,6 +52,11 @@ class Mapping:
         return asdict(self)
 
     @property
+    def slot(self) -> tuple[str, str, str, str]:
+        """What a group has at most one mapping for: the key without the permission."""
+        return (self.group_uuid, self.resource_type, self.resource_pattern, self.workspace)
+
+    @property
     def key(self) -> tuple[str, str, str, str, str]:
         """What makes two mappings the same, whatever their ids."""
         return (

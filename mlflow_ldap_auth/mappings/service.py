@@ -205,8 +205,7 @@ class MappingService:
             workspace=workspace,
         )
         for mapping in self.list() if existing is None else existing:
-            same_grant = mapping.key[:3] + mapping.key[4:] == draft.key[:3] + draft.key[4:]
-            if same_grant:
+            if mapping.slot == draft.slot:
                 what = (
                     "an admin mapping"
                     if resource_type == ADMIN_RESOURCE_TYPE
@@ -228,10 +227,14 @@ class MappingService:
         actor: str | None = None,
         group_uuid: str | None = None,
     ) -> Mapping:
-        # A duplicate is refused by MLflow's own constraint below: no listing needed here.
+        # A duplicate is refused by MLflow's own constraint in ``save``: no listing here.
         draft = self.draft(
             group, resource_type, permission, resource_pattern, workspace, group_uuid, existing=[]
         )
+        return self.save(draft, actor)
+
+    def save(self, draft: Mapping, actor: str | None = None) -> Mapping:
+        """Write a mapping ``draft`` checked (the directory is not asked again)."""
         resource_type, pattern = draft.resource_type, draft.resource_pattern
         permission, workspace = draft.permission, draft.workspace
         row = self.groups.upsert(draft.group_uuid, draft.group, draft.group_name)

@@ -128,13 +128,21 @@ class Preview:
 
 
 class _Walks:
-    """One answer's directory reads: each group's members once, and each mapped group's
-    current DN (by its stable id: a renamed or moved group keeps its routes) once."""
+    """One answer's reads: each group's members once, each mapped group's current DN (by
+    its stable id: a renamed or moved group keeps its routes) once, and MLflow's grants
+    on each resource once."""
 
     def __init__(self, directory) -> None:
         self.directory = directory
         self.lists: dict[str, MemberList] = {}
         self._dns: dict[str, str] = {}
+        self._store: dict[tuple[str, str, str], tuple] = {}
+
+    def store_routes(self, key: tuple[str, str, str], read):
+        """MLflow's grants on one resource, read once (a preview asks before and after)."""
+        if key not in self._store:
+            self._store[key] = read()
+        return self._store[key]
 
     def members(self, group_dn: str) -> MemberList:
         key = group_dn.casefold()
@@ -279,7 +287,7 @@ class WhoHasAccess:
             add_group(route.group, route, "group_mapping", mapping.id)
         for group_dn in self._admin_groups(walks):
             add_group(group_dn, Route("admin", "MANAGE", group=group_dn), "admin_groups", None)
-        self._mlflow_routes(routes, resource_type, key, workspace)
+        self._mlflow_routes(routes, resource_type, key, workspace, walks)
         if self.allowed_group_dns and self.policy is not None:
             self._mark_refused(routes, walks)
         return routes, groups
@@ -310,15 +318,30 @@ class WhoHasAccess:
             if user is None or not self.policy.decide(user, mapped).allowed:
                 routes.refuse_login(username)
 
-    def _mlflow_routes(self, routes: Routes, resource_type: str, key: str, workspace: str) -> None:
+    def _mlflow_routes(
+        self, routes: Routes, resource_type: str, key: str, workspace: str, walks: _Walks
+    ) -> None:
         """Per-user grants, hand-made roles and admin flags from MLflow's own store."""
-        users = {user.id: user for user in self.store.list_users()}
+        admins, grants = walks.store_routes(
+            (resource_type, key, workspace),
+            lambda: self._read_store_routes(resource_type, key, workspace),
+        )
         directory_admins = {
             name for name, person in routes.routes.items() if any(r.kind == "admin" for r in person)
         }
-        for user in users.values():
-            if user.is_admin and user.username.casefold() not in directory_admins:
-                routes.add(user.username, Route("admin", "MANAGE"))
+        for username in admins:
+            if username.casefold() not in directory_admins:
+                routes.add(username, Route("admin", "MANAGE"))
+        for username, route in grants:
+            routes.add(username, route)
+
+    def _read_store_routes(
+        self, resource_type: str, key: str, workspace: str
+    ) -> tuple[list[str], list[tuple[str, Route]]]:
+        """(MLflow admins, (username, route) of each grant and role on the resource)."""
+        users = {user.id: user for user in self.store.list_users()}
+        admins = [user.username for user in users.values() if user.is_admin]
+        grants: list[tuple[str, Route]] = []
         for role in self.store.list_roles([workspace]):
             if group_uuid_of_role(role.name) is not None:
                 continue  # a group mapping: its members come from the directory
@@ -341,16 +364,15 @@ class WhoHasAccess:
                 if user is None:
                     continue
                 for grant in matching:
-                    routes.add(
-                        user.username,
-                        Route(
-                            "user_grant" if synthetic else "role",
-                            grant.permission,
-                            resource_type=grant.resource_type,
-                            resource_pattern=grant.resource_pattern,
-                            role=None if synthetic else role.name,
-                        ),
+                    route = Route(
+                        "user_grant" if synthetic else "role",
+                        grant.permission,
+                        resource_type=grant.resource_type,
+                        resource_pattern=grant.resource_pattern,
+                        role=None if synthetic else role.name,
                     )
+                    grants.append((user.username, route))
+        return admins, grants
 
     # -- previews ---------------------------------------------------------
     def preview(

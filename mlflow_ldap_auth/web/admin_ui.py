@@ -143,19 +143,15 @@ def mappings_page():
     return render_template(
         "ldap_admin/mappings.html",
         groups=_grouped(mappings),
-        labels=_labels(service, mappings),
+        labels=_labels(
+            service, ((m.resource_type, m.resource_pattern, m.workspace) for m in mappings)
+        ),
         wildcard_only={m.resource_type: _wildcard_only(m.resource_type) for m in mappings},
     )
 
 
-def _labels(service: Plugin, items) -> dict:
+def _labels(service: Plugin, keys) -> dict:
     """(type, pattern, workspace) -> the resource's name, for listings (one batched read)."""
-    keys = [
-        (item.resource_type, item.resource_pattern, item.workspace)
-        if hasattr(item, "resource_type")
-        else (item["resource_type"], item["resource_pattern"], item["workspace"])
-        for item in items
-    ]
     keys = [key for key in keys if key[0] != ADMIN_RESOURCE_TYPE]
     return service.access.names.labels(keys) if keys else {}
 
@@ -258,15 +254,7 @@ def add_mapping():
                     label=_label_of(service, draft),
                     action="add",
                 )
-            mapping = service.mappings.create(
-                group=draft.group,
-                group_uuid=draft.group_uuid,
-                resource_type=draft.resource_type,
-                permission=draft.permission,
-                resource_pattern=draft.resource_pattern,
-                workspace=draft.workspace,
-                actor=actor(),
-            )
+            mapping = service.mappings.save(draft, actor=actor())
         except PatternRefused as exc:
             form.resource_pattern.errors = [*form.resource_pattern.errors, str(exc)]
         except MlflowException as exc:
@@ -382,7 +370,10 @@ def test_user():
                 else exc.message
             )
     paths = nesting_paths(explained) if explained else {}
-    labels = _labels(_service(), explained["permissions"]) if explained else {}
+    granted = explained["permissions"] if explained else []
+    labels = _labels(
+        _service(), ((p["resource_type"], p["resource_pattern"], p["workspace"]) for p in granted)
+    )
     return render_template(
         "ldap_admin/user.html",
         username=username,

@@ -120,7 +120,9 @@ def test_mlflow_routes_user_grants_roles_and_the_admin_flag():
         SimpleNamespace(id=12, name="ldap-group:x", workspace="default", permissions=[grant]),
     ]
     store = FakeStore(users, roles, {10: [1], 11: [1], 12: [2]})
-    routes, _ = reporter(FakeDirectory({}), store)._routes("experiment", "7", "default", [], {})
+    routes, _ = reporter(FakeDirectory({}), store)._routes(
+        "experiment", "7", "default", [], _walks(FakeDirectory({}))
+    )
     assert {name: [r.kind for r in found] for name, found in routes.routes.items()} == {
         "dave": ["user_grant"],  # the role on experiment 8 does not speak about 7
         "root": ["admin"],  # the managed role is the directory's business
