@@ -10,6 +10,9 @@ own LDAP configuration is never read or touched.
 ``SlapdInstance(password_policy=True)`` adds the ppolicy overlay (ppolicy.ldif.in) and
 its policies (ppolicy-seed.ldif), with helpers to lock, unlock and re-password people.
 
+``stop()`` then ``start_again()`` restarts slapd on the same ports with its data, as
+an operator restarting a directory server would.
+
 ``SlapdInstance(seed=False, preload=path)`` loads a large LDIF file with ``slapadd``
 before slapd starts (seconds for tens of thousands of entries, where ``ldapadd`` takes
 minutes). No overlay runs in ``slapadd``: the file carries the ``memberOf`` values the
@@ -172,14 +175,7 @@ class SlapdInstance:
                 + ["-l", str(self._preload)]
             )
         for attempt in range(3):
-            urls = f"{self.ldap_uri}/ {self.ldaps_uri}/"
-            with self.log_file.open("w") as log:
-                self._process = subprocess.Popen(
-                    [SLAPD, "-d", "stats", "-F", str(self.directory / "slapd.d"), "-h", urls],
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
+            self._launch("w")
             try:
                 self._wait_ready(timeout)
                 break
@@ -194,6 +190,29 @@ class SlapdInstance:
             if self.password_policy:
                 self.ldif("ldapadd", (HERE / "ppolicy-seed.ldif").read_text())
         return self
+
+    def start_again(self, timeout: float = 10.0) -> SlapdInstance:
+        """slapd again after ``stop()``: the same ports, data, certificates and log.
+
+        What a directory server restarted by its operator looks like to its clients
+        (the same address, the same CA). The ports are never changed: if another
+        process took one meanwhile, this fails.
+        """
+        if self._process is not None:
+            raise SlapdError("slapd is still running; stop() it first")
+        self._launch("a")  # the log goes on: counts of earlier operations stay
+        self._wait_ready(timeout)
+        return self
+
+    def _launch(self, log_mode: str) -> None:
+        urls = f"{self.ldap_uri}/ {self.ldaps_uri}/"
+        with self.log_file.open(log_mode) as log:
+            self._process = subprocess.Popen(
+                [SLAPD, "-d", "stats", "-F", str(self.directory / "slapd.d"), "-h", urls],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
