@@ -12,6 +12,18 @@ Failover is done here, not by ldap3's ``ServerPool``, so ldap3's process-wide
 configuration (``ldap3.utils.config.set_config_parameter``, such as the pool's
 ``POOLING_LOOP_TIMEOUT``) is never changed: everything the plugin needs (timeouts,
 TLS, no referral chasing) is passed to each ``ldap3.Server`` and ``ldap3.Connection``.
+
+A down server is looked at afresh. An ``ldap3.Server`` remembers each address it
+failed to open as unavailable and offers no address to connect to until that memory
+ages out (``RESET_AVAILABILITY_TIMEOUT``: more than 5 s after the failed attempt), and
+resolves its name again only every ``ADDRESS_INFO_REFRESH_TIME`` (300 s). A probe
+``PROBE_INTERVAL_SECONDS`` after a failure then failed with "invalid server address"
+without sending a packet: every other probe of an outage asked nobody, and a directory
+that came back waited for the next round. So every connection to a server marked down
+(the probe, a status check) is opened on a new ``ldap3.Server`` (no memory, its name
+resolved again), which the server's state keeps once it opened. A server that is up
+keeps its ``ldap3.Server``: that memory is what skips a dead address of a name with
+several (a domain name resolving to every domain controller).
 """
 
 from __future__ import annotations
@@ -72,11 +84,9 @@ class ServerPool:
         self._metrics = metrics
         self._receive_timeout = settings.receive_timeout
         self._start_tls = settings.start_tls
-        tls = _tls(settings)
-        self.servers = [
-            ServerState(uri, _server(uri, tls, settings.connect_timeout))
-            for uri in settings.server_uris
-        ]
+        self._tls = _tls(settings)
+        self._connect_timeout = settings.connect_timeout
+        self.servers = [ServerState(uri, self._new_server(uri)) for uri in settings.server_uris]
         self.probe_timeout = settings.connect_timeout + 2 * settings.receive_timeout + 5
         self._lock = threading.Lock()
 
@@ -142,9 +152,16 @@ class ServerPool:
         self._metrics.directory_up(state.host_port, error is None)
 
     def open(self, state: ServerState, **options: Any) -> ldap3.Connection:
-        """An open (not bound) connection to ``state``; raises one of ``SOCKET_ERRORS``."""
+        """An open (not bound) connection to ``state``; raises one of ``SOCKET_ERRORS``.
+
+        A server marked down is opened on a new ``ldap3.Server`` (see the module's
+        docstring), kept for the requests after once it opened.
+        """
+        server = state.server
+        if state.down_since is not None:
+            server = self._new_server(state.uri)
         connection = ldap3.Connection(
-            state.server,
+            server,
             client_strategy=ldap3.SYNC,
             receive_timeout=self._receive_timeout,
             raise_exceptions=False,
@@ -153,12 +170,18 @@ class ServerPool:
         )
         try:
             connection.open()
-            if self._start_tls and not state.server.ssl:
+            if self._start_tls and not server.ssl:
                 connection.start_tls()
         except BaseException:
             close_connection(connection)
             raise
+        if server is not state.server:
+            with self._lock:
+                state.server = server
         return connection
+
+    def _new_server(self, uri: str) -> ldap3.Server:
+        return _server(uri, self._tls, self._connect_timeout)
 
     def check(self, state: ServerState) -> str | None:
         """Open and close a connection to ``state`` (no bind); mark it; the error if any."""
