@@ -19,12 +19,24 @@ import time
 
 import pytest
 import requests
+from prometheus_client import CollectorRegistry
 
+from mlflow_ldap_auth.config import LdapSettings
+from mlflow_ldap_auth.errors import DirectoryUnavailable
+from mlflow_ldap_auth.ldap.binding import Binder
+from mlflow_ldap_auth.ldap.connection import OperationCounter
+from mlflow_ldap_auth.ldap.servers import ServerPool
+from mlflow_ldap_auth.ldap.service_account import ServiceConnections
+from mlflow_ldap_auth.metrics import PrometheusMetrics
 from servers import (
+    PEOPLE_DN,
+    SERVICE_DN,
+    SERVICE_PASSWORD,
     SlapdInstance,
     audit_lines,
     start_server,
     wait_for_audit,
+    wait_until,
 )
 
 EXPERIMENT_0 = "/api/2.0/mlflow/experiments/get?experiment_id=0"
@@ -136,3 +148,82 @@ def test_every_server_down_then_the_second_returns(directory, second_directory, 
             server, second_directory, second_directory.ldap_uri, ("bob", "bob-password")
         )
         assert login(server, ("carol", "carol-password")) == 200
+
+
+# -- the service account's pooled connections --------------------------------------
+
+
+def service_connections(slapd: SlapdInstance, uri: str, registry: CollectorRegistry):
+    settings = LdapSettings(
+        server_uris=(uri,),
+        bind_dn=SERVICE_DN,
+        bind_password=SERVICE_PASSWORD,
+        tls_ca_cert_file=slapd.ca_cert_file,
+        connect_timeout=2,
+        receive_timeout=2,
+    )
+    pool = ServerPool(settings, PrometheusMetrics(registry))
+    service = ServiceConnections(Binder(pool, OperationCounter()), SERVICE_DN, SERVICE_PASSWORD)
+    return pool, service
+
+
+def find_bob(connection) -> list[dict]:
+    return connection.search(PEOPLE_DN, "(uid=bob)", "SUBTREE", ["uid"])
+
+
+def three_idle_connections(service: ServiceConnections) -> None:
+    """Three connections in use at once, so three wait idle after (as after a busy
+    minute of several threads)."""
+    found = service.run(
+        lambda a: service.run(lambda b: service.run(lambda c: [find_bob(x) for x in (a, b, c)]))
+    )
+    assert all(len(entries) == 1 for entries in found)
+
+
+@pytest.mark.parametrize("scheme", ["ldap", "ldaps"])
+def test_pooled_connections_dropped_by_a_restart_are_replaced_at_once(directory, scheme):
+    uri = directory.ldap_uri if scheme == "ldap" else directory.ldaps_uri
+    pool, service = service_connections(directory, uri, CollectorRegistry())
+    try:
+        three_idle_connections(service)
+        directory.stop()
+        directory.start_again()
+        # Nobody noticed the restart: the server is up, every idle connection is gone.
+        assert len(service.run(find_bob)) == 1
+        assert pool.servers[0].down_since is None
+    finally:
+        service.close()
+
+
+def test_pooled_connections_mark_an_outage_and_recover(directory):
+    registry = CollectorRegistry()
+    pool, service = service_connections(directory, directory.ldap_uri, registry)
+
+    def up() -> float | None:
+        return registry.get_sample_value(
+            "mlflow_ldap_auth_directory_up", {"server": f"127.0.0.1:{directory.port}"}
+        )
+
+    try:
+        three_idle_connections(service)
+        assert up() == 1
+        directory.stop()
+        with pytest.raises(DirectoryUnavailable):
+            service.run(find_bob)
+        # The outage was seen as one: the server is down, the gauge says so.
+        assert pool.servers[0].down_since is not None
+        assert up() == 0
+        directory.start_again()
+        back_at = time.monotonic()
+
+        def works() -> bool:
+            try:
+                return len(service.run(find_bob)) == 1
+            except DirectoryUnavailable:
+                return False
+
+        wait_until(works, "the service account did not reconnect", timeout=RECOVERY_SECONDS)
+        assert time.monotonic() - back_at < RECOVERY_SECONDS
+        assert up() == 1
+    finally:
+        service.close()

@@ -3,7 +3,14 @@
 Searches that need no user password (finding the user, their groups, group look-ups,
 domain facts) run on these. An idle connection is reused (last in, first out, so
 surplus ones age out on the server side); one that fails mid-operation is closed and
-the work is retried once on a fresh one.
+the work is retried once on a new one.
+
+A connection that went stale says the server dropped it (a restart, an outage, an idle
+timeout), and every idle one opened before it is as likely gone: they are all closed,
+so the retry opens a new connection. Retrying on the next idle one instead turned an
+outage into a 503 that never asked ``ServerPool`` (the server was not marked down, the
+``directory_up`` gauge stayed 1) and a restarted directory into 503s until the stale
+ones were used up.
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ class ServiceConnections:
                 if attempt == 2:
                     raise DirectoryUnavailable(f"LDAP connection lost: {exc}") from None
                 _logger.info("LDAP service connection went stale (%s); reconnecting", exc)
+                self.close()
         raise AssertionError("unreachable")
 
     def check_bind(self) -> None:
