@@ -5,14 +5,13 @@ stands in for a server that answers again, on the port that refused a moment bef
 """
 
 import socket
-import time
 
 import pytest
 from prometheus_client import CollectorRegistry
 
 from mlflow_ldap_auth.config import LdapSettings
 from mlflow_ldap_auth.ldap.servers import ServerPool
-from mlflow_ldap_auth.metrics import PrometheusMetrics
+from mlflow_ldap_auth.metrics import NULL_METRICS, Metrics, PrometheusMetrics
 
 
 def free_port() -> int:
@@ -30,9 +29,8 @@ def listening(port: int) -> socket.socket:
     return sock
 
 
-def pool_for(*uris: str, metrics=None) -> ServerPool:
-    settings = LdapSettings(server_uris=uris, connect_timeout=2, receive_timeout=2)
-    return ServerPool(settings, metrics) if metrics else ServerPool(settings)
+def pool_for(*uris: str, metrics: Metrics = NULL_METRICS) -> ServerPool:
+    return ServerPool(LdapSettings(server_uris=uris, connect_timeout=2, receive_timeout=2), metrics)
 
 
 @pytest.mark.parametrize("scheme", ["ldap", "LDAP"])
@@ -75,6 +73,5 @@ def test_the_up_gauge_follows_the_checks():
     pool.check(state)
     assert up() == 0
     with listening(port):
-        started = time.monotonic()
         pool.check(state)
-        assert up() == 1, time.monotonic() - started
+        assert up() == 1
