@@ -22,6 +22,13 @@ the row's claim, and a row is due early enough (``due_age``) that the result rea
 every worker before the interval has passed. Every worker reads the rows of its active users every
 few seconds (one query per 500 users) and applies what they say locally.
 
+A request that meets a row older than the interval (an idle token used again) needs
+the verdict before it is answered: in a worker, one request checks and the others of
+the same user wait for its result; a worker that loses the claim to another waits for
+that worker's result in the database (at most ``claim_wait_seconds``), and asks the
+directory itself if none comes. So while the directory answers, no request is refused
+or answered 503 because another one was checking at the same moment.
+
 A fresh login is a check too (the bind's user search read the same attributes).
 While no directory server answers, the rows keep their last ``checked_at``; tokens are
 served until ``token_outage_grace_seconds`` after it (then 503), cached passwords until
@@ -40,7 +47,7 @@ from cachetools import TTLCache
 from mlflow_ldap_auth.auth.admission import NOT_IN_ALLOWED_GROUPS, Admission
 from mlflow_ldap_auth.auth.audit import audit
 from mlflow_ldap_auth.auth.credential_cache import CredentialCache
-from mlflow_ldap_auth.auth.user_checks import UNCHECKED, CheckRecord, UserChecks
+from mlflow_ldap_auth.auth.user_checks import CLAIM_SECONDS, UNCHECKED, CheckRecord, UserChecks
 from mlflow_ldap_auth.errors import DirectoryUnavailable, NotAllowed
 from mlflow_ldap_auth.ldap.account_state import OK
 from mlflow_ldap_auth.ldap.entries import DirectoryUser
@@ -54,9 +61,21 @@ NOT_ALLOWED = "not_allowed"
 STATUS_TTL_SECONDS = 5.0
 #: After the directory failed to answer about a user, wait this long before asking again.
 RETRY_SECONDS = 10.0
+#: How long a request waits for another worker's check of the same user (s): far
+#: longer than a check takes while the directory answers; past it, it checks itself.
+CLAIM_WAIT_SECONDS = 5.0
 _UNSEEN = object()
 #: Users checked with one batched directory look-up (``Directory.lookup_many``).
 BATCH_SIZE = 50
+
+
+class _Check:
+    """A check of one user under way in this worker, for the requests that need it."""
+
+    def __init__(self, row: CheckRecord | None) -> None:
+        #: The row as it was until the check gives a new one.
+        self.row = row
+        self.done = threading.Event()
 
 
 class Revalidator:
@@ -75,6 +94,7 @@ class Revalidator:
         is_directory_user: Callable[[object], bool],
         max_users: int = 100_000,
         clock: Callable[[], float] = time.time,
+        claim_wait_seconds: float = CLAIM_WAIT_SECONDS,
     ) -> None:
         self.interval = interval_seconds
         self.grace = grace_seconds
@@ -94,6 +114,9 @@ class Revalidator:
             max_users, 3 * interval_seconds, timer=clock
         )
         self._failed_at: TTLCache[str, float] = TTLCache(max_users, RETRY_SECONDS, timer=clock)
+        #: Checks made for requests, under way in this worker, by username.
+        self._checks_under_way: dict[str, _Check] = {}
+        self._claim_wait = claim_wait_seconds
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         #: Directory look-ups this worker made for revalidation (status API, tests).
@@ -170,9 +193,8 @@ class Revalidator:
         older than the interval is rare when the user is in use (the background round
         keeps it fresh): an idle token used again, a round that fell behind. The row is
         read from the database (another worker may just have checked); if it is still
-        too old, the user is checked here only if this worker wins the claim, so a fleet
-        serving the user still checks once. A claim held by another worker means a
-        check is under way: the row as it is is used.
+        too old, the user is checked (``_check_for_requests``), unless a check of this
+        worker got no verdict within ``RETRY_SECONDS``: the row as it is is used then.
         """
         row = self._checks.get(username)
         if row is not None:
@@ -183,9 +205,67 @@ class Revalidator:
         with self._lock:
             if username in self._failed_at:
                 return row
-        if not self._checks.claim(username, int(now), int(now - self.due_age)):
-            return row
-        return self._check(username, row)
+        return self._check_for_requests(username, row, now)
+
+    def _check_for_requests(
+        self, username: str, row: CheckRecord | None, now: float
+    ) -> CheckRecord | None:
+        """One check of ``username`` in this worker, however many requests need it.
+
+        The first request checks (``_check_claimed``); the others wait for its row (at
+        most ``CLAIM_SECONDS``, as long as a claim holds) instead of answering on the
+        stale one.
+        """
+        with self._lock:
+            check = self._checks_under_way.get(username)
+            leading = check is None
+            if check is None:
+                check = self._checks_under_way[username] = _Check(row)
+        if not leading:
+            check.done.wait(CLAIM_SECONDS)
+            return check.row
+        try:
+            check.row = self._check_claimed(username, row, now)
+        finally:
+            with self._lock:
+                del self._checks_under_way[username]
+            check.done.set()
+        return check.row
+
+    def _check_claimed(
+        self, username: str, row: CheckRecord | None, now: float
+    ) -> CheckRecord | None:
+        """Check ``username`` if this worker wins the claim; else wait for the winner.
+
+        A claim held by another worker means its check is under way: its result is
+        awaited in the database. If none comes (the claim was given back without one,
+        or ``claim_wait_seconds`` passed), the user is checked here all the same: a
+        second look-up is cheaper than refusing a request the directory would allow.
+        """
+        if self._checks.claim(username, int(now), int(now - self.due_age)):
+            return self._check(username, row)
+        return self._awaited(username, row) or self._check(username, row)
+
+    def _awaited(self, username: str, before: CheckRecord | None) -> CheckRecord | None:
+        """Another worker's new row for ``username``; None if none is coming soon.
+
+        Polls the database (20 ms, doubling up to 250 ms) until the row differs from
+        ``before``, the claim is no longer held, or ``claim_wait_seconds`` have passed.
+        """
+        deadline = time.monotonic() + self._claim_wait
+        pause = 0.02
+        while True:
+            row = self._checks.get(username)
+            if row is not None and row != before:
+                with self._lock:
+                    self._rows[username] = row
+                return row
+            if row is None or row.claimed_until < self._clock():
+                return None
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(pause)
+            pause = min(2 * pause, 0.25)
 
     def _check(self, username: str, previous: CheckRecord | None) -> CheckRecord | None:
         """Check one claimed user now; the new row, or None if there is no answer."""

@@ -10,7 +10,7 @@ the result.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
@@ -30,6 +30,9 @@ class CheckRecord:
     #: ``ok`` or why the account is refused (``gone``, ``disabled``, ``locked``, ...).
     status: str
     password_marker: str | None
+    #: Until when a worker's claim to check the user holds (epoch s; 0: nobody's);
+    #: not part of what the row says about the user.
+    claimed_until: int = field(default=0, compare=False)
 
 
 class UserChecks:
@@ -48,11 +51,16 @@ class UserChecks:
                         table.c.checked_at,
                         table.c.status,
                         table.c.password_marker,
+                        table.c.claimed_until,
                     ).where(table.c.username.in_(names[start : start + 500]))
                 )
                 for row in rows:
                     found[row.username] = CheckRecord(
-                        row.username, row.checked_at, row.status, row.password_marker
+                        row.username,
+                        row.checked_at,
+                        row.status,
+                        row.password_marker,
+                        row.claimed_until,
                     )
         return found
 

@@ -1,7 +1,14 @@
 """Revalidation decisions and the fleet's coordination, on a real SQLite database shared by
-two revalidators (two workers), with a fake directory and a fake clock."""
+two revalidators (two workers), with a fake directory and a fake clock.
+
+Requests that need a check at the same moment run on real threads; a check under way
+is held open by the fake directory until the test lets it answer.
+"""
 
 from __future__ import annotations
+
+import threading
+import time
 
 import pytest
 from fakes import Clock, plugin_engine
@@ -17,15 +24,33 @@ from mlflow_ldap_auth.ldap.entries import DirectoryUser
 
 INTERVAL = 60
 GRACE = 600
+#: How long a request waits for another worker's check here (real seconds): far longer
+#: than the tests keep a check open, so whether a request waited does not depend on
+#: the machine's speed.
+CLAIM_WAIT = 30.0
+#: How long a test keeps a check open while other requests come (real seconds).
+HOLD = 0.5
 
 
 class Directory:
-    """Entries by username; counts look-ups; ``down`` raises like an outage."""
+    """Entries by username; counts look-ups; ``down`` raises like an outage.
+
+    ``hold()`` keeps the next look-ups waiting until ``answer()``; ``entered`` is set
+    when one is waiting.
+    """
 
     def __init__(self) -> None:
         self.entries: dict[str, DirectoryUser] = {}
         self.lookups: list[str] = []
         self.down = False
+        self.entered = threading.Event()
+        self._answer: threading.Event | None = None
+
+    def hold(self) -> None:
+        self._answer = threading.Event()
+
+    def answer(self) -> None:
+        self._answer.set()
 
     def add(self, username: str, status: str = "ok", marker: str | None = "1") -> None:
         self.entries[username] = DirectoryUser(
@@ -34,6 +59,9 @@ class Directory:
 
     def lookup(self, username: str) -> DirectoryUser | None:
         self.lookups.append(username)
+        if self._answer is not None:
+            self.entered.set()
+            assert self._answer.wait(30), "the test never let the directory answer"
         if self.down:
             raise DirectoryUnavailable("down")
         return self.entries.get(username)
@@ -70,6 +98,7 @@ def fleet(tmp_path):
             cache=new_cache(clock),
             is_directory_user=lambda p: p.method == "password",
             clock=clock,
+            claim_wait_seconds=CLAIM_WAIT,
         )
 
     return clock, directory, admission, worker(), worker()
@@ -227,10 +256,14 @@ def test_a_stale_row_met_on_a_request_is_checked_once_by_the_fleet(fleet):
     # The other worker reads the fresh row instead of asking the directory again.
     assert two.token_verdict("idle") is None and directory.lookups == ["idle"]
     clock.now += INTERVAL + 1
+    # A claim whose holder never writes a result (a worker that died mid-check) holds
+    # a request for claim_wait_seconds at most: then the worker checks itself.
     checks = one._checks
-    assert checks.claim("idle", int(clock.now), int(clock.now - one.due_age))  # one is on it
-    assert two.token_verdict("idle") is None  # within the grace period, nobody asks twice
-    assert directory.lookups == ["idle"]
+    assert checks.claim("idle", int(clock.now), int(clock.now - one.due_age))
+    two._claim_wait = 0.2
+    directory.add("idle", status="disabled")
+    assert two.token_verdict("idle") == "owner_disabled"
+    assert directory.lookups == ["idle", "idle"]
 
 
 def test_claims_and_results_are_batched_per_round(fleet):
@@ -253,3 +286,88 @@ def test_claims_and_results_are_batched_per_round(fleet):
     updates = [s for s in statements if s.lstrip().upper().startswith("UPDATE")]
     # one claim update for the whole round, then one result update per user (one transaction)
     assert len(updates) == 1 + 120, len(updates)
+
+
+def in_parallel(calls: int, verdict) -> tuple[list[threading.Thread], list]:
+    """``calls`` threads that each call ``verdict()`` at the same moment (a barrier);
+    their results (or exceptions) land in the returned list."""
+    results: list = []
+    start = threading.Barrier(calls)
+
+    def request() -> None:
+        start.wait()
+        try:
+            results.append(verdict())
+        except Exception as error:
+            results.append(error)
+
+    threads = [threading.Thread(target=request) for _ in range(calls)]
+    for thread in threads:
+        thread.start()
+    return threads, results
+
+
+def let_wait(threads: list[threading.Thread], seconds: float) -> None:
+    """Give ``threads`` ``seconds`` in all to finish (requests that must not finish yet)."""
+    deadline = time.monotonic() + seconds
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+
+
+def joined(threads: list[threading.Thread]) -> None:
+    for thread in threads:
+        thread.join(30)
+        assert not thread.is_alive()
+
+
+@pytest.mark.parametrize("age", [INTERVAL + 1, GRACE + INTERVAL], ids=["stale", "past_grace"])
+def test_parallel_requests_of_one_worker_share_one_check_and_its_verdict(fleet, age):
+    clock, directory, _, one, _ = fleet
+    directory.add("idle")
+    login(one, directory, "idle")
+    clock.now += age  # an idle token comes back: 8 requests at once
+    directory.add("idle", status="locked")
+    directory.hold()
+    threads, results = in_parallel(8, lambda: one.token_verdict("idle"))
+    assert directory.entered.wait(30)
+    # The others are waiting for the check under way, or still on their way to it:
+    # whichever, once they are all back each has the directory's verdict.
+    let_wait(threads, HOLD)
+    directory.answer()
+    joined(threads)
+    assert results == ["owner_locked"] * 8
+    assert directory.lookups == ["idle"]
+
+
+@pytest.mark.parametrize("age", [INTERVAL + 1, GRACE + INTERVAL], ids=["stale", "past_grace"])
+def test_a_worker_that_loses_the_claim_waits_for_the_winners_verdict(fleet, age):
+    clock, directory, _, one, two = fleet
+    directory.add("idle")
+    login(one, directory, "idle")
+    clock.now += age
+    directory.add("idle", status="locked")
+    directory.hold()
+    winner, winner_results = in_parallel(1, lambda: one.token_verdict("idle"))
+    assert directory.entered.wait(30)  # the first worker holds the claim, checking
+    losers, loser_results = in_parallel(4, lambda: two.token_verdict("idle"))
+    let_wait(losers, HOLD)  # well inside their wait for the winner
+    directory.answer()
+    joined(winner + losers)
+    assert winner_results == ["owner_locked"]
+    assert loser_results == ["owner_locked"] * 4  # read from the winner's row
+    assert directory.lookups == ["idle"]  # one check for the fleet
+
+
+def test_an_answered_user_is_usable_again_for_waiting_requests(fleet):
+    clock, directory, _, one, two = fleet
+    directory.add("idle")
+    login(one, directory, "idle")
+    clock.now += GRACE + INTERVAL  # long idle, but the directory answers
+    directory.hold()
+    winner, winner_results = in_parallel(1, lambda: two.token_verdict("idle"))
+    assert directory.entered.wait(30)
+    threads, results = in_parallel(8, lambda: one.token_verdict("idle"))
+    let_wait(threads, HOLD)
+    directory.answer()
+    joined(winner + threads)
+    assert winner_results + results == [None] * 9  # never outage_grace_over
