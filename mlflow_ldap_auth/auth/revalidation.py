@@ -33,6 +33,16 @@ A fresh login is a check too (the bind's user search read the same attributes).
 While no directory server answers, the rows keep their last ``checked_at``; tokens are
 served until ``token_outage_grace_seconds`` after it (then 503), cached passwords until
 their own TTL, as before.
+
+A check that fails while the directory answers is not an outage, and does not get the
+outage's grace: a search the server refuses (``SearchRefused``: a referral, a limit),
+an error of MLflow's store while re-syncing, a bug. A batch whose look-up fails that
+way is looked up again user by user, so one entry cannot hold back the others; a user
+whose own check fails is recorded as ``check_failed`` (audit ``user_revalidated``,
+reason ``check_failed``): cached passwords are evicted at once (a password login binds,
+which checks the account itself), tokens are served until the last successful check
+is older than the interval and then answer 401 (``owner_check_failed``), and the
+fleet retries the check every ``RETRY_SECONDS`` until it succeeds (``usable_again``).
 """
 
 from __future__ import annotations
@@ -41,14 +51,21 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from cachetools import TTLCache
 
 from mlflow_ldap_auth.auth.admission import NOT_IN_ALLOWED_GROUPS, Admission
 from mlflow_ldap_auth.auth.audit import audit
 from mlflow_ldap_auth.auth.credential_cache import CredentialCache
-from mlflow_ldap_auth.auth.user_checks import CLAIM_SECONDS, UNCHECKED, CheckRecord, UserChecks
-from mlflow_ldap_auth.errors import DirectoryUnavailable, NotAllowed
+from mlflow_ldap_auth.auth.user_checks import (
+    CHECK_FAILED,
+    CLAIM_SECONDS,
+    UNCHECKED,
+    CheckRecord,
+    UserChecks,
+)
+from mlflow_ldap_auth.errors import DirectoryUnavailable, NotAllowed, SearchRefused
 from mlflow_ldap_auth.ldap.account_state import OK
 from mlflow_ldap_auth.ldap.entries import DirectoryUser
 
@@ -59,7 +76,7 @@ NOT_ALLOWED = "not_allowed"
 #: How long a worker reuses a row it read (s): revalidation results and token
 #: refusals reach every worker within this plus one tick.
 STATUS_TTL_SECONDS = 5.0
-#: After the directory failed to answer about a user, wait this long before asking again.
+#: After a check of a user got no verdict, wait this long before asking again.
 RETRY_SECONDS = 10.0
 #: How long a request waits for another worker's check of the same user (s): far
 #: longer than a check takes while the directory answers; past it, it checks itself.
@@ -67,6 +84,11 @@ CLAIM_WAIT_SECONDS = 5.0
 _UNSEEN = object()
 #: Users checked with one batched directory look-up (``Directory.lookup_many``).
 BATCH_SIZE = 50
+
+
+def tick_seconds(interval_seconds: int) -> float:
+    """How often a worker reads its active users' rows and checks the due ones."""
+    return max(1.0, min(5.0, interval_seconds / 10))
 
 
 class _Check:
@@ -124,7 +146,7 @@ class Revalidator:
 
     @property
     def tick_seconds(self) -> float:
-        return max(1.0, min(5.0, self.interval / 10))
+        return tick_seconds(self.interval)
 
     @property
     def due_age(self) -> float:
@@ -155,6 +177,8 @@ class Revalidator:
 
         Raises ``DirectoryUnavailable`` when the last successful check is older than
         the interval, the directory cannot answer now, and the grace period is over.
+        An account whose checks fail while the directory answers (``check_failed``) is
+        usable until its last successful check is older than the interval.
         """
         now = self._clock()
         row = self._remembered(username)
@@ -165,9 +189,11 @@ class Revalidator:
                 f"{username}'s directory entry was never checked and the directory is down",
                 reason="revalidation_unavailable",
             )
+        age = now - row.checked_at
+        if row.status == CHECK_FAILED:
+            return f"owner_{CHECK_FAILED}" if age > self.interval else None
         if row.status != OK:
             return f"owner_{row.status}"
-        age = now - row.checked_at
         if age > self.interval and age > self.grace:
             raise DirectoryUnavailable(
                 f"{username}'s directory entry was last checked {int(age)} s ago "
@@ -193,8 +219,9 @@ class Revalidator:
         older than the interval is rare when the user is in use (the background round
         keeps it fresh): an idle token used again, a round that fell behind. The row is
         read from the database (another worker may just have checked); if it is still
-        too old, the user is checked (``_check_for_requests``), unless a check of this
-        worker got no verdict within ``RETRY_SECONDS``: the row as it is is used then.
+        too old, the user is checked (``_check_for_requests``), unless a check got no
+        verdict within ``RETRY_SECONDS`` (here, or anywhere for ``check_failed``): the
+        row as it is is used then.
         """
         row = self._checks.get(username)
         if row is not None:
@@ -205,6 +232,8 @@ class Revalidator:
         with self._lock:
             if username in self._failed_at:
                 return row
+        if row is not None and row.status == CHECK_FAILED and row.claimed_until >= now:
+            return row  # failed a moment ago: retried after RETRY_SECONDS
         return self._check_for_requests(username, row, now)
 
     def _check_for_requests(
@@ -272,13 +301,62 @@ class Revalidator:
         rows = {username: previous} if previous is not None else {}
         return self._check_batch([username], rows).get(username, previous)
 
-    def _postpone(self, usernames: list[str], error: DirectoryUnavailable) -> None:
+    def _postpone(self, usernames: list[str], error: Exception) -> None:
+        """The directory could not answer: claims given back, rows as they are."""
         _logger.warning("Revalidation of %s postponed: %s", sorted(usernames), error)
+        self._retry_later(usernames)
+        self._checks.release_many(usernames)
+
+    def _retry_later(self, usernames: list[str]) -> None:
         now = self._clock()
         with self._lock:
             for username in usernames:
                 self._failed_at[username] = now
-        self._checks.release_many(usernames)
+
+    def _look_up(self, usernames: list[str]) -> tuple[dict[str, DirectoryUser | None], list[str]]:
+        """The directory's answers (None: no such user), and the users whose look-up
+        failed while the directory answered; a user in neither was postponed.
+
+        An outage postpones the users without an answer yet (``_postpone``). Any other
+        error of a batch is retried user by user, so one entry that cannot be read (or
+        a bug it triggers) does not hold back the others' verdicts.
+        """
+        try:
+            found = self._lookup_many(usernames)
+            return {name: found.get(name) for name in usernames}, []
+        except SearchRefused as error:
+            _logger.warning("Revalidation of %s failed: %s", sorted(usernames), error)
+        except DirectoryUnavailable as error:
+            self._postpone(usernames, error)
+            return {}, []
+        except Exception:
+            _logger.exception("Revalidation of %s failed", sorted(usernames))
+        if len(usernames) == 1:
+            return {}, list(usernames)
+        answers: dict[str, DirectoryUser | None] = {}
+        failed = []
+        for index, username in enumerate(usernames):
+            try:
+                answers[username] = self._lookup_many([username]).get(username)
+            except SearchRefused as error:
+                _logger.warning("Revalidation of %r failed: %s", username, error)
+                failed.append(username)
+            except DirectoryUnavailable as error:
+                self._postpone(usernames[index:], error)
+                break
+            except Exception:
+                _logger.exception("Revalidation of %r failed", username)
+                failed.append(username)
+        return answers, failed
+
+    @staticmethod
+    def _failure(username: str, previous: CheckRecord | None) -> CheckRecord:
+        """The row a failed check leaves (as ``UserChecks.record_failures`` writes it)."""
+        if previous is None:
+            return CheckRecord(username, 0, CHECK_FAILED, None)
+        if previous.status in (OK, UNCHECKED):
+            return replace(previous, status=CHECK_FAILED)
+        return previous
 
     def _decide(
         self, username: str, user: DirectoryUser | None, previous: CheckRecord | None
@@ -310,7 +388,10 @@ class Revalidator:
         )
         if before == row.status and not password_changed and not changed:
             return
-        if row.status != OK:
+        result = "success" if row.status == OK else "refused"
+        if row.status == CHECK_FAILED:
+            reason, result = CHECK_FAILED, "error"
+        elif row.status != OK:
             reason = row.status
         elif password_changed:
             reason = "password_changed"
@@ -322,7 +403,7 @@ class Revalidator:
             "user_revalidated",
             user=row.username,
             source=None,
-            result="success" if row.status == OK else "refused",
+            result=result,
             reason=reason,
             previous=before,
             status=row.status,
@@ -399,34 +480,30 @@ class Revalidator:
     ) -> dict[str, CheckRecord]:
         """One directory look-up, one transaction of results for a batch of claimed users.
 
-        Returns the new rows (none for a user without an answer: the claim is given back).
+        Returns the new rows: a verdict, or ``check_failed`` for a user whose look-up
+        or re-sync failed while the directory answered; none for a user postponed by an
+        outage (the claim is given back, the row stays).
         """
         self.checks_made += len(usernames)
-        try:
-            users = self._lookup_many(usernames)
-        except DirectoryUnavailable as exc:
-            self._postpone(usernames, exc)
-            return {}
-        except Exception:
-            # The round goes on; the claims are given back.
-            _logger.exception("Revalidation of %s failed", sorted(usernames))
-            self._checks.release_many(usernames)
-            return {}
+        users, failed = self._look_up(usernames)
         decided: list[tuple[CheckRecord, bool]] = []
-        failed = []
         for username in usernames:
+            if username not in users:
+                continue
             try:
-                decided.append(self._decide(username, users.get(username), rows.get(username)))
+                decided.append(self._decide(username, users[username], rows.get(username)))
             except Exception:
                 # One user's failure (e.g. MLflow's store) must not stop the round.
                 _logger.exception("Revalidation of %r failed", username)
                 failed.append(username)
-        if failed:
-            self._checks.release_many(failed)
         self._checks.record_many(
             [(row.username, row.status, row.password_marker) for row, _ in decided],
             int(self._clock()),
         )
+        if failed:
+            self._retry_later(failed)
+            self._checks.record_failures(failed, int(self._clock() + RETRY_SECONDS))
+            decided += [(self._failure(name, rows.get(name)), False) for name in failed]
         for row, changed in decided:
             self._audit(rows.get(row.username), row, changed)
         checked = {row.username: row for row, _ in decided}

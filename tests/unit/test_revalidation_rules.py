@@ -13,12 +13,13 @@ import time
 import pytest
 from fakes import Clock, plugin_engine
 
+from mlflow_ldap_auth.auth import audit
 from mlflow_ldap_auth.auth.admission import NOT_IN_ALLOWED_GROUPS, Admitted
 from mlflow_ldap_auth.auth.credential_cache import CredentialCache
 from mlflow_ldap_auth.auth.provisioning import Principal
 from mlflow_ldap_auth.auth.revalidation import STATUS_TTL_SECONDS, Revalidator
 from mlflow_ldap_auth.auth.user_checks import UserChecks
-from mlflow_ldap_auth.errors import DirectoryUnavailable, NotAllowed
+from mlflow_ldap_auth.errors import DirectoryUnavailable, NotAllowed, SearchRefused
 from mlflow_ldap_auth.ldap.account_state import AccountState
 from mlflow_ldap_auth.ldap.entries import DirectoryUser
 
@@ -35,14 +36,16 @@ HOLD = 0.5
 class Directory:
     """Entries by username; counts look-ups; ``down`` raises like an outage.
 
-    ``hold()`` keeps the next look-ups waiting until ``answer()``; ``entered`` is set
-    when one is waiting.
+    ``failing`` names users whose look-up raises that error (the server answered, but
+    not with the entry). ``hold()`` keeps the next look-ups waiting until ``answer()``;
+    ``entered`` is set when one is waiting.
     """
 
     def __init__(self) -> None:
         self.entries: dict[str, DirectoryUser] = {}
         self.lookups: list[str] = []
         self.down = False
+        self.failing: dict[str, Exception] = {}
         self.entered = threading.Event()
         self._answer: threading.Event | None = None
 
@@ -64,6 +67,8 @@ class Directory:
             assert self._answer.wait(30), "the test never let the directory answer"
         if self.down:
             raise DirectoryUnavailable("down")
+        if username in self.failing:
+            raise self.failing[username]
         return self.entries.get(username)
 
 
@@ -71,8 +76,12 @@ class Admission:
     def __init__(self) -> None:
         self.refused: set[str] = set()
         self.admitted: list[str] = []
+        #: Users whose re-sync fails (MLflow's store raising).
+        self.broken: set[str] = set()
 
     def admit(self, user: DirectoryUser, source) -> Admitted:
+        if user.username in self.broken:
+            raise RuntimeError("the store failed")
         if user.username in self.refused:
             raise NotAllowed("no", reason=NOT_IN_ALLOWED_GROUPS)
         self.admitted.append(user.username)
@@ -371,3 +380,94 @@ def test_an_answered_user_is_usable_again_for_waiting_requests(fleet):
     directory.answer()
     joined(winner + threads)
     assert winner_results + results == [None] * 9  # never outage_grace_over
+
+
+@pytest.fixture
+def audited():
+    records: list[dict] = []
+    audit.add_sink(records.append)
+    yield records
+    audit.remove_sink(records.append)
+
+
+def revalidated(records: list[dict], user: str) -> list[str]:
+    return [r["reason"] for r in records if r["event"] == "user_revalidated" and r["user"] == user]
+
+
+def test_one_entry_that_cannot_be_read_does_not_hold_back_the_batch(fleet, audited):
+    clock, directory, _, one, two = fleet
+    for name in ("alice", "leaver", "moved"):
+        directory.add(name)
+        login(one, directory, name)
+    del directory.entries["leaver"]
+    directory.failing["moved"] = SearchRefused("10 referral", reason="search_error")
+    clock.now += one.due_age + 1
+    assert one.tick() == 3  # one batch for the three
+    assert one.token_verdict("leaver") == "owner_gone"
+    assert one.token_verdict("alice") is None
+    # The user whose entry cannot be read: tokens until the interval is over, cached
+    # password evicted at once (a login binds and reads the entry itself).
+    assert one.token_verdict("moved") is None
+    assert not cached(one, "moved") and cached(one, "alice")
+    assert revalidated(audited, "moved") == ["check_failed"]
+    clock.now += INTERVAL - one.due_age  # the last successful check is now too old
+    for worker in (one, two):
+        assert worker.token_verdict("moved") == "owner_check_failed"
+        assert worker.token_verdict("alice") is None
+
+
+@pytest.mark.parametrize(
+    "failure",
+    ["search_refused", "unexpected_error", "store_error"],
+)
+def test_a_check_that_keeps_failing_refuses_tokens_after_the_interval_not_the_grace(
+    fleet, audited, failure
+):
+    clock, directory, admission, one, two = fleet
+    directory.add("alice")
+    login(one, directory, "alice")
+    two.note_token_use("alice")
+    if failure == "store_error":
+        admission.broken.add("alice")
+    else:
+        error = SearchRefused("11 adminLimitExceeded") if failure == "search_refused" else None
+        directory.failing["alice"] = error or KeyError("a bug")
+    clock.now += one.due_age + 1
+    assert one.tick() == 1
+    assert one.token_verdict("alice") is None  # the last success is within the interval
+    clock.now += INTERVAL  # retried, failing again; far inside the 600 s grace
+    two.note_token_use("alice")  # the pipeline keeps trying
+    assert two.tick() == 1
+    for worker in (one, two):
+        assert worker.token_verdict("alice") == "owner_check_failed"
+    assert revalidated(audited, "alice") == ["check_failed"]  # once, not per retry
+    directory.failing.clear()
+    admission.broken.clear()
+    clock.now += STATUS_TTL_SECONDS + 11  # past the retry pause
+    two.note_token_use("alice")
+    two.tick()
+    assert one.token_verdict("alice") is None and two.token_verdict("alice") is None
+    assert revalidated(audited, "alice") == ["check_failed", "usable_again"]
+
+
+def test_a_never_checked_user_whose_check_fails_is_refused_not_503(fleet):
+    _, directory, _, one, _ = fleet
+    directory.add("carol")
+    directory.failing["carol"] = SearchRefused("10 referral")
+    assert one.token_verdict("carol") == "owner_check_failed"
+
+
+def test_an_outage_during_the_user_by_user_retry_postpones_the_rest(fleet):
+    clock, directory, _, one, _ = fleet
+    for name in ("alice", "bob", "carol"):
+        directory.add(name)
+        login(one, directory, name)
+    directory.failing["alice"] = SearchRefused("10 referral")
+    directory.failing["bob"] = DirectoryUnavailable("down")  # the directory went away
+    clock.now += one.due_age + 1
+    one.tick()
+    clock.now += INTERVAL - one.due_age
+    # alice's check failed while the directory answered; bob and carol got no answer:
+    # theirs is an outage, served within the grace.
+    assert one.token_verdict("alice") == "owner_check_failed"
+    assert one.token_verdict("bob") is None and one.token_verdict("carol") is None
