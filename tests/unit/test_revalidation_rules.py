@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from types import SimpleNamespace
 
 import pytest
 from fakes import Clock, plugin_engine
@@ -21,6 +22,7 @@ from mlflow_ldap_auth.auth.revalidation import STATUS_TTL_SECONDS, Revalidator
 from mlflow_ldap_auth.auth.user_checks import UserChecks
 from mlflow_ldap_auth.errors import DirectoryUnavailable, NotAllowed, SearchRefused
 from mlflow_ldap_auth.ldap.account_state import AccountState
+from mlflow_ldap_auth.ldap.connection import LdapConnection, OperationCounter
 from mlflow_ldap_auth.ldap.entries import DirectoryUser
 
 INTERVAL = 60
@@ -471,3 +473,32 @@ def test_an_outage_during_the_user_by_user_retry_postpones_the_rest(fleet):
     # theirs is an outage, served within the grace.
     assert one.token_verdict("alice") == "owner_check_failed"
     assert one.token_verdict("bob") is None and one.token_verdict("carol") is None
+
+
+class _Answered:
+    """What ldap3 leaves after a search the server answered with result ``code``."""
+
+    def __init__(self, code: int) -> None:
+        self.result = {"result": code, "description": "as answered", "message": ""}
+        self.response: list = []
+
+    def search(self, *args, **kwargs) -> bool:
+        return False
+
+
+@pytest.mark.parametrize(
+    ("code", "refused"),
+    [(10, True), (11, True), (50, True), (80, True), (51, False), (52, False)],
+    ids=["referral", "admin_limit", "access", "other", "busy", "unavailable"],
+)
+def test_only_a_busy_or_unavailable_answer_to_a_search_is_an_outage(code, refused):
+    connection = LdapConnection(
+        _Answered(code),
+        SimpleNamespace(host_port="127.0.0.1:389"),
+        pool=None,
+        operations=OperationCounter(),
+    )
+    with pytest.raises(DirectoryUnavailable) as info:
+        connection.search("ou=people,dc=example,dc=org", "(uid=alice)", "SUBTREE", ["uid"])
+    assert isinstance(info.value, SearchRefused) is refused
+    assert info.value.reason == "search_error"  # a login answers 503 either way
