@@ -44,3 +44,12 @@ class DirectoryUnavailable(AuthError):
     """No directory server could answer (down, timed out, TLS failure, misconfigured)."""
 
     reason = "directory_unavailable"
+
+
+class SearchRefused(DirectoryUnavailable):
+    """A directory server answered a search with an error result (a referral, a limit,
+    an access error), not a busy or unavailable one: the server is up but will not
+    answer this search. A login still answers 503; revalidation tells it apart from an
+    outage (``auth.revalidation``)."""
+
+    reason = "search_error"

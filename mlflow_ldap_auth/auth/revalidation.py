@@ -22,10 +22,27 @@ the row's claim, and a row is due early enough (``due_age``) that the result rea
 every worker before the interval has passed. Every worker reads the rows of its active users every
 few seconds (one query per 500 users) and applies what they say locally.
 
+A request that meets a row older than the interval (an idle token used again) needs
+the verdict before it is answered: in a worker, one request checks and the others of
+the same user wait for its result; a worker that loses the claim to another waits for
+that worker's result in the database (at most ``claim_wait_seconds``), and asks the
+directory itself if none comes. So while the directory answers, no request is refused
+or answered 503 because another one was checking at the same moment.
+
 A fresh login is a check too (the bind's user search read the same attributes).
 While no directory server answers, the rows keep their last ``checked_at``; tokens are
 served until ``token_outage_grace_seconds`` after it (then 503), cached passwords until
 their own TTL, as before.
+
+A check that fails while the directory answers is not an outage, and does not get the
+outage's grace: a search the server refuses (``SearchRefused``: a referral, a limit),
+an error of MLflow's store while re-syncing, a bug. A batch whose look-up fails that
+way is looked up again user by user, so one entry cannot hold back the others; a user
+whose own check fails is recorded as ``check_failed`` (audit ``user_revalidated``,
+reason ``check_failed``): cached passwords are evicted at once (a password login binds,
+which checks the account itself), tokens are served until the last successful check
+is older than the interval and then answer 401 (``owner_check_failed``), and the
+fleet retries the check every ``RETRY_SECONDS`` until it succeeds (``usable_again``).
 """
 
 from __future__ import annotations
@@ -34,14 +51,21 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from cachetools import TTLCache
 
 from mlflow_ldap_auth.auth.admission import NOT_IN_ALLOWED_GROUPS, Admission
 from mlflow_ldap_auth.auth.audit import audit
 from mlflow_ldap_auth.auth.credential_cache import CredentialCache
-from mlflow_ldap_auth.auth.user_checks import UNCHECKED, CheckRecord, UserChecks
-from mlflow_ldap_auth.errors import DirectoryUnavailable, NotAllowed
+from mlflow_ldap_auth.auth.user_checks import (
+    CHECK_FAILED,
+    CLAIM_SECONDS,
+    UNCHECKED,
+    CheckRecord,
+    UserChecks,
+)
+from mlflow_ldap_auth.errors import DirectoryUnavailable, NotAllowed, SearchRefused
 from mlflow_ldap_auth.ldap.account_state import OK
 from mlflow_ldap_auth.ldap.entries import DirectoryUser
 
@@ -52,11 +76,28 @@ NOT_ALLOWED = "not_allowed"
 #: How long a worker reuses a row it read (s): revalidation results and token
 #: refusals reach every worker within this plus one tick.
 STATUS_TTL_SECONDS = 5.0
-#: After the directory failed to answer about a user, wait this long before asking again.
+#: After a check of a user got no verdict, wait this long before asking again.
 RETRY_SECONDS = 10.0
+#: How long a request waits for another worker's check of the same user (s): far
+#: longer than a check takes while the directory answers; past it, it checks itself.
+CLAIM_WAIT_SECONDS = 5.0
 _UNSEEN = object()
 #: Users checked with one batched directory look-up (``Directory.lookup_many``).
 BATCH_SIZE = 50
+
+
+def tick_seconds(interval_seconds: int) -> float:
+    """How often a worker reads its active users' rows and checks the due ones."""
+    return max(1.0, min(5.0, interval_seconds / 10))
+
+
+class _Check:
+    """A check of one user under way in this worker, for the requests that need it."""
+
+    def __init__(self, row: CheckRecord | None) -> None:
+        #: The row as it was until the check gives a new one.
+        self.row = row
+        self.done = threading.Event()
 
 
 class Revalidator:
@@ -75,6 +116,7 @@ class Revalidator:
         is_directory_user: Callable[[object], bool],
         max_users: int = 100_000,
         clock: Callable[[], float] = time.time,
+        claim_wait_seconds: float = CLAIM_WAIT_SECONDS,
     ) -> None:
         self.interval = interval_seconds
         self.grace = grace_seconds
@@ -94,6 +136,9 @@ class Revalidator:
             max_users, 3 * interval_seconds, timer=clock
         )
         self._failed_at: TTLCache[str, float] = TTLCache(max_users, RETRY_SECONDS, timer=clock)
+        #: Checks made for requests, under way in this worker, by username.
+        self._checks_under_way: dict[str, _Check] = {}
+        self._claim_wait = claim_wait_seconds
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         #: Directory look-ups this worker made for revalidation (status API, tests).
@@ -101,7 +146,7 @@ class Revalidator:
 
     @property
     def tick_seconds(self) -> float:
-        return max(1.0, min(5.0, self.interval / 10))
+        return tick_seconds(self.interval)
 
     @property
     def due_age(self) -> float:
@@ -132,6 +177,8 @@ class Revalidator:
 
         Raises ``DirectoryUnavailable`` when the last successful check is older than
         the interval, the directory cannot answer now, and the grace period is over.
+        An account whose checks fail while the directory answers (``check_failed``) is
+        usable until its last successful check is older than the interval.
         """
         now = self._clock()
         row = self._remembered(username)
@@ -142,9 +189,11 @@ class Revalidator:
                 f"{username}'s directory entry was never checked and the directory is down",
                 reason="revalidation_unavailable",
             )
+        age = now - row.checked_at
+        if row.status == CHECK_FAILED:
+            return f"owner_{CHECK_FAILED}" if age > self.interval else None
         if row.status != OK:
             return f"owner_{row.status}"
-        age = now - row.checked_at
         if age > self.interval and age > self.grace:
             raise DirectoryUnavailable(
                 f"{username}'s directory entry was last checked {int(age)} s ago "
@@ -170,9 +219,9 @@ class Revalidator:
         older than the interval is rare when the user is in use (the background round
         keeps it fresh): an idle token used again, a round that fell behind. The row is
         read from the database (another worker may just have checked); if it is still
-        too old, the user is checked here only if this worker wins the claim, so a fleet
-        serving the user still checks once. A claim held by another worker means a
-        check is under way: the row as it is is used.
+        too old, the user is checked (``_check_for_requests``), unless a check got no
+        verdict within ``RETRY_SECONDS`` (here, or anywhere for ``check_failed``): the
+        row as it is is used then.
         """
         row = self._checks.get(username)
         if row is not None:
@@ -183,22 +232,131 @@ class Revalidator:
         with self._lock:
             if username in self._failed_at:
                 return row
-        if not self._checks.claim(username, int(now), int(now - self.due_age)):
-            return row
-        return self._check(username, row)
+        if row is not None and row.status == CHECK_FAILED and row.claimed_until >= now:
+            return row  # failed a moment ago: retried after RETRY_SECONDS
+        return self._check_for_requests(username, row, now)
+
+    def _check_for_requests(
+        self, username: str, row: CheckRecord | None, now: float
+    ) -> CheckRecord | None:
+        """One check of ``username`` in this worker, however many requests need it.
+
+        The first request checks (``_check_claimed``); the others wait for its row (at
+        most ``CLAIM_SECONDS``, as long as a claim holds) instead of answering on the
+        stale one.
+        """
+        with self._lock:
+            check = self._checks_under_way.get(username)
+            leading = check is None
+            if check is None:
+                check = self._checks_under_way[username] = _Check(row)
+        if not leading:
+            check.done.wait(CLAIM_SECONDS)
+            return check.row
+        try:
+            check.row = self._check_claimed(username, row, now)
+        finally:
+            with self._lock:
+                del self._checks_under_way[username]
+            check.done.set()
+        return check.row
+
+    def _check_claimed(
+        self, username: str, row: CheckRecord | None, now: float
+    ) -> CheckRecord | None:
+        """Check ``username`` if this worker wins the claim; else wait for the winner.
+
+        A claim held by another worker means its check is under way: its result is
+        awaited in the database. If none comes (the claim was given back without one,
+        or ``claim_wait_seconds`` passed), the user is checked here all the same: a
+        second look-up is cheaper than refusing a request the directory would allow.
+        """
+        if self._checks.claim(username, int(now), int(now - self.due_age)):
+            return self._check(username, row)
+        return self._awaited(username, row) or self._check(username, row)
+
+    def _awaited(self, username: str, before: CheckRecord | None) -> CheckRecord | None:
+        """Another worker's new row for ``username``; None if none is coming soon.
+
+        Polls the database (20 ms, doubling up to 250 ms) until the row differs from
+        ``before``, the claim is no longer held, or ``claim_wait_seconds`` have passed.
+        """
+        deadline = time.monotonic() + self._claim_wait
+        pause = 0.02
+        while True:
+            row = self._checks.get(username)
+            if row is not None and row != before:
+                with self._lock:
+                    self._rows[username] = row
+                return row
+            if row is None or row.claimed_until < self._clock():
+                return None
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(pause)
+            pause = min(2 * pause, 0.25)
 
     def _check(self, username: str, previous: CheckRecord | None) -> CheckRecord | None:
         """Check one claimed user now; the new row, or None if there is no answer."""
         rows = {username: previous} if previous is not None else {}
         return self._check_batch([username], rows).get(username, previous)
 
-    def _postpone(self, usernames: list[str], error: DirectoryUnavailable) -> None:
+    def _postpone(self, usernames: list[str], error: Exception) -> None:
+        """The directory could not answer: claims given back, rows as they are."""
         _logger.warning("Revalidation of %s postponed: %s", sorted(usernames), error)
+        self._retry_later(usernames)
+        self._checks.release_many(usernames)
+
+    def _retry_later(self, usernames: list[str]) -> None:
         now = self._clock()
         with self._lock:
             for username in usernames:
                 self._failed_at[username] = now
-        self._checks.release_many(usernames)
+
+    def _look_up(self, usernames: list[str]) -> tuple[dict[str, DirectoryUser | None], list[str]]:
+        """The directory's answers (None: no such user), and the users whose look-up
+        failed while the directory answered; a user in neither was postponed.
+
+        An outage postpones the users without an answer yet (``_postpone``). Any other
+        error of a batch is retried user by user, so one entry that cannot be read (or
+        a bug it triggers) does not hold back the others' verdicts.
+        """
+        try:
+            found = self._lookup_many(usernames)
+            return {name: found.get(name) for name in usernames}, []
+        except SearchRefused as error:
+            _logger.warning("Revalidation of %s failed: %s", sorted(usernames), error)
+        except DirectoryUnavailable as error:
+            self._postpone(usernames, error)
+            return {}, []
+        except Exception:
+            _logger.exception("Revalidation of %s failed", sorted(usernames))
+        if len(usernames) == 1:
+            return {}, list(usernames)
+        answers: dict[str, DirectoryUser | None] = {}
+        failed = []
+        for index, username in enumerate(usernames):
+            try:
+                answers[username] = self._lookup_many([username]).get(username)
+            except SearchRefused as error:
+                _logger.warning("Revalidation of %r failed: %s", username, error)
+                failed.append(username)
+            except DirectoryUnavailable as error:
+                self._postpone(usernames[index:], error)
+                break
+            except Exception:
+                _logger.exception("Revalidation of %r failed", username)
+                failed.append(username)
+        return answers, failed
+
+    @staticmethod
+    def _failure(username: str, previous: CheckRecord | None) -> CheckRecord:
+        """The row a failed check leaves (as ``UserChecks.record_failures`` writes it)."""
+        if previous is None:
+            return CheckRecord(username, 0, CHECK_FAILED, None)
+        if previous.status in (OK, UNCHECKED):
+            return replace(previous, status=CHECK_FAILED)
+        return previous
 
     def _decide(
         self, username: str, user: DirectoryUser | None, previous: CheckRecord | None
@@ -230,7 +388,10 @@ class Revalidator:
         )
         if before == row.status and not password_changed and not changed:
             return
-        if row.status != OK:
+        result = "success" if row.status == OK else "refused"
+        if row.status == CHECK_FAILED:
+            reason, result = CHECK_FAILED, "error"
+        elif row.status != OK:
             reason = row.status
         elif password_changed:
             reason = "password_changed"
@@ -242,7 +403,7 @@ class Revalidator:
             "user_revalidated",
             user=row.username,
             source=None,
-            result="success" if row.status == OK else "refused",
+            result=result,
             reason=reason,
             previous=before,
             status=row.status,
@@ -319,34 +480,30 @@ class Revalidator:
     ) -> dict[str, CheckRecord]:
         """One directory look-up, one transaction of results for a batch of claimed users.
 
-        Returns the new rows (none for a user without an answer: the claim is given back).
+        Returns the new rows: a verdict, or ``check_failed`` for a user whose look-up
+        or re-sync failed while the directory answered; none for a user postponed by an
+        outage (the claim is given back, the row stays).
         """
         self.checks_made += len(usernames)
-        try:
-            users = self._lookup_many(usernames)
-        except DirectoryUnavailable as exc:
-            self._postpone(usernames, exc)
-            return {}
-        except Exception:
-            # The round goes on; the claims are given back.
-            _logger.exception("Revalidation of %s failed", sorted(usernames))
-            self._checks.release_many(usernames)
-            return {}
+        users, failed = self._look_up(usernames)
         decided: list[tuple[CheckRecord, bool]] = []
-        failed = []
         for username in usernames:
+            if username not in users:
+                continue
             try:
-                decided.append(self._decide(username, users.get(username), rows.get(username)))
+                decided.append(self._decide(username, users[username], rows.get(username)))
             except Exception:
                 # One user's failure (e.g. MLflow's store) must not stop the round.
                 _logger.exception("Revalidation of %r failed", username)
                 failed.append(username)
-        if failed:
-            self._checks.release_many(failed)
         self._checks.record_many(
             [(row.username, row.status, row.password_marker) for row, _ in decided],
             int(self._clock()),
         )
+        if failed:
+            self._retry_later(failed)
+            self._checks.record_failures(failed, int(self._clock() + RETRY_SECONDS))
+            decided += [(self._failure(name, rows.get(name)), False) for name in failed]
         for row, changed in decided:
             self._audit(rows.get(row.username), row, changed)
         checked = {row.username: row for row, _ in decided}

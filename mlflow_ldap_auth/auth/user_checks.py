@@ -5,21 +5,30 @@ is how a fleet checks each active user once per interval: before asking the dire
 a worker *claims* the user (a conditional update that only one worker can win while
 the row is due and unclaimed); the others keep using the row until the winner writes
 the result.
+
+A check that gets no verdict although the directory answered (the entry cannot be
+read: a referral, a limit, an error of the plugin's own store) is *recorded* as
+``check_failed`` (``record_failures``), not given back as an outage is: the row keeps
+the time of the last successful check, so every worker refuses the account once that
+is older than the interval (``auth.revalidation``).
 """
 
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
 from mlflow_ldap_auth.db import tables
+from mlflow_ldap_auth.ldap.account_state import OK
 
 #: How long a claim keeps other workers from checking the same user (s).
 CLAIM_SECONDS = 60
 #: The status of a row whose user has not been checked yet.
 UNCHECKED = "unchecked"
+#: The status of a row whose last check failed although the directory answered.
+CHECK_FAILED = "check_failed"
 
 
 @dataclass(frozen=True)
@@ -27,9 +36,13 @@ class CheckRecord:
     username: str
     #: Last time the directory answered about this user (epoch s; 0: never).
     checked_at: int
-    #: ``ok`` or why the account is refused (``gone``, ``disabled``, ``locked``, ...).
+    #: ``ok`` or why the account is refused (``gone``, ``disabled``, ``locked``, ...),
+    #: or ``check_failed`` (``checked_at`` is then the last successful check).
     status: str
     password_marker: str | None
+    #: Until when a worker's claim to check the user holds (epoch s; 0: nobody's);
+    #: not part of what the row says about the user.
+    claimed_until: int = field(default=0, compare=False)
 
 
 class UserChecks:
@@ -48,11 +61,16 @@ class UserChecks:
                         table.c.checked_at,
                         table.c.status,
                         table.c.password_marker,
+                        table.c.claimed_until,
                     ).where(table.c.username.in_(names[start : start + 500]))
                 )
                 for row in rows:
                     found[row.username] = CheckRecord(
-                        row.username, row.checked_at, row.status, row.password_marker
+                        row.username,
+                        row.checked_at,
+                        row.status,
+                        row.password_marker,
+                        row.claimed_until,
                     )
         return found
 
@@ -90,6 +108,30 @@ class UserChecks:
                 # Another worker inserted one of the rows first: all again, as updates.
                 if attempt == 2:
                     raise
+
+    def record_failures(self, usernames: list[str], retry_at: int) -> None:
+        """Checks that got no verdict although the directory answered (not an outage).
+
+        A usable or never checked row becomes ``check_failed``; ``checked_at`` (the last
+        successful check) and the password marker stay. A refused or already failed
+        row stays as it is. The claims become nobody's until ``retry_at``: the row stays
+        due, and the fleet (not only this worker) retries it after that pause.
+        """
+        if not usernames:
+            return
+        table = tables.user_checks
+        names = list(usernames)
+        with self.engine.begin() as connection:
+            connection.execute(
+                table.update()
+                .where(table.c.username.in_(names), table.c.status.in_((OK, UNCHECKED)))
+                .values(status=CHECK_FAILED)
+            )
+            connection.execute(
+                table.update()
+                .where(table.c.username.in_(names))
+                .values(claimed_until=retry_at, claimed_by=None)
+            )
 
     def claim_many(self, usernames: list[str], now: int, due_before: int) -> list[str]:
         """Take the right to check those of ``usernames`` that are due and not taken.

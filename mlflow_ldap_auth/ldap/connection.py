@@ -17,7 +17,7 @@ from typing import Literal
 import ldap3
 from ldap3.core import exceptions as ldap_exc
 
-from mlflow_ldap_auth.errors import DirectoryUnavailable
+from mlflow_ldap_auth.errors import DirectoryUnavailable, SearchRefused
 from mlflow_ldap_auth.ldap.dn import InvalidDn, canonical_dn
 from mlflow_ldap_auth.ldap.servers import (
     SOCKET_ERRORS,
@@ -30,6 +30,8 @@ from mlflow_ldap_auth.metrics import NULL_METRICS, Metrics
 
 RESULT_SUCCESS = 0
 RESULT_NO_SUCH_OBJECT = 32
+#: Result codes by which a server says it cannot work now (busy, unavailable): an outage.
+RESULTS_OF_AN_OUTAGE = (51, 52)
 
 OperationKind = Literal["binds", "searches"]
 
@@ -110,9 +112,11 @@ class LdapConnection:
             raise StaleConnection(error) from None
         self._observe("search", started)
         result = self.result
-        if not ok and result.get("result") not in (RESULT_SUCCESS, RESULT_NO_SUCH_OBJECT):
-            raise DirectoryUnavailable(
-                f"search under {base} failed: {result.get('result')} "
+        code = result.get("result")
+        if not ok and code not in (RESULT_SUCCESS, RESULT_NO_SUCH_OBJECT):
+            refused = code not in RESULTS_OF_AN_OUTAGE
+            raise (SearchRefused if refused else DirectoryUnavailable)(
+                f"search under {base} failed: {code} "
                 f"{result.get('description')}: {result.get('message')}",
                 reason="search_error",
             )
