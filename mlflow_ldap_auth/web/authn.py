@@ -16,7 +16,13 @@ put their LLM provider key in ``Authorization`` there).
 
 On MLflow's native FastAPI routes the answer is computed *before* MLflow's
 middleware asks, off the event loop (``preauth``), and handed over in a context
-variable together with the client address; ``authenticate_request`` then only reads it.
+variable (``preauthenticated``); ``authenticate_request`` then only reads it. A context
+variable is inherited by every task started while it is set, and uvicorn starts a
+pipelined request's task from inside the request before it (asyncio can also run a
+keep-alive connection's later reads in an earlier request's context). So ``preauth``
+writes it at the start of *every* request (nothing, for the requests it does not
+answer), and the answer names the credentials it was computed for: it is used only for
+a request carrying those same credentials, so no answer can ever serve another sender.
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ from __future__ import annotations
 import base64
 import binascii
 import contextvars
+import hmac
+import secrets
 from dataclasses import dataclass
 
 from flask import Response, g, request
@@ -40,14 +48,30 @@ GATEWAY_PREFIX = "/gateway/"
 GATEWAY_AUTH_HEADER = "X-MLflow-Authorization"
 _MEMO = "_mlflow_ldap_auth_result"
 
-#: The answer for the current native-route request, computed off the event loop.
-precomputed: contextvars.ContextVar[Authorization | Response | None] = contextvars.ContextVar(
-    "mlflow_ldap_auth_precomputed", default=None
-)
-#: The client address of the current native-route request (MLflow's synthetic Flask
-#: request for those routes has none).
-client_address: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "mlflow_ldap_auth_client_address", default=None
+#: Per process: credentials are compared by a keyed digest, never kept as they came.
+_CREDENTIALS_KEY = secrets.token_bytes(32)
+
+
+def credentials_digest(header: str | None) -> bytes:
+    """Which credentials ``header`` carries (no credentials: the digest of ``""``)."""
+    return hmac.digest(_CREDENTIALS_KEY, (header or "").encode("utf-8", "surrogatepass"), "sha256")
+
+
+@dataclass(frozen=True)
+class Preauthenticated:
+    """``preauth``'s answer for one request, and the credentials it answers."""
+
+    answer: Authorization | Response
+    credentials: bytes
+
+    def answers(self, header: str | None) -> bool:
+        return hmac.compare_digest(self.credentials, credentials_digest(header))
+
+
+#: The answer ``preauth`` computed off the event loop for the request being served; set
+#: (to None when there is none) by ``preauth`` at the start of every request.
+preauthenticated: contextvars.ContextVar[Preauthenticated | None] = contextvars.ContextVar(
+    "mlflow_ldap_auth_preauthenticated", default=None
 )
 
 
@@ -125,9 +149,19 @@ def cached_principal(plugin, header: str | None):
 def authenticate_request() -> Authorization | Response:
     result = g.get(_MEMO)
     if result is None:
-        result = precomputed.get() or check_current_request()
+        result = _preauthenticated_answer() or check_current_request()
         setattr(g, _MEMO, result)
     return result
+
+
+def _preauthenticated_answer() -> Authorization | Response | None:
+    """``preauth``'s answer, if it was computed for the credentials of this request."""
+    computed = preauthenticated.get()
+    if computed is None:
+        return None
+    if not computed.answers(credentials_header(request.path, request.headers)):
+        return None
+    return computed.answer
 
 
 def current_principal():
@@ -140,7 +174,7 @@ def check_current_request() -> Authorization | Response:
     """Check the current Flask request's credentials (the one place that does)."""
     plugin = current_plugin()
     service = plugin.login_service
-    source = request.remote_addr or client_address.get()
+    source = request.remote_addr or None
     login = None
     try:
         credential = parse_credentials(credentials_header(request.path, request.headers))
