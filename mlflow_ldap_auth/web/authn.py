@@ -1,9 +1,13 @@
 """MLflow's ``authorization_function``: credentials -> ``Authorization``.
 
 Credentials are HTTP Basic ``user:password`` (directory password), or an access token
-(SPEC §9): ``Bearer <secret>`` (what ``MLFLOW_TRACKING_TOKEN`` sends) or Basic
-``user:<secret>``; a password that starts with the token prefix ``mldap_`` is taken
-as a token.
+(SPEC §9): ``Bearer <secret>`` (what ``MLFLOW_TRACKING_TOKEN`` sends), Basic
+``user:<secret>`` (a password that starts with the token prefix ``mldap_`` is taken as
+a token), or Basic ``<secret>:<anything>`` as GitHub-style clients send it (the secret
+as the username, the password empty, ``x-oauth-basic`` or anything else, and ignored).
+A username that holds the prefix anywhere is taken as a token too: it is never a
+directory name, so a pasted secret never reaches the directory search, the audit log,
+the activity table or the lock-out counters.
 
 MLflow calls it two or three times per request (authentication, admin check,
 validators); the first answer is kept on ``flask.g``, so a request costs at most one
@@ -40,7 +44,7 @@ from werkzeug.datastructures import Authorization
 from mlflow_ldap_auth.errors import AuthError, InvalidCredentials
 from mlflow_ldap_auth.mlflow_compat.server_process import static_prefix
 from mlflow_ldap_auth.plugin import current_plugin
-from mlflow_ldap_auth.tokens.secret_format import looks_like_secret
+from mlflow_ldap_auth.tokens.secret_format import looks_like_secret, mentions_secret
 from mlflow_ldap_auth.web import http_answers
 
 MAX_AUTHORIZATION_HEADER = 8 * 1024
@@ -99,7 +103,8 @@ def parse_basic_credentials(header: str | None) -> tuple[str, str]:
 @dataclass(frozen=True)
 class TokenCredential:
     secret: str
-    #: The username sent with the secret in Basic; None for Bearer.
+    #: The username sent with the secret as password in Basic; None for Bearer and for
+    #: the secret sent as the username.
     claimed_owner: str | None = None
 
 
@@ -115,6 +120,8 @@ def parse_credentials(header: str | None) -> tuple[str, str] | TokenCredential:
                 )
             return TokenCredential(secret)
     login, password = parse_basic_credentials(header)
+    if mentions_secret(login):
+        return TokenCredential(login.strip())
     if looks_like_secret(password):
         return TokenCredential(password, claimed_owner=login)
     return login, password
