@@ -16,11 +16,14 @@ answer) and put back when it ends: a task that began with another request's cont
 request's answer. The answer also names the credentials MLflow will see on this
 request, and is taken only for those.
 
-``/gateway/``: an ``Authorization: Basic ...`` header, and a ``Bearer`` one carrying
-one of our access tokens (``mldap_...``), is removed before the request reaches the
-gateway handlers (a provider key is neither). MLflow forwards the client's
-``Authorization`` to the LLM provider for coding agents; this way a directory password
-or token sent there is used to log in, and never leaves the server.
+``/gateway/``: MLflow forwards the client's headers to the LLM provider (for coding
+agents their ``Authorization``, ``x-api-key`` and the like too). Before the request
+reaches the gateway handlers, every header that may carry an MLflow credential is
+removed: ``X-MLflow-Authorization``, Basic credentials in ``Authorization`` (a
+directory password), and any header holding one of our access tokens (``mldap_...``)
+in any form: any scheme, bare, or inside Basic credentials. A provider key is none of
+these and goes through. This way a password or token sent there is used to log in
+(it was read before the removal), and never leaves the server.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from flask import Flask
 from werkzeug.datastructures import Authorization, Headers
 
 from mlflow_ldap_auth.plugin import current_plugin
-from mlflow_ldap_auth.tokens.secret_format import PREFIX
+from mlflow_ldap_auth.tokens.secret_format import mentions_secret
 from mlflow_ldap_auth.web import authn
 
 #: Concurrent fresh checks per worker; more wait (asynchronously) for a free slot.
@@ -67,7 +70,7 @@ class PreAuthMiddleware:
         path, method = scope.get("path", ""), scope.get("method", "GET")
         passed_on = scope
         if authn.route_path(path).startswith(authn.GATEWAY_PREFIX):
-            passed_on = _without_basic_authorization(scope)
+            passed_on = _without_our_credentials(scope)
         if self.will_authenticate(path, method):
             headers = _headers(scope)
             answer = await self._answer(scope, path, method, headers)
@@ -110,21 +113,28 @@ def _headers(scope: dict) -> Headers:
     )
 
 
-def _is_ours(value: bytes) -> bool:
-    """An ``Authorization`` value that is an MLflow credential, never for a provider."""
-    lowered = value[:7].lower()
-    return lowered.startswith(b"basic ") or (
-        lowered == b"bearer " and value[7:].strip().startswith(PREFIX.encode())
-    )
+_GATEWAY_AUTH_HEADER = authn.GATEWAY_AUTH_HEADER.lower().encode("latin-1")
 
 
-def _without_basic_authorization(scope: dict) -> dict:
+def _is_ours(name: bytes, value: bytes) -> bool:
+    """A header that carries an MLflow credential: never for an LLM provider."""
+    name = name.lower()
+    if name == _GATEWAY_AUTH_HEADER:
+        return True
+    text = value.decode("latin-1")
+    if mentions_secret(text):
+        return True
+    if text.strip().partition(" ")[0].lower() != "basic":
+        return False
+    if name == b"authorization":
+        return True  # a directory password, or what looks like one
+    basic = Authorization.from_header(text)
+    return basic is not None and mentions_secret(f"{basic.username}:{basic.password}")
+
+
+def _without_our_credentials(scope: dict) -> dict:
     headers = scope.get("headers") or []
-    kept = [
-        (name, value)
-        for name, value in headers
-        if not (name.lower() == b"authorization" and _is_ours(value))
-    ]
+    kept = [(name, value) for name, value in headers if not _is_ours(name, value)]
     if len(kept) == len(headers):
         return scope
     return {**scope, "headers": kept}

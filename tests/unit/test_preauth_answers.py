@@ -19,6 +19,7 @@ from werkzeug.datastructures import Authorization
 from mlflow_ldap_auth.auth.provisioning import Principal
 from mlflow_ldap_auth.errors import InvalidCredentials
 from mlflow_ldap_auth.plugin import EXTENSION
+from mlflow_ldap_auth.tokens.secret_format import new_secret
 from mlflow_ldap_auth.web import authn
 from mlflow_ldap_auth.web.preauth import PreAuthMiddleware
 
@@ -177,3 +178,30 @@ def test_gateway_credentials_taken_off_the_request_still_authenticate_it():
     assert world.seen == {"alice-gateway": "alice"}
     assert world.directory.logins == ["alice"]
     assert "authorization" not in world.headers_seen["alice-gateway"]
+    assert "x-mlflow-authorization" not in world.headers_seen["alice-gateway"]
+
+
+def test_on_the_gateway_only_headers_without_our_credentials_go_on():
+    secret = new_secret()
+    world = World()
+    run(
+        world.request(
+            "gateway",
+            GATEWAY,
+            [
+                (b"x-mlflow-authorization", basic("alice")),
+                (b"authorization", b"Bearer sk-provider-key"),
+                (b"x-api-key", secret.encode()),
+                (b"x-other", b"Token " + secret.encode()),
+                (b"x-basic", b"Basic " + base64.b64encode(f"alice:{secret}".encode())),
+                (b"x-plain-basic", b"Basic " + base64.b64encode(b"proxy:proxy-password")),
+                (b"anthropic-version", b"2023-06-01"),
+            ],
+        )
+    )
+    assert world.seen == {"gateway": "alice"}
+    kept = world.headers_seen["gateway"]
+    assert kept["authorization"] == "Bearer sk-provider-key"
+    assert kept["anthropic-version"] == "2023-06-01"
+    assert "x-plain-basic" in kept  # not an MLflow credential
+    assert not {"x-mlflow-authorization", "x-api-key", "x-other", "x-basic"} & set(kept)
