@@ -20,6 +20,11 @@ carol, a directory admin, or by alice:
 
 Orderings vary, and the native request is checked both fresh (caches flushed: the
 answer comes from a worker thread) and from the credential cache (on the event loop).
+
+Not only pipelining: after an upload larger than uvicorn's read buffer, asyncio reads
+a keep-alive connection's next requests in the uploading request's context, so
+requests sent one after the other on one connection (what a reverse proxy with
+upstream keep-alive does for many people) are checked the same way.
 """
 
 from __future__ import annotations
@@ -134,6 +139,7 @@ class RawConnection:
         return self
 
     def __exit__(self, *exc) -> None:
+        io.BufferedReader.close(self.reader)
         self.sock.close()
 
 
