@@ -14,7 +14,11 @@ request it receives. Proven here:
 3. a non-empty ``X-MLflow-Authorization`` decides on ``/gateway/`` (a wrong password there is
    a 401 even when ``Authorization`` holds valid credentials); an empty one falls back to
    ``Authorization``, as MLflow's own basic auth does;
-4. outside ``/gateway/`` ``X-MLflow-Authorization`` is ignored: only ``Authorization`` counts.
+4. outside ``/gateway/`` ``X-MLflow-Authorization`` is ignored: only ``Authorization`` counts;
+5. an MLflow access token never reaches the provider, wherever the client puts it: as
+   the MLflow credential (Bearer, Basic password or username), in ``Authorization`` under
+   any scheme or bare, in ``x-api-key``, in any other header, inside Basic credentials;
+   a provider key sent alongside still goes through.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ PROVIDER_KEY = "sk-provider-key-123"  # the coding agent's own key, for the prov
 SERVER_KEY = "sk-server-side-key-456"  # the key stored in the gateway secret
 CLAUDE_CLI = "claude-cli/1.0.0 (external, cli)"
 ALICE = ("alice", "alice-password")
+TOKENS = "/api/2.0/mlflow/ldap-auth/tokens"
 BOB = ("bob", "bob-password")
 ADMIN = ("carol", "carol-password")  # a member of the directory's admin group
 ANTHROPIC_REPLY = {
@@ -314,3 +319,84 @@ def test_x_mlflow_authorization_is_ignored_outside_gateway(gateway):
     )
     assert wrong_x_header.status_code == 200, wrong_x_header.text
     assert wrong_x_header.json()["experiment"]["experiment_id"] == "0"
+
+
+@pytest.fixture(scope="module")
+def alice_token(gateway) -> str:
+    """The secret of an access token of alice's (who may use the endpoint)."""
+    server, _ = gateway
+    response = requests.post(
+        server.url + TOKENS, json={"name": "agent", "expires_in_days": 1}, auth=ALICE, timeout=30
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["secret"]
+
+
+#: Where clients put a token. "{...}" is filled in per test: ``secret``, alice's login
+#: with her password (``alice_login``), Basic ``alice:<secret>`` (``alice_and_secret``)
+#: and GitHub style Basic ``<secret>:x-oauth-basic`` (``secret_as_username``).
+TOKEN_PLACES = {
+    "Token scheme in Authorization": {
+        "X-MLflow-Authorization": "{alice_login}",
+        "Authorization": "Token {secret}",
+        "User-Agent": CLAUDE_CLI,
+    },
+    "bare in Authorization": {
+        "X-MLflow-Authorization": "{alice_login}",
+        "Authorization": "{secret}",
+        "User-Agent": CLAUDE_CLI,
+    },
+    "x-api-key": {
+        "X-MLflow-Authorization": "{alice_login}",
+        "x-api-key": "{secret}",
+        "Authorization": f"Bearer {PROVIDER_KEY}",
+        "User-Agent": CLAUDE_CLI,
+    },
+    "another header": {  # not a coding agent: MLflow forwards its other headers too
+        "X-MLflow-Authorization": "{alice_login}",
+        "X-Upstream-Credential": "Bearer {secret}",
+    },
+    "inside Basic in another header": {
+        "X-MLflow-Authorization": "{alice_login}",
+        "X-Upstream-Credential": "Basic {alice_and_secret}",
+        "Authorization": f"Bearer {PROVIDER_KEY}",
+        "User-Agent": CLAUDE_CLI,
+    },
+    "Bearer as the MLflow login": {
+        "X-MLflow-Authorization": "Bearer {secret}",
+        "Authorization": f"Bearer {PROVIDER_KEY}",
+        "User-Agent": CLAUDE_CLI,
+    },
+    "Bearer in Authorization": {"Authorization": "Bearer {secret}", "User-Agent": CLAUDE_CLI},
+    "Basic password in Authorization": {
+        "Authorization": "Basic {alice_and_secret}",
+        "User-Agent": CLAUDE_CLI,
+    },
+    "GitHub-style Basic username in Authorization": {
+        "Authorization": "Basic {secret_as_username}",
+        "User-Agent": CLAUDE_CLI,
+    },
+}
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+@pytest.mark.parametrize("place", sorted(TOKEN_PLACES))
+def test_an_mlflow_token_never_reaches_the_provider(gateway, alice_token, place):
+    server, upstream = gateway
+    values = {
+        "secret": alice_token,
+        "alice_login": basic(ALICE),
+        "alice_and_secret": b64(f"alice:{alice_token}"),
+        "secret_as_username": b64(f"{alice_token}:x-oauth-basic"),
+    }
+    headers = {name: value.format(**values) for name, value in TOKEN_PLACES[place].items()}
+    response, nonce = call_gateway(server, headers)
+    assert response.status_code == 200, response.text  # alice, who may use the endpoint
+    [forwarded] = upstream.received(nonce)
+    assert leaks(forwarded, alice_token) == [], forwarded.headers
+    assert leaks(forwarded, ALICE[1]) == [], forwarded.headers
+    if f"Bearer {PROVIDER_KEY}" in headers.values():  # the provider key goes through
+        assert forwarded.header("Authorization") == [f"Bearer {PROVIDER_KEY}"]

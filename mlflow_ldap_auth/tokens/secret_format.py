@@ -56,6 +56,11 @@ def looks_like_secret(text: str) -> bool:
     return text.startswith(PREFIX)
 
 
+def mentions_secret(text: str) -> bool:
+    """Holds the prefix anywhere: never passed on as a name, a header or a search value."""
+    return PREFIX in text
+
+
 def is_well_formed(text: str) -> bool:
     """Prefix, length, alphabet and checksum all right (no database needed)."""
     if len(text) != SECRET_LENGTH or SECRET_PATTERN.fullmatch(text) is None:

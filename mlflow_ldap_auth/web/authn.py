@@ -1,9 +1,13 @@
 """MLflow's ``authorization_function``: credentials -> ``Authorization``.
 
 Credentials are HTTP Basic ``user:password`` (directory password), or an access token
-(SPEC §9): ``Bearer <secret>`` (what ``MLFLOW_TRACKING_TOKEN`` sends) or Basic
-``user:<secret>``; a password that starts with the token prefix ``mldap_`` is taken
-as a token.
+(SPEC §9): ``Bearer <secret>`` (what ``MLFLOW_TRACKING_TOKEN`` sends), Basic
+``user:<secret>`` (a password that starts with the token prefix ``mldap_`` is taken as
+a token), or Basic ``<secret>:<anything>`` as GitHub-style clients send it (the secret
+as the username, the password empty, ``x-oauth-basic`` or anything else, and ignored).
+A username that holds the prefix anywhere is taken as a token too: it is never a
+directory name, so a pasted secret never reaches the directory search, the audit log,
+the activity table or the lock-out counters.
 
 MLflow calls it two or three times per request (authentication, admin check,
 validators); the first answer is kept on ``flask.g``, so a request costs at most one
@@ -16,7 +20,13 @@ put their LLM provider key in ``Authorization`` there).
 
 On MLflow's native FastAPI routes the answer is computed *before* MLflow's
 middleware asks, off the event loop (``preauth``), and handed over in a context
-variable together with the client address; ``authenticate_request`` then only reads it.
+variable (``preauthenticated``); ``authenticate_request`` then only reads it. A context
+variable is inherited by every task started while it is set, and uvicorn starts a
+pipelined request's task from inside the request before it (asyncio can also run a
+keep-alive connection's later reads in an earlier request's context). So ``preauth``
+writes it at the start of *every* request (nothing, for the requests it does not
+answer), and the answer names the credentials it was computed for: it is used only for
+a request carrying those same credentials, so no answer can ever serve another sender.
 """
 
 from __future__ import annotations
@@ -24,6 +34,8 @@ from __future__ import annotations
 import base64
 import binascii
 import contextvars
+import hmac
+import secrets
 from dataclasses import dataclass
 
 from flask import Response, g, request
@@ -32,7 +44,7 @@ from werkzeug.datastructures import Authorization
 from mlflow_ldap_auth.errors import AuthError, InvalidCredentials
 from mlflow_ldap_auth.mlflow_compat.server_process import static_prefix
 from mlflow_ldap_auth.plugin import current_plugin
-from mlflow_ldap_auth.tokens.secret_format import looks_like_secret
+from mlflow_ldap_auth.tokens.secret_format import looks_like_secret, mentions_secret
 from mlflow_ldap_auth.web import http_answers
 
 MAX_AUTHORIZATION_HEADER = 8 * 1024
@@ -40,14 +52,30 @@ GATEWAY_PREFIX = "/gateway/"
 GATEWAY_AUTH_HEADER = "X-MLflow-Authorization"
 _MEMO = "_mlflow_ldap_auth_result"
 
-#: The answer for the current native-route request, computed off the event loop.
-precomputed: contextvars.ContextVar[Authorization | Response | None] = contextvars.ContextVar(
-    "mlflow_ldap_auth_precomputed", default=None
-)
-#: The client address of the current native-route request (MLflow's synthetic Flask
-#: request for those routes has none).
-client_address: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "mlflow_ldap_auth_client_address", default=None
+#: Per process: credentials are compared by a keyed digest, never kept as they came.
+_CREDENTIALS_KEY = secrets.token_bytes(32)
+
+
+def credentials_digest(header: str | None) -> bytes:
+    """Which credentials ``header`` carries (no credentials: the digest of ``""``)."""
+    return hmac.digest(_CREDENTIALS_KEY, (header or "").encode("utf-8", "surrogatepass"), "sha256")
+
+
+@dataclass(frozen=True)
+class Preauthenticated:
+    """``preauth``'s answer for one request, and the credentials it answers."""
+
+    answer: Authorization | Response
+    credentials: bytes
+
+    def answers(self, header: str | None) -> bool:
+        return hmac.compare_digest(self.credentials, credentials_digest(header))
+
+
+#: The answer ``preauth`` computed off the event loop for the request being served; set
+#: (to None when there is none) by ``preauth`` at the start of every request.
+preauthenticated: contextvars.ContextVar[Preauthenticated | None] = contextvars.ContextVar(
+    "mlflow_ldap_auth_preauthenticated", default=None
 )
 
 
@@ -75,7 +103,8 @@ def parse_basic_credentials(header: str | None) -> tuple[str, str]:
 @dataclass(frozen=True)
 class TokenCredential:
     secret: str
-    #: The username sent with the secret in Basic; None for Bearer.
+    #: The username sent with the secret as password in Basic; None for Bearer and for
+    #: the secret sent as the username.
     claimed_owner: str | None = None
 
 
@@ -91,6 +120,8 @@ def parse_credentials(header: str | None) -> tuple[str, str] | TokenCredential:
                 )
             return TokenCredential(secret)
     login, password = parse_basic_credentials(header)
+    if mentions_secret(login):
+        return TokenCredential(login.strip())
     if looks_like_secret(password):
         return TokenCredential(password, claimed_owner=login)
     return login, password
@@ -125,9 +156,19 @@ def cached_principal(plugin, header: str | None):
 def authenticate_request() -> Authorization | Response:
     result = g.get(_MEMO)
     if result is None:
-        result = precomputed.get() or check_current_request()
+        result = _preauthenticated_answer() or check_current_request()
         setattr(g, _MEMO, result)
     return result
+
+
+def _preauthenticated_answer() -> Authorization | Response | None:
+    """``preauth``'s answer, if it was computed for the credentials of this request."""
+    computed = preauthenticated.get()
+    if computed is None:
+        return None
+    if not computed.answers(credentials_header(request.path, request.headers)):
+        return None
+    return computed.answer
 
 
 def current_principal():
@@ -140,7 +181,7 @@ def check_current_request() -> Authorization | Response:
     """Check the current Flask request's credentials (the one place that does)."""
     plugin = current_plugin()
     service = plugin.login_service
-    source = request.remote_addr or client_address.get()
+    source = request.remote_addr or None
     login = None
     try:
         credential = parse_credentials(credentials_header(request.path, request.headers))

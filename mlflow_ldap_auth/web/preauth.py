@@ -9,14 +9,21 @@ So this ASGI middleware, wrapped around MLflow's, answers first for exactly the
 requests MLflow's middleware will authenticate: a password already in the credential
 cache is answered on the loop (a dictionary look-up and one HMAC), anything else in a
 worker thread (its own capacity limiter, so hung logins never starve the threads that
-serve the Flask routes). The answer and the client address travel to
-``authn.authenticate_request`` in context variables.
+serve the Flask routes). The answer travels to ``authn.authenticate_request`` in a
+context variable, written at the start of every request (None when there is no
+answer) and put back when it ends: a task that began with another request's context
+(uvicorn starts a pipelined request from inside the one before it) never keeps that
+request's answer. The answer also names the credentials MLflow will see on this
+request, and is taken only for those.
 
-``/gateway/``: an ``Authorization: Basic ...`` header, and a ``Bearer`` one carrying
-one of our access tokens (``mldap_...``), is removed before the request reaches the
-gateway handlers (a provider key is neither). MLflow forwards the client's
-``Authorization`` to the LLM provider for coding agents; this way a directory password
-or token sent there is used to log in, and never leaves the server.
+``/gateway/``: MLflow forwards the client's headers to the LLM provider (for coding
+agents their ``Authorization``, ``x-api-key`` and the like too). Before the request
+reaches the gateway handlers, every header that may carry an MLflow credential is
+removed: ``X-MLflow-Authorization``, Basic credentials in ``Authorization`` (a
+directory password), and any header holding one of our access tokens (``mldap_...``)
+in any form: any scheme, bare, or inside Basic credentials. A provider key is none of
+these and goes through. This way a password or token sent there is used to log in
+(it was read before the removal), and never leaves the server.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ from flask import Flask
 from werkzeug.datastructures import Authorization, Headers
 
 from mlflow_ldap_auth.plugin import current_plugin
-from mlflow_ldap_auth.tokens.secret_format import PREFIX
+from mlflow_ldap_auth.tokens.secret_format import mentions_secret
 from mlflow_ldap_auth.web import authn
 
 #: Concurrent fresh checks per worker; more wait (asynchronously) for a free slot.
@@ -49,27 +56,38 @@ class PreAuthMiddleware:
         self.limiter = anyio.CapacityLimiter(MAX_CONCURRENT_CHECKS)
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
+        # Never an answer computed for another request, whatever this task inherited.
+        token = authn.preauthenticated.set(None)
+        try:
+            if scope["type"] == "http":
+                scope = await self._preauthenticate(scope)
             return await self.app(scope, receive, send)
-        path, method = scope.get("path", ""), scope.get("method", "GET")
-        is_gateway = authn.route_path(path).startswith(authn.GATEWAY_PREFIX)
-        if self.will_authenticate(path, method):
-            client = scope.get("client")
-            address = client[0] if client else None
-            authn.client_address.set(address)
-            authn.precomputed.set(await self._answer(scope, path, method, address))
-        if is_gateway:
-            scope = _without_basic_authorization(scope)
-        return await self.app(scope, receive, send)
+        finally:
+            authn.preauthenticated.reset(token)
 
-    async def _answer(self, scope, path: str, method: str, address: str | None):
-        headers = Headers(
-            [(name.decode("latin-1"), value.decode("latin-1")) for name, value in scope["headers"]]
-        )
+    async def _preauthenticate(self, scope: dict) -> dict:
+        """The scope to pass on; this request's answer set, if MLflow will ask for one."""
+        path, method = scope.get("path", ""), scope.get("method", "GET")
+        passed_on = scope
+        if authn.route_path(path).startswith(authn.GATEWAY_PREFIX):
+            passed_on = _without_our_credentials(scope)
+        if self.will_authenticate(path, method):
+            headers = _headers(scope)
+            answer = await self._answer(scope, path, method, headers)
+            seen_by_mlflow = headers if passed_on is scope else _headers(passed_on)
+            credentials = authn.credentials_header(path, seen_by_mlflow)
+            authn.preauthenticated.set(
+                authn.Preauthenticated(answer, authn.credentials_digest(credentials))
+            )
+        return passed_on
+
+    async def _answer(self, scope, path: str, method: str, headers: Headers):
         plugin = current_plugin(self.flask_app)
         cached = authn.cached_principal(plugin, authn.credentials_header(path, headers))
         if cached is not None:
             return Authorization("basic", {"username": cached.username})
+        client = scope.get("client")
+        address = client[0] if client else None
         query = scope.get("query_string", b"").decode("latin-1")
         return await anyio.to_thread.run_sync(
             self._check, path, method, headers, query, address, limiter=self.limiter
@@ -86,21 +104,37 @@ class PreAuthMiddleware:
             return authn.check_current_request()
 
 
-def _is_ours(value: bytes) -> bool:
-    """An ``Authorization`` value that is an MLflow credential, never for a provider."""
-    lowered = value[:7].lower()
-    return lowered.startswith(b"basic ") or (
-        lowered == b"bearer " and value[7:].strip().startswith(PREFIX.encode())
+def _headers(scope: dict) -> Headers:
+    return Headers(
+        [
+            (name.decode("latin-1"), value.decode("latin-1"))
+            for name, value in scope.get("headers") or ()
+        ]
     )
 
 
-def _without_basic_authorization(scope: dict) -> dict:
+_GATEWAY_AUTH_HEADER = authn.GATEWAY_AUTH_HEADER.lower().encode("latin-1")
+
+
+def _is_ours(name: bytes, value: bytes) -> bool:
+    """A header that carries an MLflow credential: never for an LLM provider."""
+    name = name.lower()
+    if name == _GATEWAY_AUTH_HEADER:
+        return True
+    text = value.decode("latin-1")
+    if mentions_secret(text):
+        return True
+    if text.strip().partition(" ")[0].lower() != "basic":
+        return False
+    if name == b"authorization":
+        return True  # a directory password, or what looks like one
+    basic = Authorization.from_header(text)
+    return basic is not None and mentions_secret(f"{basic.username}:{basic.password}")
+
+
+def _without_our_credentials(scope: dict) -> dict:
     headers = scope.get("headers") or []
-    kept = [
-        (name, value)
-        for name, value in headers
-        if not (name.lower() == b"authorization" and _is_ours(value))
-    ]
+    kept = [(name, value) for name, value in headers if not _is_ours(name, value)]
     if len(kept) == len(headers):
         return scope
     return {**scope, "headers": kept}
