@@ -1,4 +1,12 @@
-"""``ldap_auth_tokens`` in ``database_uri``: one row per token, the secret only as a hash."""
+"""``ldap_auth_tokens`` in ``database_uri``: one row per token, the secret only as a hash.
+
+A creation (``add_within``) first writes the owner's guard row in
+``ldap_auth_token_owners`` (a row lock on PostgreSQL, the write lock on SQLite), then
+counts and inserts in the same transaction: concurrent creations of one user, on any
+worker or server sharing the database, take turns, so the active-token limit and the
+creation rates hold exactly. The rates are counted from the rows' ``created_at``
+(revoked tokens count too: creating and revoking is still creating).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +20,28 @@ from mlflow_ldap_auth.db import tables
 
 #: ``last_used`` is written at most this often per token (s).
 LAST_USED_RESOLUTION_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class CreationLimits:
+    """How many tokens one user may have and make."""
+
+    max_active: int
+    #: (window in seconds, most creations within it), e.g. ``((60, 20), (86_400, 200))``.
+    rates: tuple[tuple[int, int], ...] = ()
+
+
+class LimitReached(Exception):
+    """A creation refused by ``CreationLimits`` (nothing was written)."""
+
+    def __init__(self, limit: int, window: int | None = None, retry_after: int = 0) -> None:
+        kind = "active tokens" if window is None else f"creations per {window} s"
+        super().__init__(f"{limit} {kind}")
+        self.limit = limit
+        #: None: the active-token limit; else the rate's window (s).
+        self.window = window
+        #: Seconds until a rate allows a creation again (0 for the active limit).
+        self.retry_after = retry_after
 
 
 def iso(epoch: int | None) -> str | None:
@@ -81,22 +111,71 @@ class TokenStore:
     def __init__(self, engine: sa.engine.Engine) -> None:
         self.engine = engine
 
-    def add(
-        self, owner: str, name: str, secret_hash: str, now: int, expires_at: int
+    def add_within(
+        self,
+        owner: str,
+        name: str,
+        secret_hash: str,
+        now: int,
+        expires_at: int,
+        limits: CreationLimits,
     ) -> TokenRecord:
+        """Insert a token unless ``limits`` forbid it (``LimitReached``); see the docstring."""
         record = TokenRecord(secrets.token_hex(8), owner, name, now, expires_at, None, None)
-        with self.engine.begin() as connection:
-            connection.execute(
-                tables.tokens.insert().values(
-                    id=record.id,
-                    owner=owner,
-                    name=name,
-                    secret_hash=secret_hash,
-                    created_at=now,
-                    expires_at=expires_at,
-                )
+        for attempt in range(3):
+            try:
+                with self.engine.begin() as connection:
+                    self._take_turn(connection, owner, now)
+                    self._check(connection, owner, now, limits)
+                    connection.execute(
+                        tables.tokens.insert().values(
+                            id=record.id,
+                            owner=owner,
+                            name=name,
+                            secret_hash=secret_hash,
+                            created_at=now,
+                            expires_at=expires_at,
+                        )
+                    )
+                return record
+            except sa.exc.IntegrityError:
+                # Two first creations of one owner (PostgreSQL): both inserted the guard
+                # row; the loser tries again and now waits on the winner's row lock.
+                if attempt == 2:
+                    raise
+        raise RuntimeError(f"could not create a token for {owner!r}")  # not reached
+
+    @staticmethod
+    def _take_turn(connection, owner: str, now: int) -> None:
+        """Write the owner's guard row first: concurrent creations of ``owner`` queue here."""
+        guard = tables.token_owners
+        locked = connection.execute(
+            guard.update().where(guard.c.owner == owner).values(touched_at=now)
+        ).rowcount
+        if not locked:
+            connection.execute(guard.insert().values(owner=owner, touched_at=now))
+
+    @staticmethod
+    def _check(connection, owner: str, now: int, limits: CreationLimits) -> None:
+        table = tables.tokens
+        active = connection.execute(
+            sa.select(sa.func.count()).where(
+                table.c.owner == owner, table.c.revoked_at.is_(None), table.c.expires_at > now
             )
-        return record
+        ).scalar_one()
+        refusals = []
+        for window, most in limits.rates:
+            count, oldest = connection.execute(
+                sa.select(sa.func.count(), sa.func.min(table.c.created_at)).where(
+                    table.c.owner == owner, table.c.created_at > now - window
+                )
+            ).one()
+            if count >= most:
+                refusals.append(LimitReached(most, window, max(1, oldest + window - now)))
+        if refusals:
+            raise max(refusals, key=lambda refusal: refusal.retry_after)
+        if active >= limits.max_active:
+            raise LimitReached(limits.max_active)
 
     def by_hash(self, secret_hash: str) -> TokenRecord | None:
         with self.engine.connect() as connection:
@@ -120,15 +199,6 @@ class TokenStore:
             query = query.where(sa.func.lower(tables.tokens.c.owner) == owner.strip().lower())
         with self.engine.connect() as connection:
             return [_record(row) for row in connection.execute(query)]
-
-    def count_active(self, owner: str, now: int) -> int:
-        table = tables.tokens
-        with self.engine.connect() as connection:
-            return connection.execute(
-                sa.select(sa.func.count()).where(
-                    table.c.owner == owner, table.c.revoked_at.is_(None), table.c.expires_at > now
-                )
-            ).scalar_one()
 
     def revoke(self, token_id: str, by: str, now: int) -> TokenRecord | None:
         table = tables.tokens
