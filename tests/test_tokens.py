@@ -461,3 +461,56 @@ def test_creation_rate_per_day_is_429_with_a_long_retry_after(on_postgresql):
     )
     assert refused.status_code == 429, refused.text
     assert DAY - 3700 <= int(refused.headers["Retry-After"]) <= DAY - 3500
+
+
+def test_token_lists_come_in_pages_without_repeats_or_gaps(fleet):
+    first, _ = fleet
+    database_uri = f"sqlite:///{auth_db(first)}"
+    seeded = set(seed_tokens(database_uri, "pager", 230, created_at=int(time.time()) - 60))
+    # Same created_at for all of them: the pages are cut by (created_at, id).
+    pages, page_token = [], None
+    while True:
+        params = {"user": "pager", "max_results": 100}
+        if page_token:
+            params["page_token"] = page_token
+        answer = requests.get(first.url + TOKENS, params=params, auth=CAROL, timeout=30)
+        assert answer.status_code == 200, answer.text
+        pages.append([t["id"] for t in answer.json()["tokens"]])
+        page_token = answer.json()["next_page_token"]
+        if page_token is None:
+            break
+    assert [len(page) for page in pages] == [100, 100, 30]
+    listed = [token_id for page in pages for token_id in page]
+    assert len(listed) == len(set(listed)) and set(listed) == seeded
+    # Everyone's list (the admin's ?all=true) is paged by default.
+    everyone = requests.get(first.url + TOKENS + "?all=true", auth=CAROL, timeout=30).json()
+    assert len(everyone["tokens"]) == 100 and everyone["next_page_token"]
+    # The client follows the pages.
+    from mlflow.server import get_app_client
+
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("MLFLOW_TRACKING_USERNAME", CAROL[0])
+        env.setenv("MLFLOW_TRACKING_PASSWORD", CAROL[1])
+        client = get_app_client("ldap-auth", tracking_uri=first.url)
+        assert {t["id"] for t in client.list_tokens(user="pager")} == seeded
+    for bad in ({"max_results": 0}, {"max_results": 1001}, {"page_token": "bm9wZQ"}):
+        answer = requests.get(first.url + TOKENS, params=bad, auth=ALICE, timeout=30)
+        assert answer.status_code == 400, (bad, answer.text)
+        assert answer.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+
+
+def test_tokens_that_ended_over_30_days_ago_are_deleted(fleet):
+    first, _ = fleet
+    database_uri = f"sqlite:///{auth_db(first)}"
+    now = int(time.time())
+    old = now - 40 * DAY
+    gone = seed_tokens(database_uri, "retired", 3, created_at=old, revoked_at=now - 31 * DAY)
+    gone += seed_tokens(database_uri, "retired", 2, created_at=old, expires_at=now - 31 * DAY)
+    kept = seed_tokens(database_uri, "retired", 2, created_at=old, revoked_at=now - 29 * DAY)
+    kept += seed_tokens(database_uri, "retired", 2, created_at=old, expires_at=now - 29 * DAY)
+    kept += seed_tokens(database_uri, "retired", 1, created_at=old)
+    create(first, auth=ALICE, name="sweeps")  # a creation deletes what ended long ago
+    with sqlite3.connect(auth_db(first)) as db:
+        left = {row[0] for row in db.execute("SELECT id FROM ldap_auth_tokens")}
+    assert not set(gone) & left
+    assert set(kept) <= left

@@ -11,6 +11,10 @@ Decided where the SPEC is silent:
   user could create and revoke tokens many times a second, filling the audit trail and
   the token lists. Both are counted in the database under a per-user guard row
   (``TokenStore.add_within``), so they hold across workers and servers;
+* a token that ended (revoked or expired) is listed for ``ENDED_RETENTION_DAYS``, then
+  deleted (at the next creation by anyone); using it then is an ``unknown_token``;
+* lists come in pages of ``DEFAULT_PAGE_SIZE`` (``max_results`` up to
+  ``MAX_PAGE_SIZE``) with a ``next_page_token``, like the activity table's;
 * only a directory user logged in with their directory password creates tokens: not a
   token (a leaked token must not be able to mint successors that outlive its
   revocation), not the break-glass local admin (it is not in the directory, so nothing
@@ -41,6 +45,7 @@ from mlflow_ldap_auth.tokens.store import (
     LimitReached,
     TokenRecord,
     TokenStore,
+    parse_page_token,
 )
 
 #: ``Principal.method`` of the operator's command line (``cli.py``): sees every token.
@@ -50,6 +55,9 @@ MAX_ACTIVE_TOKENS = 100
 _DAY = 86_400
 #: (window in seconds, most creations per user within it).
 CREATION_RATES = ((60, 20), (_DAY, 200))
+ENDED_RETENTION_DAYS = 30
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
 
 
 def _invalid(message: str) -> MlflowException:
@@ -62,6 +70,27 @@ class CreationRateExceeded(MlflowException):
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message, RESOURCE_EXHAUSTED)
         self.retry_after = retry_after
+
+
+def page_size(value) -> int:
+    if value is None or value == "":
+        return DEFAULT_PAGE_SIZE
+    try:
+        size = int(value)
+    except (TypeError, ValueError):
+        size = 0
+    if isinstance(value, bool) or not 1 <= size <= MAX_PAGE_SIZE:
+        raise _invalid(f"'max_results' must be a whole number from 1 to {MAX_PAGE_SIZE}")
+    return size
+
+
+def page_after(token) -> tuple[int, str] | None:
+    if token is None or token == "":
+        return None
+    after = parse_page_token(token) if isinstance(token, str) else None
+    if after is None:
+        raise _invalid(f"'page_token' is not one this server gave out: {token!r}")
+    return after
 
 
 def check_name(name) -> str:
@@ -116,6 +145,7 @@ class TokenService:
         name = check_name(name)
         days = check_days(expires_in_days, self.max_days)
         now = int(self._clock())
+        self.store.purge_ended(now - ENDED_RETENTION_DAYS * _DAY)
         secret = new_secret()
         limits = CreationLimits(MAX_ACTIVE_TOKENS, CREATION_RATES)
         try:
@@ -175,6 +205,18 @@ class TokenService:
     def list(self, requester: Principal, user: str | None = None, everyone: bool = False):
         """Every token ``requester`` asks for, newest first (the operator's command line)."""
         return self.store.list(self._owner_shown(requester, user, everyone))
+
+    def page(
+        self,
+        requester: Principal,
+        user: str | None = None,
+        everyone: bool = False,
+        page_token: str | None = None,
+        max_results=None,
+    ) -> tuple[list[TokenRecord], str | None]:
+        """One page of ``list``, and the token of the next page (None on the last)."""
+        owner = self._owner_shown(requester, user, everyone)
+        return self.store.page(owner, page_after(page_token), page_size(max_results))
 
     def visible(self, requester: Principal, token_id) -> TokenRecord | None:
         """The token if ``requester`` may see it (its owner, or an admin); else None."""

@@ -6,10 +6,18 @@ counts and inserts in the same transaction: concurrent creations of one user, on
 worker or server sharing the database, take turns, so the active-token limit and the
 creation rates hold exactly. The rates are counted from the rows' ``created_at``
 (revoked tokens count too: creating and revoking is still creating).
+
+Lists come in pages cut by (``created_at``, ``id``), newest first, not by offset: a
+page token names the last row shown (``page_token``), so paging while tokens are made
+neither repeats nor skips one. Tokens that ended (revoked or expired) more than the
+retention ago are deleted (``purge_ended``).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -20,6 +28,8 @@ from mlflow_ldap_auth.db import tables
 
 #: ``last_used`` is written at most this often per token (s).
 LAST_USED_RESOLUTION_SECONDS = 60
+_CURSOR = re.compile(r"(\d{1,19}):([0-9a-f]{1,32})")
+_BIGINT_MAX = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -42,6 +52,25 @@ class LimitReached(Exception):
         self.window = window
         #: Seconds until a rate allows a creation again (0 for the active limit).
         self.retry_after = retry_after
+
+
+def page_token(record: TokenRecord) -> str:
+    """The opaque page token of the page that follows ``record``."""
+    text = f"{record.created_at}:{record.id}"
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def parse_page_token(token: str) -> tuple[int, str] | None:
+    """(created_at, id) of the last row shown; None if ``token`` is not one we gave out."""
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        text = base64.urlsafe_b64decode(padded.encode("ascii")).decode("ascii")
+    except (binascii.Error, UnicodeError, ValueError):
+        return None
+    match = _CURSOR.fullmatch(text)
+    if match is None or int(match.group(1)) > _BIGINT_MAX:
+        return None
+    return int(match.group(1)), match.group(2)
 
 
 def iso(epoch: int | None) -> str | None:
@@ -199,6 +228,37 @@ class TokenStore:
             query = query.where(sa.func.lower(tables.tokens.c.owner) == owner.strip().lower())
         with self.engine.connect() as connection:
             return [_record(row) for row in connection.execute(query)]
+
+    def page(
+        self, owner: str | None, after: tuple[int, str] | None, size: int
+    ) -> tuple[list[TokenRecord], str | None]:
+        """One page of ``list`` after the row ``after``; the next page's token or None."""
+        table = tables.tokens
+        query = sa.select(*_COLUMNS).order_by(table.c.created_at.desc(), table.c.id)
+        if owner is not None:
+            query = query.where(sa.func.lower(table.c.owner) == owner.strip().lower())
+        if after is not None:
+            created_at, token_id = after
+            query = query.where(
+                sa.or_(
+                    table.c.created_at < created_at,
+                    sa.and_(table.c.created_at == created_at, table.c.id > token_id),
+                )
+            )
+        with self.engine.connect() as connection:
+            records = [_record(row) for row in connection.execute(query.limit(size + 1))]
+        more, records = len(records) > size, records[:size]
+        return records, page_token(records[-1]) if more else None
+
+    def purge_ended(self, before: int) -> int:
+        """Delete the tokens revoked or expired before ``before`` (epoch s); how many."""
+        table = tables.tokens
+        with self.engine.begin() as connection:
+            return connection.execute(
+                table.delete().where(
+                    sa.or_(table.c.revoked_at < before, table.c.expires_at < before)
+                )
+            ).rowcount
 
     def revoke(self, token_id: str, by: str, now: int) -> TokenRecord | None:
         table = tables.tokens

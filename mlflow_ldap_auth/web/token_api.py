@@ -3,7 +3,9 @@
 | method, path        | does                                                        |
 |---------------------|-------------------------------------------------------------|
 | POST   /tokens      | ``{"name", "expires_in_days"}`` -> ``{"token", "secret"}``  |
-| GET    /tokens      | own tokens; admins: ``?user=NAME`` or ``?all=true``         |
+| GET    /tokens      | own tokens; admins: ``?user=NAME`` or ``?all=true``; paged: |
+|                     | ``page_token``, ``max_results`` -> ``{"tokens",             |
+|                     | "next_page_token"}`` (None on the last page)                |
 | DELETE /tokens/<id> | revoke (owner or admin) -> ``{"token": {...}}``             |
 
 Open to every authenticated user (``admin_guard`` lets these paths through without the
@@ -59,12 +61,16 @@ def create_token():
 @blueprint.get("")
 @catch_mlflow_exception
 def list_tokens():
-    records = current_plugin().token_service.list(
+    records, next_page_token = current_plugin().token_service.page(
         current_principal(),
         user=request.args.get("user") or None,
         everyone=_flag(request.args.get("all")),
+        page_token=request.args.get("page_token"),
+        max_results=request.args.get("max_results"),
     )
-    return jsonify({"tokens": [record.to_json() for record in records]})
+    return jsonify(
+        {"tokens": [record.to_json() for record in records], "next_page_token": next_page_token}
+    )
 
 
 @blueprint.delete("/<token_id>")
