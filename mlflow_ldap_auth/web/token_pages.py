@@ -3,7 +3,7 @@
 Create (the secret is shown once, on the answer to the POST, with a copy button and
 the two ways to use it; the page is ``no-store``), list, revoke behind a confirmation.
 Admins see and revoke everyone's tokens (``?user=NAME`` narrows the list). The list
-comes in pages of ``PAGE_SIZE``, newest first (``?page_token=`` from the "Older tokens"
+comes in pages of ``PAGE_SIZE``, newest first (``?page_token=`` from the "Older »"
 link), so everyone's tokens never make one huge page. Same look, headers and CSRF
 protection (flask-wtf forms) as the admin page; works without JavaScript (the copy
 button is an extra).
