@@ -107,10 +107,18 @@ def build_plugin(settings: Settings, auth) -> Plugin:
     # Provisioning and role sync write some rows past MLflow's store: they empty the
     # permission cache themselves, as the store's own writes do (``install``).
     after_write = permission_cache.clear if permission_cache is not None else lambda: None
-    sync = GroupSync(auth.store, groups, policy, after_write=after_write)
+    break_glass_name = settings.mlflow.admin_username
+    sync = GroupSync(
+        auth.store, groups, policy, break_glass_name=break_glass_name, after_write=after_write
+    )
     accounts = AccountStore(engine)
     cache = new_credential_cache(settings, metrics)
-    admission = Admission(sync, Provisioner(auth.store, accounts, after_write=after_write))
+    admission = Admission(
+        sync,
+        Provisioner(
+            auth.store, accounts, break_glass_name=break_glass_name, after_write=after_write
+        ),
+    )
     revalidator = Revalidator(
         interval_seconds=ldap.revalidate_interval_seconds,
         grace_seconds=ldap.token_outage_grace_seconds,

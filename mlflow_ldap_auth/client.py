@@ -9,6 +9,8 @@ dicts with the fields ``id``, ``group`` (current DN), ``group_uuid``, ``group_na
 Access tokens (SPEC §9): ``create_token`` needs the directory password (a client
 authenticated with a token cannot create one) and returns ``{"token": {...}, "secret"}``
 (the secret is shown this once); ``list_tokens`` / ``revoke_token`` work with either.
+``list_tokens`` follows the pages of the answer and returns every token;
+``list_tokens_page`` returns one page and its ``next_page_token``.
 """
 
 from __future__ import annotations
@@ -84,13 +86,28 @@ class LdapAuthServiceClient(MlflowAuthClient):
         return self.call(f"{API}/tokens", "POST", json=body)
 
     def list_tokens(self, user: str | None = None, all: bool = False) -> list[dict]:
-        """Own tokens; an admin may name a ``user`` or ask for ``all``."""
-        params = {}
-        if user is not None:
-            params["user"] = user
+        """Own tokens, newest first; an admin may name a ``user`` or ask for ``all``."""
+        tokens, page_token = [], None
+        while True:
+            page = self.list_tokens_page(user=user, all=all, page_token=page_token)
+            tokens += page["tokens"]
+            page_token = page.get("next_page_token")
+            if not page_token:
+                return tokens
+
+    def list_tokens_page(
+        self,
+        user: str | None = None,
+        all: bool = False,
+        page_token: str | None = None,
+        max_results: int | None = None,
+    ) -> dict:
+        """One page: ``{"tokens": [...], "next_page_token"}`` (None on the last page)."""
+        params = {"user": user, "page_token": page_token, "max_results": max_results}
+        params = {name: value for name, value in params.items() if value is not None}
         if all:
             params["all"] = "true"
-        return self.call(f"{API}/tokens", "GET", params=params)["tokens"]
+        return self.call(f"{API}/tokens", "GET", params=params)
 
     def revoke_token(self, token_id: str) -> dict:
         return self.call(f"{API}/tokens/{quote(token_id, safe='')}", "DELETE")["token"]

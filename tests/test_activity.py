@@ -520,3 +520,57 @@ def test_the_table_on_postgresql(postgres):
             assert connection.execute(count).scalar() == 300
     finally:
         engine.dispose()
+
+
+def test_one_users_token_churn_never_pushes_the_admins_changes_out(directory, tmp_path):
+    """The cap (``activity.recorder``), run on a real server's table at a small size: the
+    records an admin's changes left stay, one user's create/revoke loop goes first."""
+    from mlflow_ldap_auth.activity.recorder import ActivityRecorder
+
+    with start_server(tmp_path, directory, name="churn") as server:
+        mapping = requests.post(
+            server.url + MAPPINGS,
+            json={"group": DATA_SCIENCE_DN, "permission": "READ", "resource_type": "experiment"},
+            auth=CAROL,
+            timeout=30,
+        )
+        assert mapping.status_code == 200, mapping.text
+        made = requests.post(
+            server.url + TOKENS, json={"name": "ci", "expires_in_days": 7}, auth=ALICE, timeout=30
+        ).json()["token"]
+        by_admin = requests.delete(f"{server.url}{TOKENS}/{made['id']}", auth=CAROL, timeout=30)
+        assert by_admin.status_code == 200, by_admin.text
+        provisioned = requests.get(
+            server.url + "/api/2.0/mlflow/users/get", params={"username": "dave"}, auth=CAROL
+        )
+        assert provisioned.status_code == 200, provisioned.text
+        changes = {
+            ("mapping_created", "api"),
+            ("token_revoked", "revoked_by_admin"),
+            ("user_provisioned", "admin_request"),
+        }
+        # alice: create and revoke in a loop, until (and past) the creation rate.
+        answers = []
+        for n in range(30):
+            answer = requests.post(
+                server.url + TOKENS, json={"name": f"churn-{n}", "expires_in_days": 1}, auth=ALICE
+            )
+            answers.append(answer.status_code)
+            if answer.status_code == 200:
+                token_id = answer.json()["token"]["id"]
+                requests.delete(f"{server.url}{TOKENS}/{token_id}", auth=ALICE, timeout=30)
+        created = answers.count(200)
+        assert created + answers.count(429) == 30
+        wait_for_records(server, 30, user="alice", event="token_created")
+        wait_for_records(server, created + 1, user="alice", event="token_revoked")
+        engine = tables.create_engine(f"sqlite:///{auth_db(server)}")
+        try:
+            ActivityRecorder(engine, 30, max_rows=10, delete_chunk=4).enforce_cap()
+        finally:
+            engine.dispose()
+        kept = every_record(server)
+        assert len(kept) == 10
+        assert changes <= {(r["event"], r["reason"]) for r in kept}
+        assert all(r["result"] == "success" for r in kept)  # refusals went first
+        routine = [r for r in kept if (r["event"], r["reason"]) not in changes]
+        assert {r["user"] for r in routine} == {"alice"}  # the newest of the churn

@@ -406,3 +406,72 @@ def test_a_post_without_the_csrf_token_is_refused(server):
     )
     assert revoke.status_code == 400
     assert bearer_status(server, secret) == 200
+
+
+def seed_tokens(server, owner: str, count: int, created_at: int, **columns) -> list[str]:
+    """Token rows of ``owner`` written straight into the server's auth database, newest
+    first by index (as many earlier creations would have left them)."""
+    import secrets
+
+    rows = [
+        (secrets.token_hex(8), owner, f"{owner}-{i:03d}", secrets.token_hex(32), created_at - i)
+        for i in range(count)
+    ]
+    extra = {"expires_at": int(time.time()) + 30 * 86_400, **columns}
+    names = ", ".join(extra)
+    marks = ", ".join("?" * len(extra))
+    with sqlite3.connect(server.config_path.parent / "auth.db") as db:
+        db.executemany(
+            "INSERT INTO ldap_auth_tokens (id, owner, name, secret_hash, created_at, "
+            f"{names}) VALUES (?, ?, ?, ?, ?, {marks})",
+            [row + tuple(extra.values()) for row in rows],
+        )
+    return [row[0] for row in rows]
+
+
+def shown_ids(page) -> list[str]:
+    return page.locator("tbody tr").evaluate_all("rows => rows.map(r => r.dataset.tokenId)")
+
+
+def test_an_admin_pages_through_many_tokens(context_as, server):
+    seeded = seed_tokens(server, "pager", 120, int(time.time()) - 86_400)
+    carol = context_as(CAROL).new_page()
+    answer = carol.goto(PAGE + "?user=pager")
+    assert answer.status == 200
+    expect(carol.get_by_role("heading", name="Tokens of pager")).to_be_visible()
+    pages = [shown_ids(carol)]
+    expect(carol.get_by_role("link", name="« Newest")).to_have_count(0)
+    for _ in range(2):
+        carol.get_by_role("link", name="Older »").click()
+        expect(carol.get_by_role("link", name="« Newest")).to_be_visible()
+        pages.append(shown_ids(carol))
+    expect(carol.get_by_role("link", name="Older »")).to_have_count(0)
+    assert [len(ids) for ids in pages] == [50, 50, 20]
+    assert [token_id for ids in pages for token_id in ids] == seeded  # newest first, once
+    expect(carol.get_by_role("heading", name="Tokens of pager")).to_be_visible()  # kept
+    shot(carol, "tokens-paged")
+    carol.get_by_role("link", name="« Newest").click()
+    assert shown_ids(carol) == pages[0]
+    # Everyone's tokens are paged too, and a made-up page token is a clear 400.
+    carol.goto(PAGE)
+    assert len(shown_ids(carol)) == 50
+    expect(carol.get_by_role("link", name="Older »")).to_be_visible()
+    bogus = carol.goto(PAGE + "?page_token=not-a-token")
+    assert bogus.status == 400
+    expect(carol.get_by_role("heading", name="No such page")).to_be_visible()
+
+
+def test_creating_too_fast_is_429_next_to_the_form(context_as, server):
+    # 20 creations by bob within the last minute (on any worker or server).
+    seed_tokens(server, "bob", 20, int(time.time()), revoked_at=int(time.time()))
+    page = context_as(BOB).new_page()
+    page.goto(PAGE)
+    expect(page.get_by_role("link", name="Older »")).to_have_count(0)  # one page
+    page.get_by_label("Name").fill("one-too-many")
+    with page.expect_response(lambda r: r.request.method == "POST") as posted:
+        page.get_by_role("button", name="Create token").click()
+    assert posted.value.status == 429
+    assert 1 <= int(posted.value.headers["retry-after"]) <= 60
+    expect(page.locator("#name-error")).to_contain_text("created 20 tokens within the last minute")
+    expect(page.get_by_label("Name")).to_have_value("one-too-many")
+    assert "one-too-many" not in {t["name"] for t in api_tokens(server, user=BOB)}

@@ -8,6 +8,7 @@ every worker of both servers within 10 s; only hashes in the database; audit lin
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 
 import pytest
@@ -289,3 +290,227 @@ def test_the_python_client_manages_tokens(fleet, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", CAROL[0])
     monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", CAROL[1])
     assert "alice" in {t["user"] for t in client.list_tokens(all=True)}
+
+
+# -- limits that hold under attack: active tokens, creation rates ---------------------
+
+DAY = 86_400
+
+
+def seed_tokens(database_uri: str, owner: str, count: int, **times) -> list[str]:
+    """``count`` token rows of ``owner`` written straight into the auth database (as
+    older creations would have left them); ``times`` override the epoch columns."""
+    import secrets
+
+    import sqlalchemy as sa
+
+    from mlflow_ldap_auth.db import tables
+
+    now = int(time.time())
+    rows = [
+        {
+            "id": secrets.token_hex(8),
+            "owner": owner,
+            "name": f"seeded-{i}",
+            "secret_hash": secrets.token_hex(32),
+            "created_at": now - 2 * DAY - i,
+            "expires_at": now + 30 * DAY,
+            **times,
+        }
+        for i in range(count)
+    ]
+    engine = sa.create_engine(database_uri)
+    try:
+        with engine.begin() as connection:
+            connection.execute(tables.tokens.insert(), rows)
+    finally:
+        engine.dispose()
+    return [row["id"] for row in rows]
+
+
+def active_tokens(database_uri: str, owner: str) -> int:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(database_uri)
+    try:
+        with engine.connect() as connection:
+            return connection.execute(
+                sa.text(
+                    "SELECT count(*) FROM ldap_auth_tokens WHERE owner = :owner"
+                    " AND revoked_at IS NULL AND expires_at > :now"
+                ),
+                {"owner": owner, "now": int(time.time())},
+            ).scalar_one()
+    finally:
+        engine.dispose()
+
+
+def concurrent_creates(servers, auth, count: int) -> list[requests.Response]:
+    """``count`` creations at once, on fresh connections spread over ``servers``."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    barrier = threading.Barrier(count)
+
+    def one(i: int) -> requests.Response:
+        server = servers[i % len(servers)]
+        barrier.wait()
+        return requests.post(
+            server.url + TOKENS,
+            json={"name": f"race-{i}", "expires_in_days": 1},
+            auth=auth,
+            headers={"Connection": "close"},
+            timeout=120,
+        )
+
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(one, range(count)))
+
+
+def assert_limit_held(answers, database_uri: str, owner: str, before: int) -> None:
+    made = [answer for answer in answers if answer.status_code == 200]
+    refused = [answer for answer in answers if answer.status_code != 200]
+    assert len(made) == MAX_ACTIVE - before, [a.status_code for a in answers]
+    for answer in refused:
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+        assert f"already has {MAX_ACTIVE} active tokens" in answer.json()["message"]
+    assert active_tokens(database_uri, owner) == MAX_ACTIVE
+
+
+MAX_ACTIVE = 100
+
+
+def test_concurrent_creates_on_every_worker_never_pass_the_active_limit(fleet):
+    first, _ = fleet
+    database_uri = f"sqlite:///{auth_db(first)}"
+    requests.get(first.url + SEARCH, auth=BOB, timeout=30)  # bob is provisioned
+    seed_tokens(database_uri, "bob", 95 - active_tokens(database_uri, "bob"))
+    answers = concurrent_creates(fleet, BOB, 40)
+    assert_limit_held(answers, database_uri, "bob", 95)
+
+
+@pytest.fixture(scope="module")
+def on_postgresql(postgres, slapd, tmp_path_factory):
+    database_uri = postgres.create_database("tokens_auth")
+    with start_server(
+        tmp_path_factory, slapd, name="tokens-pg", workers=2, mlflow={"database_uri": database_uri}
+    ) as server:
+        yield server, database_uri
+
+
+def test_concurrent_creates_on_postgresql_never_pass_the_active_limit(on_postgresql):
+    server, database_uri = on_postgresql
+    jsmith = ("jsmith", "jsmith-password")
+    assert requests.get(server.url + SEARCH, auth=jsmith, timeout=30).status_code == 200
+    seed_tokens(database_uri, "jsmith", 90)
+    answers = concurrent_creates([server], jsmith, 60)
+    assert_limit_held(answers, database_uri, "jsmith", 90)
+
+
+def test_creation_rate_per_minute_is_429_with_retry_after_on_every_server(fleet):
+    first, second = fleet
+    dave = ("dave", "dave-password")
+    made = 0
+    for i in range(40):  # both servers, fresh connections: every worker counts alike
+        server = fleet[i % 2]
+        answer = requests.post(
+            server.url + TOKENS,
+            json={"name": f"burst-{i}", "expires_in_days": 1},
+            auth=dave,
+            headers={"Connection": "close"},
+            timeout=30,
+        )
+        if answer.status_code != 200:
+            break
+        made += 1
+    assert made == 20, made
+    assert answer.status_code == 429, answer.text
+    assert answer.json()["error_code"] == "RESOURCE_EXHAUSTED"
+    assert "try again in" in answer.json()["message"]
+    assert 1 <= int(answer.headers["Retry-After"]) <= 60
+    refused = [
+        r
+        for server in fleet
+        for r in audit_lines(server, event="token_created", result="refused", user="dave")
+    ]
+    assert refused and refused[-1]["reason"] == "rate_limited"
+    # Another user is not held up by dave's burst.
+    create(second, auth=ALICE, name="not-held-up")
+    # Revoking does not give creations back: the rate counts what was created.
+    for token in requests.get(first.url + TOKENS, auth=dave).json()["tokens"][:5]:
+        requests.delete(f"{first.url}{TOKENS}/{token['id']}", auth=dave)
+    again = requests.post(
+        first.url + TOKENS, json={"name": "again", "expires_in_days": 1}, auth=dave
+    )
+    assert again.status_code == 429, again.text
+
+
+def test_creation_rate_per_day_is_429_with_a_long_retry_after(on_postgresql):
+    server, database_uri = on_postgresql
+    bob = BOB
+    assert requests.get(server.url + SEARCH, auth=bob, timeout=30).status_code == 200
+    # 199 creations earlier today (revoked since): one more is allowed, then none.
+    now = int(time.time())
+    seed_tokens(database_uri, "bob", 199, created_at=now - 3600, revoked_at=now - 3500)
+    made = requests.post(
+        server.url + TOKENS, json={"name": "200th", "expires_in_days": 1}, auth=bob
+    )
+    assert made.status_code == 200, made.text
+    refused = requests.post(
+        server.url + TOKENS, json={"name": "201st", "expires_in_days": 1}, auth=bob
+    )
+    assert refused.status_code == 429, refused.text
+    assert DAY - 3700 <= int(refused.headers["Retry-After"]) <= DAY - 3500
+
+
+def test_token_lists_come_in_pages_without_repeats_or_gaps(fleet):
+    first, _ = fleet
+    database_uri = f"sqlite:///{auth_db(first)}"
+    seeded = set(seed_tokens(database_uri, "pager", 230, created_at=int(time.time()) - 60))
+    # Same created_at for all of them: the pages are cut by (created_at, id).
+    pages, page_token = [], None
+    while True:
+        params = {"user": "pager", "max_results": 100}
+        if page_token:
+            params["page_token"] = page_token
+        answer = requests.get(first.url + TOKENS, params=params, auth=CAROL, timeout=30)
+        assert answer.status_code == 200, answer.text
+        pages.append([t["id"] for t in answer.json()["tokens"]])
+        page_token = answer.json()["next_page_token"]
+        if page_token is None:
+            break
+    assert [len(page) for page in pages] == [100, 100, 30]
+    listed = [token_id for page in pages for token_id in page]
+    assert len(listed) == len(set(listed)) and set(listed) == seeded
+    # Everyone's list (the admin's ?all=true) is paged by default.
+    everyone = requests.get(first.url + TOKENS + "?all=true", auth=CAROL, timeout=30).json()
+    assert len(everyone["tokens"]) == 100 and everyone["next_page_token"]
+    # The client follows the pages.
+    from mlflow.server import get_app_client
+
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("MLFLOW_TRACKING_USERNAME", CAROL[0])
+        env.setenv("MLFLOW_TRACKING_PASSWORD", CAROL[1])
+        client = get_app_client("ldap-auth", tracking_uri=first.url)
+        assert {t["id"] for t in client.list_tokens(user="pager")} == seeded
+    for bad in ({"max_results": 0}, {"max_results": 1001}, {"page_token": "bm9wZQ"}):
+        answer = requests.get(first.url + TOKENS, params=bad, auth=ALICE, timeout=30)
+        assert answer.status_code == 400, (bad, answer.text)
+        assert answer.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+
+
+def test_tokens_that_ended_over_30_days_ago_are_deleted(fleet):
+    first, _ = fleet
+    database_uri = f"sqlite:///{auth_db(first)}"
+    now = int(time.time())
+    old = now - 40 * DAY
+    gone = seed_tokens(database_uri, "retired", 3, created_at=old, revoked_at=now - 31 * DAY)
+    gone += seed_tokens(database_uri, "retired", 2, created_at=old, expires_at=now - 31 * DAY)
+    kept = seed_tokens(database_uri, "retired", 2, created_at=old, revoked_at=now - 29 * DAY)
+    kept += seed_tokens(database_uri, "retired", 2, created_at=old, expires_at=now - 29 * DAY)
+    kept += seed_tokens(database_uri, "retired", 1, created_at=old)
+    create(first, auth=ALICE, name="sweeps")  # a creation deletes what ended long ago
+    with sqlite3.connect(auth_db(first)) as db:
+        left = {row[0] for row in db.execute("SELECT id FROM ldap_auth_tokens")}
+    assert not set(gone) & left
+    assert set(kept) <= left

@@ -17,9 +17,15 @@ whose name contains ``password`` or ``secret`` is never stored (the callers pass
 this makes sure).
 
 Bounds: rows older than ``audit_retention_days`` are deleted when the thread starts and
-then every ``PURGE_INTERVAL_SECONDS``; and the table keeps at most ``MAX_ROWS`` rows
-(the oldest beyond it go), checked at each purge and after every ``MAX_ROWS // 10``
-rows this worker wrote, so a password-spraying flood cannot grow it without bound.
+then every ``PURGE_INTERVAL_SECONDS``; and the table keeps at most ``MAX_ROWS`` rows,
+checked at each purge and after every ``MAX_ROWS // 10`` rows this worker wrote, so a
+password-spraying flood cannot grow it without bound. Beyond the cap, rows go by kind,
+the oldest of a kind first, and a kind only when the ones before it cannot make room:
+refusals (anyone can cause them), then routine records (successful logins, a user's
+own token creations and revocations, revalidations), and change records last
+(``CHANGE_EVENTS``: mapping changes, provisioning and adoption, break-glass password
+changes, tokens revoked by an admin or the operator). So one user's churn, or a
+flood of refusals, never pushes the admins' change records out of the table.
 Deletes go in chunks of ``DELETE_CHUNK`` rows, one transaction each, so logins that
 write on SQLite are not held up for long. Every worker does this on its own; deleting
 what another one deleted already is harmless.
@@ -58,8 +64,16 @@ _DAY_MS = 86_400_000
 
 #: The fields that have their own column; everything else goes to ``details``.
 COLUMN_FIELDS = ("ts", "event", "user", "source", "result", "reason")
-#: Events anyone can cause without credentials (the cap deletes their refusals first).
-REFUSAL_EVENTS = ("login", "token_refused")
+#: Events that change who may do what: the cap deletes them last.
+CHANGE_EVENTS = (
+    "mapping_created",
+    "mapping_deleted",
+    "user_provisioned",
+    "user_adopted",
+    "break_glass_password_changed",
+)
+#: ``token_revoked`` reasons of a revocation by someone other than the owner.
+CHANGE_REVOCATIONS = ("revoked_by_admin", "revoked_by_operator")
 _LIMITS = {"event": 64, "username": 255, "source": 64, "result": 32, "reason": 64}
 
 
@@ -259,11 +273,12 @@ class ActivityRecorder:
         return deleted
 
     def enforce_cap(self) -> int:
-        """Delete rows beyond ``max_rows``, refused logins first; rows deleted.
+        """Delete rows beyond ``max_rows``, by kind (see the module docstring); rows deleted.
 
-        Anyone can send refused logins, so a flood of them must not push the records of
-        successful logins and of changes out of the table: the oldest refusals go first,
-        and other rows only when refusals alone cannot bring the table under the cap.
+        Anyone can send refused logins, and any user can create and revoke their own
+        tokens: neither must push the records of changes out of the table. The oldest
+        refusals go first, then the oldest routine records, and change records only
+        when the table holds nothing else to delete.
         """
         self._written_since_cap = 0
         table = tables.audit
@@ -272,10 +287,17 @@ class ActivityRecorder:
         excess = (total or 0) - self.max_rows
         if excess <= 0:
             return 0
-        refusals = sa.and_(table.c.event.in_(REFUSAL_EVENTS), table.c.result != "success")
-        deleted = self._delete_oldest(refusals, excess)
-        if deleted < excess:
-            deleted += self._delete_oldest(sa.true(), excess - deleted)
+        changes = sa.or_(
+            table.c.event.in_(CHANGE_EVENTS),
+            sa.and_(table.c.event == "token_revoked", table.c.reason.in_(CHANGE_REVOCATIONS)),
+        )
+        refusals = sa.and_(table.c.result != "success", sa.not_(changes))
+        routine = sa.and_(table.c.result == "success", sa.not_(changes))
+        deleted = 0
+        for kind in (refusals, routine, changes):
+            if deleted >= excess:
+                break
+            deleted += self._delete_oldest(kind, excess - deleted)
         return deleted
 
     def _delete_oldest(self, condition, count: int) -> int:

@@ -8,6 +8,10 @@ writing only what changed. Roles that are not ``ldap-group:*`` are never touched
 Staleness: a mapping or membership change reaches a logged-in user at their next fresh
 bind, i.e. within ``cache_ttl_seconds`` (or at once after a cache flush on that worker),
 plus up to ``permission_cache_ttl_seconds`` on workers other than the one that changed it.
+
+The break-glass admin (``[mlflow] admin_username``) is not a directory user: ``apply``
+refuses its name (``NotAllowed``), so no directory entry of that name gets or loses
+managed roles on its row.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from mlflow_ldap_auth.auth.access import (
     role_changes,
 )
 from mlflow_ldap_auth.auth.access_policy import AccessPolicy
+from mlflow_ldap_auth.auth.names import refuse_break_glass_name
 from mlflow_ldap_auth.ldap.directory import DirectoryUser
 from mlflow_ldap_auth.ldap.dn import dn_key_or_raw
 from mlflow_ldap_auth.mappings.store import GroupStore
@@ -44,11 +49,15 @@ class GroupSync:
         store,
         groups: GroupStore,
         policy: AccessPolicy,
+        *,
+        break_glass_name: str,
         after_write: Callable[[], None] = lambda: None,
     ) -> None:
         self.store = store
         self.groups = groups
         self.policy = policy
+        #: ``[mlflow] admin_username``: never synced as a directory user.
+        self.break_glass_name = break_glass_name
         #: Called after role assignments changed (it empties the permission cache).
         self.after_write = after_write
 
@@ -73,7 +82,9 @@ class GroupSync:
         permission cache is emptied, as a write through MLflow's store does. A
         concurrent login of the same user that assigned a role first makes the write
         fail whole: what is assigned is read again and the rest written.
+        ``NotAllowed`` (nothing written) for the break-glass admin's name.
         """
+        refuse_break_glass_name(username, self.break_glass_name)
         if user_id is None:
             user_id = self.store.get_user(username).id
         managed = self.groups.managed_roles_of(plan.member_uuids)

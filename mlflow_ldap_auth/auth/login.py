@@ -25,7 +25,6 @@ credential cache is not a new decision (it is a cache hit).
 from __future__ import annotations
 
 import logging
-import re
 import unicodedata
 
 from mlflow_ldap_auth.auth.accounts import AccountStore
@@ -34,6 +33,7 @@ from mlflow_ldap_auth.auth.audit import audit
 from mlflow_ldap_auth.auth.credential_cache import CredentialCache
 from mlflow_ldap_auth.auth.group_sync import GroupSync
 from mlflow_ldap_auth.auth.lockout import THROTTLED, LockoutGuard
+from mlflow_ldap_auth.auth.names import name_key
 from mlflow_ldap_auth.auth.provisioning import Principal, Provisioner
 from mlflow_ldap_auth.auth.revalidation import Revalidator
 from mlflow_ldap_auth.config import Settings
@@ -48,17 +48,6 @@ _logger = logging.getLogger(__name__)
 #: (GHSA-gq3w-7jj3-x7gr); MLflow refuses admin logins with it, and so do we.
 LEGACY_DEFAULT_ADMIN_PASSWORD = "password1234"
 _LOCAL_KEY_PREFIX = "\0local\0"
-_SPACE_RUN = re.compile(" +")
-
-
-def name_key(name: str) -> str:
-    """The form in which two login names are "the same name".
-
-    NFKC, case folding, and spaces as LDAP matching sees them (RFC 4518 insignificant
-    space handling: leading and trailing spaces dropped, inner runs as one), so that
-    `` admin`` cannot reach the directory as a different name from ``admin``.
-    """
-    return _SPACE_RUN.sub(" ", unicodedata.normalize("NFKC", name).casefold()).strip(" ")
 
 
 def has_format_characters(name: str) -> bool:
@@ -104,7 +93,9 @@ class LoginService:
         self.sync = sync
         self.accounts = accounts
         self.lockout = lockout
-        self.admission = admission or Admission(sync, Provisioner(store, accounts))
+        self.admission = admission or Admission(
+            sync, Provisioner(store, accounts, break_glass_name=settings.mlflow.admin_username)
+        )
         self.provisioner = self.admission.provisioner
         self.cache: CredentialCache[Principal] = cache or new_credential_cache(settings)
         self.revalidator = revalidator

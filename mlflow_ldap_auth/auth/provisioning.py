@@ -12,6 +12,11 @@ MLflow's basic-auth) is *adopted* at the user's first login: its per-user grants
 its admin flag is replaced by what the directory says (``admin_groups`` / admin
 mappings, else false), one ``user_adopted`` audit line records it. Every worker and
 server agrees on who adopts: the claim is a row insert in the shared database.
+
+The break-glass admin's row is never a directory user's: a directory entry whose
+canonical name is ``[mlflow] admin_username`` (in any spelling, ``names.name_key``) is
+refused here (``NotAllowed``, reason ``local_admin_name``), whichever path asks, so no
+login form, admin request or revalidation can adopt it and clear its admin flag.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from mlflow.exceptions import MlflowException
 
 from mlflow_ldap_auth.auth.accounts import ADOPTED, AccountStore
 from mlflow_ldap_auth.auth.audit import audit
+from mlflow_ldap_auth.auth.names import refuse_break_glass_name
 
 _logger = logging.getLogger(__name__)
 
@@ -58,10 +64,17 @@ class Provisioned:
 
 class Provisioner:
     def __init__(
-        self, store, accounts: AccountStore, after_write: Callable[[], None] = lambda: None
+        self,
+        store,
+        accounts: AccountStore,
+        *,
+        break_glass_name: str,
+        after_write: Callable[[], None] = lambda: None,
     ) -> None:
         self.store = store  # MLflow's auth store
         self.accounts = accounts
+        #: ``[mlflow] admin_username``: never provisioned, adopted or re-flagged here.
+        self.break_glass_name = break_glass_name
         #: Called after a write past the store (it empties the permission cache).
         self.after_write = after_write
 
@@ -70,8 +83,10 @@ class Provisioner:
 
         Safe under concurrent first logins (a lost creation or claim race is read back
         instead of failing). MLflow's row is read once, and not at all again after a
-        creation: the id comes from the insert.
+        creation: the id comes from the insert. ``NotAllowed`` (nothing written) for the
+        break-glass admin's name.
         """
+        refuse_break_glass_name(username, self.break_glass_name)
         existing = self._existing(username)
         before = None if existing is None else existing.is_admin
         if not self.accounts.is_known(username):

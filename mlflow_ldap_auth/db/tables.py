@@ -10,6 +10,8 @@ next to MLflow's ``alembic_version_auth``, upgraded at server start):
 * ``ldap_auth_login_accounts`` / ``ldap_auth_login_attempts``: the password-spraying
   guard's counters, shared by every worker and server on the database;
 * ``ldap_auth_tokens``: access tokens (SPEC §9), the secret only as a SHA-256 hash;
+* ``ldap_auth_token_owners``: one guard row per token owner, written first by every
+  token creation, so concurrent creations of one user take turns (the limits hold);
 * ``ldap_auth_user_checks``: per directory user, the last successful check of the
   directory entry (a login or a revalidation), what it found, and who is checking now,
   so a fleet of servers checks each active user once per interval;
@@ -82,6 +84,14 @@ tokens = sa.Table(
     sa.Column("last_used_at", sa.BigInteger, nullable=True),
     sa.Column("revoked_at", sa.BigInteger, nullable=True),
     sa.Column("revoked_by", sa.String(255), nullable=True),
+)
+
+token_owners = sa.Table(
+    "ldap_auth_token_owners",
+    metadata,
+    sa.Column("owner", sa.String(255), primary_key=True),
+    #: The last creation attempt (epoch s); the write is what serializes them.
+    sa.Column("touched_at", sa.BigInteger, nullable=False),
 )
 
 user_checks = sa.Table(

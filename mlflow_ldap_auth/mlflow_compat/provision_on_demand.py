@@ -8,6 +8,11 @@ and provisioned (admin flag and managed roles exactly as at a login) before MLfl
 own handler runs. A name the directory does not know stays MLflow's 404; while the
 directory is down the answer is 503, not a misleading 404.
 
+A name that resolves to a directory entry with the break-glass admin's name (``CORP\\admin``,
+``admin@realm``, any case) is refused by the provisioner: the answer is a 400 that says
+so (the break-glass admin is named by its own name), one ``user_provisioned`` audit
+record with result ``refused``, and MLflow's break-glass row stays as it is.
+
 Registered as a ``before_request`` hook *ahead of* MLflow's, because MLflow's own
 validators already need the row; it acts only for callers who are MLflow admins.
 """
@@ -17,10 +22,13 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, request
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.server.auth import routes
+from mlflow.server.handlers import catch_mlflow_exception
 
 from mlflow_ldap_auth.auth.audit import audit
-from mlflow_ldap_auth.errors import DirectoryUnavailable
+from mlflow_ldap_auth.errors import DirectoryUnavailable, NotAllowed
 from mlflow_ldap_auth.plugin import Plugin
 from mlflow_ldap_auth.web import http_answers
 from mlflow_ldap_auth.web.authn import authenticate_request
@@ -50,6 +58,7 @@ def target_username() -> str:
 
 
 def install(app: Flask, service: Plugin) -> None:
+    @catch_mlflow_exception
     def provision_named_user():
         if (request.path, request.method) not in _ROUTES:
             return None
@@ -69,9 +78,27 @@ def install(app: Flask, service: Plugin) -> None:
         if user is None:
             return None  # not in the directory: MLflow's 404
         plan = service.sync.plan(user)
-        row = service.provisioner.provision(
-            user.username, plan.decision.is_admin, request.remote_addr
-        )
+        try:
+            row = service.provisioner.provision(
+                user.username, plan.decision.is_admin, request.remote_addr
+            )
+        except NotAllowed as refusal:
+            audit(
+                "user_provisioned",
+                user=user.username,
+                source=request.remote_addr,
+                result="refused",
+                reason=refusal.reason,
+                by=caller.username,
+                dn=user.dn,
+                requested=username,
+            )
+            raise MlflowException(
+                f"{username!r} is the directory entry {user.username!r}, which has the name of "
+                "MLflow's break-glass admin ([mlflow] admin_username), so it is not a user "
+                "of this server; ask for the break-glass admin by its own name",
+                INVALID_PARAMETER_VALUE,
+            ) from None
         service.sync.apply(plan, user.username, user_id=row.user_id)
         audit(
             "user_provisioned",

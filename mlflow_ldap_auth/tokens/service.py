@@ -5,7 +5,16 @@ Decided where the SPEC is silent:
 * names are 1 to 100 characters without control characters, and need not be unique
   (rotation = create the new token under the same name, switch the pipeline, revoke the
   old one, without a moment in between where no token works);
-* a user has at most ``MAX_ACTIVE_TOKENS`` unrevoked, unexpired tokens;
+* a user has at most ``MAX_ACTIVE_TOKENS`` unrevoked, unexpired tokens (400 beyond),
+  and creates at most ``CREATION_RATES`` tokens per minute and per day, revoked ones
+  included (429 ``RESOURCE_EXHAUSTED`` with ``Retry-After``): without the rates one
+  user could create and revoke tokens many times a second, filling the audit trail and
+  the token lists. Both are counted in the database under a per-user guard row
+  (``TokenStore.add_within``), so they hold across workers and servers;
+* a token that ended (revoked or expired) is listed for ``ENDED_RETENTION_DAYS``, then
+  deleted (at the next creation by anyone); using it then is an ``unknown_token``;
+* lists come in pages of ``DEFAULT_PAGE_SIZE`` (``max_results`` up to
+  ``MAX_PAGE_SIZE``) with a ``next_page_token``, like the activity table's;
 * only a directory user logged in with their directory password creates tokens: not a
   token (a leaked token must not be able to mint successors that outlive its
   revocation), not the break-glass local admin (it is not in the directory, so nothing
@@ -24,23 +33,64 @@ from mlflow.protos.databricks_pb2 import (
     INVALID_PARAMETER_VALUE,
     PERMISSION_DENIED,
     RESOURCE_DOES_NOT_EXIST,
+    RESOURCE_EXHAUSTED,
 )
 
 from mlflow_ldap_auth.auth.audit import audit
 from mlflow_ldap_auth.auth.login import name_key
 from mlflow_ldap_auth.auth.provisioning import Principal
 from mlflow_ldap_auth.tokens.secret_format import new_secret, secret_hash
-from mlflow_ldap_auth.tokens.store import TokenRecord, TokenStore
+from mlflow_ldap_auth.tokens.store import (
+    CreationLimits,
+    LimitReached,
+    TokenRecord,
+    TokenStore,
+    parse_page_token,
+)
 
 #: ``Principal.method`` of the operator's command line (``cli.py``): sees every token.
 OPERATOR = "operator"
 MAX_NAME_LENGTH = 100
 MAX_ACTIVE_TOKENS = 100
 _DAY = 86_400
+#: (window in seconds, most creations per user within it).
+CREATION_RATES = ((60, 20), (_DAY, 200))
+ENDED_RETENTION_DAYS = 30
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
 
 
 def _invalid(message: str) -> MlflowException:
     return MlflowException(message, INVALID_PARAMETER_VALUE)
+
+
+class CreationRateExceeded(MlflowException):
+    """429 in MLflow's format; ``retry_after``: seconds until a creation is allowed again."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message, RESOURCE_EXHAUSTED)
+        self.retry_after = retry_after
+
+
+def page_size(value) -> int:
+    if value is None or value == "":
+        return DEFAULT_PAGE_SIZE
+    try:
+        size = int(value)
+    except (TypeError, ValueError):
+        size = 0
+    if isinstance(value, bool) or not 1 <= size <= MAX_PAGE_SIZE:
+        raise _invalid(f"'max_results' must be a whole number from 1 to {MAX_PAGE_SIZE}")
+    return size
+
+
+def page_after(token) -> tuple[int, str] | None:
+    if token is None or token == "":
+        return None
+    after = parse_page_token(token) if isinstance(token, str) else None
+    if after is None:
+        raise _invalid(f"'page_token' is not one this server gave out: {token!r}")
+    return after
 
 
 def check_name(name) -> str:
@@ -95,15 +145,15 @@ class TokenService:
         name = check_name(name)
         days = check_days(expires_in_days, self.max_days)
         now = int(self._clock())
-        if self.store.count_active(requester.username, now) >= MAX_ACTIVE_TOKENS:
-            raise _invalid(
-                f"{requester.username} already has {MAX_ACTIVE_TOKENS} active tokens: "
-                "revoke some first"
-            )
+        self.store.purge_ended(now - ENDED_RETENTION_DAYS * _DAY)
         secret = new_secret()
-        record = self.store.add(
-            requester.username, name, secret_hash(secret), now, now + days * _DAY
-        )
+        limits = CreationLimits(MAX_ACTIVE_TOKENS, CREATION_RATES)
+        try:
+            record = self.store.add_within(
+                requester.username, name, secret_hash(secret), now, now + days * _DAY, limits
+            )
+        except LimitReached as limit:
+            raise self._refused(requester, limit, source) from None
         audit(
             "token_created",
             user=requester.username,
@@ -116,14 +166,57 @@ class TokenService:
         )
         return record, secret
 
-    def list(self, requester: Principal, user: str | None = None, everyone: bool = False):
+    @staticmethod
+    def _refused(requester: Principal, limit: LimitReached, source: str | None):
+        if limit.window is None:
+            reason = "active_limit"
+            error = _invalid(
+                f"{requester.username} already has {limit.limit} active tokens: revoke some first"
+            )
+        else:
+            reason = "rate_limited"
+            period = "minute" if limit.window <= 60 else "day"
+            error = CreationRateExceeded(
+                f"{requester.username} created {limit.limit} tokens within the last "
+                f"{period}: try again in {limit.retry_after} s",
+                limit.retry_after,
+            )
+        audit(
+            "token_created",
+            user=requester.username,
+            source=source,
+            result="refused",
+            reason=reason,
+            limit=limit.limit,
+            window=limit.window,
+        )
+        return error
+
+    def _owner_shown(self, requester: Principal, user: str | None, everyone: bool) -> str | None:
+        """Whose tokens ``requester`` asks for (None: everyone's), if they may see them."""
         if (user is not None and name_key(user) != name_key(requester.username)) or everyone:
             if not self._is_admin(requester.username):
                 raise MlflowException(
                     "only MLflow admins may list other users' tokens", PERMISSION_DENIED
                 )
-            return self.store.list(None if everyone else user)
-        return self.store.list(requester.username)
+            return None if everyone else user
+        return requester.username
+
+    def list(self, requester: Principal, user: str | None = None, everyone: bool = False):
+        """Every token ``requester`` asks for, newest first (the operator's command line)."""
+        return self.store.list(self._owner_shown(requester, user, everyone))
+
+    def page(
+        self,
+        requester: Principal,
+        user: str | None = None,
+        everyone: bool = False,
+        page_token: str | None = None,
+        max_results=None,
+    ) -> tuple[list[TokenRecord], str | None]:
+        """One page of ``list``, and the token of the next page (None on the last)."""
+        owner = self._owner_shown(requester, user, everyone)
+        return self.store.page(owner, page_after(page_token), page_size(max_results))
 
     def visible(self, requester: Principal, token_id) -> TokenRecord | None:
         """The token if ``requester`` may see it (its owner, or an admin); else None."""

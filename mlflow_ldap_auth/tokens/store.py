@@ -1,7 +1,23 @@
-"""``ldap_auth_tokens`` in ``database_uri``: one row per token, the secret only as a hash."""
+"""``ldap_auth_tokens`` in ``database_uri``: one row per token, the secret only as a hash.
+
+A creation (``add_within``) first writes the owner's guard row in
+``ldap_auth_token_owners`` (a row lock on PostgreSQL, the write lock on SQLite), then
+counts and inserts in the same transaction: concurrent creations of one user, on any
+worker or server sharing the database, take turns, so the active-token limit and the
+creation rates hold exactly. The rates are counted from the rows' ``created_at``
+(revoked tokens count too: creating and revoking is still creating).
+
+Lists come in pages cut by (``created_at``, ``id``), newest first, not by offset: a
+page token names the last row shown (``page_token``), so paging while tokens are made
+neither repeats nor skips one. Tokens that ended (revoked or expired) more than the
+retention ago are deleted (``purge_ended``).
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -12,6 +28,49 @@ from mlflow_ldap_auth.db import tables
 
 #: ``last_used`` is written at most this often per token (s).
 LAST_USED_RESOLUTION_SECONDS = 60
+_CURSOR = re.compile(r"(\d{1,19}):([0-9a-f]{1,32})")
+_BIGINT_MAX = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class CreationLimits:
+    """How many tokens one user may have and make."""
+
+    max_active: int
+    #: (window in seconds, most creations within it), e.g. ``((60, 20), (86_400, 200))``.
+    rates: tuple[tuple[int, int], ...] = ()
+
+
+class LimitReached(Exception):
+    """A creation refused by ``CreationLimits`` (nothing was written)."""
+
+    def __init__(self, limit: int, window: int | None = None, retry_after: int = 0) -> None:
+        kind = "active tokens" if window is None else f"creations per {window} s"
+        super().__init__(f"{limit} {kind}")
+        self.limit = limit
+        #: None: the active-token limit; else the rate's window (s).
+        self.window = window
+        #: Seconds until a rate allows a creation again (0 for the active limit).
+        self.retry_after = retry_after
+
+
+def page_token(record: TokenRecord) -> str:
+    """The opaque page token of the page that follows ``record``."""
+    text = f"{record.created_at}:{record.id}"
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def parse_page_token(token: str) -> tuple[int, str] | None:
+    """(created_at, id) of the last row shown; None if ``token`` is not one we gave out."""
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        text = base64.urlsafe_b64decode(padded.encode("ascii")).decode("ascii")
+    except (binascii.Error, UnicodeError, ValueError):
+        return None
+    match = _CURSOR.fullmatch(text)
+    if match is None or int(match.group(1)) > _BIGINT_MAX:
+        return None
+    return int(match.group(1)), match.group(2)
 
 
 def iso(epoch: int | None) -> str | None:
@@ -81,22 +140,71 @@ class TokenStore:
     def __init__(self, engine: sa.engine.Engine) -> None:
         self.engine = engine
 
-    def add(
-        self, owner: str, name: str, secret_hash: str, now: int, expires_at: int
+    def add_within(
+        self,
+        owner: str,
+        name: str,
+        secret_hash: str,
+        now: int,
+        expires_at: int,
+        limits: CreationLimits,
     ) -> TokenRecord:
+        """Insert a token unless ``limits`` forbid it (``LimitReached``); see the docstring."""
         record = TokenRecord(secrets.token_hex(8), owner, name, now, expires_at, None, None)
-        with self.engine.begin() as connection:
-            connection.execute(
-                tables.tokens.insert().values(
-                    id=record.id,
-                    owner=owner,
-                    name=name,
-                    secret_hash=secret_hash,
-                    created_at=now,
-                    expires_at=expires_at,
-                )
+        for attempt in range(3):
+            try:
+                with self.engine.begin() as connection:
+                    self._take_turn(connection, owner, now)
+                    self._check(connection, owner, now, limits)
+                    connection.execute(
+                        tables.tokens.insert().values(
+                            id=record.id,
+                            owner=owner,
+                            name=name,
+                            secret_hash=secret_hash,
+                            created_at=now,
+                            expires_at=expires_at,
+                        )
+                    )
+                return record
+            except sa.exc.IntegrityError:
+                # Two first creations of one owner (PostgreSQL): both inserted the guard
+                # row; the loser tries again and now waits on the winner's row lock.
+                if attempt == 2:
+                    raise
+        raise RuntimeError(f"could not create a token for {owner!r}")  # not reached
+
+    @staticmethod
+    def _take_turn(connection, owner: str, now: int) -> None:
+        """Write the owner's guard row first: concurrent creations of ``owner`` queue here."""
+        guard = tables.token_owners
+        locked = connection.execute(
+            guard.update().where(guard.c.owner == owner).values(touched_at=now)
+        ).rowcount
+        if not locked:
+            connection.execute(guard.insert().values(owner=owner, touched_at=now))
+
+    @staticmethod
+    def _check(connection, owner: str, now: int, limits: CreationLimits) -> None:
+        table = tables.tokens
+        active = connection.execute(
+            sa.select(sa.func.count()).where(
+                table.c.owner == owner, table.c.revoked_at.is_(None), table.c.expires_at > now
             )
-        return record
+        ).scalar_one()
+        refusals = []
+        for window, most in limits.rates:
+            count, oldest = connection.execute(
+                sa.select(sa.func.count(), sa.func.min(table.c.created_at)).where(
+                    table.c.owner == owner, table.c.created_at > now - window
+                )
+            ).one()
+            if count >= most:
+                refusals.append(LimitReached(most, window, max(1, oldest + window - now)))
+        if refusals:
+            raise max(refusals, key=lambda refusal: refusal.retry_after)
+        if active >= limits.max_active:
+            raise LimitReached(limits.max_active)
 
     def by_hash(self, secret_hash: str) -> TokenRecord | None:
         with self.engine.connect() as connection:
@@ -121,14 +229,36 @@ class TokenStore:
         with self.engine.connect() as connection:
             return [_record(row) for row in connection.execute(query)]
 
-    def count_active(self, owner: str, now: int) -> int:
+    def page(
+        self, owner: str | None, after: tuple[int, str] | None, size: int
+    ) -> tuple[list[TokenRecord], str | None]:
+        """One page of ``list`` after the row ``after``; the next page's token or None."""
         table = tables.tokens
-        with self.engine.connect() as connection:
-            return connection.execute(
-                sa.select(sa.func.count()).where(
-                    table.c.owner == owner, table.c.revoked_at.is_(None), table.c.expires_at > now
+        query = sa.select(*_COLUMNS).order_by(table.c.created_at.desc(), table.c.id)
+        if owner is not None:
+            query = query.where(sa.func.lower(table.c.owner) == owner.strip().lower())
+        if after is not None:
+            created_at, token_id = after
+            query = query.where(
+                sa.or_(
+                    table.c.created_at < created_at,
+                    sa.and_(table.c.created_at == created_at, table.c.id > token_id),
                 )
-            ).scalar_one()
+            )
+        with self.engine.connect() as connection:
+            records = [_record(row) for row in connection.execute(query.limit(size + 1))]
+        more, records = len(records) > size, records[:size]
+        return records, page_token(records[-1]) if more else None
+
+    def purge_ended(self, before: int) -> int:
+        """Delete the tokens revoked or expired before ``before`` (epoch s); how many."""
+        table = tables.tokens
+        with self.engine.begin() as connection:
+            return connection.execute(
+                table.delete().where(
+                    sa.or_(table.c.revoked_at < before, table.c.expires_at < before)
+                )
+            ).rowcount
 
     def revoke(self, token_id: str, by: str, now: int) -> TokenRecord | None:
         table = tables.tokens

@@ -3,21 +3,25 @@
 | method, path        | does                                                        |
 |---------------------|-------------------------------------------------------------|
 | POST   /tokens      | ``{"name", "expires_in_days"}`` -> ``{"token", "secret"}``  |
-| GET    /tokens      | own tokens; admins: ``?user=NAME`` or ``?all=true``         |
+| GET    /tokens      | own tokens; admins: ``?user=NAME`` or ``?all=true``; paged: |
+|                     | ``page_token``, ``max_results`` -> ``{"tokens",             |
+|                     | "next_page_token"}`` (None on the last page)                |
 | DELETE /tokens/<id> | revoke (owner or admin) -> ``{"token": {...}}``             |
 
 Open to every authenticated user (``admin_guard`` lets these paths through without the
-admin check); the rules are ``tokens.service``'s. Errors in MLflow's JSON format.
+admin check); the rules are ``tokens.service``'s. Errors in MLflow's JSON format; a
+creation beyond the per-user rate is a 429 with ``Retry-After``.
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.server.handlers import catch_mlflow_exception
 
 from mlflow_ldap_auth.plugin import current_plugin
+from mlflow_ldap_auth.tokens.service import CreationRateExceeded
 from mlflow_ldap_auth.web.authn import current_principal
 from mlflow_ldap_auth.web.rest_api import API_PREFIX, json_body
 
@@ -40,21 +44,33 @@ def _flag(value: str | None) -> bool:
 @catch_mlflow_exception
 def create_token():
     body = json_body({"name", "expires_in_days"})
-    record, secret = current_plugin().token_service.create(
-        current_principal(), body.get("name"), body.get("expires_in_days"), request.remote_addr
-    )
+    try:
+        record, secret = current_plugin().token_service.create(
+            current_principal(), body.get("name"), body.get("expires_in_days"), request.remote_addr
+        )
+    except CreationRateExceeded as refusal:
+        return Response(
+            refusal.serialize_as_json(),
+            status=refusal.get_http_status_code(),
+            headers={"Retry-After": str(refusal.retry_after)},
+            mimetype="application/json",
+        )
     return jsonify({"token": record.to_json(), "secret": secret})
 
 
 @blueprint.get("")
 @catch_mlflow_exception
 def list_tokens():
-    records = current_plugin().token_service.list(
+    records, next_page_token = current_plugin().token_service.page(
         current_principal(),
         user=request.args.get("user") or None,
         everyone=_flag(request.args.get("all")),
+        page_token=request.args.get("page_token"),
+        max_results=request.args.get("max_results"),
     )
-    return jsonify({"tokens": [record.to_json() for record in records]})
+    return jsonify(
+        {"tokens": [record.to_json() for record in records], "next_page_token": next_page_token}
+    )
 
 
 @blueprint.delete("/<token_id>")

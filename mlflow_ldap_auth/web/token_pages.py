@@ -2,9 +2,11 @@
 
 Create (the secret is shown once, on the answer to the POST, with a copy button and
 the two ways to use it; the page is ``no-store``), list, revoke behind a confirmation.
-Admins see and revoke everyone's tokens (``?user=NAME`` narrows the list). Same look,
-headers and CSRF protection (flask-wtf forms) as the admin page; works without
-JavaScript (the copy button is an extra).
+Admins see and revoke everyone's tokens (``?user=NAME`` narrows the list). The list
+comes in pages of ``PAGE_SIZE``, newest first (``?page_token=`` from the "Older »"
+link), so everyone's tokens never make one huge page. Same look, headers and CSRF
+protection (flask-wtf forms) as the admin page; works without JavaScript (the copy
+button is an extra).
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ from mlflow.exceptions import MlflowException
 
 from mlflow_ldap_auth.plugin import current_plugin
 from mlflow_ldap_auth.tokens.secret_format import PREFIX
+from mlflow_ldap_auth.tokens.service import CreationRateExceeded
 from mlflow_ldap_auth.web.admin_ui import SECURITY_HEADERS, URL_PREFIX, error_page
 from mlflow_ldap_auth.web.authn import current_principal
 from mlflow_ldap_auth.web.forms import ConfirmForm, TokenForm
 
 blueprint = Blueprint("ldap_tokens", __name__, url_prefix=URL_PREFIX + "/tokens")
+PAGE_SIZE = 50
 
 
 @blueprint.after_request
@@ -33,18 +37,27 @@ def _is_admin(username: str) -> bool:
     return current_plugin().store.get_user(username).is_admin
 
 
-def _listing(principal, form: TokenForm, status: int = 200):
+def _listing(principal, form: TokenForm, status: int = 200, headers=None):
     service = current_plugin().token_service
     is_admin = _is_admin(principal.username)
     shown_user = request.args.get("user", "").strip() or None
-    if is_admin:
-        records = service.list(principal, user=shown_user, everyone=shown_user is None)
-    else:
-        records = service.list(principal)
+    page_token = request.args.get("page_token", "").strip() or None
+    try:
+        records, next_page_token = service.page(
+            principal,
+            user=shown_user if is_admin else None,
+            everyone=is_admin and shown_user is None,
+            page_token=page_token,
+            max_results=PAGE_SIZE,
+        )
+    except MlflowException as exc:
+        return error_page(400, "No such page", exc.message)
     page = render_template(
         "ldap_admin/tokens.html",
         form=form,
         tokens=records,
+        next_page_token=next_page_token,
+        paged=page_token is not None,
         user=principal.username,
         is_admin=is_admin,
         shown_user=shown_user,
@@ -54,7 +67,7 @@ def _listing(principal, form: TokenForm, status: int = 200):
         revoke_form=ConfirmForm(),
         now=time.time(),
     )
-    return page, status
+    return page, status, headers or {}
 
 
 @blueprint.get("/")
@@ -78,6 +91,9 @@ def create_token():
         record, secret = service.create(
             principal, form.name.data, form.expires_in_days.data, request.remote_addr
         )
+    except CreationRateExceeded as exc:
+        form.name.errors = [*form.name.errors, exc.message]
+        return _listing(principal, form, 429, {"Retry-After": str(exc.retry_after)})
     except MlflowException as exc:
         form.name.errors = [*form.name.errors, exc.message]
         return _listing(principal, form, 400)

@@ -412,11 +412,63 @@ def test_a_flood_of_refusals_does_not_push_successes_and_changes_out(engine):
     assert [r.username for r in kept if r.result == "refused"] == [
         f"user{n}" for n in range(182, 200)
     ]
-    # Only when refusals cannot make room do other rows go, oldest first.
+    # Only when refusals cannot make room do routine rows go, oldest first; the
+    # change record stays.
     for n in range(30):
         recorder.record(record(300 + n, result="success", reason="directory_bind"))
     recorder.flush()
     recorder.enforce_cap()
     kept = rows(engine)
     assert len(kept) == 20 and all(r.result == "success" for r in kept)
-    assert [r.username for r in kept] == [f"user{n}" for n in range(310, 330)]
+    assert [r.username for r in kept] == ["user1"] + [f"user{n}" for n in range(311, 330)]
+
+
+CHANGES = [
+    {"event": "mapping_created", "reason": "api"},
+    {"event": "mapping_deleted", "reason": "page"},
+    {"event": "user_provisioned", "reason": "admin_request"},
+    {"event": "user_adopted", "reason": "existing_mlflow_user"},
+    {"event": "break_glass_password_changed", "reason": "changed"},
+    {"event": "token_revoked", "reason": "revoked_by_admin"},
+    {"event": "token_revoked", "reason": "revoked_by_operator"},
+]
+
+
+def test_one_users_token_churn_never_pushes_change_records_out(engine):
+    recorder = ActivityRecorder(engine, 30, max_rows=50, batch_size=100, delete_chunk=7)
+    for n, change in enumerate(CHANGES):
+        recorder.record(record(n, ts=NOW + n, result="success", user="carol", **change))
+    for n in range(300):  # create, revoke, and be refused, in a loop
+        ts = NOW + 100 + n
+        recorder.record(record(n, ts=ts, event="token_created", user="mallory", result="success"))
+        recorder.record(
+            record(
+                n,
+                ts=ts,
+                event="token_revoked",
+                user="mallory",
+                result="success",
+                reason="revoked_by_owner",
+            )
+        )
+        recorder.record(
+            record(n, ts=ts, event="token_created", user="mallory", reason="rate_limited")
+        )
+        if n % 20 == 19:
+            recorder.flush()  # what the thread does, cap included
+    recorder.flush()
+    recorder.enforce_cap()
+    kept = rows(engine)
+    assert len(kept) == 50
+    assert [(r.event, r.reason) for r in kept[: len(CHANGES)]] == [
+        (c["event"], c["reason"]) for c in CHANGES
+    ]
+    churn = kept[len(CHANGES) :]
+    assert all(r.result == "success" for r in churn)  # refusals went first
+    assert churn[-1].ts_ms == round((NOW + 399) * 1000)  # the newest routine rows stay
+    # Only a table of change records alone gives up its oldest ones.
+    recorder.max_rows = 3
+    recorder.enforce_cap()
+    assert [(r.event, r.reason) for r in rows(engine)] == [
+        (c["event"], c["reason"]) for c in CHANGES[-3:]
+    ]

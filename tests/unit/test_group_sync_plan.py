@@ -18,6 +18,7 @@ from mlflow.exceptions import MlflowException
 from mlflow_ldap_auth.auth.access import AccessDecision, managed_role_name, role_changes
 from mlflow_ldap_auth.auth.access_policy import AccessPolicy, ConfiguredGroups
 from mlflow_ldap_auth.auth.group_sync import GroupSync, SyncPlan
+from mlflow_ldap_auth.errors import NotAllowed
 
 DS, ANALYSTS, ADMINS = "u-ds", "u-analysts", "u-admins"
 
@@ -40,7 +41,7 @@ def make_sync(store, groups, admin_dns=(), allowed_dns=()):
     directory.add_group(group_dn("mlflow-admins"), ADMINS, "mlflow-admins")
     directory.add_group(group_dn("mlflow-users"), "u-users", "mlflow-users")
     policy = AccessPolicy(ConfiguredGroups(admin_dns, allowed_dns, directory), groups)
-    return GroupSync(store, groups, policy)
+    return GroupSync(store, groups, policy, break_glass_name="admin")
 
 
 # -- plan ---------------------------------------------------------------------------
@@ -162,6 +163,16 @@ def test_apply_touches_only_this_users_assignments(store, groups, roles):
     store.assign_role_to_user(bob.id, roles[ANALYSTS])
     make_sync(store, groups).apply(plan_for(DS), "alice")
     assert store.assignments == {(alice.id, roles[DS]), (bob.id, roles[ANALYSTS])}
+
+
+@pytest.mark.parametrize("spelling", ["admin", "ADMIN", " Admin ", "\uff41dmin"])
+def test_apply_refuses_the_break_glass_name_in_any_spelling(store, groups, roles, spelling):
+    admin = store.create_user("admin", "x", is_admin=True)
+    with pytest.raises(NotAllowed) as refused:
+        make_sync(store, groups).apply(plan_for(DS), spelling, user_id=admin.id)
+    assert refused.value.reason == "local_admin_name"
+    assert store.assignments == set()
+    assert groups.calls["change_assignments"] == 0
 
 
 class RacingGroups(FakeGroupStore):

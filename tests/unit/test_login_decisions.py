@@ -94,7 +94,9 @@ def make_world(tmp_path, backend="fake", lockout=None, mlflow=None, **ldap) -> W
         ConfiguredGroups(settings.ldap.admin_group_dns, settings.ldap.allowed_group_dns, directory),
         parts.groups,
     )
-    sync = GroupSync(parts.store, parts.groups, policy)
+    sync = GroupSync(
+        parts.store, parts.groups, policy, break_glass_name=settings.mlflow.admin_username
+    )
     service = LoginService(settings, directory, parts.store, sync, parts.accounts, lockout=lockout)
     return World(service, directory, parts.store, parts.groups, parts.accounts)
 

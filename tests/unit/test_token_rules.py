@@ -131,6 +131,27 @@ def test_a_user_has_at_most_max_active_tokens(world, monkeypatch):
     world.service.create(BOB, "other", 1, None)  # per user
 
 
+def test_creations_per_minute_and_per_day_are_limited_revoked_ones_included(world):
+    for i in range(20):
+        record, _ = world.service.create(ALICE, f"t{i}", 1, None)
+        world.service.revoke(ALICE, record.id, None)
+    with pytest.raises(token_service.CreationRateExceeded) as info:
+        world.service.create(ALICE, "one-too-many", 1, None)
+    assert info.value.error_code == "RESOURCE_EXHAUSTED"
+    assert info.value.retry_after == 60
+    world.service.create(BOB, "other", 1, None)  # per user
+    world.clock.now += 61
+    world.service.create(ALICE, "a-minute-later", 1, None)
+    for i in range(179):  # 200 a day
+        world.clock.now += 3
+        world.service.create(ALICE, f"d{i}", 1, None)
+        world.service.revoke(ALICE, world.store.list("alice")[0].id, None)
+    world.clock.now += 61
+    with pytest.raises(token_service.CreationRateExceeded) as info:
+        world.service.create(ALICE, "tomorrow", 1, None)
+    assert 86_400 - 700 < info.value.retry_after < 86_400
+
+
 def test_revoke_rules(world):
     record, _ = world.service.create(ALICE, "ci", 1, None)
     for requester, token_id in [(BOB, record.id), (ALICE, "missing"), (ALICE, None)]:
