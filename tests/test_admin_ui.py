@@ -6,7 +6,7 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from browser import shot
+from browser import patient, shot
 from servers import GROUPS_DN, SlapdInstance, start_server
 
 ADMIN = {"username": "carol", "password": "carol-password"}
@@ -46,7 +46,7 @@ def experiment_id(server):
 
 @pytest.fixture
 def admin_page(browser, server):
-    context = browser.new_context(http_credentials=ADMIN, base_url=server.url)
+    context = patient(browser.new_context(http_credentials=ADMIN, base_url=server.url))
     page = context.new_page()
     yield page
     context.close()
@@ -112,8 +112,8 @@ def test_add_use_and_delete_a_mapping_in_the_browser(admin_page, server, experim
 
 @pytest.fixture
 def admin_page_without_js(browser, server):
-    context = browser.new_context(
-        http_credentials=ADMIN, base_url=server.url, java_script_enabled=False
+    context = patient(
+        browser.new_context(http_credentials=ADMIN, base_url=server.url, java_script_enabled=False)
     )
     yield context.new_page()
     context.close()
@@ -191,8 +191,11 @@ def test_directory_values_are_escaped(admin_page, server):
 
 
 def test_non_admin_gets_a_403_page(browser, server):
-    context = browser.new_context(
-        http_credentials={"username": "alice", "password": "alice-password"}, base_url=server.url
+    context = patient(
+        browser.new_context(
+            http_credentials={"username": "alice", "password": "alice-password"},
+            base_url=server.url,
+        )
     )
     page = context.new_page()
     response = page.goto("/ldap-admin/")
