@@ -62,7 +62,8 @@ STATIC_PREFIX = UI_PREFIX + "/static/"
 
 
 def within_prefix(path: str, prefix: str) -> str | None:
-    """``path`` inside the server's ``--static-prefix`` ("" when none); None outside it."""
+    """``path`` with the server's ``--static-prefix`` (``prefix``, "" for none) taken
+    off; None for a path outside the prefix."""
     if not prefix:
         return path
     if path.startswith(prefix + "/"):
