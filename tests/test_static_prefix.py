@@ -107,6 +107,15 @@ def test_every_plugin_path_answers_under_the_prefix_and_not_outside_it(server, p
     assert "ldap" not in bare.text.lower()
 
 
+def test_the_public_stylesheet_opens_nothing_else_under_the_prefix(server):
+    css = get(server, PREFIX + UI + "/static/admin.css", auth=None)
+    assert css.status_code == 200 and css.headers["Content-Type"].startswith("text/css")
+    for path in (UI + "/static/%2e%2e/app.py", UI + "/static/..%2fREADME.md"):
+        assert get(server, PREFIX + path, auth=None).status_code == 404, path
+    # Nor does a look-alike of the prefix reach the plugin.
+    assert get(server, PREFIX + "x" + UI + "/", auth=CAROL).status_code == 404
+
+
 def test_links_forms_and_assets_of_a_page_stay_under_the_prefix(server):
     page = get(server, PREFIX + UI + "/mappings/new").text
     targets = re.findall(r'(?:href|action|src|data-search-url)="([^"]+)"', page)
