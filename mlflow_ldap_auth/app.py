@@ -204,12 +204,18 @@ def create_app():
         session_cookie.install(app)
         admin_guard.install(app)
         provision_on_demand.install(app, plugin)
-        app.register_blueprint(rest_api.blueprint)
-        app.register_blueprint(token_api.blueprint)
-        app.register_blueprint(admin_ui.blueprint)
-        app.register_blueprint(token_pages.blueprint)
-        app.register_blueprint(activity_api.blueprint)
-        app.register_blueprint(activity_pages.blueprint)
+        # Under ``--static-prefix`` the plugin's pages and API move with MLflow's own
+        # routes (``/mlflow/ldap-admin/``); the unprefixed paths answer nothing.
+        prefix = server_process.static_prefix()
+        for blueprint in (
+            rest_api.blueprint,
+            token_api.blueprint,
+            admin_ui.blueprint,
+            token_pages.blueprint,
+            activity_api.blueprint,
+            activity_pages.blueprint,
+        ):
+            app.register_blueprint(blueprint, url_prefix=prefix + blueprint.url_prefix)
 
     def after_mlflow(app) -> None:
         if plugin.permission_cache is not None:

@@ -78,7 +78,7 @@
     var query = text.value.trim();
     if (!query) { show([]); return; }
     var mine = ++asked;
-    var url = search.action.replace(/\/mappings\/new.*$/, "/resources.json") +
+    var url = search.dataset.searchUrl +
       "?rtype=" + encodeURIComponent(kind.value) + "&rq=" + encodeURIComponent(query) +
       "&workspace=" + encodeURIComponent(workspace());
     fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })

@@ -6,7 +6,7 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from browser import shot
+from browser import answer_to, patient, shot
 from servers import GROUPS_DN, SlapdInstance, start_server
 
 ADMIN = {"username": "carol", "password": "carol-password"}
@@ -46,7 +46,7 @@ def experiment_id(server):
 
 @pytest.fixture
 def admin_page(browser, server):
-    context = browser.new_context(http_credentials=ADMIN, base_url=server.url)
+    context = patient(browser.new_context(http_credentials=ADMIN, base_url=server.url))
     page = context.new_page()
     yield page
     context.close()
@@ -112,8 +112,8 @@ def test_add_use_and_delete_a_mapping_in_the_browser(admin_page, server, experim
 
 @pytest.fixture
 def admin_page_without_js(browser, server):
-    context = browser.new_context(
-        http_credentials=ADMIN, base_url=server.url, java_script_enabled=False
+    context = patient(
+        browser.new_context(http_credentials=ADMIN, base_url=server.url, java_script_enabled=False)
     )
     yield context.new_page()
     context.close()
@@ -191,8 +191,11 @@ def test_directory_values_are_escaped(admin_page, server):
 
 
 def test_non_admin_gets_a_403_page(browser, server):
-    context = browser.new_context(
-        http_credentials={"username": "alice", "password": "alice-password"}, base_url=server.url
+    context = patient(
+        browser.new_context(
+            http_credentials={"username": "alice", "password": "alice-password"},
+            base_url=server.url,
+        )
     )
     page = context.new_page()
     response = page.goto("/ldap-admin/")
@@ -263,6 +266,20 @@ def test_selects_follow_the_resource_type_with_javascript(admin_page):
     expect(page.get_by_label("Resource pattern")).not_to_be_editable()
     page.get_by_label("Resource type").select_option("experiment")
     expect(page.get_by_label("Resource pattern")).to_be_editable()
+
+
+def test_the_add_forms_script_sits_after_the_page_and_searches(admin_page, experiment_id):
+    page = admin_page
+    page.goto("/ldap-admin/mappings/new")
+    assert page.title() == "Add mapping · MLflow"
+    # The script is the page's, loaded after it: not part of its title or content.
+    assert page.locator("title script, main script").count() == 0
+    assert page.locator("body > script[src$='/ldap-admin/static/admin.js']").count() == 1
+    search = page.get_by_label("whose name contains")
+    answer = answer_to(page, "/resources.json", lambda: search.fill("ui-ex"))
+    assert answer.ok and answer.json()["resources"][0]["pattern"] == experiment_id
+    page.locator("#resource-results a", has_text="ui-exp").click()
+    expect(page.get_by_label("Resource pattern")).to_have_value(experiment_id)
 
 
 def test_everything_works_without_javascript(admin_page_without_js, experiment_id):

@@ -4,6 +4,8 @@ Every answer is checked against MLflow's own resolution (``get_user_permission``
 each person who has an MLflow account: the plugin's fold must be MLflow's.
 """
 
+import re
+
 import pytest
 import requests
 from mlflow.exceptions import MlflowException
@@ -234,6 +236,78 @@ def test_an_import_from_the_command_line_is_kept_in_the_activity_table(server, w
     assert records[0]["details"]["before"]["permission"] == "DENY"
     people = by_user(answer(server, resource=world["experiment"]).json())
     assert people["bob"]["permission"] == "EDIT"
+
+
+# -- the test-user page folds as who has access and MLflow do ------------------------
+@pytest.fixture(scope="module")
+def floor_server(directory, tmp_path_factory):
+    """default_permission EDIT: a READ mapping is lifted to it, a DENY is not."""
+    with start_server(
+        tmp_path_factory, directory, name="floor", mlflow={"default_permission": "EDIT"}
+    ) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def floor_world(floor_server):
+    """An experiment where data-science has READ and ml-platform DENY."""
+    with client_as(floor_server, *CAROL, app=True) as client:
+        from mlflow import MlflowClient
+
+        experiment_id = MlflowClient(tracking_uri=floor_server.url).create_experiment("floored")
+        client.create_group_mapping(DATA_SCIENCE_DN, "READ", "experiment", experiment_id)
+        client.create_group_mapping(PLATFORM_DN, "DENY", "experiment", experiment_id)
+    for user in ("alice", "bob"):
+        login(floor_server, user)  # their roles follow the mappings from this login on
+    return experiment_id
+
+
+def sets_a_tag(server, user, experiment_id) -> int:
+    """What MLflow answers ``user`` who changes the experiment (EDIT needed)."""
+    return requests.post(
+        server.url + "/api/2.0/mlflow/experiments/set-experiment-tag",
+        json={"experiment_id": experiment_id, "key": "reviewed", "value": user},
+        auth=(user, PASSWORDS[user]),
+        timeout=60,
+    ).status_code
+
+
+def user_page_permission(server, user, experiment_id) -> str:
+    page = requests.get(
+        server.url + "/ldap-admin/users", params={"username": user}, auth=CAROL, timeout=60
+    )
+    assert page.status_code == 200, page.text
+    row = re.search(rf'<tr data-resource="experiment {experiment_id}"[^>]*>', page.text)
+    assert row, page.text
+    return re.search(r'data-permission="([A-Z_]+)"', row.group(0)).group(1)
+
+
+@pytest.mark.parametrize(
+    ("user", "permission", "decided_by", "can_edit"),
+    [
+        ("alice", "EDIT", "default_permission", True),  # READ, lifted to default_permission
+        ("bob", "DENY", "mappings", False),  # EDIT through data-science, DENY wins
+    ],
+)
+def test_the_test_user_answer_is_who_has_access_and_mlflows(
+    floor_server, floor_world, user, permission, decided_by, can_edit
+):
+    with client_as(floor_server, *CAROL, app=True) as client:
+        looked_up = client.lookup_user(user)
+        access = client.who_has_access("experiment", floor_world)
+    (row,) = [
+        p
+        for p in looked_up["permissions"]
+        if (p["resource_type"], p["resource_pattern"]) == ("experiment", floor_world)
+    ]
+    assert row["permission"] == permission
+    assert row["decided_by"] == decided_by
+    assert by_user(access)[user]["permission"] == permission
+    assert user_page_permission(floor_server, user, floor_world) == permission
+    with client_as(floor_server, "admin", ADMIN_PASSWORD, app=True) as client:
+        mlflow_says = client.get_user_permission(user, "experiment", floor_world)
+    assert mlflow_says.permission == permission
+    assert sets_a_tag(floor_server, user, floor_world) == (200 if can_edit else 403)
 
 
 def test_a_directory_outage_is_a_503(server, world, directory):

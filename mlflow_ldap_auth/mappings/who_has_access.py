@@ -16,6 +16,10 @@ Gathers every route to a resource (SPEC §11) and hands them to the pure rules o
 * with ``allowed_groups`` set, a listed person the access decision would refuse
   (not in any of them, or gone from the directory) is shown, marked as unable to log in.
 
+The test-user page asks the other way round (``granted_to``: what one person's mappings
+give them) and gets its answer from the same fold, so the two pages and MLflow's own
+check cannot disagree.
+
 Every directory read is bounded (one member walk per relevant group); an unreachable
 directory is ``DirectoryUnavailable`` (503), as for a login.
 """
@@ -37,6 +41,7 @@ from mlflow_ldap_auth.auth.access_report import (
     Routes,
     changes,
     entries,
+    entry_for,
 )
 from mlflow_ldap_auth.ldap.group_members import MemberList
 from mlflow_ldap_auth.mlflow_compat import rules
@@ -374,6 +379,60 @@ class WhoHasAccess:
                     grants.append((user.username, route))
         return admins, grants
 
+    # -- what one person's mappings give -------------------------------------
+    def granted_to(
+        self, username: str, applying: Iterable[Mapping], is_admin: bool = False
+    ) -> list[dict]:
+        """Per (workspace, resource type, pattern) the mappings of ``applying`` name: the
+        permission MLflow gives ``username`` there, the mappings that speak there, and
+        what decided (``mappings``, ``default_permission`` lifting a lower grant, or
+        ``admin``).
+
+        The fold is who has access's (``entry_for``): a workspace admin mapping gives
+        MANAGE, DENY wins, the highest grant wins, ``default_permission`` is the floor
+        of a positive grant, an admin gets MANAGE. Per-user grants and roles made in
+        MLflow are not mappings and not counted here (who has access lists them).
+        """
+        grants = [m for m in applying if m.resource_type != ADMIN_RESOURCE_TYPE]
+        admin = [Route("admin", "MANAGE")] if is_admin else []
+        answer = []
+        for workspace, resource_type, pattern in sorted(
+            {(m.workspace, m.resource_type, m.resource_pattern) for m in grants}
+        ):
+            speaking = [
+                m for m in grants if m.workspace == workspace and _speaks(m, resource_type, pattern)
+            ]
+            routes = admin + [
+                Route(
+                    "group_mapping",
+                    m.permission,
+                    resource_type=m.resource_type,
+                    resource_pattern=m.resource_pattern,
+                    group=m.group,
+                    mapping_id=m.id,
+                )
+                for m in speaking
+            ]
+            entry = entry_for(
+                username,
+                routes,
+                resource_type,
+                pattern,
+                self.default_permission,
+                rules.absent_permission(workspace),
+            )
+            answer.append(
+                {
+                    "workspace": workspace,
+                    "resource_type": resource_type,
+                    "resource_pattern": pattern,
+                    "permission": entry.permission,
+                    "from_mappings": sorted(m.id for m in speaking),
+                    "decided_by": _decided_by(entry),
+                }
+            )
+        return answer
+
     # -- previews ---------------------------------------------------------
     def preview(
         self, before: list[Mapping], after: list[Mapping], changed: Iterable[Mapping]
@@ -432,6 +491,20 @@ class WhoHasAccess:
             AccessEntry(routes.names[key], "MANAGE", tuple(person))
             for key, person in routes.routes.items()
         ]
+
+
+def _speaks(mapping: Mapping, resource_type: str, key: str) -> bool:
+    return _applies(
+        mapping.resource_type, mapping.resource_pattern, mapping.permission, resource_type, key
+    )
+
+
+def _decided_by(entry: AccessEntry) -> str:
+    """``admin``, ``default_permission`` (it lifted a lower grant) or ``mappings``."""
+    kinds = {route.kind for route in entry.via}
+    if "admin" in kinds:
+        return "admin"
+    return "default_permission" if "default" in kinds else "mappings"
 
 
 def _preview_key(mapping: Mapping) -> tuple[str, str, str]:

@@ -16,6 +16,11 @@ route: JSON in MLflow's error format for the API, HTML pages for ``/ldap-admin``
    non-admin on a route it has no validator for; the views apply the token rules
    themselves (``tokens.service``).
 
+Under ``mlflow server --static-prefix /mlflow`` these paths live under the prefix, as
+MLflow's own routes do (``/mlflow/ldap-admin/``, ``/mlflow/api/2.0/mlflow/ldap-auth/``):
+the guard looks at the path inside the prefix, and a path outside it (``/ldap-admin/``)
+is none of the plugin's: no view is registered there, and MLflow's hook answers it.
+
 Every answer on these paths carries ``Cache-Control: no-store``: they show who may do
 what, and a shared proxy or the browser's disk cache must not keep that. And they read
 MLflow's store past the worker's permission cache: an administrator sees the state of
@@ -29,6 +34,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, request
 
+from mlflow_ldap_auth.mlflow_compat.server_process import static_prefix
 from mlflow_ldap_auth.plugin import current_plugin
 from mlflow_ldap_auth.web.admin_ui import URL_PREFIX as UI_PREFIX
 from mlflow_ldap_auth.web.admin_ui import blueprint as admin_blueprint
@@ -55,8 +61,21 @@ def _html_version(answer: Response) -> Response:
 STATIC_PREFIX = UI_PREFIX + "/static/"
 
 
-def is_plugin_path(path: str) -> tuple[bool, bool]:
-    """(is one of the plugin's paths, is a page of the admin UI)."""
+def within_prefix(path: str, prefix: str) -> str | None:
+    """``path`` with the server's ``--static-prefix`` (``prefix``, "" for none) taken
+    off; None for a path outside the prefix."""
+    if not prefix:
+        return path
+    if path.startswith(prefix + "/"):
+        return path[len(prefix) :]
+    return None
+
+
+def is_plugin_path(path: str | None) -> tuple[bool, bool]:
+    """(is one of the plugin's paths, is a page of the admin UI), for a path inside the
+    server's prefix (``within_prefix``; None: outside it, never the plugin's)."""
+    if path is None:
+        return False, False
     is_ui = path == UI_PREFIX or path.startswith(UI_PREFIX + "/")
     return is_ui or path.startswith(API_PREFIX + "/"), is_ui
 
@@ -112,14 +131,17 @@ def _forbidden(is_ui: bool, title: str, message: str) -> Response:
 
 
 def install(app: Flask) -> None:
+    prefix = static_prefix()
+
     def check():
-        is_ours, is_ui = is_plugin_path(request.path)
+        path = within_prefix(request.path, prefix)
+        is_ours, is_ui = is_plugin_path(path)
         if not is_ours:
             return None
-        if request.path.startswith(STATIC_PREFIX):
+        if path.startswith(STATIC_PREFIX):
             # The stylesheet and script are public (the 401/403 pages need them too), and
             # served here: MLflow's own hook, next, denies routes it does not know.
-            return admin_blueprint.send_static_file(request.path[len(STATIC_PREFIX) :])
+            return admin_blueprint.send_static_file(path[len(STATIC_PREFIX) :])
         origin = request.headers.get("Origin")
         if origin is not None and not is_same_origin(origin, request.host, request.scheme):
             return _forbidden(
@@ -134,7 +156,7 @@ def install(app: Flask) -> None:
         plugin = current_plugin()
         if plugin.permission_cache is not None:
             plugin.permission_cache.bypass(True)
-        if is_self_service_path(request.path):
+        if is_self_service_path(path):
             return _dispatch_self_service()
         if plugin.store.get_user(result.username).is_admin:
             return None
@@ -150,7 +172,7 @@ def install(app: Flask) -> None:
         )
 
     def no_store(response: Response) -> Response:
-        if is_plugin_path(request.path)[0]:
+        if is_plugin_path(within_prefix(request.path, prefix))[0]:
             response.headers["Cache-Control"] = "no-store"
         return response
 

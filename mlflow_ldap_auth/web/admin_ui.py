@@ -1,6 +1,9 @@
 """The admin page at ``/ldap-admin``: mappings, add/delete, test a user, status.
 
 Server-rendered (Jinja, autoescaped; flask-wtf forms), works without JavaScript.
+Every link, form action and redirect is ``url_for``'s, so the pages follow the server's
+``--static-prefix`` (the app factory registers the blueprints under it); the links back
+to MLflow and the tracking URI shown for tokens add the same prefix.
 Templates are ``templates/ldap_admin/*.html`` and the stylesheet ``static/``, at the top
 of a source checkout or under ``<prefix>/share/mlflow-ldap-auth/`` in an installed
 wheel. Only MLflow admins get in (``rest_api.require_admin`` runs first, answering 401
@@ -18,6 +21,7 @@ from flask import (
     Blueprint,
     Response,
     flash,
+    has_request_context,
     jsonify,
     redirect,
     render_template,
@@ -32,6 +36,7 @@ from wtforms import ValidationError
 from mlflow_ldap_auth.auth.access import ADMIN_RESOURCE_TYPE
 from mlflow_ldap_auth.errors import AuthError
 from mlflow_ldap_auth.mlflow_compat import rules
+from mlflow_ldap_auth.mlflow_compat.server_process import static_prefix
 from mlflow_ldap_auth.plugin import Plugin, current_plugin
 from mlflow_ldap_auth.web.forms import (
     ACCESS_TYPE_CHOICES,
@@ -81,6 +86,23 @@ blueprint = Blueprint(
 
 def _service() -> Plugin:
     return current_plugin()
+
+
+@blueprint.app_context_processor
+def mlflow_addresses() -> dict:
+    """MLflow's home page and the tracking URI of this server, under its prefix.
+
+    The tracking URI is the scheme and host this request reached the server by, as the
+    server itself sees them: the ``Host`` the client sent, and the scheme after the
+    server's own proxy settings (uvicorn and gunicorn take ``X-Forwarded-Proto`` from
+    the addresses in ``--forwarded-allow-ips``, 127.0.0.1 by default). The plugin reads
+    no ``X-Forwarded-*`` header itself.
+    """
+    prefix = static_prefix()
+    return {
+        "mlflow_home": prefix + "/",
+        "tracking_uri": request.host_url.rstrip("/") + prefix if has_request_context() else None,
+    }
 
 
 def error_page(

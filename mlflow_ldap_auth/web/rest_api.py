@@ -28,7 +28,7 @@ from mlflow.protos.databricks_pb2 import (
 )
 from mlflow.server.handlers import catch_mlflow_exception
 
-from mlflow_ldap_auth.auth.access import applicable, resulting_permissions
+from mlflow_ldap_auth.auth.access import applicable
 from mlflow_ldap_auth.errors import AuthError
 from mlflow_ldap_auth.plugin import Plugin, current_plugin
 from mlflow_ldap_auth.web.authn import authenticate_request
@@ -100,7 +100,11 @@ def delete_group_mapping(mapping_id: str):
 
 
 def explain_user(service: Plugin, username: str) -> dict:
-    """What the directory says about ``username`` and what the mappings give them."""
+    """What the directory says about ``username`` and what the mappings give them.
+
+    ``permissions``: per resource the mappings name, the permission MLflow gives the
+    person there, folded as *who has access* folds (``WhoHasAccess.granted_to``).
+    """
     try:
         user = service.directory.lookup(username)
     except AuthError as exc:
@@ -122,7 +126,9 @@ def explain_user(service: Plugin, username: str) -> dict:
         "admin_follows_directory": decision.is_admin is not None,
         "allowed": decision.allowed,
         "mappings": [m.to_json() for m in applying],
-        "permissions": resulting_permissions(applying),
+        "permissions": service.access.granted_to(
+            user.username, applying, is_admin=bool(decision.is_admin)
+        ),
         "default_permission": service.settings.mlflow.default_permission,
     }
 

@@ -103,7 +103,6 @@ def create_token():
         secret=secret,
         user=principal.username,
         is_admin=_is_admin(principal.username),
-        server=request.host_url.rstrip("/"),
     )
 
 
