@@ -10,7 +10,9 @@ A facade over the parts, each in its own module:
 * ``groups`` (``group_search``, ``group_paths``): the user's groups, by the method
   the configuration names; ``group_lookup``: groups for mappings; ``group_members``:
   who is in a group (admin answers);
-* ``domain``: Active Directory's names and lockout policy.
+* ``domain``: Active Directory's names;
+* ``lockout_policies``: the directory's own lockout policy for an account, and
+  ``account_key``: which entry a bind reaches, for the spraying guard.
 
 Two failure families are kept apart everywhere, because the client must see them
 differently: the directory *answered* no (``InvalidCredentials`` -> 401) or could not
@@ -27,6 +29,7 @@ import dataclasses
 
 from mlflow_ldap_auth.config import LdapSettings
 from mlflow_ldap_auth.errors import DirectoryUnavailable, InvalidCredentials
+from mlflow_ldap_auth.ldap.account_key import account_key
 from mlflow_ldap_auth.ldap.binding import (
     MAX_USERNAME_LENGTH,
     Binder,
@@ -46,6 +49,7 @@ from mlflow_ldap_auth.ldap.group_entry_cache import GroupEntryCache
 from mlflow_ldap_auth.ldap.group_lookup import GroupLookup
 from mlflow_ldap_auth.ldap.group_members import DEFAULT_LIMIT, GroupMembers, MemberList
 from mlflow_ldap_auth.ldap.groups import group_resolver
+from mlflow_ldap_auth.ldap.lockout_policies import DirectoryPolicies
 from mlflow_ldap_auth.ldap.login_names import DomainNames, LoginName, has_domain_part, resolve
 from mlflow_ldap_auth.ldap.servers import ServerPool, ServerState
 from mlflow_ldap_auth.ldap.service_account import ServiceConnections
@@ -87,6 +91,7 @@ class Directory:
         self._group_lookup = GroupLookup(settings, self._service)
         self._group_members = GroupMembers(settings, self._service)
         self._domain = DomainFacts(self._service)
+        self._policies = DirectoryPolicies(self._service)
 
     # -- people ----------------------------------------------------------
     def authenticate(
@@ -95,18 +100,22 @@ class Directory:
         """Verify ``password`` for ``login``; return the user with groups.
 
         ``guard`` (the password-spraying guard) is asked for a slot right before the
-        password bind, once the account is known; a refused bind keeps its slot.
+        password bind, for the entry the bind reaches (``account_key``) and with the
+        directory's own lockout policy for it; a refused bind keeps its slot.
         """
         check_login(login, password)
         name = self.login_name(login)
         if self.settings.uses_search:
             entry = self._service.run(lambda c: self._users.find(c, name))
-            account = entry.username.casefold()
-            self._binder.connect_guarded(entry.dn, password, guard, account).close()
+            lockout = self._policies.for_entry(entry.policy)
+            self._binder.connect_guarded(
+                entry.dn, password, guard, account_key(entry.dn), lockout
+            ).close()
             return self._service.run(lambda c: self._resolve(c, entry))
         user_dn = self._users.template_dn(name.name)
+        # Direct bind reads no entry before the bind: the strictest policy stands for its.
         user_connection = self._binder.connect_guarded(
-            user_dn, password, guard, name.name.casefold()
+            user_dn, password, guard, account_key(user_dn), self._policies.strictest()
         )
         try:
             return self._resolve_on(user_connection, user_dn)
@@ -187,10 +196,6 @@ class Directory:
     def domain_names(self) -> DomainNames:
         """Active Directory's own NetBIOS name, DNS realm and UPN suffixes; read once."""
         return self._domain.names()
-
-    def lockout_policy(self) -> tuple[int | None, int | None]:
-        """Active Directory's own (lockoutThreshold, observation window in s); else Nones."""
-        return self._domain.lockout_policy()
 
     # -- group look-ups (mappings) ----------------------------------------
     def read_group(self, group_dn: str) -> DirectoryGroup | None:
