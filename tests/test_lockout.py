@@ -23,6 +23,7 @@ from mlflow_ldap_auth.errors import InvalidCredentials
 from mlflow_ldap_auth.ldap.lockout_policies import DirectoryLockout
 from servers import (
     PEOPLE_DN,
+    SERVICE_DN,
     SlapdInstance,
     add_person,
     basic_header,
@@ -332,3 +333,31 @@ def test_direct_bind_counts_every_spelling_of_an_entry_as_one_account(policy_sla
     binds = slapd_count(policy_slapd, f',{PEOPLE_DN}" method=128') - before
     assert binds == POLICY_MAX_FAILURE - 1
     assert_open(policy_slapd, dn, "right-password")
+
+
+def operations(slapd: SlapdInstance, server, username: str, password: str) -> tuple[int, int]:
+    """A refused login's (searches, binds other than anonymous and the service
+    account's), as slapd logged them."""
+    slapd_barrier(slapd)
+    start = len(slapd.stats_lines())
+    assert login(server, username, password) == 401
+    slapd_barrier(slapd)
+    lines = slapd.stats_lines()[start:]
+    searches = sum(" SRCH base=" in line for line in lines)
+    binds = sum(
+        " method=128" in line and 'dn=""' not in line and SERVICE_DN not in line for line in lines
+    )
+    return searches, binds
+
+
+def test_an_unknown_name_costs_what_a_wrong_password_costs(policy_slapd, search_server):
+    """The same LDAP operations for both answers, so their timing cannot tell who has
+    an account; and an unknown name is throttled as a known one is."""
+    add_person(policy_slapd, "timing-known", "right-password")
+    assert login(search_server, "timing-known", "right-password") == 200  # warm up
+    for index in range(2):
+        known = operations(policy_slapd, search_server, "timing-known", f"wrong-{index}")
+        unknown = operations(policy_slapd, search_server, "timing-nobody", f"wrong-{index}")
+        assert known == unknown == (1, 1)
+    assert login(search_server, "timing-nobody", "wrong-3") == 401
+    wait_for_audit(search_server, user="timing-nobody", reason="throttled")

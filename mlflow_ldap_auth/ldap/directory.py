@@ -29,9 +29,10 @@ import dataclasses
 
 from mlflow_ldap_auth.config import LdapSettings
 from mlflow_ldap_auth.errors import DirectoryUnavailable, InvalidCredentials
-from mlflow_ldap_auth.ldap.account_key import account_key
+from mlflow_ldap_auth.ldap.account_key import account_key, unknown_name_key
 from mlflow_ldap_auth.ldap.binding import (
     MAX_USERNAME_LENGTH,
+    THROTTLED,
     Binder,
     BindGuard,
     ad_bind_reason,
@@ -102,11 +103,18 @@ class Directory:
         ``guard`` (the password-spraying guard) is asked for a slot right before the
         password bind, for the entry the bind reaches (``account_key``) and with the
         directory's own lockout policy for it; a refused bind keeps its slot.
+
+        Search-then-bind: a name no entry matches costs what a wrong password costs (the
+        same search, slot and bind, the bind at ``UserLookup.decoy_dn``), so the answer's
+        timing does not tell who has an account.
         """
         check_login(login, password)
         name = self.login_name(login)
         if self.settings.uses_search:
-            entry = self._service.run(lambda c: self._users.find(c, name))
+            entry = self._service.run(lambda c: self._find_or_none(c, name))
+            if entry is None:
+                self._decoy_bind(name, password, guard)
+                raise InvalidCredentials(f"no entry matches {name.name!r}", reason="unknown_user")
             lockout = self._policies.for_entry(entry.policy)
             self._binder.connect_guarded(
                 entry.dn, password, guard, account_key(entry.dn), lockout
@@ -123,6 +131,27 @@ class Directory:
             raise DirectoryUnavailable(f"LDAP connection lost: {exc}") from None
         finally:
             user_connection.close()
+
+    def _find_or_none(self, connection: LdapConnection, name: LoginName) -> UserEntry | None:
+        """The entry ``name`` logs in as; None if no entry matches."""
+        try:
+            return self._users.find(connection, name)
+        except InvalidCredentials as refusal:
+            if refusal.reason != "unknown_user":
+                raise
+            return None
+
+    def _decoy_bind(self, name: LoginName, password: str, guard: BindGuard | None) -> None:
+        """The slot and bind a wrong password would cost, at a DN that names no entry."""
+        lockout = self._policies.for_entry(None)
+        try:
+            self._binder.connect_guarded(
+                self._users.decoy_dn, password, guard, unknown_name_key(name.name), lockout
+            ).close()
+        except InvalidCredentials as refusal:
+            if refusal.reason == THROTTLED:
+                raise
+            # Refused, as expected: the caller answers "unknown user".
 
     def _resolve_on(self, connection: LdapConnection, user_dn: str) -> DirectoryUser:
         """Direct bind: the user reads their own entry and groups."""

@@ -3,9 +3,15 @@
 The same search also reads the account's state (``account_state``: disabled, locked,
 password marker) and the password policy the entry names (``lockout_policies``), so
 checking an account costs no extra search.
+
+``decoy_dn`` names an entry that cannot exist: a login name no entry matches is bound
+there with its password, so it costs what a wrong password costs and cannot be told
+apart by its timing.
 """
 
 from __future__ import annotations
+
+import secrets
 
 import ldap3
 
@@ -34,6 +40,9 @@ class UserLookup:
             *STATE_ATTRIBUTES,
             *USER_POLICY_ATTRIBUTES,
         ]
+        # Random per process: nobody can have created it beforehand.
+        decoy = f"cn=mlflow-ldap-auth-no-such-entry-{secrets.token_hex(8)}"
+        self.decoy_dn = f"{decoy},{self._base}" if self._base else decoy
 
     def template_dn(self, login: str) -> str:
         """The user's DN from ``user_dn_template`` (direct bind)."""
