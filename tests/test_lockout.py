@@ -20,7 +20,7 @@ from mlflow_ldap_auth.auth.lockout import (
 )
 from mlflow_ldap_auth.db import tables
 from mlflow_ldap_auth.errors import InvalidCredentials
-from mlflow_ldap_auth.ldap.lockout_policies import DirectoryLockout
+from mlflow_ldap_auth.ldap.lockout_policies import UNREADABLE_THRESHOLD, DirectoryLockout
 from servers import (
     PEOPLE_DN,
     SERVICE_DN,
@@ -287,19 +287,26 @@ def assert_open(slapd: SlapdInstance, dn: str, password: str) -> None:
     assert answer.stdout.strip().lower() == f"dn:{dn}".lower()
 
 
+#: A pwdPolicySubentry the service account cannot read (there is no such entry, so
+#: slapd itself counts nothing for the account: the guard cannot know that).
+HIDDEN_POLICY_DN = "cn=hidden,ou=policies,dc=example,dc=org"
+
+
 @pytest.mark.parametrize(
-    ("uid", "policy", "directory_limit"),
+    ("uid", "policy", "guard_limit"),
     [
-        ("spray-default", None, POLICY_MAX_FAILURE),
-        ("spray-relaxed", RELAXED_POLICY_DN, RELAXED_MAX_FAILURE),
+        ("spray-default", None, POLICY_MAX_FAILURE - 1),
+        ("spray-relaxed", RELAXED_POLICY_DN, RELAXED_MAX_FAILURE - 1),
+        ("spray-hidden", HIDDEN_POLICY_DN, UNREADABLE_THRESHOLD - 1),
     ],
 )
 def test_spraying_never_locks_an_account_in_the_directory(
-    policy_slapd, search_server, uid, policy, directory_limit
+    policy_slapd, search_server, uid, policy, guard_limit
 ):
     """Many different wrong passwords: one less than the account's own pwdMaxFailure
     reach slapd (the configured ten would lock it), the account stays open for every
-    service, and its password, cached before, keeps working through MLflow."""
+    service, and its password, cached before, keeps working through MLflow. A policy
+    that cannot be read is assumed to lock after three, with a warning."""
     dn = add_person(policy_slapd, uid, "right-password")
     if policy is not None:
         policy_slapd.set_policy(uid, policy)
@@ -309,12 +316,13 @@ def test_spraying_never_locks_an_account_in_the_directory(
         assert login(search_server, uid, f"wrong-password-{index}") == 401
     wait_for_audit(search_server, user=uid, reason="throttled")
     slapd_barrier(policy_slapd)
-    assert binds_of(policy_slapd, dn) - before == directory_limit - 1
-    assert len(policy_slapd.read_attributes(dn, "pwdFailureTime")["pwdFailureTime"]) == (
-        directory_limit - 1
-    )
+    assert binds_of(policy_slapd, dn) - before == guard_limit
+    failures = policy_slapd.read_attributes(dn, "pwdFailureTime").get("pwdFailureTime", [])
+    assert len(failures) == (0 if policy == HIDDEN_POLICY_DN else guard_limit)
     assert login(search_server, uid, "right-password") == 200
     assert_open(policy_slapd, dn, "right-password")
+    if policy == HIDDEN_POLICY_DN:
+        assert f"lockout policy {HIDDEN_POLICY_DN} (not readable)" in search_server.log()
 
 
 #: Spellings of ``u28`` that slapd binds as ``uid=u28`` (case, insignificant and

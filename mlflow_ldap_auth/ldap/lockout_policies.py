@@ -231,8 +231,9 @@ class DirectoryPolicies:
         if key is None:
             return self._noted(unreadable(policy_dn))
         with self._lock:
-            if key in facts.by_dn:
-                return self._noted(facts.by_dn[key])
+            known, policy = key in facts.by_dn, facts.by_dn.get(key)
+        if known:
+            return self._noted(policy)
         try:
             policy = self._service.run(lambda connection: read_policy_entry(connection, policy_dn))
         except DirectoryUnavailable as exc:
