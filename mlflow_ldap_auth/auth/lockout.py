@@ -28,12 +28,13 @@ binds nor database writes.
 
 Bounds: each attempt row carries its expiry; every ``PURGE_INTERVAL_SECONDS`` a worker
 deletes up to ``PURGE_CHUNK`` expired attempts and unused guard rows (any worker may,
-deleting twice is harmless). At most about ``MAX_ACCOUNTS`` accounts have a row of
-their own: past it, an account without one draws from one shared budget
-(``OVERFLOW_ACCOUNT``) until the purge makes room. A flood of made-up names therefore
-neither grows the tables without bound nor pushes out the counters of the accounts
-already counted; at worst it makes accounts new to the guard wait with their first
-fresh login.
+deleting twice is harmless). At most ``MAX_ACCOUNTS`` accounts have a row of their
+own, plus what each worker creates before it counts again (``RECOUNT_AFTER``): past
+it, an account without one draws from one shared budget (``OVERFLOW_ACCOUNT``) until
+the purge makes room. Unexpired attempts are at most the threshold per guard row. A flood
+of made-up names therefore neither grows the tables without bound nor pushes out the
+counters of the accounts already counted; at worst it makes accounts new to the guard
+wait with their first fresh login.
 """
 
 from __future__ import annotations
