@@ -121,7 +121,8 @@ class Directory:
             ).close()
             return self._service.run(lambda c: self._resolve(c, entry))
         user_dn = self._users.template_dn(name.name)
-        # Direct bind reads no entry before the bind: the strictest policy stands for its.
+        # Direct bind reads no entry before the bind: the strictest policy stands in for
+        # the entry's own.
         user_connection = self._binder.connect_guarded(
             user_dn, password, guard, account_key(user_dn), self._policies.strictest()
         )
