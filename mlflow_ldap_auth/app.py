@@ -95,7 +95,6 @@ def build_plugin(settings: Settings, auth) -> Plugin:
     lockout = LockoutGuard(
         LockoutPolicy(ldap.lockout_threshold, ldap.lockout_window_seconds),
         AttemptStore(engine),
-        directory_policy=directory.lockout_policy,
     )
     permission_cache = None
     if ldap.permission_cache_ttl_seconds > 0:

@@ -46,6 +46,9 @@ GROUPS_DN = f"ou=groups,{BASE_DN}"
 #: The default password policy of SlapdInstance(password_policy=True) (ppolicy-seed.ldif).
 POLICY_DN = f"cn=default,ou=policies,{BASE_DN}"
 POLICY_MAX_FAILURE = 3  # its pwdMaxFailure: this many wrong passwords lock an account
+#: A laxer policy for the entries that name it in pwdPolicySubentry (``set_policy``).
+RELAXED_POLICY_DN = f"cn=relaxed,ou=policies,{BASE_DN}"
+RELAXED_MAX_FAILURE = 6
 #: pwdAccountLockedTime of an account locked until an administrator unlocks it.
 PERMANENTLY_LOCKED = "000001010000Z"
 
@@ -342,6 +345,18 @@ class SlapdInstance:
         self.ldif(
             "ldapmodify",
             f"dn: {dn}\nchangetype: modify\nreplace: userPassword\nuserPassword: {new_password}\n",
+        )
+        return dn
+
+    def set_policy(self, uid: str, policy_dn: str) -> str:
+        """Put ``uid`` under the password policy at ``policy_dn`` (its
+        ``pwdPolicySubentry``) instead of the default one. Its DN."""
+        self._require_policy()
+        dn = person_dn(uid)
+        self.ldif(
+            "ldapmodify",
+            f"dn: {dn}\nchangetype: modify\nreplace: pwdPolicySubentry\n"
+            f"pwdPolicySubentry: {policy_dn}\n",
         )
         return dn
 

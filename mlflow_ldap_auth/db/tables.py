@@ -8,7 +8,8 @@ next to MLflow's ``alembic_version_auth``, upgraded at server start):
 * ``ldap_auth_users``: the directory users this plugin provisioned or adopted (an
   MLflow user row without one here was made by someone else, e.g. basic-auth);
 * ``ldap_auth_login_accounts`` / ``ldap_auth_login_attempts``: the password-spraying
-  guard's counters, shared by every worker and server on the database;
+  guard's counters, shared by every worker and server on the database; expired rows
+  are purged and the accounts capped (``auth.lockout``);
 * ``ldap_auth_tokens``: access tokens (SPEC §9), the secret only as a SHA-256 hash;
 * ``ldap_auth_token_owners``: one guard row per token owner, written first by every
   token creation, so concurrent creations of one user take turns (the limits hold);
@@ -60,7 +61,7 @@ login_accounts = sa.Table(
     "ldap_auth_login_accounts",
     metadata,
     sa.Column("account", sa.String(512), primary_key=True),
-    sa.Column("touched_at_ms", sa.BigInteger, nullable=False),
+    sa.Column("touched_at_ms", sa.BigInteger, nullable=False, index=True),
 )
 
 login_attempts = sa.Table(
@@ -69,6 +70,8 @@ login_attempts = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("account", sa.String(512), nullable=False, index=True),
     sa.Column("started_at_ms", sa.BigInteger, nullable=False),
+    #: When the attempt stops counting (epoch ms): the account's window at the time.
+    sa.Column("expires_at_ms", sa.BigInteger, nullable=False, server_default="0", index=True),
 )
 
 

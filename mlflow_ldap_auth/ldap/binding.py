@@ -16,7 +16,7 @@ import re
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import ldap3
 from ldap3.core import exceptions as ldap_exc
@@ -31,10 +31,16 @@ from mlflow_ldap_auth.ldap.servers import (
     describe_socket_error,
 )
 
+if TYPE_CHECKING:
+    from mlflow_ldap_auth.ldap.lockout_policies import DirectoryLockout
+
 _logger = logging.getLogger(__name__)
 
 #: Longest login name accepted; longer ones are refused before any LDAP traffic.
 MAX_USERNAME_LENGTH = 256
+
+#: The reason of the spraying guard's refusal (no bind was sent).
+THROTTLED = "throttled"
 
 RESULT_INVALID_CREDENTIALS = 49
 RESULT_STRONGER_AUTH_REQUIRED = 8
@@ -90,12 +96,16 @@ def check_login(login: str, password: str) -> None:
 class BindGuard(Protocol):
     """The password-spraying guard, as the directory sees it (see ``auth.lockout``).
 
-    ``attempt(account)`` is entered right before a password bind and may refuse it
-    (``InvalidCredentials``); the binder sets ``refused`` on what it yields when the
-    directory said no, so that attempt keeps its slot.
+    ``attempt(account, lockout)`` is entered right before a password bind and may refuse
+    it (``InvalidCredentials``); ``account`` is the entry's key (``account_key``),
+    ``lockout`` the directory's own policy for it (None: it locks nobody). The binder
+    sets ``refused`` on what it yields when the directory said no, so that attempt
+    keeps its slot.
     """
 
-    def attempt(self, account: str) -> AbstractContextManager: ...
+    def attempt(
+        self, account: str, lockout: DirectoryLockout | None = None
+    ) -> AbstractContextManager: ...
 
 
 class _Unguarded:
@@ -103,11 +113,13 @@ class _Unguarded:
 
 
 @contextmanager
-def _guarded(guard: BindGuard | None, account: str) -> Iterator[Any]:
+def _guarded(
+    guard: BindGuard | None, account: str, lockout: DirectoryLockout | None
+) -> Iterator[Any]:
     if guard is None:
         yield _Unguarded()
     else:
-        with guard.attempt(account) as attempt:
+        with guard.attempt(account, lockout) as attempt:
             yield attempt
 
 
@@ -149,14 +161,19 @@ class Binder:
         raise DirectoryUnavailable("no LDAP server answered: " + "; ".join(failures))
 
     def connect_guarded(
-        self, user_dn: str, password: str, guard: BindGuard | None, account: str
+        self,
+        user_dn: str,
+        password: str,
+        guard: BindGuard | None,
+        account: str,
+        lockout: DirectoryLockout | None = None,
     ) -> LdapConnection:
         """``connect`` as a user inside the guard's slot for ``account``.
 
         A refused bind keeps its slot (``attempt.refused``); any other outcome gives
         it back.
         """
-        with _guarded(guard, account) as attempt:
+        with _guarded(guard, account, lockout) as attempt:
             try:
                 return self.connect(user_dn, password)
             except InvalidCredentials:

@@ -10,7 +10,9 @@ A facade over the parts, each in its own module:
 * ``groups`` (``group_search``, ``group_paths``): the user's groups, by the method
   the configuration names; ``group_lookup``: groups for mappings; ``group_members``:
   who is in a group (admin answers);
-* ``domain``: Active Directory's names and lockout policy.
+* ``domain``: Active Directory's names;
+* ``lockout_policies``: the directory's own lockout policy for an account, and
+  ``account_key``: which entry a bind reaches, for the spraying guard.
 
 Two failure families are kept apart everywhere, because the client must see them
 differently: the directory *answered* no (``InvalidCredentials`` -> 401) or could not
@@ -27,8 +29,10 @@ import dataclasses
 
 from mlflow_ldap_auth.config import LdapSettings
 from mlflow_ldap_auth.errors import DirectoryUnavailable, InvalidCredentials
+from mlflow_ldap_auth.ldap.account_key import account_key, unknown_name_key
 from mlflow_ldap_auth.ldap.binding import (
     MAX_USERNAME_LENGTH,
+    THROTTLED,
     Binder,
     BindGuard,
     ad_bind_reason,
@@ -46,6 +50,7 @@ from mlflow_ldap_auth.ldap.group_entry_cache import GroupEntryCache
 from mlflow_ldap_auth.ldap.group_lookup import GroupLookup
 from mlflow_ldap_auth.ldap.group_members import DEFAULT_LIMIT, GroupMembers, MemberList
 from mlflow_ldap_auth.ldap.groups import group_resolver
+from mlflow_ldap_auth.ldap.lockout_policies import DirectoryPolicies
 from mlflow_ldap_auth.ldap.login_names import DomainNames, LoginName, has_domain_part, resolve
 from mlflow_ldap_auth.ldap.servers import ServerPool, ServerState
 from mlflow_ldap_auth.ldap.service_account import ServiceConnections
@@ -87,6 +92,7 @@ class Directory:
         self._group_lookup = GroupLookup(settings, self._service)
         self._group_members = GroupMembers(settings, self._service)
         self._domain = DomainFacts(self._service)
+        self._policies = DirectoryPolicies(self._service)
 
     # -- people ----------------------------------------------------------
     def authenticate(
@@ -95,18 +101,30 @@ class Directory:
         """Verify ``password`` for ``login``; return the user with groups.
 
         ``guard`` (the password-spraying guard) is asked for a slot right before the
-        password bind, once the account is known; a refused bind keeps its slot.
+        password bind, for the entry the bind reaches (``account_key``) and with the
+        directory's own lockout policy for it; a refused bind keeps its slot.
+
+        Search-then-bind: a name no entry matches costs what a wrong password costs (the
+        same search, slot and bind, the bind at ``UserLookup.decoy_dn``), so the answer's
+        timing does not tell who has an account.
         """
         check_login(login, password)
         name = self.login_name(login)
         if self.settings.uses_search:
-            entry = self._service.run(lambda c: self._users.find(c, name))
-            account = entry.username.casefold()
-            self._binder.connect_guarded(entry.dn, password, guard, account).close()
+            entry = self._service.run(lambda c: self._find_or_none(c, name))
+            if entry is None:
+                self._decoy_bind(name, password, guard)
+                raise InvalidCredentials(f"no entry matches {name.name!r}", reason="unknown_user")
+            lockout = self._policies.for_entry(entry.policy)
+            self._binder.connect_guarded(
+                entry.dn, password, guard, account_key(entry.dn), lockout
+            ).close()
             return self._service.run(lambda c: self._resolve(c, entry))
         user_dn = self._users.template_dn(name.name)
+        # Direct bind reads no entry before the bind: the strictest policy stands in for
+        # the entry's own.
         user_connection = self._binder.connect_guarded(
-            user_dn, password, guard, name.name.casefold()
+            user_dn, password, guard, account_key(user_dn), self._policies.strictest()
         )
         try:
             return self._resolve_on(user_connection, user_dn)
@@ -114,6 +132,27 @@ class Directory:
             raise DirectoryUnavailable(f"LDAP connection lost: {exc}") from None
         finally:
             user_connection.close()
+
+    def _find_or_none(self, connection: LdapConnection, name: LoginName) -> UserEntry | None:
+        """The entry ``name`` logs in as; None if no entry matches."""
+        try:
+            return self._users.find(connection, name)
+        except InvalidCredentials as refusal:
+            if refusal.reason != "unknown_user":
+                raise
+            return None
+
+    def _decoy_bind(self, name: LoginName, password: str, guard: BindGuard | None) -> None:
+        """The slot and bind a wrong password would cost, at a DN that names no entry."""
+        lockout = self._policies.for_entry(None)
+        try:
+            self._binder.connect_guarded(
+                self._users.decoy_dn, password, guard, unknown_name_key(name.name), lockout
+            ).close()
+        except InvalidCredentials as refusal:
+            if refusal.reason == THROTTLED:
+                raise
+            # Refused, as expected: the caller answers "unknown user".
 
     def _resolve_on(self, connection: LdapConnection, user_dn: str) -> DirectoryUser:
         """Direct bind: the user reads their own entry and groups."""
@@ -187,10 +226,6 @@ class Directory:
     def domain_names(self) -> DomainNames:
         """Active Directory's own NetBIOS name, DNS realm and UPN suffixes; read once."""
         return self._domain.names()
-
-    def lockout_policy(self) -> tuple[int | None, int | None]:
-        """Active Directory's own (lockoutThreshold, observation window in s); else Nones."""
-        return self._domain.lockout_policy()
 
     # -- group look-ups (mappings) ----------------------------------------
     def read_group(self, group_dn: str) -> DirectoryGroup | None:

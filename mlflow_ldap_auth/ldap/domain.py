@@ -1,8 +1,9 @@
-"""Facts about the domain read from the DC: its login names and its lockout policy.
+"""Facts about the domain read from the DC: its login names.
 
-Both start at the rootDSE (the entry with the empty DN), which names the domain and
-configuration naming contexts. A directory without them (OpenLDAP) yields empty
-names and no policy.
+They start at the rootDSE (the entry with the empty DN), which names the domain and
+configuration naming contexts. A directory without them (OpenLDAP) yields empty names.
+The domain's lockout policy is read with the other directories' ones
+(``lockout_policies``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ _logger = logging.getLogger(__name__)
 
 
 class DomainFacts:
-    """Reads the domain's names (once) and lockout policy on service connections."""
+    """Reads the domain's names (once) on service connections."""
 
     def __init__(self, service: ServiceConnections) -> None:
         self._service = service
@@ -44,10 +45,6 @@ class DomainFacts:
                     sorted(self._names.netbios | self._names.realms),
                 )
         return self._names
-
-    def lockout_policy(self) -> tuple[int | None, int | None]:
-        """Active Directory's own (lockoutThreshold, observation window in s); else Nones."""
-        return self._service.run(read_lockout_policy)
 
 
 def read_domain_names(connection: LdapConnection) -> DomainNames:
@@ -74,26 +71,6 @@ def read_domain_names(connection: LdapConnection) -> DomainNames:
         suffixes = attributes_of(entry).get("uPNSuffixes")
         realms.update(str(v).casefold() for v in all_values(suffixes))
     return DomainNames(frozenset(netbios), frozenset(realms))
-
-
-def read_lockout_policy(connection: LdapConnection) -> tuple[int | None, int | None]:
-    """From the domain object that the rootDSE's ``defaultNamingContext`` names.
-
-    OpenLDAP has no such attribute: no policy to stay below.
-    """
-    naming = first(root_dse(connection, ["defaultNamingContext"]).get("defaultNamingContext"))
-    if not naming:
-        return None, None
-    domain = connection.search(
-        str(naming), "(objectClass=*)", ldap3.BASE, ["lockoutThreshold", "lockOutObservationWindow"]
-    )
-    attributes = attributes_of(domain[0]) if domain else {}
-    threshold = first(attributes.get("lockoutThreshold"))
-    window = first(attributes.get("lockOutObservationWindow"))
-    return (
-        int(threshold) if threshold not in (None, "") else None,
-        ad_interval_seconds(window),
-    )
 
 
 def root_dse(connection: LdapConnection, attributes: list[str]) -> dict:

@@ -65,6 +65,9 @@ class UserEntry(NamedTuple):
     #: maintains memberOf (OpenLDAP overlay, Active Directory).
     memberof: frozenset[DnKey]
     account: AccountState = USABLE
+    #: The password policy the entry names (ppolicy ``pwdPolicySubentry``, AD
+    #: ``msDS-ResultantPSO``); None: the directory's default one.
+    policy: str | None = None
 
 
 def attributes_of(entry: dict) -> dict[str, Any]:

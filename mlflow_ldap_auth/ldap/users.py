@@ -1,10 +1,17 @@
 """Finding a user's entry: by search (search-then-bind) or at a DN from the template.
 
 The same search also reads the account's state (``account_state``: disabled, locked,
-password marker), so checking an account costs no extra search.
+password marker) and the password policy the entry names (``lockout_policies``), so
+checking an account costs no extra search.
+
+``decoy_dn`` names an entry that cannot exist: a login name no entry matches is bound
+there with its password, so it costs what a wrong password costs and cannot be told
+apart by its timing.
 """
 
 from __future__ import annotations
+
+import secrets
 
 import ldap3
 
@@ -14,6 +21,7 @@ from mlflow_ldap_auth.ldap.account_state import STATE_ATTRIBUTES, account_state
 from mlflow_ldap_auth.ldap.connection import LdapConnection, wire_dn
 from mlflow_ldap_auth.ldap.dn import dn_key_or_raw, filter_value, rdn_value
 from mlflow_ldap_auth.ldap.entries import UserEntry, attributes_of, first
+from mlflow_ldap_auth.ldap.lockout_policies import USER_POLICY_ATTRIBUTES
 from mlflow_ldap_auth.ldap.login_names import LoginName
 
 
@@ -26,7 +34,15 @@ class UserLookup:
         self._filter = settings.user_search_filter
         self._dn_template = settings.user_dn_template
         self._username_attribute = settings.username_attribute
-        self._attributes = [settings.username_attribute, "memberOf", *STATE_ATTRIBUTES]
+        self._attributes = [
+            settings.username_attribute,
+            "memberOf",
+            *STATE_ATTRIBUTES,
+            *USER_POLICY_ATTRIBUTES,
+        ]
+        # Random per process: nobody can have created it beforehand.
+        decoy = f"cn=mlflow-ldap-auth-no-such-entry-{secrets.token_hex(8)}"
+        self.decoy_dn = f"{decoy},{self._base}" if self._base else decoy
 
     def template_dn(self, login: str) -> str:
         """The user's DN from ``user_dn_template`` (direct bind)."""
@@ -98,4 +114,7 @@ class UserLookup:
             )
         memberof = frozenset(dn_key_or_raw(dn) for dn in attributes.get("memberOf") or [])
         state = account_state(entry.get("raw_attributes") or {})
-        return UserEntry(entry["dn"], str(value), memberof, state)
+        policy = first(attributes.get("pwdPolicySubentry")) or first(
+            attributes.get("msDS-ResultantPSO")
+        )
+        return UserEntry(entry["dn"], str(value), memberof, state, str(policy) if policy else None)
