@@ -1,7 +1,7 @@
 """One guard row per token owner: token creation takes turns per user (SPEC §9).
 
 Revision ID: 0006_token_owners
-Revises: 0004_audit
+Revises: 0005_lockout_expiry
 Create Date: 2026-12-06
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006_token_owners"
-down_revision = "0004_audit"
+down_revision = "0005_lockout_expiry"
 branch_labels = None
 depends_on = None
 
