@@ -118,9 +118,21 @@ def test_unlock_forgets_the_failures_that_locked(policy_slapd):
     assert binds(policy_slapd, dn, "right-password")
 
 
+def _now_second() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%d%H%M%SZ")
+
+
 def _wait_for_next_second(after: str) -> None:
-    """Return once the clock shows a later second than the generalized time ``after``."""
-    while datetime.now(timezone.utc).strftime("%Y%m%d%H%M%SZ") <= after:
+    """Return once a whole second has begun after the generalized time ``after``.
+
+    Not merely "a later second than ``after``": slapd stamps an operation with the
+    second it was received, so the clock must be one full second past ``after`` before
+    the next change is sent, however slowly this process runs.
+    """
+    while _now_second() <= after:
+        time.sleep(0.02)
+    started = _now_second()
+    while _now_second() <= started:
         time.sleep(0.02)
 
 
