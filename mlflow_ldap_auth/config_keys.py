@@ -165,7 +165,8 @@ class LdapSettings:
     server_uris: tuple[str, ...] = setting(
         LdapUris(),
         REQUIRED,
-        "space-separated, tried in order; a failed one is retried after 30 s",
+        "space-separated, tried in order; a failed one is probed every 5 s and used again "
+        "as soon as it answers",
         key="server_uri",
     )
     start_tls: bool = setting(Flag(), False, "upgrade `ldap://` with StartTLS")
@@ -251,8 +252,9 @@ class LdapSettings:
         WholeNumber(minimum=0),
         3,
         "password-spraying guard: at most this many failed binds per account reach the "
-        "directory per window, counted across all workers and servers on `database_uri` "
-        "(see Security); `0` = off",
+        "directory per window, counted across all workers and servers on `database_uri`, "
+        "and one below the directory's own lockout policy where it has one (see Security); "
+        "`0` = off",
     )
     lockout_window_seconds: int = setting(WholeNumber(), 900, "the guard's window, in seconds")
     token_max_days: int = setting(
@@ -262,7 +264,9 @@ class LdapSettings:
         WholeNumber(minimum=10),
         300,
         "how often the directory entry of a user with tokens in use or a cached password is "
-        "re-checked (gone, disabled, locked, password changed, groups), once for the fleet",
+        "re-checked (gone, disabled, locked, password changed, groups), once for the fleet; "
+        "an entry that cannot be read while the directory answers refuses the user's tokens "
+        "after this long",
     )
     token_outage_grace_seconds: int = setting(
         WholeNumber(minimum=0),
