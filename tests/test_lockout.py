@@ -5,6 +5,7 @@ unlocks it)."""
 
 import subprocess
 import threading
+import time
 import uuid
 
 import pytest
@@ -13,6 +14,7 @@ import sqlalchemy as sa
 
 from mlflow_ldap_auth.auth.lockout import (
     KEPT_FAILURES_SECONDS,
+    MAX_ACCOUNTS,
     OVERFLOW_ACCOUNT,
     AttemptStore,
     LockoutGuard,
@@ -369,3 +371,51 @@ def test_an_unknown_name_costs_what_a_wrong_password_costs(policy_slapd, search_
         assert known == unknown == (1, 1)
     assert login(search_server, "timing-nobody", "wrong-3") == 401
     wait_for_audit(search_server, user="timing-nobody", reason="throttled")
+
+
+def test_a_flood_of_made_up_names_never_throttles_a_persons_login(engine):
+    """Past the cap, names no entry matched share one budget; an entry the search found
+    (``found``) keeps a counter of its own, so the flood cannot use up a person's."""
+    clock = Clock()
+    guard = LockoutGuard(LockoutPolicy(3, 900), AttemptStore(engine), clock=clock, max_accounts=10)
+    for index in range(200):
+        try:
+            refused_bind(guard, f"name:made-up-{index}")
+        except InvalidCredentials as refusal:
+            assert refusal.reason == "throttled"
+        clock.now += 0.01
+    with pytest.raises(InvalidCredentials):
+        refused_bind(guard, "name:one-more")  # the shared budget is used up
+    with guard.attempt("uid=ken", found=True):
+        pass  # ken's successful bind: not throttled, the slot given back
+    with guard.attempt("uid=ken", found=True) as attempt:
+        attempt.refused = True
+    with engine.connect() as connection:
+        accounts = set(connection.scalars(sa.select(tables.login_accounts.c.account)))
+    assert "uid=ken" in accounts
+    assert rows(engine, tables.login_accounts) <= 10 + 2  # the cap, the shared row, ken
+
+
+def test_past_the_cap_a_person_still_logs_in_through_the_server(policy_slapd, tmp_path):
+    """A real server whose guard table is at its cap (as after a flood of made-up names):
+    made-up names are throttled together, a person's fresh login is not."""
+    person = add_person(policy_slapd, "flood-victim", "victim-password")
+    with start_server(tmp_path, policy_slapd, name="flooded") as server:
+        now_ms = int(time.time() * 1000)
+        database = sa.create_engine(f"sqlite:///{server.config_path.parent / 'auth.db'}")
+        with database.begin() as connection:
+            connection.execute(
+                tables.login_accounts.insert(),
+                [
+                    {"account": f"name:flood-{i}", "touched_at_ms": now_ms}
+                    for i in range(MAX_ACCOUNTS)
+                ],
+            )
+        database.dispose()
+        for index in range(POLICY_MAX_FAILURE + 1):
+            login(server, f"made-up-{index}", "wrong-password")
+        wait_for_audit(server, reason="throttled")
+        # Never counted before, so past the cap; found by the search, so its own budget.
+        assert login(server, "flood-victim", "wrong-password") == 401
+        assert login(server, "flood-victim", "victim-password") == 200
+    assert_open(policy_slapd, person, "victim-password")

@@ -30,11 +30,17 @@ Bounds: each attempt row carries its expiry; every ``PURGE_INTERVAL_SECONDS`` a 
 deletes up to ``PURGE_CHUNK`` expired attempts and unused guard rows (any worker may,
 deleting twice is harmless). At most ``MAX_ACCOUNTS`` accounts have a row of their
 own, plus what each worker creates before it counts again (``RECOUNT_AFTER``): past
-it, an account without one draws from one shared budget (``OVERFLOW_ACCOUNT``) until
-the purge makes room. Unexpired attempts are at most the threshold per guard row. A flood
-of made-up names therefore neither grows the tables without bound nor pushes out the
-counters of the accounts already counted; at worst it makes accounts new to the guard
-wait with their first fresh login.
+it, a name without one draws from one shared budget (``OVERFLOW_ACCOUNT``) until the
+purge makes room. Entries the service account's search found (``found``: real people,
+whose number the directory bounds) always get a row of their own, so a flood of made-up
+names can neither grow the tables without bound, nor push out the counters of the
+accounts already counted, nor use up the budget of a person's login: with
+search-then-bind, a person's fresh login is never throttled by somebody else's
+failures. With direct bind no entry is read before the bind, so every name is one
+anybody can make up: past the cap, names new to the guard share the budget and may wait
+with their first fresh login while a flood lasts.
+
+Unexpired attempts are at most the threshold per guard row.
 """
 
 from __future__ import annotations
@@ -108,8 +114,8 @@ class AttemptStore:
     ) -> tuple[Slot | None, int]:
         """(the slot, or None when throttled; ms until the oldest counted attempt expires).
 
-        ``full``: the guard rows are at their cap, so an account without a row of its own
-        counts under ``OVERFLOW_ACCOUNT``.
+        ``full``: the guard rows are at their cap and ``account`` is a name anybody could
+        make up, so without a row of its own it counts under ``OVERFLOW_ACCOUNT``.
         """
         attempts = tables.login_attempts
         for attempt in range(3):
@@ -258,8 +264,10 @@ class LockoutGuard:
 
     @contextmanager
     def attempt(
-        self, account: str, directory: DirectoryLockout | None = None
+        self, account: str, directory: DirectoryLockout | None = None, found: bool = False
     ) -> Iterator[_Attempt]:
+        """A slot for one password bind of ``account``; ``found``: an entry the search
+        found, which counts on a row of its own even past the cap."""
         attempt = _Attempt()
         if self._configured.threshold == 0:
             yield attempt
@@ -272,7 +280,8 @@ class LockoutGuard:
         policy = self.policy(directory)
         try:
             self._keep_bounded(now)
-            slot, wait_ms = self._store.reserve(account, int(now * 1000), policy, self._full)
+            full = self._full and not found
+            slot, wait_ms = self._store.reserve(account, int(now * 1000), policy, full)
         except sa.exc.OperationalError as exc:
             raise DirectoryUnavailable(
                 f"the login attempt counter in database_uri is unavailable: {exc.orig}",
@@ -308,8 +317,9 @@ class LockoutGuard:
         full = self._store.accounts(self._max_accounts) >= self._max_accounts
         if full and not self._full:
             _logger.warning(
-                "The spraying guard counts %s accounts, its cap: accounts new to it share "
-                "one budget until old counts expire (a flood of made-up login names?)",
+                "The spraying guard counts %s accounts, its cap: names new to it that no "
+                "entry was found for share one budget until old counts expire (a flood of "
+                "made-up login names?)",
                 self._max_accounts,
             )
         self._full = full

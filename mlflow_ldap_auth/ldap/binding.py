@@ -100,11 +100,13 @@ class BindGuard(Protocol):
     it (``InvalidCredentials``); ``account`` is the entry's key (``account_key``),
     ``lockout`` the directory's own policy for it (None: it locks nobody). The binder
     sets ``refused`` on what it yields when the directory said no, so that attempt
-    keeps its slot.
+    keeps its slot. ``found``: ``account`` is an entry the service account's search
+    found (a real person, not a name anybody can make up), which keeps a counter of its
+    own however many made-up names the guard counts.
     """
 
     def attempt(
-        self, account: str, lockout: DirectoryLockout | None = None
+        self, account: str, lockout: DirectoryLockout | None = None, found: bool = False
     ) -> AbstractContextManager: ...
 
 
@@ -114,12 +116,12 @@ class _Unguarded:
 
 @contextmanager
 def _guarded(
-    guard: BindGuard | None, account: str, lockout: DirectoryLockout | None
+    guard: BindGuard | None, account: str, lockout: DirectoryLockout | None, found: bool
 ) -> Iterator[Any]:
     if guard is None:
         yield _Unguarded()
     else:
-        with guard.attempt(account, lockout) as attempt:
+        with guard.attempt(account, lockout, found) as attempt:
             yield attempt
 
 
@@ -167,13 +169,14 @@ class Binder:
         guard: BindGuard | None,
         account: str,
         lockout: DirectoryLockout | None = None,
+        found: bool = False,
     ) -> LdapConnection:
         """``connect`` as a user inside the guard's slot for ``account``.
 
         A refused bind keeps its slot (``attempt.refused``); any other outcome gives
-        it back.
+        it back. ``found``: as in ``BindGuard``.
         """
-        with _guarded(guard, account, lockout) as attempt:
+        with _guarded(guard, account, lockout, found) as attempt:
             try:
                 return self.connect(user_dn, password)
             except InvalidCredentials:

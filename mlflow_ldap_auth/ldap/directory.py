@@ -117,7 +117,7 @@ class Directory:
                 raise InvalidCredentials(f"no entry matches {name.name!r}", reason="unknown_user")
             lockout = self._policies.for_entry(entry.policy)
             self._binder.connect_guarded(
-                entry.dn, password, guard, account_key(entry.dn), lockout
+                entry.dn, password, guard, account_key(entry.dn), lockout, found=True
             ).close()
             return self._service.run(lambda c: self._resolve(c, entry))
         user_dn = self._users.template_dn(name.name)
