@@ -196,24 +196,22 @@ class AttemptStore:
             guard.c.touched_at_ms <= now_ms - IDLE_ACCOUNT_MS,
             ~sa.exists().where(attempts.c.account == guard.c.account),
         )
-        deleted = 0
-        # Chosen first, then deleted by key with the condition again: bounded work that
-        # every database runs alike, and harmless when another worker got there first.
+        return self._delete_some(attempts, attempts.c.id, expired, chunk) + self._delete_some(
+            guard, guard.c.account, unused, chunk
+        )
+
+    def _delete_some(self, table: sa.Table, key: sa.Column, condition, chunk: int) -> int:
+        """Delete up to ``chunk`` rows of ``table`` that meet ``condition``.
+
+        Chosen first, then deleted by key with the condition again: bounded work that
+        every database runs alike, and harmless when another worker got there first.
+        """
         with self.engine.connect() as connection:
-            ids = list(connection.scalars(sa.select(attempts.c.id).where(expired).limit(chunk)))
-        if ids:
-            with self.engine.begin() as connection:
-                deleted += connection.execute(
-                    attempts.delete().where(attempts.c.id.in_(ids), expired)
-                ).rowcount
-        with self.engine.connect() as connection:
-            names = list(connection.scalars(sa.select(guard.c.account).where(unused).limit(chunk)))
-        if names:
-            with self.engine.begin() as connection:
-                deleted += connection.execute(
-                    guard.delete().where(guard.c.account.in_(names), unused)
-                ).rowcount
-        return deleted
+            keys = list(connection.scalars(sa.select(key).where(condition).limit(chunk)))
+        if not keys:
+            return 0
+        with self.engine.begin() as connection:
+            return connection.execute(table.delete().where(key.in_(keys), condition)).rowcount
 
 
 class _Attempt:
