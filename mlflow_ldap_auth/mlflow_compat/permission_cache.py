@@ -51,12 +51,14 @@ READ_METHODS = frozenset(
         "is_workspace_admin_of_any_of_users_workspaces",
         "list_accessible_workspace_names",
         "list_all_registered_model_permissions",
+        "list_named_role_grants_for_resource",
         "list_experiment_permissions",
         "list_gateway_endpoint_permissions",
         "list_gateway_model_definition_permissions",
         "list_gateway_secret_permissions",
         "list_grants",
         "list_mcp_server_permissions",
+        "list_per_user_grants_for_resource",
         "list_registered_model_permissions",
         "list_role_grants_for_user_in_workspace",
         "list_role_permissions",
@@ -74,6 +76,13 @@ READ_METHODS = frozenset(
         "user_has_any_role_in_workspace",
     }
 )
+#: Methods classified above that only newer supported releases have (the contract test
+#: expects every other classified method on every supported release).
+ADDED_IN = {
+    "grant_user_permissions": "3.18",
+    "list_named_role_grants_for_resource": "3.18",
+    "list_per_user_grants_for_resource": "3.18",
+}
 #: Store methods passed through untouched: they take a password or set the store up.
 NEVER_CACHED = frozenset({"authenticate_user", "init_db"})
 #: Store methods that change permissions: the cache is emptied after each call.
@@ -104,6 +113,7 @@ WRITE_METHODS = frozenset(
         "delete_workspace_permission",
         "delete_workspace_permissions_for_workspace",
         "grant_user_permission",
+        "grant_user_permissions",
         "grant_user_resource_permission",
         "remove_role_permission",
         "rename_grants_for_resource",

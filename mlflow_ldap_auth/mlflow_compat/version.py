@@ -12,7 +12,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 #: Keep in step with the ``mlflow[auth]`` requirement in pyproject.toml.
-SUPPORTED_MLFLOW = SpecifierSet(">=3.17,<3.18")
+SUPPORTED_MLFLOW = SpecifierSet(">=3.17,<3.19")
 
 
 class UnsupportedMlflow(Exception):
