@@ -59,11 +59,13 @@ def _configure_logging() -> None:
 
 
 def _settings_or_exit() -> Settings:
-    """Supported MLflow and a valid configuration, or stop with one message."""
+    """Supported MLflow, no credential path ahead of the plugin (``server_process``) and
+    a valid configuration, or stop with one message."""
     try:
         check_supported()
+        server_process.refuse_assistant_delegation(os.environ)
         return load_settings(environ=os.environ)
-    except (ConfigError, UnsupportedMlflow) as exc:
+    except (ConfigError, UnsupportedMlflow, server_process.UnsafeMlflowSetting) as exc:
         raise SystemExit(str(exc)) from None
 
 

@@ -159,4 +159,15 @@ ENVIRONMENT: tuple[tuple[str, str, str], ...] = (
     ("mlflow.environment_variables", "_MLFLOW_SGI_NAME", "WORKER_MARKER_ENV"),
     ("mlflow.environment_variables", "_MLFLOW_AUTH_ADMIN_BOOTSTRAPPED", "BOOTSTRAPPED_ENV"),
     ("mlflow.server.handlers", "STATIC_PREFIX_ENV_VAR", "STATIC_PREFIX_ENV"),
+    (
+        "mlflow.environment_variables",
+        "_MLFLOW_ASSISTANT_DELEGATION_SIGNING_KEY",
+        "ASSISTANT_DELEGATION_KEY_ENV",
+    ),
 )
+
+#: Names above that only newer supported releases have, with the first such release. On
+#: an older release the contract test checks that MLflow indeed lacks them.
+ADDED_IN: dict[str, str] = {
+    "_MLFLOW_ASSISTANT_DELEGATION_SIGNING_KEY": "3.18",
+}

@@ -4,6 +4,15 @@
 with ``_MLFLOW_SGI_NAME`` set (uvicorn / waitress / gunicorn) and, once it has created
 the admin user, ``_MLFLOW_AUTH_ADMIN_BOOTSTRAPPED``; ``--static-prefix`` arrives as
 ``_MLFLOW_STATIC_PREFIX``. Their names are checked against MLflow by the contract test.
+
+MLflow 3.18 adds ``_MLFLOW_ASSISTANT_DELEGATION_SIGNING_KEY``: with it set, every worker
+accepts a signed ``X-MLflow-Assistant-Delegation`` header as "this request is user X"
+*before* the configured authorization function runs, so such a request would skip the
+plugin's account checks (revalidation against the directory, ``allowed_groups``, the
+login guard). ``mlflow server`` only generates the key for ``basic-auth``; an operator
+can still set it by hand. The plugin refuses to start with it set
+(``refuse_assistant_delegation``): a person removed from the directory must not keep
+acting through a credential the plugin never sees.
 """
 
 from __future__ import annotations
@@ -14,6 +23,25 @@ import sys
 WORKER_MARKER_ENV = "_MLFLOW_SGI_NAME"
 BOOTSTRAPPED_ENV = "_MLFLOW_AUTH_ADMIN_BOOTSTRAPPED"
 STATIC_PREFIX_ENV = "_MLFLOW_STATIC_PREFIX"
+#: MLflow 3.18 and newer (``contract.ADDED_IN``).
+ASSISTANT_DELEGATION_KEY_ENV = "_MLFLOW_ASSISTANT_DELEGATION_SIGNING_KEY"
+
+
+class UnsafeMlflowSetting(Exception):
+    """An MLflow setting would let requests past the plugin's account checks."""
+
+
+def refuse_assistant_delegation(environ=os.environ) -> None:
+    """Raise ``UnsafeMlflowSetting`` (one line) if Assistant delegation is enabled.
+
+    An empty value counts as unset, as MLflow reads it (no key: no delegation).
+    """
+    if environ.get(ASSISTANT_DELEGATION_KEY_ENV):
+        raise UnsafeMlflowSetting(
+            f"mlflow-ldap-auth: {ASSISTANT_DELEGATION_KEY_ENV} is set: MLflow would accept "
+            "Assistant delegation credentials ahead of the directory checks (revalidation, "
+            "allowed_groups); unset it to start the server"
+        )
 
 
 def is_mlflow_server_command() -> bool:
