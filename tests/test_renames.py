@@ -188,3 +188,66 @@ def test_a_mapped_prompt_keeps_its_name_and_its_group(server):
     assert renamed.status_code == 200, renamed.text
     create_model(server, "summary-prompt", prompt=True)
     assert read_model(server, "summary-prompt", auth=ALICE).status_code == 403
+
+
+def test_a_case_only_rename_of_a_mapped_model_is_refused(server):
+    create_model(server, "Retention")
+    mapping_id = map_group(server, DATA_SCIENCE_DN, "registered_model", "Retention")
+    assert_refused_naming(rename(server, "Retention", "retention"), (DATA_SCIENCE_DN, mapping_id))
+    assert read_model(server, "Retention", auth=ALICE).status_code == 200
+    unmap(server, mapping_id)
+
+
+@pytest.fixture(scope="module")
+def workspaces_server(slapd, tmp_path_factory):
+    with start_server(
+        tmp_path_factory,
+        slapd,
+        name="renames-ws",
+        mlflow={"default_permission": "NO_PERMISSIONS"},
+        workers=1,
+        extra_args=["--enable-workspaces"],
+    ) as running:
+        yield running
+
+
+def test_only_the_mappings_of_the_renames_workspace_hold_its_names(workspaces_server):
+    server = workspaces_server
+    for workspace in ("team-a", "team-b"):
+        made = call(server, "POST", "/api/3.0/mlflow/workspaces", json={"name": workspace})
+        assert made.status_code == 201, made.text
+        created = call(
+            server,
+            "POST",
+            MODELS + "/create",
+            headers={"X-MLFLOW-WORKSPACE": workspace},
+            json={"name": "churn"},
+        )
+        assert created.status_code == 200, created.text
+    mapped = call(
+        server,
+        "POST",
+        MAPPINGS,
+        json={
+            "group": DATA_SCIENCE_DN,
+            "resource_type": "registered_model",
+            "resource_pattern": "churn",
+            "permission": "READ",
+            "workspace": "team-a",
+        },
+    )
+    assert mapped.status_code == 200, mapped.text
+    mapping_id = mapped.json()["group_mapping"]["id"]
+
+    def rename_in(workspace):
+        return call(
+            server,
+            "POST",
+            RENAME,
+            headers={"X-MLFLOW-WORKSPACE": workspace},
+            json={"name": "churn", "new_name": "churn-v2"},
+        )
+
+    assert_refused_naming(rename_in("team-a"), (DATA_SCIENCE_DN, mapping_id))
+    renamed = rename_in("team-b")
+    assert renamed.status_code == 200, renamed.text
