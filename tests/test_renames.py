@@ -10,7 +10,16 @@ import pytest
 import requests
 from mlflow.prompt.constants import IS_PROMPT_TAG_KEY
 
-from servers import CAROL, DATA_SCIENCE_DN, PASSWORDS, USERS_DN, flush_caches, start_server
+from servers import (
+    CAROL,
+    DATA_SCIENCE_DN,
+    PASSWORDS,
+    USERS_DN,
+    audit_lines,
+    flush_caches,
+    start_server,
+    wait_for_audit,
+)
 
 ALICE = ("alice", PASSWORDS["alice"])  # member of data-science
 BOB = ("bob", PASSWORDS["bob"])  # member of ml-platform, inside data-science
@@ -104,10 +113,15 @@ def test_a_mapped_model_keeps_its_name_and_its_group(server):
     mapping_id = map_group(server, DATA_SCIENCE_DN, "registered_model", "churn")
     assert read_model(server, "churn", auth=ALICE).status_code == 200
 
+    refusals = len(audit_lines(server, event="rename_refused"))
     for path in (RENAME, AJAX_RENAME):
         assert_refused_naming(
             rename(server, "churn", "churn-v2", path=path), (DATA_SCIENCE_DN, mapping_id)
         )
+    record = wait_for_audit(server, after=refusals, event="rename_refused")[0]
+    assert record["user"] == "carol" and record["result"] == "refused", record
+    assert record["reason"] == "mapped_name" and record["mappings"] == [mapping_id], record
+    assert (record["name"], record["new_name"]) == ("churn", "churn-v2"), record
     assert read_model(server, "churn").json()["registered_model"]["name"] == "churn"
     assert read_model(server, "churn-v2").status_code == 404
     assert read_model(server, "churn", auth=ALICE).status_code == 200

@@ -21,6 +21,9 @@ MLflow's own checks:
   those who can manage roles which grants they are. A caller who may not change it, or
   is not authenticated, gets MLflow's own 403 or 401: the guard then says nothing.
 
+Each refusal is one ``rename_refused`` audit record (result ``refused``, reason
+``mapped_name``): who asked, both names and the ids of the mappings that hold them.
+
 Renames no mapping names go on to MLflow unchanged (its per-user grant moves and, on
 3.18, its own checks). Other requests cost one set lookup on the path; a rename costs a
 registry read of the old name and one read of the mappings, and the caller is looked at
@@ -35,6 +38,7 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.server.handlers import catch_mlflow_exception
 
 from mlflow_ldap_auth.auth.access import Mapping
+from mlflow_ldap_auth.auth.audit import audit
 from mlflow_ldap_auth.mlflow_compat import rename_routes, rules
 from mlflow_ldap_auth.mlflow_compat.rename_routes import Rename
 from mlflow_ldap_auth.plugin import Plugin
@@ -91,6 +95,16 @@ def install(app: Flask, plugin: Plugin) -> None:
         is_admin = plugin.store.get_user(caller.username).is_admin
         if not is_admin and not rename_routes.caller_may_rename():
             return None  # MLflow answers 403
+        audit(
+            "rename_refused",
+            user=caller.username,
+            source=request.remote_addr,
+            result="refused",
+            reason="mapped_name",
+            name=rename.name,
+            new_name=rename.new_name,
+            mappings=[m.id for m in mappings],
+        )
         raise MlflowException(
             refusal_message(rename, mappings, for_admin=is_admin), INVALID_PARAMETER_VALUE
         )
