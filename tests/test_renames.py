@@ -19,6 +19,7 @@ from servers import (
     flush_caches,
     start_server,
     wait_for_audit,
+    wait_until,
 )
 
 ALICE = ("alice", PASSWORDS["alice"])  # member of data-science
@@ -46,21 +47,21 @@ def call(server, method, path, auth=CAROL, **kwargs):
     return requests.request(method, server.url + path, auth=auth, timeout=30, **kwargs)
 
 
-def create_model(server, name, prompt=False):
+def create_model(server, name, prompt=False, prefix=""):
     tags = [{"key": IS_PROMPT_TAG_KEY, "value": "true"}] if prompt else []
-    created = call(server, "POST", MODELS + "/create", json={"name": name, "tags": tags})
+    created = call(server, "POST", prefix + MODELS + "/create", json={"name": name, "tags": tags})
     assert created.status_code == 200, created.text
 
 
-def read_model(server, name, auth=CAROL) -> requests.Response:
-    return call(server, "GET", MODELS + "/get", auth=auth, params={"name": name})
+def read_model(server, name, auth=CAROL, prefix="") -> requests.Response:
+    return call(server, "GET", prefix + MODELS + "/get", auth=auth, params={"name": name})
 
 
-def map_group(server, group, resource_type, name, permission="READ") -> str:
+def map_group(server, group, resource_type, name, permission="READ", prefix="") -> str:
     created = call(
         server,
         "POST",
-        MAPPINGS,
+        prefix + MAPPINGS,
         json={
             "group": group,
             "resource_type": resource_type,
@@ -69,7 +70,8 @@ def map_group(server, group, resource_type, name, permission="READ") -> str:
         },
     )
     assert created.status_code == 200, created.text
-    flush_caches(server)  # members logged in already get the group's grant now
+    if not prefix:
+        flush_caches(server)  # members logged in already get the group's grant now
     return created.json()["group_mapping"]["id"]
 
 
@@ -265,3 +267,40 @@ def test_only_the_mappings_of_the_renames_workspace_hold_its_names(workspaces_se
     assert_refused_naming(rename_in("team-a"), (DATA_SCIENCE_DN, mapping_id))
     renamed = rename_in("team-b")
     assert renamed.status_code == 200, renamed.text
+
+
+PREFIX = "/mlflow"
+
+
+@pytest.fixture(scope="module")
+def prefixed_server(slapd, tmp_path_factory):
+    running = start_server(
+        tmp_path_factory,
+        slapd,
+        name="renames-prefixed",
+        extra_args=["--static-prefix", PREFIX],
+        ready=False,
+    )
+    with running:
+
+        def healthy() -> bool:
+            if running.process.poll() is not None:
+                raise AssertionError(f"mlflow server exited:\n{running.log()}")
+            try:
+                answer = requests.get(running.url + PREFIX + "/health", timeout=1)
+            except requests.RequestException:
+                return False
+            return answer.status_code == 200
+
+        wait_until(healthy, f"mlflow server not healthy at {PREFIX}/health", timeout=90)
+        yield running
+
+
+def test_under_a_static_prefix_the_renames_routes_move_and_are_guarded(prefixed_server):
+    server = prefixed_server
+    create_model(server, "churn", prefix=PREFIX)
+    mapping_id = map_group(server, DATA_SCIENCE_DN, "registered_model", "churn", prefix=PREFIX)
+    for path in (RENAME, AJAX_RENAME):
+        answer = rename(server, "churn", "churn-v2", path=PREFIX + path)
+        assert_refused_naming(answer, (DATA_SCIENCE_DN, mapping_id))
+    assert read_model(server, "churn", prefix=PREFIX).status_code == 200
