@@ -176,6 +176,9 @@ def test_a_rename_no_mapping_names_moves_per_user_grants_as_mlflow_does(server):
 def test_a_user_who_may_change_the_model_learns_no_mapping_details(server):
     create_model(server, "pricing")
     mapping_id = map_group(server, DATA_SCIENCE_DN, "registered_model", "pricing")
+    anonymous = rename(server, "pricing", "pricing-2", auth=None)
+    assert anonymous.status_code == 401, anonymous.text
+    assert "mapping" not in anonymous.text
     # alice reads it through her group; MLflow refuses her a rename before anything else.
     refused = rename(server, "pricing", "pricing-2", auth=ALICE)
     assert refused.status_code == 403, refused.text

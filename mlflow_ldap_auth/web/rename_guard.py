@@ -25,9 +25,11 @@ Each refusal is one ``rename_refused`` audit record (result ``refused``, reason
 ``mapped_name``): who asked, both names and the ids of the mappings that hold them.
 
 Renames no mapping names go on to MLflow unchanged (its per-user grant moves and, on
-3.18, its own checks). Other requests cost one set lookup on the path; a rename costs a
-registry read of the old name and one read of the mappings, and the caller is looked at
-only when a mapping holds a name.
+3.18, its own checks). Other requests cost one set lookup on the path. A rename is
+authenticated first (the answer is remembered for MLflow's hook, which would ask the
+same), so a caller without credentials costs no database read; then it costs a
+registry read of the old name and one read of the mappings, and whether the caller is
+an admin is looked up only when a mapping holds a name.
 """
 
 from __future__ import annotations
@@ -80,6 +82,9 @@ def install(app: Flask, plugin: Plugin) -> None:
     def refuse_renames_of_mapped_names():
         if (request.path, request.method) not in routes:
             return None
+        caller = authenticate_request()  # remembered for MLflow's hook, which asks next
+        if isinstance(caller, Response):
+            return None  # MLflow answers 401
         rename = rename_routes.requested_rename()
         if rename is None:
             return None
@@ -89,9 +94,6 @@ def install(app: Flask, plugin: Plugin) -> None:
         )
         if not mappings:
             return None
-        caller = authenticate_request()
-        if isinstance(caller, Response):
-            return None  # MLflow answers 401
         is_admin = plugin.store.get_user(caller.username).is_admin
         if not is_admin and not rename_routes.caller_may_rename():
             return None  # MLflow answers 403
