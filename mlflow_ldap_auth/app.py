@@ -190,6 +190,7 @@ def create_app():
         activity_pages,
         admin_guard,
         admin_ui,
+        rename_guard,
         rest_api,
         session_cookie,
         token_api,
@@ -205,6 +206,7 @@ def create_app():
         session_cookie.install(app)
         admin_guard.install(app)
         provision_on_demand.install(app, plugin)
+        rename_guard.install(app, plugin)
         # Under ``--static-prefix`` the plugin's pages and API move with MLflow's own
         # routes (``/mlflow/ldap-admin/``); the unprefixed paths answer nothing.
         prefix = server_process.static_prefix()

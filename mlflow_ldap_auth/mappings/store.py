@@ -17,7 +17,13 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from mlflow_ldap_auth.auth.access import managed_role_name
+from mlflow_ldap_auth.auth.access import (
+    MANAGED_ROLE_PREFIX,
+    Mapping,
+    grant_mapping_id,
+    group_uuid_of_role,
+    managed_role_name,
+)
 from mlflow_ldap_auth.db import tables
 from mlflow_ldap_auth.db.tables import groups as groups_table
 from mlflow_ldap_auth.mlflow_compat import mlflow_tables
@@ -110,6 +116,44 @@ class GroupStore:
                     .values(group_dn=dn, display_name=name or existing.name, updated_at=now)
                 )
         return self.by_uuid(group_uuid)
+
+    def mappings_on_names(
+        self, workspace: str, resource_types: tuple[str, ...], names: set[str]
+    ) -> list[Mapping]:
+        """The grant mappings in ``workspace`` on exactly ``resource_types`` x ``names``.
+
+        One read of the grants (``mlflow_tables.grants_on_names``); the groups' DNs are
+        read only when there are some. A managed role whose group row is gone still
+        shows, under its group id.
+        """
+        grants = mlflow_tables.grants_on_names(
+            self.engine, MANAGED_ROLE_PREFIX, workspace, resource_types, names
+        )
+        if not grants:
+            return []
+        uuids = {group_uuid_of_role(grant.role_name) for grant in grants}
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(groups_table).where(groups_table.c.group_uuid.in_(sorted(uuids)))
+            )
+            groups = {row.group_uuid: self._row(row) for row in rows}
+        mappings = []
+        for grant in grants:
+            uuid = group_uuid_of_role(grant.role_name)
+            group = groups.get(uuid)
+            mappings.append(
+                Mapping(
+                    id=grant_mapping_id(grant.id),
+                    group=group.dn if group else f"group id {uuid}",
+                    group_uuid=uuid,
+                    group_name=group.name if group else None,
+                    resource_type=grant.resource_type,
+                    resource_pattern=grant.resource_pattern,
+                    permission=grant.permission,
+                    workspace=workspace,
+                )
+            )
+        return mappings
 
     def managed_roles(self, prefix: str) -> list[tuple[int, str]]:
         """(id, name) of MLflow roles whose name starts with ``prefix``."""

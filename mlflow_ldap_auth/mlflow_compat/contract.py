@@ -94,6 +94,11 @@ SYMBOLS: tuple[Symbol, ...] = (
     Symbol("mlflow.utils.workspace_context", "ServerWorkspaceContext", ("workspace",)),
     Symbol("mlflow.utils.workspace_context", "get_request_workspace"),
     Symbol(_STORE, "SqlAlchemyStore._scorer_pattern", ("experiment_id", "scorer_name")),
+    # Model and prompt renames (rename_routes): the RPC's routes, its request, the
+    # permission MLflow's rename validator checks first.
+    Symbol("mlflow.server.handlers", "get_service_endpoints", ("service", "get_handler")),
+    Symbol("mlflow.server.handlers", "_get_request_message", ("request_message",)),
+    Symbol(_AUTH, "_validate_can_update_registered_model_or_prompt"),
     Symbol("mlflow.environment_variables", "MLFLOW_ENABLE_WORKSPACES"),
     # The client (client_base).
     Symbol(

@@ -6,7 +6,8 @@ cheaply:
 * reads: the login-time role sync needs only the ids of the ``ldap-group:*`` roles and
   of the ones assigned to one user (the store would load every role with its
   permissions); the break-glass admin's password hash must be read past the permission
-  cache on every request;
+  cache on every request; a model or prompt rename needs only the managed grants on
+  its two names (``grants_on_names``);
 * writes, both at a fresh login: a directory user's row (``insert_directory_user``: the
   store's ``create_user`` spends a scrypt hash, ~0.1 s of CPU, on a password nobody
   uses) and the user's managed role assignments in one transaction
@@ -21,7 +22,15 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-roles = sa.table("roles", sa.column("id"), sa.column("name"))
+roles = sa.table("roles", sa.column("id"), sa.column("name"), sa.column("workspace"))
+role_permissions = sa.table(
+    "role_permissions",
+    sa.column("id"),
+    sa.column("role_id"),
+    sa.column("resource_type"),
+    sa.column("resource_pattern"),
+    sa.column("permission"),
+)
 user_role_assignments = sa.table(
     "user_role_assignments", sa.column("user_id"), sa.column("role_id")
 )
@@ -38,7 +47,8 @@ users = sa.Table(
 
 #: table name -> the columns read or written here (the contract test's input).
 READ_COLUMNS = {
-    table.name: {c.name for c in table.columns} for table in (roles, user_role_assignments, users)
+    table.name: {c.name for c in table.columns}
+    for table in (roles, role_permissions, user_role_assignments, users)
 }
 
 #: ``password_hash`` of a directory user's row. Not a hash: werkzeug's
@@ -68,6 +78,44 @@ def roles_with_names(engine: sa.engine.Engine, names: list[str]) -> list[tuple[i
             )
             found += [(row.id, row.name) for row in rows]
     return found
+
+
+def grants_on_names(
+    engine: sa.engine.Engine,
+    role_prefix: str,
+    workspace: str,
+    resource_types: tuple[str, ...],
+    patterns: set[str],
+) -> list[sa.Row]:
+    """The grants of the roles named ``role_prefix*`` in ``workspace`` on exactly
+    ``resource_types`` x ``patterns``: rows of (id, role_name, resource_type,
+    resource_pattern, permission), in grant id order.
+
+    One statement, through the roles' (workspace, name) and the grants' role id indexes.
+    Grants match a name by its exact spelling (MLflow's ``permissions.matches``), so
+    what a case-insensitive database collation adds is dropped here.
+    """
+    if not patterns or not resource_types:
+        return []
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.select(
+                role_permissions.c.id,
+                roles.c.name.label("role_name"),
+                role_permissions.c.resource_type,
+                role_permissions.c.resource_pattern,
+                role_permissions.c.permission,
+            )
+            .join(roles, roles.c.id == role_permissions.c.role_id)
+            .where(
+                roles.c.workspace == workspace,
+                roles.c.name.startswith(role_prefix),
+                role_permissions.c.resource_type.in_(resource_types),
+                role_permissions.c.resource_pattern.in_(sorted(patterns)),
+            )
+            .order_by(role_permissions.c.id)
+        )
+        return [row for row in rows if row.resource_pattern in patterns]
 
 
 def assigned_role_ids(engine: sa.engine.Engine, user_id: int, prefix: str) -> set[int]:

@@ -31,6 +31,7 @@ EVENTS = (
     "token_revoked",
     "mapping_created",
     "mapping_deleted",
+    "rename_refused",
     "user_provisioned",
     "user_adopted",
     "user_revalidated",
