@@ -49,7 +49,7 @@
   var asked = 0;
   function workspace() {
     var field = search.querySelector("#search-workspace") || form.querySelector("#workspace");
-    return (field && field.value.trim()) || "default";
+    return (field && field.value.trim()) || search.dataset.defaultWorkspace;
   }
   function show(resources) {
     while (list.firstChild) { list.removeChild(list.firstChild); }

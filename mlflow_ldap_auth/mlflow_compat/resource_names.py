@@ -42,10 +42,11 @@ from urllib.parse import unquote
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST
 
+from mlflow_ldap_auth.mlflow_compat.workspaces import DEFAULT_WORKSPACE
+
 _logger = logging.getLogger(__name__)
 
 WILDCARD = "*"
-DEFAULT_WORKSPACE = "default"  # MLflow's DEFAULT_WORKSPACE_NAME (checked in the tests)
 
 EXPERIMENT = "experiment"
 REGISTERED_MODEL = "registered_model"

@@ -37,6 +37,7 @@ from mlflow_ldap_auth.auth.access import ADMIN_RESOURCE_TYPE
 from mlflow_ldap_auth.errors import AuthError
 from mlflow_ldap_auth.mlflow_compat import rules
 from mlflow_ldap_auth.mlflow_compat.server_process import static_prefix
+from mlflow_ldap_auth.mlflow_compat.workspaces import DEFAULT_WORKSPACE
 from mlflow_ldap_auth.plugin import Plugin, current_plugin
 from mlflow_ldap_auth.web.forms import (
     ACCESS_TYPE_CHOICES,
@@ -103,6 +104,12 @@ def mlflow_addresses() -> dict:
         "mlflow_home": prefix + "/",
         "tracking_uri": request.host_url.rstrip("/") + prefix if has_request_context() else None,
     }
+
+
+@blueprint.app_context_processor
+def workspace_default() -> dict:
+    """The workspace a form or page means where it names none (MLflow's default)."""
+    return {"default_workspace": DEFAULT_WORKSPACE}
 
 
 def error_page(
@@ -214,7 +221,7 @@ def _resolved_pattern(service: Plugin, form: MappingForm) -> None:
         return
     if resource_type == "experiment" and pattern.isdigit():
         return  # an id (of an experiment that may not exist yet, as MLflow allows)
-    workspace = (form.workspace.data or "").strip() or "default"
+    workspace = (form.workspace.data or "").strip() or DEFAULT_WORKSPACE
     try:
         form.resource_pattern.data = service.access.names.resolve(resource_type, pattern, workspace)
     except MlflowException as exc:
@@ -244,7 +251,7 @@ def add_mapping():
             resources = service.access.names.search(
                 request.args.get("rtype", "experiment"),
                 resource_query,
-                workspace=request.args.get("workspace", "").strip() or "default",
+                workspace=request.args.get("workspace", "").strip() or DEFAULT_WORKSPACE,
             )
         except MlflowException as exc:
             resource_error = exc.message
@@ -263,7 +270,7 @@ def add_mapping():
                 resource_type=form.resource_type.data,
                 permission=form.permission.data,
                 resource_pattern=form.resource_pattern.data,
-                workspace=form.workspace.data or "default",
+                workspace=form.workspace.data or DEFAULT_WORKSPACE,
                 existing=existing,
             )
             if not confirmed:
@@ -310,7 +317,7 @@ def search_resources():
     found = _service().access.names.search(
         request.args.get("rtype", "experiment"),
         request.args.get("rq", "").strip(),
-        workspace=request.args.get("workspace", "").strip() or "default",
+        workspace=request.args.get("workspace", "").strip() or DEFAULT_WORKSPACE,
     )
     return jsonify(
         {

@@ -10,6 +10,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, ValidationErro
 from mlflow_ldap_auth.auth.access import ADMIN_RESOURCE_TYPE
 from mlflow_ldap_auth.ldap.dn import is_valid_dn
 from mlflow_ldap_auth.mlflow_compat import rules
+from mlflow_ldap_auth.mlflow_compat.workspaces import DEFAULT_WORKSPACE
 
 # Concrete resource types first, then sub-resources (wildcard only), workspace, admin.
 _FIRST = [
@@ -63,7 +64,7 @@ class MappingForm(FlaskForm):
         "Resource pattern", default="*", validators=[DataRequired(), Length(max=512)]
     )
     permission = SelectField("Permission", choices=PERMISSION_CHOICES)
-    workspace = StringField("Workspace", default="default", validators=[Length(max=256)])
+    workspace = StringField("Workspace", default=DEFAULT_WORKSPACE, validators=[Length(max=256)])
 
     def validate_group(self, field) -> None:
         if not is_valid_dn(field.data or ""):

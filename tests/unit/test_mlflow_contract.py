@@ -20,6 +20,7 @@ from mlflow_ldap_auth.mlflow_compat import (
     mlflow_tables,
     permission_cache,
     server_process,
+    workspaces,
 )
 from mlflow_ldap_auth.mlflow_compat.contract import SYMBOLS
 from mlflow_ldap_auth.mlflow_compat.version import SUPPORTED_MLFLOW, installed_mlflow_version
@@ -44,6 +45,12 @@ def test_symbol_exists_with_the_parameters_the_plugin_passes(symbol):
     if symbol.parameters:
         names = list(inspect.signature(value).parameters)
         assert names[: len(symbol.parameters)] == list(symbol.parameters), names
+
+
+def test_the_default_workspace_is_mlflows():
+    from mlflow.utils.workspace_utils import DEFAULT_WORKSPACE_NAME
+
+    assert workspaces.DEFAULT_WORKSPACE == DEFAULT_WORKSPACE_NAME
 
 
 @pytest.mark.parametrize("module, name, ours", contract.ENVIRONMENT)
