@@ -28,8 +28,8 @@
   apply();
 }());
 
-// Optional: searches MLflow's experiments / models / prompts while the name is typed and
-// fills the mapping form's type and pattern on a click. Without it, the search form's
+// Optional: searches the chosen type's resources (experiments, models, skills, ...) while
+// the name is typed and fills the mapping form's type and pattern on a click. Without it, the search form's
 // submit button runs the same search on the server.
 (function () {
   "use strict";

@@ -467,7 +467,9 @@ def test_a_workspace_that_does_not_exist_has_no_resources(workspace_stores, work
 
 # -- the module itself ----------------------------------------------------------------
 def test_filter_literals_carry_no_quotes_or_backslashes():
-    literal = resource_names._filter_literal("a'b\"c\\d%e_f")
+    from mlflow_ldap_auth.mlflow_compat import resource_types
+
+    literal = resource_types.filter_literal("a'b\"c\\d%e_f")
     assert literal == "'a_b_c_d%e_f'"
 
 
@@ -477,8 +479,10 @@ def test_the_mlflow_facts_the_module_relies_on():
     from mlflow.utils.search_utils import SearchExperimentsUtils, SearchModelUtils
     from mlflow.utils.workspace_utils import DEFAULT_WORKSPACE_NAME
 
+    from mlflow_ldap_auth.mlflow_compat import resource_types
+
     assert resource_names.DEFAULT_WORKSPACE == DEFAULT_WORKSPACE_NAME
-    assert f"`{IS_PROMPT_TAG_KEY}` = 'true'" in resource_names._PROMPT_FILTER
+    assert f"`{IS_PROMPT_TAG_KEY}` = 'true'" in resource_types.PROMPT_FILTER
     assert "experiment_id" in SearchExperimentsUtils.LIST_SUPPORTED_KEYS
     assert "name" in SearchModelUtils.LIST_SUPPORTED_KEYS
 

@@ -45,6 +45,9 @@ SYMBOLS: tuple[Symbol, ...] = (
     Symbol("mlflow.server.auth.config", "read_auth_config"),
     # Permission rules (rules).
     Symbol(_PERMISSIONS, "VALID_RESOURCE_TYPES"),
+    # The resource types and their grain (resource_types.available).
+    Symbol(_PERMISSIONS, "TYPE"),
+    Symbol(_PERMISSIONS, "PatternKind"),
     Symbol(_PERMISSIONS, "ALL_PERMISSIONS"),
     Symbol(_PERMISSIONS, "PERMISSION_PRIORITY"),
     Symbol(_PERMISSIONS, "_validate_permission_for_resource_type", ("permission", "resource_type")),
