@@ -20,6 +20,9 @@ class Symbol(NamedTuple):
     path: str
     #: Parameter names the plugin passes (by position or keyword), in order.
     parameters: tuple[str, ...] = ()
+    #: The first MLflow release that has it (None: every supported release). The
+    #: plugin uses it only where the release offers it (``resource_types.available``).
+    since: str | None = None
 
 
 _AUTH = "mlflow.server.auth"
@@ -97,6 +100,24 @@ SYMBOLS: tuple[Symbol, ...] = (
     Symbol("mlflow.utils.workspace_context", "ServerWorkspaceContext", ("workspace",)),
     Symbol("mlflow.utils.workspace_context", "get_request_workspace"),
     Symbol(_STORE, "SqlAlchemyStore._scorer_pattern", ("experiment_id", "scorer_name")),
+    # Skills (resource_types): MLflow's key of a skill and its search.
+    Symbol(_PERMISSIONS, "_parse_skill_registry_resource_key", ("resource_id",), "3.18"),
+    Symbol(_PERMISSIONS, "_format_skill_registry_resource_key", ("organization", "name"), "3.18"),
+    Symbol("mlflow.utils.validation", "_validate_skill_name", ("name",), "3.18"),
+    Symbol("mlflow.utils.validation", "_validate_organization_name", ("organization",), "3.18"),
+    Symbol(
+        _TRACKING,
+        "SqlAlchemyStore.search_skills",
+        (
+            "self",
+            "filter_string",
+            "max_results",
+            "order_by",
+            "page_token",
+            "include_skill_identities",
+        ),
+        "3.18",
+    ),
     Symbol("mlflow.environment_variables", "MLFLOW_ENABLE_WORKSPACES"),
     # The client (client_base).
     Symbol(

@@ -5,16 +5,16 @@ pattern holds for one resource (``keyed_by``: an id, a name, a composite key, or
 ``*``), and, where the stores can answer, how to find resources of the type: ``lookup``
 (many patterns at once -> name and whether each exists), ``search`` (candidate rows for
 a name search, ordered by name) and ``find`` (what an admin typed -> the pattern).
-``normalise`` is MLflow's own spelling of a key an admin typed, applied before anything
-is stored or looked up.
+``normalise`` is MLflow's own spelling of a key an admin typed (skills), applied before
+anything is stored or looked up.
 
 ``ROWS`` is written without asking MLflow, so ``resource_names`` can label a listing
 without importing MLflow's auth module. ``available()`` is the registry as the running
 release offers it: every type MLflow's permission engine accepts (``permissions.TYPE``),
 in the order the admin form lists them, each with its row, or a generic one (mappable
 with the raw pattern, labelled by its own name, not searchable) for a type this table
-does not know yet. A row for a type the release lacks is left out there. A new MLflow
-type is one row here, or none.
+does not know yet. A row for a type the release lacks (``skill`` before 3.18) is left
+out there. A new MLflow type is one row here, or none.
 
 The store functions use the stores' public methods only (see ``resource_names`` for the
 filter grammar's limits, which ``filter_literal`` works around). ``Stores`` hands them the
@@ -33,6 +33,7 @@ from typing import Any, NamedTuple
 from urllib.parse import unquote
 
 from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
 WILDCARD = "*"
 
@@ -313,6 +314,72 @@ def _scorers(stores: Stores, patterns: list[str]) -> Found:
     }
 
 
+# -- skills (MLflow 3.18): ``name`` or ``@organization/name`` ----------------------------
+def normalise_skill_key(text: str) -> str:
+    """MLflow's key for a skill an admin typed: the store's own parse and format, with
+    its rules for names (lowercase letters, digits, hyphens) and organizations, so a
+    grant is never stored under a spelling no skill can have."""
+    from mlflow.server.auth.permissions import (
+        _format_skill_registry_resource_key,
+        _parse_skill_registry_resource_key,
+    )
+    from mlflow.utils.validation import _validate_organization_name, _validate_skill_name
+
+    try:
+        organization, name = _parse_skill_registry_resource_key(text)
+        _validate_organization_name(organization)
+        _validate_skill_name(name)
+    except MlflowException as exc:
+        raise MlflowException(
+            f"{text!r} is not a skill: type its name or @organization/name. {exc.message}",
+            INVALID_PARAMETER_VALUE,
+        ) from None
+    return _format_skill_registry_resource_key(organization, name)
+
+
+def _skill_key(skill: Any) -> str:
+    return f"@{skill.organization}/{skill.name}" if skill.organization else skill.name
+
+
+def _skill_identity(key: str) -> tuple[str, str] | None:
+    """(organization, name) of a well-formed key, else None (it names no skill)."""
+    if key.startswith("@"):
+        organization, sep, name = key[1:].partition("/")
+        return (organization, name) if sep and organization and name and "/" not in name else None
+    return ("", key) if key and "/" not in key else None
+
+
+def _skill_store(stores: Stores) -> Any:
+    store = stores.tracking()
+    if not hasattr(store, "search_skills"):
+        raise MlflowException("This MLflow release has no skill registry.", INVALID_PARAMETER_VALUE)
+    return store
+
+
+def _skills_by_key(stores: Stores, keys: list[str]) -> Found:
+    """One exact-identity query per 500 keys."""
+    store = _skill_store(stores)
+    identities = {key: _skill_identity(key) for key in keys}
+    wanted = sorted({i for i in identities.values() if i is not None})
+    found: set[str] = set()
+    for chunk in chunks(wanted):
+        page = store.search_skills(max_results=len(chunk), include_skill_identities=chunk)
+        found.update(_skill_key(skill) for skill in page)
+    return {key: (key, True) for key in keys if key in found}
+
+
+def _skill_rows(stores: Stores, query: str) -> Iterator[tuple[str, str]]:
+    """Every skill (at most ``SEARCH_SCAN_LIMIT``), by key: the text may match the
+    organization or the name, which the store's filter cannot ask in one question."""
+    store = _skill_store(stores)
+    pages = _pages(lambda token: store.search_skills(max_results=SEARCH_PAGE, page_token=token))
+    return iter(sorted((key, key) for key in map(_skill_key, pages)))
+
+
+def _find_skill(stores: Stores, key: str) -> str | None:
+    return key if key in _skills_by_key(stores, [key]) else None
+
+
 # -- the table --------------------------------------------------------------------------
 def _rows() -> tuple[ResourceType, ...]:
     model_lookup, model_search, model_find = _models(prompts=False)
@@ -376,6 +443,16 @@ def _rows() -> tuple[ResourceType, ...]:
             mcp_lookup,
             mcp_search,
             mcp_find,
+        ),
+        ResourceType(
+            "skill",
+            "skill",
+            "skills",
+            BY_NAME,
+            _skills_by_key,
+            _skill_rows,
+            _find_skill,
+            normalise=normalise_skill_key,
         ),
         ResourceType(
             "workspace",

@@ -11,6 +11,7 @@ import re
 
 import pytest
 from package_source import COMPAT_DIR, PACKAGE_DIR, names_defined_in_package
+from packaging.version import Version
 
 import mlflow_ldap_auth
 from mlflow_ldap_auth.config import PERMISSIONS
@@ -41,6 +42,9 @@ def test_the_installed_mlflow_is_a_supported_release():
 
 @pytest.mark.parametrize("symbol", SYMBOLS, ids=lambda s: f"{s.module}:{s.path}")
 def test_symbol_exists_with_the_parameters_the_plugin_passes(symbol):
+    installed = installed_mlflow_version()
+    if symbol.since is not None and Version(installed) < Version(symbol.since):
+        pytest.skip(f"added in MLflow {symbol.since}; this is MLflow {installed}")
     value = resolve(symbol)
     if symbol.parameters:
         names = list(inspect.signature(value).parameters)
