@@ -338,15 +338,19 @@ def normalise_skill_key(text: str) -> str:
 
 
 def _skill_key(skill: Any) -> str:
-    return f"@{skill.organization}/{skill.name}" if skill.organization else skill.name
+    from mlflow.server.auth.permissions import _format_skill_registry_resource_key
+
+    return _format_skill_registry_resource_key(skill.organization, skill.name)
 
 
 def _skill_identity(key: str) -> tuple[str, str] | None:
     """(organization, name) of a well-formed key, else None (it names no skill)."""
-    if key.startswith("@"):
-        organization, sep, name = key[1:].partition("/")
-        return (organization, name) if sep and organization and name and "/" not in name else None
-    return ("", key) if key and "/" not in key else None
+    from mlflow.server.auth.permissions import _parse_skill_registry_resource_key
+
+    try:
+        return _parse_skill_registry_resource_key(key)
+    except MlflowException:
+        return None
 
 
 def _skill_store(stores: Stores) -> Any:
