@@ -18,6 +18,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from mlflow_ldap_auth.mlflow_compat.client_base import MlflowAuthClient
+from mlflow_ldap_auth.mlflow_compat.workspaces import DEFAULT_WORKSPACE
 
 API = "/api/2.0/mlflow/ldap-auth"
 
@@ -31,7 +32,7 @@ class LdapAuthServiceClient(MlflowAuthClient):
         permission: str,
         resource_type: str = "experiment",
         resource_pattern: str = "*",
-        workspace: str = "default",
+        workspace: str = DEFAULT_WORKSPACE,
     ) -> dict:
         body = {
             "group": group,

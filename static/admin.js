@@ -28,8 +28,8 @@
   apply();
 }());
 
-// Optional: searches MLflow's experiments / models / prompts while the name is typed and
-// fills the mapping form's type and pattern on a click. Without it, the search form's
+// Optional: searches the chosen type's resources (experiments, models, skills, ...) while
+// the name is typed and fills the mapping form's type and pattern on a click. Without it, the search form's
 // submit button runs the same search on the server.
 (function () {
   "use strict";
@@ -49,7 +49,7 @@
   var asked = 0;
   function workspace() {
     var field = search.querySelector("#search-workspace") || form.querySelector("#workspace");
-    return (field && field.value.trim()) || "default";
+    return (field && field.value.trim()) || search.dataset.defaultWorkspace;
   }
   function show(resources) {
     while (list.firstChild) { list.removeChild(list.firstChild); }

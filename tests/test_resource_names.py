@@ -14,6 +14,8 @@ from contextlib import contextmanager
 
 import pytest
 from mlflow.exceptions import MlflowException
+from mlflow.version import VERSION
+from packaging.version import Version
 from sqlalchemy import event
 
 from mlflow_ldap_auth.mlflow_compat import resource_names
@@ -465,9 +467,96 @@ def test_a_workspace_that_does_not_exist_has_no_resources(workspace_stores, work
     assert names.label("experiment", ids["team-a"], "Not A Valid Name!").exists is None
 
 
+# -- skills (MLflow 3.18) -------------------------------------------------------------
+needs_skills = pytest.mark.skipif(
+    Version(VERSION) < Version("3.18"),
+    reason=f"MLflow {VERSION} has no skills: the Skill Registry came with MLflow 3.18",
+)
+
+
+@pytest.fixture(scope="module")
+def skill_names(tmp_path_factory):
+    _, tracking, registry = _stores(tmp_path_factory, "skills")
+    for organization, name in (("", "myskill"), ("acme", "summarise"), ("acme", "translate")):
+        tracking.create_skill(name, organization=organization)
+    tracking.create_skill("acme-tool", organization="tools")
+    return ResourceNames(lambda: tracking, lambda: registry)
+
+
+@needs_skills
+def test_skill_labels_by_mlflows_key(skill_names):
+    answer = skill_names.labels(
+        [
+            ("skill", key, "default")
+            for key in ("myskill", "@acme/summarise", "@acme/gone", "summarise", "@acme", "*")
+        ]
+    )
+    found = {key[1]: (label.name, label.exists) for key, label in answer.items()}
+    assert found == {
+        "myskill": ("myskill", True),
+        "@acme/summarise": ("@acme/summarise", True),
+        "@acme/gone": (None, False),
+        "summarise": (None, False),  # that name is taken only inside an organization
+        "@acme": (None, False),  # no key of a skill
+        "*": (None, True),
+    }
+    assert skill_names.label("skill", "*").text == "all skills"
+
+
+@needs_skills
+def test_skills_are_searched_by_name_and_organization(skill_names):
+    assert patterns(skill_names.search("skill", "ACME")) == [
+        "@acme/summarise",
+        "@acme/translate",
+        "@tools/acme-tool",
+    ]
+    assert patterns(skill_names.search("skill", "skill")) == ["myskill"]
+    assert patterns(skill_names.search("skill", "/t")) == ["@acme/translate"]
+    assert patterns(skill_names.search("skill", "s/")) == ["@tools/acme-tool"]
+    assert patterns(skill_names.search("skill", "", limit=2)) == [
+        "@acme/summarise",
+        "@acme/translate",
+    ]
+    assert skill_names.search("skill", "nothing-like-it") == []
+
+
+@needs_skills
+def test_resolve_a_skill_as_mlflow_keys_it(skill_names):
+    assert skill_names.resolve("skill", "myskill") == "myskill"
+    assert skill_names.resolve("skill", "@acme/translate") == "@acme/translate"
+    with pytest.raises(MlflowException) as excinfo:
+        skill_names.resolve("skill", "@acme/gone")
+    assert error_code(excinfo) == "RESOURCE_DOES_NOT_EXIST"
+    assert str(excinfo.value.message) == "No skill '@acme/gone'."
+    for malformed in ("@acme", "a/b", "Summarise"):
+        with pytest.raises(MlflowException) as excinfo:
+            skill_names.resolve("skill", malformed)
+        assert error_code(excinfo) == "INVALID_PARAMETER_VALUE"
+
+
+@needs_skills
+def test_skills_are_seen_in_their_own_workspace(workspace_stores, workspaces_on):
+    tracking, registry, _ = workspace_stores
+    from mlflow.utils.workspace_context import ServerWorkspaceContext
+
+    with ServerWorkspaceContext("team-a"):
+        tracking.create_skill("team-skill", organization="team")
+    names = ResourceNames(lambda: tracking, lambda: registry)
+    assert names.label("skill", "@team/team-skill", "team-a").exists is True
+    assert names.label("skill", "@team/team-skill", "default").exists is False
+    assert patterns(names.search("skill", "team", workspace="team-a")) == ["@team/team-skill"]
+    assert names.search("skill", "team", workspace="default") == []
+    assert names.resolve("skill", "@team/team-skill", "team-a") == "@team/team-skill"
+    with pytest.raises(MlflowException) as excinfo:
+        names.resolve("skill", "@team/team-skill", "default")
+    assert "workspace 'default'" in str(excinfo.value)
+
+
 # -- the module itself ----------------------------------------------------------------
 def test_filter_literals_carry_no_quotes_or_backslashes():
-    literal = resource_names._filter_literal("a'b\"c\\d%e_f")
+    from mlflow_ldap_auth.mlflow_compat import resource_types
+
+    literal = resource_types.filter_literal("a'b\"c\\d%e_f")
     assert literal == "'a_b_c_d%e_f'"
 
 
@@ -477,8 +566,10 @@ def test_the_mlflow_facts_the_module_relies_on():
     from mlflow.utils.search_utils import SearchExperimentsUtils, SearchModelUtils
     from mlflow.utils.workspace_utils import DEFAULT_WORKSPACE_NAME
 
+    from mlflow_ldap_auth.mlflow_compat import resource_types
+
     assert resource_names.DEFAULT_WORKSPACE == DEFAULT_WORKSPACE_NAME
-    assert f"`{IS_PROMPT_TAG_KEY}` = 'true'" in resource_names._PROMPT_FILTER
+    assert f"`{IS_PROMPT_TAG_KEY}` = 'true'" in resource_types.PROMPT_FILTER
     assert "experiment_id" in SearchExperimentsUtils.LIST_SUPPORTED_KEYS
     assert "name" in SearchModelUtils.LIST_SUPPORTED_KEYS
 

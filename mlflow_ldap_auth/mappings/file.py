@@ -23,6 +23,7 @@ from mlflow.exceptions import MlflowException
 
 from mlflow_ldap_auth.auth.access import ADMIN_RESOURCE_TYPE, Mapping
 from mlflow_ldap_auth.mappings.service import MappingService, validate_fields
+from mlflow_ldap_auth.mlflow_compat.workspaces import DEFAULT_WORKSPACE
 
 FORMAT_VERSION = 1
 FIELDS = ("group", "group_uuid", "resource_type", "resource_pattern", "permission", "workspace")
@@ -84,7 +85,7 @@ def read_document(text: str, service: MappingService) -> list[Mapping]:
                 entry.get("resource_type"),
                 entry.get("resource_pattern", "*"),
                 entry.get("permission"),
-                entry.get("workspace", "default"),
+                entry.get("workspace", DEFAULT_WORKSPACE),
             )
         except Exception as exc:  # noqa: BLE001 - MlflowException and friends: reported
             problems.append(f"{where}: {getattr(exc, 'message', exc)}")
@@ -134,6 +135,8 @@ def apply_import(
             resource_type=item.resource_type,
             resource_pattern=item.resource_pattern,
             permission=item.permission,
-            workspace=item.workspace if item.resource_type != ADMIN_RESOURCE_TYPE else "default",
+            workspace=item.workspace
+            if item.resource_type != ADMIN_RESOURCE_TYPE
+            else DEFAULT_WORKSPACE,
             actor=actor,
         )

@@ -36,8 +36,8 @@ from mlflow_ldap_auth.ldap.directory import Directory, DirectoryGroup
 from mlflow_ldap_auth.ldap.dn import is_valid_dn
 from mlflow_ldap_auth.mappings.store import GroupStore, MappedGroup
 from mlflow_ldap_auth.mlflow_compat import rules
+from mlflow_ldap_auth.mlflow_compat.workspaces import DEFAULT_WORKSPACE
 
-DEFAULT_WORKSPACE = "default"
 #: The id of a mapping checked but not saved (``MappingService.draft``).
 DRAFT_ID = "new"
 ALL_WORKSPACES = "*"

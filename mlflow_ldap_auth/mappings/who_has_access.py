@@ -44,7 +44,7 @@ from mlflow_ldap_auth.auth.access_report import (
     entry_for,
 )
 from mlflow_ldap_auth.ldap.group_members import MemberList
-from mlflow_ldap_auth.mlflow_compat import rules
+from mlflow_ldap_auth.mlflow_compat import resource_types, rules
 
 WORKSPACE_TYPE = "workspace"
 
@@ -193,7 +193,9 @@ class WhoHasAccess:
     def resource(
         self, resource_type: object, resource: object, workspace: str | None = None
     ) -> Resource:
-        """The resource an admin names (an experiment also by name), or a 400/404.
+        """The resource an admin names (by id or by name where its type has names: see
+        ``ResourceNames.resolve``), or a 400/404. Any type MLflow's engine accepts on
+        the running release can be asked about (``resource_types.available``).
 
         A name is looked for in ``workspace``, else in the one the request names
         (MLflow's header), else in the default workspace.
@@ -203,23 +205,21 @@ class WhoHasAccess:
         if not isinstance(resource, str) or not resource.strip():
             raise MlflowException("'resource' is required", INVALID_PARAMETER_VALUE)
         resource_type, resource = resource_type.strip(), resource.strip()
-        if resource_type not in rules.valid_resource_types() or resource_type in (
-            WORKSPACE_TYPE,
-            ADMIN_RESOURCE_TYPE,
-        ):
+        row = resource_types.available().get(resource_type)
+        if row is None or resource_type in (WORKSPACE_TYPE, ADMIN_RESOURCE_TYPE):
             raise MlflowException(
                 f"'resource_type' must be one of MLflow's resource types other than "
                 f"workspace, got {resource_type!r}",
                 INVALID_PARAMETER_VALUE,
             )
-        if resource != "*" and rules.wildcard_only(resource_type):
+        if resource != "*" and not row.per_resource:
             raise MlflowException(f"{resource_type} grants take only '*'", INVALID_PARAMETER_VALUE)
         lookup = (workspace or "").strip() or rules.request_workspace()
         resource_id = self.names.resolve(resource_type, resource, lookup)
         workspace = rules.resource_workspace(resource_type, resource_id, lookup)
         if workspace is None:
             raise MlflowException(
-                f"no {resource_type} {resource!r} on this server", RESOURCE_DOES_NOT_EXIST
+                f"no {row.singular} {resource!r} on this server", RESOURCE_DOES_NOT_EXIST
             )
         label = self.names.label(resource_type, resource_id, workspace)
         return Resource(

@@ -20,6 +20,9 @@ class Symbol(NamedTuple):
     path: str
     #: Parameter names the plugin passes (by position or keyword), in order.
     parameters: tuple[str, ...] = ()
+    #: The first MLflow release that has it (None: every supported release). The
+    #: plugin uses it only where the release offers it (``resource_types.available``).
+    since: str | None = None
 
 
 _AUTH = "mlflow.server.auth"
@@ -45,6 +48,9 @@ SYMBOLS: tuple[Symbol, ...] = (
     Symbol("mlflow.server.auth.config", "read_auth_config"),
     # Permission rules (rules).
     Symbol(_PERMISSIONS, "VALID_RESOURCE_TYPES"),
+    # The resource types and their grain (resource_types.available).
+    Symbol(_PERMISSIONS, "TYPE"),
+    Symbol(_PERMISSIONS, "PatternKind"),
     Symbol(_PERMISSIONS, "ALL_PERMISSIONS"),
     Symbol(_PERMISSIONS, "PERMISSION_PRIORITY"),
     Symbol(_PERMISSIONS, "_validate_permission_for_resource_type", ("permission", "resource_type")),
@@ -99,6 +105,24 @@ SYMBOLS: tuple[Symbol, ...] = (
     Symbol("mlflow.server.handlers", "get_service_endpoints", ("service", "get_handler")),
     Symbol("mlflow.server.handlers", "_get_request_message", ("request_message",)),
     Symbol(_AUTH, "_validate_can_update_registered_model_or_prompt"),
+    # Skills (resource_types): MLflow's key of a skill and its search.
+    Symbol(_PERMISSIONS, "_parse_skill_registry_resource_key", ("resource_id",), "3.18"),
+    Symbol(_PERMISSIONS, "_format_skill_registry_resource_key", ("organization", "name"), "3.18"),
+    Symbol("mlflow.utils.validation", "_validate_skill_name", ("name",), "3.18"),
+    Symbol("mlflow.utils.validation", "_validate_organization_name", ("organization",), "3.18"),
+    Symbol(
+        _TRACKING,
+        "SqlAlchemyStore.search_skills",
+        (
+            "self",
+            "filter_string",
+            "max_results",
+            "order_by",
+            "page_token",
+            "include_skill_identities",
+        ),
+        "3.18",
+    ),
     Symbol("mlflow.environment_variables", "MLFLOW_ENABLE_WORKSPACES"),
     # The client (client_base).
     Symbol(
@@ -171,8 +195,9 @@ ENVIRONMENT: tuple[tuple[str, str, str], ...] = (
     ),
 )
 
-#: Names above that only newer supported releases have, with the first such release. On
-#: an older release the contract test checks that MLflow indeed lacks them.
+#: Variables above that only newer supported releases have, with the first such release
+#: (``Symbol.since`` for symbols). On an older release the contract test checks that
+#: MLflow indeed lacks them.
 ADDED_IN: dict[str, str] = {
     "_MLFLOW_ASSISTANT_DELEGATION_SIGNING_KEY": "3.18",
 }

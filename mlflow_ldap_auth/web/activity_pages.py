@@ -15,6 +15,7 @@ import json
 from flask import Blueprint, Response, render_template, request, url_for
 from mlflow.exceptions import MlflowException
 
+from mlflow_ldap_auth.mlflow_compat.workspaces import DEFAULT_WORKSPACE
 from mlflow_ldap_auth.plugin import current_plugin
 from mlflow_ldap_auth.web.admin_ui import SECURITY_HEADERS, URL_PREFIX
 
@@ -56,7 +57,9 @@ def _mapping(value: dict) -> str:
     text = f"{group}: {value.get('permission')} on {value['resource_type']}"
     text += f" {value.get('resource_pattern', '*')}"
     workspace = value.get("workspace")
-    return text + (f" in workspace {workspace}" if workspace and workspace != "default" else "")
+    return text + (
+        f" in workspace {workspace}" if workspace and workspace != DEFAULT_WORKSPACE else ""
+    )
 
 
 def _shown(value) -> str:

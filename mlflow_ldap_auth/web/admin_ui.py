@@ -35,11 +35,13 @@ from wtforms import ValidationError
 
 from mlflow_ldap_auth.auth.access import ADMIN_RESOURCE_TYPE
 from mlflow_ldap_auth.errors import AuthError
-from mlflow_ldap_auth.mlflow_compat import rules
+from mlflow_ldap_auth.mlflow_compat import resource_types, rules
 from mlflow_ldap_auth.mlflow_compat.server_process import static_prefix
+from mlflow_ldap_auth.mlflow_compat.workspaces import DEFAULT_WORKSPACE
 from mlflow_ldap_auth.plugin import Plugin, current_plugin
 from mlflow_ldap_auth.web.forms import (
     ACCESS_TYPE_CHOICES,
+    SEARCH_CHOICES,
     ConfirmForm,
     MappingForm,
     form_rules,
@@ -105,6 +107,12 @@ def mlflow_addresses() -> dict:
     }
 
 
+@blueprint.app_context_processor
+def workspace_default() -> dict:
+    """The workspace a form or page means where it names none (MLflow's default)."""
+    return {"default_workspace": DEFAULT_WORKSPACE}
+
+
 def error_page(
     status: int,
     title: str,
@@ -120,6 +128,12 @@ def error_page(
     response.headers.update(SECURITY_HEADERS)
     response.headers.update(headers or {})
     return response
+
+
+@blueprint.app_template_filter("plural")
+def plural(resource_type: str) -> str:
+    """What a page calls all resources of a type: ``registered models``, ``skills``."""
+    return resource_types.row(resource_type).plural
 
 
 @blueprint.before_request
@@ -179,9 +193,9 @@ def _labels(service: Plugin, keys) -> dict:
 
 
 def _wildcard_only(resource_type: str) -> bool:
-    if resource_type in (ADMIN_RESOURCE_TYPE, "workspace"):
-        return True
-    return rules.wildcard_only(resource_type)
+    """Whether a mapping of this type names no single resource (no "who has access")."""
+    row = resource_types.available().get(resource_type)
+    return row is None or not row.per_resource
 
 
 def _mapping_error(form: MappingForm, exc: MlflowException) -> None:
@@ -201,24 +215,27 @@ def _grant_text(mapping) -> str:
     return f"{mapping.permission} on {mapping.resource_type} {mapping.resource_pattern}"
 
 
-#: Types whose grants name a resource by id: a name typed in the form becomes the id.
-_KEYED_BY_ID = ("experiment", "gateway_secret", "gateway_endpoint", "gateway_model_definition")
-
-
 def _resolved_pattern(service: Plugin, form: MappingForm) -> None:
-    """An experiment or gateway object typed by name becomes its id (what MLflow's
-    grants match on); a name that names nothing is refused next to the pattern."""
+    """The pattern in MLflow's spelling (a skill's key), and a resource typed by name
+    where grants name it by id (an experiment, a gateway object) turned into its id; a
+    key of the wrong shape, or a name that names nothing, is refused next to the
+    pattern. Names of types keyed by name are kept as typed: MLflow lets a grant name a
+    model or skill before it is created."""
     pattern = (form.resource_pattern.data or "").strip()
     resource_type = form.resource_type.data
-    if resource_type not in _KEYED_BY_ID or pattern == "*":
+    if pattern == "*" or resource_type == ADMIN_RESOURCE_TYPE:
         return
-    if resource_type == "experiment" and pattern.isdigit():
-        return  # an id (of an experiment that may not exist yet, as MLflow allows)
-    workspace = (form.workspace.data or "").strip() or "default"
+    row = resource_types.row(resource_type)
+    names = service.access.names
     try:
-        form.resource_pattern.data = service.access.names.resolve(resource_type, pattern, workspace)
+        pattern = names.normalise(resource_type, pattern)
+        if row.keyed_by == resource_types.BY_ID and row.find is not None:
+            if row.id_shape is None or not row.id_shape.fullmatch(pattern):
+                workspace = (form.workspace.data or "").strip() or DEFAULT_WORKSPACE
+                pattern = names.resolve(resource_type, pattern, workspace)
     except MlflowException as exc:
         raise PatternRefused(exc.message) from None
+    form.resource_pattern.data = pattern
 
 
 class PatternRefused(Exception):
@@ -244,7 +261,7 @@ def add_mapping():
             resources = service.access.names.search(
                 request.args.get("rtype", "experiment"),
                 resource_query,
-                workspace=request.args.get("workspace", "").strip() or "default",
+                workspace=request.args.get("workspace", "").strip() or DEFAULT_WORKSPACE,
             )
         except MlflowException as exc:
             resource_error = exc.message
@@ -263,7 +280,7 @@ def add_mapping():
                 resource_type=form.resource_type.data,
                 permission=form.permission.data,
                 resource_pattern=form.resource_pattern.data,
-                workspace=form.workspace.data or "default",
+                workspace=form.workspace.data or DEFAULT_WORKSPACE,
                 existing=existing,
             )
             if not confirmed:
@@ -295,6 +312,7 @@ def add_mapping():
         search_error=search_error,
         resource_query=resource_query,
         resource_type_searched=request.args.get("rtype", "experiment"),
+        search_choices=SEARCH_CHOICES,
         resources=resources,
         resource_error=resource_error,
         workspaces=rules.workspaces_enabled(),
@@ -310,7 +328,7 @@ def search_resources():
     found = _service().access.names.search(
         request.args.get("rtype", "experiment"),
         request.args.get("rq", "").strip(),
-        workspace=request.args.get("workspace", "").strip() or "default",
+        workspace=request.args.get("workspace", "").strip() or DEFAULT_WORKSPACE,
     )
     return jsonify(
         {

@@ -9,32 +9,28 @@ from wtforms.validators import DataRequired, Length, NumberRange, ValidationErro
 
 from mlflow_ldap_auth.auth.access import ADMIN_RESOURCE_TYPE
 from mlflow_ldap_auth.ldap.dn import is_valid_dn
-from mlflow_ldap_auth.mlflow_compat import rules
+from mlflow_ldap_auth.mlflow_compat import resource_types, rules
+from mlflow_ldap_auth.mlflow_compat.workspaces import DEFAULT_WORKSPACE
 
-# Concrete resource types first, then sub-resources (wildcard only), workspace, admin.
-_FIRST = [
-    "experiment",
-    "registered_model",
-    "prompt",
-    "scorer",
-    "gateway_secret",
-    "gateway_endpoint",
-    "gateway_model_definition",
-    "mcp_server",
-]
-_VALID_TYPES = rules.valid_resource_types()
+WORKSPACE = "workspace"
+
+# Types a grant can name one resource of first, then sub-resources (wildcard only),
+# workspace, admin: the registry's order, so a type MLflow adds is offered as it comes.
+_TYPES = resource_types.available()
 RESOURCE_TYPE_CHOICES = (
-    [(t, t) for t in _FIRST if t in _VALID_TYPES]
-    + [(t, f"{t} (* only)") for t in sorted(_VALID_TYPES - set(_FIRST) - {"workspace"})]
+    [(t, t) for t, row in _TYPES.items() if row.per_resource]
+    + [(t, f"{t} (* only)") for t, row in _TYPES.items() if not row.per_resource and t != WORKSPACE]
     + [
-        ("workspace", f"workspace ({' / '.join(rules.grantable_permissions('workspace'))})"),
+        (WORKSPACE, f"workspace ({' / '.join(rules.grantable_permissions(WORKSPACE))})"),
         (ADMIN_RESOURCE_TYPE, "MLflow admin"),
     ]
 )
+#: What the add form's resource search offers: (type, what it finds).
+SEARCH_CHOICES = [(t, row.plural) for t, row in _TYPES.items() if row.searchable]
 PERMISSION_CHOICES = [(p, p) for p in rules.offered_permissions()]
 #: What "who has access" asks about: one resource of a type (not a workspace, not admin).
 ACCESS_TYPE_CHOICES = [
-    (t, label) for t, label in RESOURCE_TYPE_CHOICES if t not in ("workspace", ADMIN_RESOURCE_TYPE)
+    (t, label) for t, label in RESOURCE_TYPE_CHOICES if t not in (WORKSPACE, ADMIN_RESOURCE_TYPE)
 ]
 
 
@@ -63,7 +59,7 @@ class MappingForm(FlaskForm):
         "Resource pattern", default="*", validators=[DataRequired(), Length(max=512)]
     )
     permission = SelectField("Permission", choices=PERMISSION_CHOICES)
-    workspace = StringField("Workspace", default="default", validators=[Length(max=256)])
+    workspace = StringField("Workspace", default=DEFAULT_WORKSPACE, validators=[Length(max=256)])
 
     def validate_group(self, field) -> None:
         if not is_valid_dn(field.data or ""):

@@ -30,6 +30,7 @@ from mlflow.server.handlers import catch_mlflow_exception
 
 from mlflow_ldap_auth.auth.access import applicable
 from mlflow_ldap_auth.errors import AuthError
+from mlflow_ldap_auth.mlflow_compat.workspaces import DEFAULT_WORKSPACE
 from mlflow_ldap_auth.plugin import Plugin, current_plugin
 from mlflow_ldap_auth.web.authn import authenticate_request
 
@@ -85,7 +86,7 @@ def create_group_mapping():
         resource_type=body.get("resource_type"),
         permission=body.get("permission"),
         resource_pattern=body.get("resource_pattern", "*"),
-        workspace=body.get("workspace", "default"),
+        workspace=body.get("workspace", DEFAULT_WORKSPACE),
         group_uuid=group_uuid or None,
         actor=actor(),
     )

@@ -11,6 +11,7 @@ import re
 
 import pytest
 from package_source import COMPAT_DIR, PACKAGE_DIR, names_defined_in_package
+from packaging.version import Version
 
 import mlflow_ldap_auth
 from mlflow_ldap_auth.config import PERMISSIONS
@@ -20,6 +21,7 @@ from mlflow_ldap_auth.mlflow_compat import (
     mlflow_tables,
     permission_cache,
     server_process,
+    workspaces,
 )
 from mlflow_ldap_auth.mlflow_compat.contract import SYMBOLS
 from mlflow_ldap_auth.mlflow_compat.version import SUPPORTED_MLFLOW, installed_mlflow_version
@@ -40,10 +42,22 @@ def test_the_installed_mlflow_is_a_supported_release():
 
 @pytest.mark.parametrize("symbol", SYMBOLS, ids=lambda s: f"{s.module}:{s.path}")
 def test_symbol_exists_with_the_parameters_the_plugin_passes(symbol):
+    installed = installed_mlflow_version()
+    if symbol.since is not None and Version(installed) < Version(symbol.since):
+        # Not a skip: an older release must indeed lack it, or ``since`` is wrong.
+        with pytest.raises((AttributeError, ImportError)):
+            resolve(symbol)
+        return
     value = resolve(symbol)
     if symbol.parameters:
         names = list(inspect.signature(value).parameters)
         assert names[: len(symbol.parameters)] == list(symbol.parameters), names
+
+
+def test_the_default_workspace_is_mlflows():
+    from mlflow.utils.workspace_utils import DEFAULT_WORKSPACE_NAME
+
+    assert workspaces.DEFAULT_WORKSPACE == DEFAULT_WORKSPACE_NAME
 
 
 @pytest.mark.parametrize("module, name, ours", contract.ENVIRONMENT)
