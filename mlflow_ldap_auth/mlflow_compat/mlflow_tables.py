@@ -22,6 +22,16 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 roles = sa.table("roles", sa.column("id"), sa.column("name"))
+#: Written only by the migration that gives old experiment grants of the plugin's roles
+#: the form MLflow matches on (``0007_canonical_experiment_ids``).
+role_permissions = sa.table(
+    "role_permissions",
+    sa.column("id"),
+    sa.column("role_id"),
+    sa.column("resource_type"),
+    sa.column("resource_pattern"),
+    sa.column("permission"),
+)
 user_role_assignments = sa.table(
     "user_role_assignments", sa.column("user_id"), sa.column("role_id")
 )
@@ -38,7 +48,8 @@ users = sa.Table(
 
 #: table name -> the columns read or written here (the contract test's input).
 READ_COLUMNS = {
-    table.name: {c.name for c in table.columns} for table in (roles, user_role_assignments, users)
+    table.name: {c.name for c in table.columns}
+    for table in (roles, role_permissions, user_role_assignments, users)
 }
 
 #: ``password_hash`` of a directory user's row. Not a hash: werkzeug's
