@@ -210,3 +210,41 @@ def test_a_grant_stored_the_old_way_grants_after_the_upgrade(slapd, tmp_path):
         assert read_experiment(upgraded, "1") == 403
         answer = who_has_access(upgraded, "2").json()
         assert mapped_groups(answer) == [(DATA_SCIENCE_DN, "READ")]
+
+
+def test_the_upgrade_rewrites_old_grants_on_postgresql(postgres):
+    """The migration's statements on PostgreSQL: rewrite, merge (DENY stays), and a role
+    made in MLflow left alone."""
+    from mlflow.server.auth.db import models
+
+    engine = tables.create_engine(postgres.create_database("expids"))
+    models.Base.metadata.create_all(engine)
+    managed = "ldap-group:921fc892-85f9-1041-9eee-1b88ea23764b"
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text("INSERT INTO roles (id, name, workspace) VALUES (:id, :name, 'default')"),
+            [{"id": 1, "name": managed}, {"id": 2, "name": "team-leads"}],
+        )
+        connection.execute(
+            sa.text(
+                "INSERT INTO role_permissions (id, role_id, resource_type, resource_pattern,"
+                " permission) VALUES (:id, :role, 'experiment', :pattern, :permission)"
+            ),
+            [
+                {"id": 10, "role": 1, "pattern": "002", "permission": "READ"},
+                {"id": 11, "role": 1, "pattern": "7", "permission": "EDIT"},
+                {"id": 12, "role": 1, "pattern": "007", "permission": "DENY"},
+                {"id": 13, "role": 2, "pattern": "002", "permission": "READ"},
+            ],
+        )
+    tables.migrate(engine)
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.text("SELECT id, resource_pattern, permission FROM role_permissions ORDER BY id")
+        ).all()
+    engine.dispose()
+    assert [tuple(row) for row in rows] == [
+        (10, "2", "READ"),
+        (12, "7", "DENY"),
+        (13, "002", "READ"),  # a role made in MLflow
+    ]
