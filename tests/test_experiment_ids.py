@@ -248,3 +248,36 @@ def test_the_upgrade_rewrites_old_grants_on_postgresql(postgres):
         (12, "7", "DENY"),
         (13, "002", "READ"),  # a role made in MLflow
     ]
+
+
+def test_the_admin_form_saves_a_padded_id_as_the_experiment_it_names(browser, server):
+    from playwright.sync_api import expect
+
+    from browser import patient
+
+    credentials = {"username": CAROL[0], "password": CAROL[1]}
+    context = patient(browser.new_context(http_credentials=credentials, base_url=server.url))
+    page = context.new_page()
+    try:
+
+        def submit(pattern: str) -> None:
+            page.goto("/ldap-admin/mappings/new")
+            page.get_by_label("Group DN").fill(DATA_SCIENCE_DN)
+            page.get_by_label("Resource type").select_option("experiment")
+            page.get_by_label("Resource pattern").fill(pattern)
+            page.get_by_label("Permission").select_option("READ")
+            page.get_by_role("button", name="Add mapping").click()
+
+        submit("\uff12")
+        expect(page.locator("#resource_pattern-error")).to_contain_text("experiment id")
+        submit("002")
+        expect(page.get_by_role("heading", name="Save this mapping?")).to_be_visible()
+        expect(page.locator("dd", has_text="on experiment")).to_contain_text("2 · exp-two")
+        expect(page.locator(".preview")).to_contain_text("alice")
+        page.get_by_role("button", name="Save mapping").click()
+        expect(page.get_by_role("status")).to_contain_text("READ on experiment 2")
+    finally:
+        context.close()
+    assert [m["resource_pattern"] for m in listed(server)] == ["2"]
+    flush_caches(server)
+    assert read_experiment(server, "2") == 200
