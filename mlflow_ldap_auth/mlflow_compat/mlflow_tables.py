@@ -10,7 +10,10 @@ cheaply:
 * writes, both at a fresh login: a directory user's row (``insert_directory_user``: the
   store's ``create_user`` spends a scrypt hash, ~0.1 s of CPU, on a password nobody
   uses) and the user's managed role assignments in one transaction
-  (``change_role_assignments``; the store commits once per role).
+  (``change_role_assignments``; the store commits once per role);
+* once, at the upgrade to ``0007_canonical_experiment_ids``: the experiment grants of
+  the plugin's roles stored as typed (``"002"``), rewritten to the id MLflow matches
+  in place, so each keeps its mapping id (the store cannot change a grant's pattern).
 
 Whoever calls a writer empties the permission cache, as the store's own writes do.
 Table and column names are checked against MLflow's SQLAlchemy models by the contract
