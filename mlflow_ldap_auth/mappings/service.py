@@ -8,9 +8,10 @@ filtering, ``default_permission`` floor and ``DENY`` apply unchanged; the mappin
 hand are never touched: only roles named ``ldap-group:*`` are managed.
 
 Validation asks MLflow's own rules for each resource type (``mlflow_compat.rules``:
-sub-resources take only ``*``, workspace grants take what MLflow allows, ...); every refusal is an
-``MlflowException`` with ``INVALID_PARAMETER_VALUE`` (HTTP 400), raised before anything
-is written.
+sub-resources take only ``*``, workspace grants take what MLflow allows, an experiment
+pattern is an experiment id and is stored as MLflow matches it: ``"007"`` as ``"7"``, ...);
+every refusal is an ``MlflowException`` with ``INVALID_PARAMETER_VALUE`` (HTTP 400),
+raised before anything is written.
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ def validate_fields(
         return group, resource_type, "*", "MANAGE", ALL_WORKSPACES
     rules.check_permission(permission, resource_type)
     rules.check_resource_pattern(resource_pattern, resource_type)
+    resource_pattern = rules.canonical_resource_pattern(resource_pattern, resource_type)
     if not rules.workspaces_enabled() and workspace != DEFAULT_WORKSPACE:
         raise _invalid(
             f"workspaces are not enabled on this server: workspace must be "

@@ -215,6 +215,8 @@ class WhoHasAccess:
         if resource != "*" and not row.per_resource:
             raise MlflowException(f"{resource_type} grants take only '*'", INVALID_PARAMETER_VALUE)
         lookup = (workspace or "").strip() or rules.request_workspace()
+        # "02" is experiment 2 to MLflow (and to the grants, stored as "2").
+        resource = rules.canonical_pattern_spelling(resource, resource_type) or resource
         resource_id = self.names.resolve(resource_type, resource, lookup)
         workspace = rules.resource_workspace(resource_type, resource_id, lookup)
         if workspace is None:

@@ -2,11 +2,12 @@
 
 ``tests/unit/test_mlflow_contract.py`` checks each entry against the installed MLflow
 (the symbol exists; a callable takes the named parameters; a constant has the value the
-plugin assumes), checks the tables and columns ``mlflow_tables`` reads against MLflow's
-models, and checks that the permission cache classifies every public store method. It
-also scans this subpackage for MLflow private names and MLflow route names, and fails
-on one missing here: an upgrade is a matter of running that test, not of searching
-the package.
+plugin assumes; an entry ``since`` a later release is absent before it, where the
+plugin's own fallback stands in), checks the tables and columns ``mlflow_tables`` reads
+against MLflow's models, and checks that the permission cache classifies every public
+store method. It also scans this subpackage for MLflow private names and MLflow route
+names, and fails on one missing here: an upgrade is a matter of running that test, not
+of searching the package.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ SYMBOLS: tuple[Symbol, ...] = (
     Symbol(_PERMISSIONS, "PERMISSION_PRIORITY"),
     Symbol(_PERMISSIONS, "_validate_permission_for_resource_type", ("permission", "resource_type")),
     Symbol(_PERMISSIONS, "_validate_resource_pattern", ("resource_pattern", "resource_type")),
+    Symbol(_PERMISSIONS, "canonical_resource_id", ("resource_type", "resource_id"), since="3.18"),
     Symbol("mlflow.server.workspace_helpers", "_get_workspace_store"),
     # How MLflow folds one person's grants on one resource (rules, who has access).
     Symbol(_PERMISSIONS, "matches", ("resource_pattern", "resource_type", "resource_id")),

@@ -11,7 +11,10 @@ cheaply:
 * writes, both at a fresh login: a directory user's row (``insert_directory_user``: the
   store's ``create_user`` spends a scrypt hash, ~0.1 s of CPU, on a password nobody
   uses) and the user's managed role assignments in one transaction
-  (``change_role_assignments``; the store commits once per role).
+  (``change_role_assignments``; the store commits once per role);
+* once, at the upgrade to ``0007_canonical_experiment_ids``: the experiment grants of
+  the plugin's roles stored as typed (``"002"``), rewritten to the id MLflow matches
+  in place, so each keeps its mapping id (the store cannot change a grant's pattern).
 
 Whoever calls a writer empties the permission cache, as the store's own writes do.
 Table and column names are checked against MLflow's SQLAlchemy models by the contract
@@ -23,6 +26,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 roles = sa.table("roles", sa.column("id"), sa.column("name"), sa.column("workspace"))
+#: Written only by the migration that gives old experiment grants of the plugin's roles
+#: the form MLflow matches on (``0007_canonical_experiment_ids``).
 role_permissions = sa.table(
     "role_permissions",
     sa.column("id"),

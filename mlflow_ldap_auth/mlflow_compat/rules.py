@@ -13,8 +13,10 @@ after ``bridge.import_mlflow_auth`` configured it.
 from __future__ import annotations
 
 import functools
+import re
 
 from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
 #: The order in which the admin form offers permissions (MLflow names, strongest last).
 _OFFER_ORDER = ("READ", "USE", "EDIT", "MANAGE", "DENY")
@@ -39,6 +41,82 @@ def check_permission(permission: str, resource_type: str) -> None:
 def check_resource_pattern(pattern: str, resource_type: str) -> None:
     """``MlflowException`` unless MLflow accepts ``pattern`` for ``resource_type``."""
     _permissions_module()._validate_resource_pattern(pattern, resource_type)
+
+
+# -- the form grants are stored and compared in ------------------------------------
+EXPERIMENT = "experiment"
+SCORER = "scorer"
+#: The largest experiment id a tracking store can hold (its id column is an integer of at
+#: most 64 bits); a larger number names no experiment anywhere.
+MAX_EXPERIMENT_ID = 2**63 - 1
+#: An experiment id as an operator types it: ASCII digits, maybe zero-padded or with a
+#: ``+``. Python's ``int()`` (MLflow's reader) also takes ``_`` separators and non-ASCII
+#: digits ("\uff12"): those are refused, so a stored pattern always reads as what it grants.
+_EXPERIMENT_ID_TEXT = re.compile(r"\+?[0-9]+", re.ASCII)
+
+
+def _invalid(message: str) -> MlflowException:
+    return MlflowException(message, INVALID_PARAMETER_VALUE)
+
+
+def _experiment_id_spelling(text: str) -> str | None:
+    """``text`` as the experiment id MLflow reads it (``"007"`` -> ``"7"``); None when it
+    is no experiment id (a name, ``"2.0"``, ``"-2"``, a number beyond any id)."""
+    if not _EXPERIMENT_ID_TEXT.fullmatch(text):
+        return None
+    digits = text.lstrip("+").lstrip("0") or "0"
+    if len(digits) > len(str(MAX_EXPERIMENT_ID)) or int(digits) > MAX_EXPERIMENT_ID:
+        return None
+    return digits
+
+
+def canonical_pattern_spelling(resource_pattern: str, resource_type: str) -> str | None:
+    """The form MLflow stores and matches ``resource_pattern`` in; None when it cannot
+    name a resource of ``resource_type``.
+
+    Pure (MLflow is not imported): the database migration that rewrites grants stored
+    before patterns were checked asks here too. An experiment pattern is an experiment
+    id, ``"007"`` and ``"+7"`` are ``"7"``; a scorer pattern ``<experiment_id>/<name>``
+    gets the same for its experiment part; ``*`` and other types stay as they are.
+    """
+    if resource_pattern == "*":
+        return resource_pattern
+    if resource_type == EXPERIMENT:
+        return _experiment_id_spelling(resource_pattern)
+    if resource_type == SCORER:
+        experiment_id, slash, name = resource_pattern.partition("/")
+        canonical = _experiment_id_spelling(experiment_id)
+        if not slash or not name or canonical is None:
+            return None
+        return f"{canonical}/{name}"
+    return resource_pattern
+
+
+def canonical_resource_pattern(resource_pattern: str, resource_type: str) -> str:
+    """``resource_pattern`` in the form MLflow stores grants in and matches requests on.
+
+    MLflow 3.18 reads ``"007"``, ``"+7"`` as experiment 7 and stores such a grant as
+    ``"7"``; 3.17 stores what it is given and then never matches it. Both get ``"7"``
+    here (``canonical_pattern_spelling``, then MLflow's ``canonical_resource_id`` where
+    the release has it). Text that names no experiment (a name, ``"2.0"``, ``"0x2"``,
+    ``"-2"``, non-ASCII digits, a number beyond any id) is ``MlflowException`` 400:
+    stored, it would grant nothing.
+    """
+    canonical = canonical_pattern_spelling(resource_pattern, resource_type)
+    if canonical is None:
+        shown = resource_pattern if len(resource_pattern) <= 40 else resource_pattern[:40] + "..."
+        if resource_type == SCORER:
+            expected = "'<experiment_id>/<scorer name>'"
+        else:
+            expected = "an experiment id (digits, e.g. '42'), not a name,"
+        raise _invalid(
+            f"resource_pattern of {resource_type} must be {expected} or '*', got {shown!r} "
+            f"(an experiment id is at most {MAX_EXPERIMENT_ID})"
+        )
+    if canonical == "*" or resource_type not in (EXPERIMENT, SCORER):
+        return canonical
+    mlflow_canonical = getattr(_permissions_module(), "canonical_resource_id", None)
+    return canonical if mlflow_canonical is None else mlflow_canonical(resource_type, canonical)
 
 
 def offered_permissions() -> list[str]:

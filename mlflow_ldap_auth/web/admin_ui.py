@@ -204,6 +204,8 @@ def _mapping_error(form: MappingForm, exc: MlflowException) -> None:
         "RESOURCE_DOES_NOT_EXIST": form.group,
         "RESOURCE_ALREADY_EXISTS": form.resource_pattern,
     }.get(exc.error_code)
+    if field is None and "resource_pattern" in exc.message:
+        field = form.resource_pattern  # e.g. an experiment pattern that is no id
     if field is None:
         field = form.workspace if "workspace" in exc.message else form.group
     field.errors = [*field.errors, exc.message]

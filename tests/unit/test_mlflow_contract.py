@@ -40,11 +40,17 @@ def test_the_installed_mlflow_is_a_supported_release():
     assert installed_mlflow_version() in SUPPORTED_MLFLOW
 
 
+def installed_before(release: str | None) -> bool:
+    from mlflow.version import VERSION
+
+    return release is not None and Version(VERSION) < Version(release)
+
+
 @pytest.mark.parametrize("symbol", SYMBOLS, ids=lambda s: f"{s.module}:{s.path}")
 def test_symbol_exists_with_the_parameters_the_plugin_passes(symbol):
-    installed = installed_mlflow_version()
-    if symbol.since is not None and Version(installed) < Version(symbol.since):
-        # Not a skip: an older release must indeed lack it, or ``since`` is wrong.
+    if installed_before(symbol.since):
+        # Not a skip: an older release must indeed lack it, or ``since`` is wrong (the
+        # plugin uses it only where the release offers it, or its own fallback).
         with pytest.raises((AttributeError, ImportError)):
             resolve(symbol)
         return
@@ -63,19 +69,11 @@ def test_the_default_workspace_is_mlflows():
 @pytest.mark.parametrize("module, name, ours", contract.ENVIRONMENT)
 def test_private_environment_variable_names(module, name, ours):
     imported = importlib.import_module(module)
-    if _added_after_the_installed_release(name):
+    if installed_before(contract.ADDED_IN.get(name)):
         assert not hasattr(imported, name), f"{name} is older than contract.ADDED_IN says"
         return
     value = getattr(imported, name)
     assert getattr(value, "name", value) == getattr(server_process, ours)
-
-
-def _added_after_the_installed_release(name: str) -> bool:
-    from mlflow.version import VERSION
-    from packaging.version import Version
-
-    since = contract.ADDED_IN.get(name)
-    return since is not None and Version(VERSION) < Version(since)
 
 
 def test_the_auth_config_takes_every_key_the_bridge_writes(tmp_path):
@@ -103,7 +101,6 @@ def test_every_public_store_method_is_classified_by_the_permission_cache():
     classified |= permission_cache.NEVER_CACHED
     assert public - classified == set(), "unclassified store methods"
     from mlflow.version import VERSION
-    from packaging.version import Version
 
     newer = {
         name
