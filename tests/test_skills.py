@@ -97,6 +97,10 @@ def test_the_add_form_finds_a_skill_and_its_mapping_gives_access(admin_page, ser
     assert alice_reads_skill(server, "@acme/summarise") == 403
     page.goto("/ldap-admin/mappings/new?q=data")
     page.get_by_role("link", name="data-science").click()
+    # The group's page has loaded, and its script listens to the search box: typed
+    # before that, the text would ask nothing.
+    expect(page.get_by_label("Group DN")).to_have_value(DATA_SCIENCE_DN)
+    page.wait_for_load_state("load")
     page.locator("#rtype").select_option(label="skills")
     search = page.get_by_label("whose name contains")
     # By the organization or by the name: the text is found anywhere in the key.
