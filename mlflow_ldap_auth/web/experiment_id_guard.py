@@ -13,6 +13,9 @@ checks when an experiment id in the request is misspelled
 (``rules.misspelled_experiment_id``), in every place 3.17's checks read one from:
 
 * query arguments and path parameters ``experiment_id`` / ``experiment_ids``;
+* ``resource_id`` with ``resource_type`` ``experiment`` or ``scorer``
+  (``<experiment_id>/<name>``), in arguments or a JSON body: MLflow's per-user
+  permission routes (grant, revoke, get), which check and answer for the key as spelled;
 * a JSON body: the top-level ``experiment_id`` / ``experiment_ids`` (and the protobuf
   aliases ``experimentId`` / ``experimentIds`` MLflow's parser also takes), a trace's
   location (StartTraceV3) and search locations (SearchTracesV3);
@@ -29,7 +32,7 @@ own clients always send the canonical id, so only hand-written requests meet it.
 that names no experiment (``"abc"``, ``"-2"``) is left to MLflow, which answers as it
 does without the plugin: no store reads it as an experiment a grant names.
 
-Cost: on the warm path two look-ups in the query arguments and one in the path
+Cost: on the warm path three look-ups in the query arguments and one in the path
 parameters. A JSON body (what MLflow's readers parse) is read through Flask's cached
 parse, which MLflow's readers then reuse; an artifact route's body (a file) never is.
 A GraphQL query is parsed once more (graphql-core; MLflow parses it too).
@@ -77,10 +80,22 @@ def _listed(value: object) -> Iterable[object]:
     return value if isinstance(value, list) else (value,)
 
 
+def ids_in_resource_key(fields) -> Iterator[object]:
+    """The experiment a ``resource_type`` / ``resource_id`` pair names (MLflow's per-user
+    permission routes): an experiment id, or a scorer key's ``<experiment_id>/<name>``."""
+    resource_type, resource_id = fields.get("resource_type"), fields.get("resource_id")
+    if resource_type == rules.EXPERIMENT:
+        yield resource_id
+    elif resource_type == rules.SCORER and isinstance(resource_id, str):
+        yield resource_id.partition("/")[0]
+
+
 def ids_in_body(body: object) -> Iterator[object]:
     """Every experiment id a JSON body names where MLflow's checks read one."""
     if not isinstance(body, dict):
         return
+    if "resource_id" in body:
+        yield from ids_in_resource_key(body)
     for key in BODY_KEYS:
         if key in body:
             yield from _listed(body[key])
@@ -207,6 +222,8 @@ def ids_in_flask_request() -> Iterator[object]:
     for key in ARG_KEYS:
         if key in request.args:
             yield from request.args.getlist(key)
+    if "resource_id" in request.args:
+        yield from ids_in_resource_key(request.args)
     view_args = request.view_args or {}
     if "experiment_id" in view_args:
         yield view_args["experiment_id"]

@@ -49,6 +49,20 @@ def test_the_body_ids_are_read_at_the_top_and_where_traces_nest_them():
     assert list(guard.ids_in_body(body)) == ["1", "3", "04", "+5", "6", " 7"]
 
 
+@pytest.mark.parametrize(
+    ("fields", "named"),
+    [
+        ({"resource_type": "experiment", "resource_id": "02"}, ["02"]),
+        ({"resource_type": "scorer", "resource_id": "+2/my scorer"}, ["+2"]),
+        ({"resource_type": "registered_model", "resource_id": "02"}, []),
+        ({"resource_type": "scorer", "resource_id": 2}, []),
+    ],
+)
+def test_a_permission_route_names_the_experiment_of_its_resource_key(fields, named):
+    assert list(guard.ids_in_body(fields)) == named
+    assert list(guard.ids_in_resource_key(fields)) == named
+
+
 @pytest.mark.parametrize("body", [None, "text", [], {"trace": "x", "locations": {"a": 1}}])
 def test_a_body_of_another_shape_names_no_id(body):
     assert list(guard.ids_in_body(body)) == []
