@@ -164,3 +164,52 @@ def test_the_guard_is_on_exactly_where_mlflow_matches_request_ids_as_spelled():
 
     engine_canonicalises = permissions.matches("2", rules.EXPERIMENT, "02")
     assert rules.request_ids_canonicalised() is engine_canonicalises
+
+
+def flask_ids(path: str, **request) -> list[object]:
+    """The ids the Flask half reads from a request to an app routed like MLflow's."""
+    from flask import Flask
+
+    app = Flask(__name__)
+    app.add_url_rule(
+        "/api/2.0/mlflow-artifacts/artifacts/<path:artifact_path>", "artifact", lambda: ""
+    )
+    app.add_url_rule("/<path:anything>", "other", lambda: "", methods=["GET", "POST", "PATCH"])
+    with app.test_request_context(path, **request):
+        return list(guard.ids_in_flask_request())
+
+
+def test_the_flask_half_reads_arguments_bodies_graphql_and_artifact_paths():
+    assert flask_ids("/api/2.0/mlflow/experiments/get?experiment_id=02") == ["02"]
+    assert flask_ids(
+        "/api/2.0/mlflow/runs/search", method="POST", json={"experiment_ids": ["+2"]}
+    ) == ["+2"]
+    double_encoded = '"{\\"experiment_id\\": \\" 2\\"}"'
+    assert flask_ids(
+        "/api/2.0/mlflow/runs/create",
+        method="POST",
+        data=double_encoded,
+        content_type="application/json",
+    ) == [" 2"]
+    # No content type: MLflow's message reader parses the body all the same.
+    assert flask_ids("/api/2.0/mlflow/x", method="PATCH", data='{"experiment_id": "02"}') == ["02"]
+    assert (
+        flask_ids(
+            "/api/2.0/mlflow/x",
+            method="POST",
+            data='{"experiment_id": "02"}',
+            content_type="text/plain",
+        )
+        == []
+    )
+    graphql = {
+        "query": '{ mlflowGetExperiment(input: {experimentId: "02"}) { experiment { name } } }'
+    }
+    assert flask_ids("/graphql", method="POST", json=graphql) == ["02"]
+    assert flask_ids("/api/2.0/mlflow-artifacts/artifacts/02/r/artifacts/x") == ["02"]
+    # An artifact's body is a file, never read as an id.
+    assert flask_ids(
+        "/api/2.0/mlflow-artifacts/artifacts/2/r/artifacts/x.json",
+        method="PUT",
+        json={"experiment_id": "02"},
+    ) == ["2"]
