@@ -190,6 +190,7 @@ def create_app():
         activity_pages,
         admin_guard,
         admin_ui,
+        experiment_id_guard,
         rename_guard,
         rest_api,
         session_cookie,
@@ -203,6 +204,7 @@ def create_app():
     plugin.revalidator.start()
 
     def ahead_of_mlflow(app) -> None:
+        experiment_id_guard.install(app)
         session_cookie.install(app)
         admin_guard.install(app)
         provision_on_demand.install(app, plugin)
@@ -230,7 +232,7 @@ def create_app():
         flask_app,
         ahead_of_mlflow=ahead_of_mlflow,
         after_mlflow=after_mlflow,
-        asgi_middleware=PreAuthMiddleware,
+        asgi_middleware=experiment_id_guard.ahead_of(PreAuthMiddleware),
     )
 
 

@@ -13,6 +13,7 @@ after ``bridge.import_mlflow_auth`` configured it.
 from __future__ import annotations
 
 import functools
+import math
 import re
 
 from mlflow.exceptions import MlflowException
@@ -117,6 +118,41 @@ def canonical_resource_pattern(resource_pattern: str, resource_type: str) -> str
         return canonical
     mlflow_canonical = getattr(_permissions_module(), "canonical_resource_id", None)
     return canonical if mlflow_canonical is None else mlflow_canonical(resource_type, canonical)
+
+
+def request_ids_canonicalised() -> bool:
+    """Does MLflow's permission check read an experiment id in a request the way its
+    tracking store does (``"02"``, ``"+2"`` as experiment 2)? Since 3.18
+    (``canonical_resource_id``); 3.17 compares the id as spelled, so a grant or a DENY
+    on ``"2"`` does not apply to a request for ``"02"`` that the store serves as 2."""
+    return hasattr(_permissions_module(), "canonical_resource_id")
+
+
+def misspelled_experiment_id(value: object) -> bool:
+    """Does a request name an experiment by ``value`` in another spelling than the one
+    grants are matched on?
+
+    Pure. True for text Python's ``int()`` (the SQL tracking store's reader) reads as
+    another number than the text itself (``"02"``, ``"+2"``, ``" 2"``, ``"1_0"``,
+    full-width digits, ``"-0"``), for other numeric text (``"2.0"``, ``"2e0"``: MLflow
+    refuses them itself today; a database's own conversion would read them as 2) and for
+    a JSON number or boolean where MLflow expects the id as a string. False for an id as
+    MLflow writes it (``"2"``), for text that names no experiment (``"abc"``, ``"nan"``;
+    ``"-2"`` stays ``"-2"``), for an empty value (MLflow's checks read it as "no
+    experiment") and for anything else (MLflow refuses it itself).
+    """
+    if isinstance(value, (bool, int, float)):
+        return True
+    if not isinstance(value, str) or not value:
+        return False
+    try:
+        return str(int(value)) != value
+    except ValueError:
+        pass
+    try:
+        return math.isfinite(float(value))
+    except ValueError:
+        return False
 
 
 def offered_permissions() -> list[str]:
