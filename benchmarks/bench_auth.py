@@ -7,7 +7,7 @@ with ``--app-name basic-auth`` (default config, and with ``auth_cache_ttl_second
 with ``--app-name ldap-auth``. Every server gets the same request
 (``GET /api/2.0/mlflow/experiments/get?experiment_id=0``) from the same keep-alive
 clients, as an admin and as a non-admin user, after a warm-up (warm caches). The
-ldap-auth server also gets the non-admin user's access token (SPEC §9), created once
+ldap-auth server also gets the non-admin user's access token (docs/tokens.md), created once
 with ``POST /api/2.0/mlflow/ldap-auth/tokens`` and sent as ``Authorization: Bearer``
 (what ``MLFLOW_TRACKING_TOKEN`` sends), in the same interleaved rounds.
 

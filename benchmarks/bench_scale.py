@@ -102,7 +102,7 @@ PATH = "/api/2.0/mlflow/experiments/get?experiment_id=0"
 API = "/api/2.0/mlflow/ldap-auth"
 ADMIN_PASSWORD = "bench-admin-password-1"  # the break-glass admin (basic-auth: its admin)
 SPECIAL_USERS = ("small", "three", "mid", "big")
-X = "\N{MULTIPLICATION SIGN}"  # ratios as the README writes them
+X = "\N{MULTIPLICATION SIGN}"  # ratios as docs/performance.md writes them
 
 # Targets (printed next to what was measured).
 MIN_STORM_RATIO = 10.0  # ldap-auth cold logins/s over basic-auth first requests/s

@@ -12,7 +12,7 @@ permission (the admin page's preview). Both work on the database at
 ``[mlflow] database_uri`` directly; running servers pick a change up at each user's next fresh bind.
 
 Changes made here (an import, a revocation) are kept in the activity table like a
-server's (SPEC §11), besides the JSON audit lines on stderr.
+server's (docs/operations.md#activity), besides the JSON audit lines on stderr.
 
 ``tokens list [--user NAME]`` prints the access tokens (everyone's, or NAME's; never a
 secret, which is not stored); ``tokens revoke ID`` revokes one: every worker of every

@@ -6,7 +6,7 @@ the group mappings and the plugin's status, authenticated like any MLflow client
 dicts with the fields ``id``, ``group`` (current DN), ``group_uuid``, ``group_name``,
 ``resource_type``, ``resource_pattern``, ``permission``, ``workspace``.
 
-Access tokens (SPEC §9): ``create_token`` needs the directory password (a client
+Access tokens (docs/tokens.md): ``create_token`` needs the directory password (a client
 authenticated with a token cannot create one) and returns ``{"token": {...}, "secret"}``
 (the secret is shown this once); ``list_tokens`` / ``revoke_token`` work with either.
 ``list_tokens`` follows the pages of the answer and returns every token;

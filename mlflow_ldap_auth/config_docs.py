@@ -1,9 +1,10 @@
-"""The README's tables of configuration keys, made from the definitions in ``config_keys``.
+"""The documentation's tables of configuration keys, made from the definitions in ``config_keys``.
 
 ``python -m mlflow_ldap_auth.config_docs`` prints the tables;
-``python -m mlflow_ldap_auth.config_docs README.md`` rewrites them in that file.
-In a README, the table of a section is the first table after the line that starts
-with ```[section]```.
+``python -m mlflow_ldap_auth.config_docs docs/configuration.md`` rewrites them in that
+page (the Configuration page of the docs site; ``tests/unit/test_config_keys.py``
+fails when it differs from the definitions). In a Markdown file, the table of a
+section is the first table after the line that starts with ```[section]```.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def _default(key: Key) -> str:
     return f"`{key.kind.render(key.default)}`"
 
 
-def update_readme(text: str) -> str:
+def update_tables(text: str) -> str:
     """``text`` with each section's table replaced by the one the definitions give."""
     lines = text.split("\n")
     for section in SECTIONS:
@@ -66,7 +67,7 @@ def main(argv: list[str]) -> int:
         print("\n\n".join(f"[{section}]\n\n{table(section)}" for section in SECTIONS))
         return 0
     path = Path(argv[0])
-    path.write_text(update_readme(path.read_text(encoding="utf-8")), encoding="utf-8")
+    path.write_text(update_tables(path.read_text(encoding="utf-8")), encoding="utf-8")
     return 0
 
 

@@ -3,8 +3,8 @@
 A field made with ``setting()`` carries its INI key's definition: the kind of value
 (type and constraints), default, one-line meaning, the environment variable that
 overrides it, and whether it is a secret. The parser, the unknown-key check and the
-README tables (``config_docs``) are derived from these fields, so adding, renaming or
-documenting a key is an edit in one place.
+key tables of docs/configuration.md (``config_docs``) are derived from these fields, so
+adding, renaming or documenting a key is an edit in one place.
 
 Naming: ``*_dn`` is a DN string, ``*_dns`` a tuple of DN strings, ``*_uri`` an LDAP URL.
 """
@@ -46,7 +46,7 @@ class Key:
 
     ``attribute`` is the settings field holding the value (None: a key that is checked
     and then ignored). ``env`` names an environment variable that, when set and not
-    empty, wins over the file. ``unset`` says in the README what leaving out a key
+    empty, wins over the file. ``unset`` says in the docs what leaving out a key
     without a default means.
     """
 
@@ -288,7 +288,7 @@ class LdapSettings:
         return self.user_dn_template is None
 
 
-#: Every known key of each section, in the order the README lists them.
+#: Every known key of each section, in the order docs/configuration.md lists them.
 SECTIONS: dict[str, tuple[Key, ...]] = {
     "mlflow": keys_of(MlflowSettings) + MLFLOW_IGNORED_KEYS,
     "ldap": keys_of(LdapSettings),

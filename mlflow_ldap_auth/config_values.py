@@ -1,7 +1,8 @@
 """Kinds of configuration values: how the text of one INI key becomes a typed value.
 
 A kind checks one key on its own and words what is wrong with it; checks that involve
-several keys are in ``config``. ``summary`` is Markdown for the README's "value" column;
+several keys are in ``config``. ``summary`` is Markdown for the "value" column of
+docs/configuration.md;
 ``python_type`` is the type of the settings attribute, so a test can hold the two
 together.
 """

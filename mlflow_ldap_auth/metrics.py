@@ -1,4 +1,4 @@
-"""The plugin's Prometheus metrics (SPEC §10), on MLflow's own ``/metrics``.
+"""The plugin's Prometheus metrics (docs/reference/metrics.md), on MLflow's own ``/metrics``.
 
 ``mlflow server --expose-prometheus DIR`` puts MLflow in prometheus_client's
 multiprocess mode: every worker writes its samples to memory-mapped files in ``DIR``

@@ -40,7 +40,7 @@ class Plugin:
     sync: GroupSync
     provisioner: Provisioner
     mappings: MappingService
-    #: "Who has access" and the mapping previews (SPEC §11).
+    #: "Who has access" and the mapping previews (docs/admin-page.md).
     access: WhoHasAccess
     #: None when ``permission_cache_ttl_seconds = 0``.
     permission_cache: PermissionCache | None

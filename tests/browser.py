@@ -1,4 +1,4 @@
-"""Helpers of the browser tests: README screenshots, the narrow-screen check, and waits.
+"""Helpers of the browser tests: the docs' screenshots, the narrow-screen check, and waits.
 
 Waits follow the server, not the machine: a page, a form's answer or a live search is
 awaited as long as a REST call of the tests is (``ANSWER_SECONDS``: what the server
@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from playwright.sync_api import Response, expect
 
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "static" / "screenshots"
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 
 #: The longest one answer of the server may take (as the REST calls' ``timeout=60``).
 ANSWER_SECONDS = 60
@@ -45,7 +45,7 @@ def answer_to(page, path_suffix: str, step: Callable[[], None]) -> Response:
 
 
 def shot(page, name, mask=()):
-    """Screenshots for the README when UPDATE_SCREENSHOTS=1; always taken (catches crashes)."""
+    """Screenshots for the docs when UPDATE_SCREENSHOTS=1; always taken (catches crashes)."""
     kwargs = {"full_page": True, "mask": list(mask)}
     if os.environ.get("UPDATE_SCREENSHOTS") == "1":
         SCREENSHOTS.mkdir(exist_ok=True)

@@ -19,7 +19,7 @@ EXPERIMENT_0 = "/api/2.0/mlflow/experiments/get?experiment_id=0"
 
 
 def ad_settings(ca_file: str) -> dict:
-    """The README's Active Directory example, pointed at the test DC."""
+    """The Active Directory example of docs/active-directory.md, pointed at the test DC."""
     return {
         "tls_ca_cert_file": ca_file,
         "bind_dn": "svc-mlflow@corp.example.com",
@@ -397,7 +397,8 @@ def test_renamed_group_keeps_its_mapping_by_object_guid(dc, server):
 
 @pytest.fixture(scope="module")
 def plain_server(dc, tmp_path_factory):
-    """SPEC's AD filter, no login_domains: the login forms come from the DC itself."""
+    """The plain AD filter, no login_domains: the login forms come from the DC itself
+    (docs/active-directory.md#login-forms)."""
     settings = ad_settings(dc.ca_cert_file)
     settings.update(user_search_filter="(sAMAccountName={username})")
     with start_server(

@@ -1,4 +1,5 @@
-"""The activity table (SPEC §11) on a real slapd and ``mlflow server --app-name ldap-auth``.
+"""The activity table (docs/operations.md#activity) on a real slapd and
+``mlflow server --app-name ldap-auth``.
 
 Logins (success, bad password, throttled after ``lockout_threshold``, unknown user) and
 mapping and token changes reach the table and come back by REST, by the Python client

@@ -1,4 +1,4 @@
-"""The admin answers of SPEC §11 in a real headless Chromium: who has access, names next
+"""The admin answers of docs/admin-page.md in a real headless Chromium: who has access, names next
 to ids, previews before a mapping is saved or deleted, the resource search.
 
 Each page is checked with JavaScript on and off, at 1280 and 390 px (no sideways

@@ -1,4 +1,5 @@
-"""SPEC §10: the plugin's metrics on MLflow's own ``/metrics``, summed over workers.
+"""The plugin's metrics on MLflow's own ``/metrics``, summed over workers
+(docs/reference/metrics.md).
 
 One real ``mlflow server --app-name ldap-auth --workers 2 --expose-prometheus DIR``
 against a slapd of this module's own, scraped over HTTP and read with
@@ -39,7 +40,8 @@ TOKENS = "/api/2.0/mlflow/ldap-auth/tokens"
 #: The break-glass admin scrapes: it needs no directory, so it scrapes during an outage.
 SCRAPER = ("admin", ADMIN_PASSWORD)
 
-#: SPEC §10: name -> (type, label names of its samples, without a histogram's ``le``).
+#: docs/reference/metrics.md: name -> (type, label names of its samples, without a
+#: histogram's ``le``).
 CONTRACT = {
     "mlflow_ldap_auth_logins": ("counter", {"result", "reason"}),
     "mlflow_ldap_auth_directory_request_seconds": ("histogram", {"operation", "server"}),

@@ -1,4 +1,5 @@
-"""Renaming a registered model or prompt that group mappings name (SPEC §14).
+"""Renaming a registered model or prompt that group mappings name
+(docs/group-mappings.md#renaming-a-model-or-prompt-that-mappings-name).
 
 A mapping's grant is keyed by the name: a rename would leave it on the old name (a model
 created there later inherits it) or hand a grant on the new name to the renamed model.

@@ -1,5 +1,5 @@
-"""Accounts follow the directory between logins (SPEC §9 "Lifecycle"), on a real slapd
-with the ppolicy overlay and real ``mlflow server --workers 2`` processes.
+"""Accounts follow the directory between logins (docs/tokens.md#when-someone-leaves), on a
+real slapd with the ppolicy overlay and real ``mlflow server --workers 2`` processes.
 
 ``revalidate_interval_seconds = 10`` (its minimum). Every deadline below is one the
 product promises, never a guess at the machine's speed: a change is seen by the user's

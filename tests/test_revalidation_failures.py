@@ -1,5 +1,5 @@
-"""A check that fails while the directory answers (SPEC §9 "Lifecycle"), on a real slapd
-and a real ``mlflow server``: not an outage, so no hour of grace.
+"""A check that fails while the directory answers (docs/tokens.md#when-someone-leaves), on
+a real slapd and a real ``mlflow server``: not an outage, so no hour of grace.
 
 The server finds users at ``user_dn_template`` (a read at the user's DN). A user whose
 entry was replaced by a referral (moved to another directory, a pointer left behind)

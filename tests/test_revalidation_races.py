@@ -1,4 +1,4 @@
-"""An idle token used by many requests at once (SPEC §9 "Lifecycle"), on a real slapd and
+"""An idle token used by many requests at once (docs/tokens.md#details), on a real slapd and
 real ``mlflow server`` processes sharing one database.
 
 A token whose owner was last checked longer ago than ``token_outage_grace_seconds`` is

@@ -1,4 +1,4 @@
-"""The access-token pages (/ldap-admin/tokens, SPEC §9) in a real headless Chromium.
+"""The access-token pages (/ldap-admin/tokens, docs/tokens.md) in a real headless Chromium.
 
 Against real slapd and ``mlflow server``: every logged-in directory user creates, lists
 and revokes their own tokens there; admins see and revoke everyone's; the secret is

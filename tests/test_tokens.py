@@ -1,4 +1,4 @@
-"""Access tokens (SPEC §9) on two real ``mlflow server --workers 2`` sharing one database.
+"""Access tokens (docs/tokens.md) on two real ``mlflow server --workers 2`` sharing one database.
 
 Create with the directory password, use as Bearer and as Basic owner:secret, with
 MLflow's own client (``MLFLOW_TRACKING_TOKEN``); list, revoke, expire; revocation seen by

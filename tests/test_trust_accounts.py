@@ -1,4 +1,5 @@
-"""SPEC §8: an auth database carried over from MLflow's basic-auth.
+"""An auth database carried over from MLflow's basic-auth
+(docs/security.md#accounts-that-existed-before).
 
 Each test seeds MLflow's own auth database the way ``mlflow server --app-name
 basic-auth`` would have left it (through MLflow's store, in a separate process, so

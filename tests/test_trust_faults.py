@@ -1,4 +1,5 @@
-"""SPEC §8 under directory faults: a hung directory, every server down, recovery.
+"""The trust rules of docs/security.md under directory faults: a hung directory, every
+server down, recovery.
 
 A hung directory is a real slapd stopped with SIGSTOP: the kernel still accepts TCP
 connections, nothing answers (what a frozen or overloaded DC looks like).

@@ -1,4 +1,5 @@
-"""SPEC §8 trust rules against a real two-worker ``mlflow server --app-name ldap-auth``.
+"""The trust rules of docs/security.md against a real two-worker
+``mlflow server --app-name ldap-auth``.
 
 The module has its own slapd, so it can add look-alike groups, throwaway users and
 failed binds without disturbing the other modules. A second server shares the first

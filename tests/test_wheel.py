@@ -63,7 +63,7 @@ def test_wheel_installs_and_serves_every_page(slapd, tmp_path):
         capture_output=True,
         text=True,
     ).stdout
-    # SPEC §10: `--expose-prometheus` works after a plain install (MLflow lists the
+    # docs/reference/metrics.md: `--expose-prometheus` works after a plain install (MLflow lists the
     # exporter only among its extras).
     assert "prometheus-flask-exporter" in requires, requires
 

@@ -1,4 +1,5 @@
-"""Who has access to one resource (SPEC §11) against a real slapd and MLflow server.
+"""Who has access to one resource (docs/admin-page.md#who-has-access-and-why)
+against a real slapd and MLflow server.
 
 Every answer is checked against MLflow's own resolution (``get_user_permission``) for
 each person who has an MLflow account: the plugin's fold must be MLflow's.

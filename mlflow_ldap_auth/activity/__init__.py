@@ -1,4 +1,6 @@
-"""The activity table (SPEC §11): audit records kept in ``database_uri`` and read back.
+"""The activity table: audit records kept in ``database_uri`` and read back.
+
+What it promises: docs/operations.md#activity.
 
 ``recorder.ActivityRecorder`` is a sink of ``auth.audit``: it queues each record in
 memory and a thread of the worker writes them in batches, so a login never waits on

@@ -1,4 +1,4 @@
-"""Reading the activity table: newest first, filtered, in pages (SPEC §11).
+"""Reading the activity table: newest first, filtered, in pages (docs/operations.md#activity).
 
 ``ActivityStore.search`` answers the REST route, the admin page and the client alike:
 ``{"records": [{"ts", "event", "user", "source", "result", "reason", "details"}],

@@ -7,7 +7,7 @@ each person's routes into the permission MLflow gives them, by MLflow's own rule
 (``rules.resolve_grants``: workspace admin -> MANAGE, DENY wins, highest grant,
 ``default_permission`` as the floor of a positive grant); admins get MANAGE whatever
 else applies, as MLflow lets them past every check. ``changes`` compares two answers
-person by person (the previews of SPEC §11).
+person by person (the previews, docs/admin-page.md#previews).
 
 Naming: ``user_key`` is a username casefolded (how two spellings of one person meet).
 """

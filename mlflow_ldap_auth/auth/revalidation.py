@@ -1,4 +1,4 @@
-"""Accounts that follow the directory between logins (SPEC §9 "Lifecycle").
+"""Accounts that follow the directory between logins (docs/tokens.md#when-someone-leaves).
 
 A cached password or an access token lets a user in without a bind, so without this
 an account disabled, locked or removed in the directory would keep working until its

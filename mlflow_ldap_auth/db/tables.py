@@ -10,13 +10,13 @@ next to MLflow's ``alembic_version_auth``, upgraded at server start):
 * ``ldap_auth_login_accounts`` / ``ldap_auth_login_attempts``: the password-spraying
   guard's counters, shared by every worker and server on the database; expired rows
   are purged and the accounts capped (``auth.lockout``);
-* ``ldap_auth_tokens``: access tokens (SPEC §9), the secret only as a SHA-256 hash;
+* ``ldap_auth_tokens``: access tokens (docs/tokens.md), the secret only as a SHA-256 hash;
 * ``ldap_auth_token_owners``: one guard row per token owner, written first by every
   token creation, so concurrent creations of one user take turns (the limits hold);
 * ``ldap_auth_user_checks``: per directory user, the last successful check of the
   directory entry (a login or a revalidation), what it found, and who is checking now,
   so a fleet of servers checks each active user once per interval;
-* ``ldap_auth_audit``: the activity table (SPEC §11), every audit record of every
+* ``ldap_auth_audit``: the activity table (docs/operations.md#activity), every audit record of every
   worker (``activity.recorder``), kept ``audit_retention_days`` and at most
   ``activity.recorder.MAX_ROWS`` rows; never a password or token secret.
 

@@ -52,7 +52,8 @@ class DirectoryGroup:
     dn: str
     uuid: str | None
     name: str | None
-    #: Has a group object class and lies under group_search_base (SPEC §2).
+    #: Has a group object class and lies under group_search_base
+    #: (docs/configuration.md#rules-between-keys).
     is_group: bool = True
 
 

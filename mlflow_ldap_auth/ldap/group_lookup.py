@@ -18,7 +18,7 @@ from mlflow_ldap_auth.ldap.entries import (
 )
 from mlflow_ldap_auth.ldap.service_account import ServiceConnections
 
-#: Object classes that make an entry a group (SPEC §2).
+#: Object classes that make an entry a group (docs/configuration.md#rules-between-keys).
 GROUP_OBJECT_CLASSES = frozenset({"groupofnames", "groupofuniquenames", "posixgroup", "group"})
 _GROUP_CLASS_FILTER = (
     "(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames)(objectClass=group))"

@@ -1,7 +1,7 @@
 """Who is in a group: its people, direct and through nested groups (admin answers).
 
 The reverse of ``groups``: not "which groups is this user in" but "who is in this
-group". Used by "who has access" and the mapping previews (SPEC §11), never by a login.
+group". Used by "who has access" and the mapping previews (docs/admin-page.md), never by a login.
 
 How (one search per nesting level, plus one per 200 people listed):
 
@@ -37,7 +37,8 @@ from mlflow_ldap_auth.ldap.group_paths import member_values
 from mlflow_ldap_auth.ldap.group_search import MAX_NESTING_DEPTH, rdn_filter
 from mlflow_ldap_auth.ldap.service_account import ServiceConnections
 
-#: People listed per group by default (SPEC §11: "first 200 with a count").
+#: People listed per group by default (docs/admin-page.md#who-has-access-and-why: the
+#: first 200 of each group listed, every group counted).
 DEFAULT_LIMIT = 200
 #: Naming-attribute clauses per search (keeps filters well under server limits).
 _CHUNK = 200
@@ -165,7 +166,8 @@ class GroupMembers:
         )
 
     def _may_be_group(self, key: DnKey) -> bool:
-        # SPEC §2: a group is an entry under group_search_base with a group class.
+        # A group is an entry under group_search_base with a group class
+        # (docs/configuration.md#rules-between-keys).
         return self._group_base_key is not None and is_under(key, self._group_base_key)
 
     def _read_groups(

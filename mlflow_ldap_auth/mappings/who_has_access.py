@@ -1,7 +1,7 @@
 """Who has access to one resource, and who gains or loses what when mappings change.
 
-Gathers every route to a resource (SPEC §11) and hands them to the pure rules of
-``auth.access_report``:
+Gathers every route to a resource (docs/admin-page.md#who-has-access-and-why) and hands
+them to the pure rules of ``auth.access_report``:
 
 * group mappings on the resource (its id, or ``*``) in its workspace, and workspace
   admin mappings there: every member of the mapped group, direct and nested, read from

@@ -1,1 +1,1 @@
-"""Personal access tokens for pipelines (SPEC §9): format, store, request check, service."""
+"""Personal access tokens for pipelines (docs/tokens.md): format, store, request check, service."""

@@ -3,7 +3,8 @@
 Per request (warm): the format and checksum, one SHA-256, a dictionary look-up, the
 owner's check row from memory. The database is read at most every
 ``RECORD_TTL_SECONDS`` per token (so a revocation or expiry made through any worker or
-server is seen within that, well inside SPEC §9's 10 s), and written at most once a
+server is seen within that, well inside the 10 s of
+docs/tokens.md#rotate-and-revoke), and written at most once a
 minute per token (``last_used``). Unknown hashes are remembered for the same time, so
 a client retrying a wrong secret costs no database query per request; the memory is
 bounded, and keeps hashes only, never a secret.
@@ -120,8 +121,8 @@ class TokenAuthenticator:
             if verdict is not None:
                 raise InvalidCredentials(f"owner refused: {verdict}", reason=verdict)
         except AuthError as error:
-            # SPEC §10 knows two results: a token that could not be checked (503) was
-            # not served either.
+            # The metric knows two results (docs/reference/metrics.md): a token that
+            # could not be checked (503) was not served either.
             self._metrics.token_request("refused")
             audit(
                 "token_refused",

@@ -27,7 +27,7 @@ _RANDOM_BYTES = 32
 _RANDOM_CHARS = 43  # 62**43 > 2**256
 _CHECKSUM_CHARS = 6  # 62**6 > 2**32
 SECRET_LENGTH = len(PREFIX) + _RANDOM_CHARS + _CHECKSUM_CHARS
-#: For secret scanners and the README.
+#: For secret scanners (docs/tokens.md#details).
 SECRET_PATTERN = re.compile(rf"{PREFIX}[0-9A-Za-z]{{{_RANDOM_CHARS + _CHECKSUM_CHARS}}}")
 
 

@@ -1,6 +1,6 @@
-"""Creating, listing and revoking tokens: the rules of SPEC §9, shared by REST, page and CLI.
+"""Creating, listing and revoking tokens: the rules of docs/tokens.md, shared by REST, page and CLI.
 
-Decided where the SPEC is silent:
+Decided here, and documented under docs/tokens.md#limits and #details:
 
 * names are 1 to 100 characters without control characters, and need not be unique
   (rotation = create the new token under the same name, switch the pipeline, revoke the

@@ -1,4 +1,6 @@
-"""``GET /api/2.0/mlflow/ldap-auth/activity``: the activity table (SPEC §11), admins only.
+"""``GET /api/2.0/mlflow/ldap-auth/activity``: the activity table, admins only.
+
+Documented in docs/reference/rest-api.md#activity and docs/operations.md#activity.
 
 Query parameters ``user``, ``result``, ``reason``, ``event``, ``since``, ``until``,
 ``page_token``, ``max_results`` (``activity.store``); the answer is

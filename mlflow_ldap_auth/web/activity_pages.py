@@ -1,4 +1,6 @@
-"""``/ldap-admin/activity``: the activity table in the admin page's look (SPEC §11).
+"""``/ldap-admin/activity``: the activity table in the admin page's look.
+
+What it shows and promises: docs/operations.md#activity.
 
 The records of ``GET /api/2.0/mlflow/ldap-auth/activity`` (the same ``ActivityStore``
 search, the same page size), newest first: a GET filter form (user, event, result,

@@ -1,7 +1,7 @@
 """MLflow's ``authorization_function``: credentials -> ``Authorization``.
 
 Credentials are HTTP Basic ``user:password`` (directory password), or an access token
-(SPEC §9): ``Bearer <secret>`` (what ``MLFLOW_TRACKING_TOKEN`` sends), Basic
+(docs/tokens.md#use-it): ``Bearer <secret>`` (what ``MLFLOW_TRACKING_TOKEN`` sends), Basic
 ``user:<secret>`` (a password that starts with the token prefix ``mldap_`` is taken as
 a token), or Basic ``<secret>:<anything>`` as GitHub-style clients send it (the secret
 as the username, the password empty, ``x-oauth-basic`` or anything else, and ignored).

@@ -143,7 +143,10 @@ def lookup_user(username: str):
 @blueprint.get("/access")
 @catch_mlflow_exception
 def who_has_access():
-    """Every route to one resource and each person's resulting permission (SPEC §11)."""
+    """Every route to one resource and each person's resulting permission.
+
+    docs/admin-page.md#who-has-access-and-why says what the answer holds.
+    """
     try:
         answer = _service().access.answer(
             request.args.get("resource_type"),

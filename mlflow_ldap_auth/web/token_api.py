@@ -1,4 +1,6 @@
-"""REST API of access tokens under ``/api/2.0/mlflow/ldap-auth/tokens`` (SPEC §9).
+"""REST API of access tokens under ``/api/2.0/mlflow/ldap-auth/tokens``.
+
+Documented in docs/reference/rest-api.md#access-tokens.
 
 | method, path        | does                                                        |
 |---------------------|-------------------------------------------------------------|

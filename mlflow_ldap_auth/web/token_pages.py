@@ -1,4 +1,4 @@
-"""``/ldap-admin/tokens``: every logged-in directory user's own access tokens (SPEC §9).
+"""``/ldap-admin/tokens``: every logged-in directory user's own access tokens (docs/tokens.md).
 
 Create (the secret is shown once, on the answer to the POST, with a copy button and
 the two ways to use it; the page is ``no-store``), list, revoke behind a confirmation.

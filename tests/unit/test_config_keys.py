@@ -1,4 +1,4 @@
-"""The key definitions are the one source: settings fields, known keys, README tables."""
+"""The key definitions are the one source: settings fields, known keys, the docs' tables."""
 
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -7,33 +7,34 @@ from typing import get_type_hints
 import pytest
 
 from mlflow_ldap_auth.config import LdapSettings, MlflowSettings, load_settings
-from mlflow_ldap_auth.config_docs import table, update_readme
+from mlflow_ldap_auth.config_docs import table, update_tables
 from mlflow_ldap_auth.config_keys import SECTIONS, keys_of
 from mlflow_ldap_auth.config_values import Text
 from mlflow_ldap_auth.errors import ConfigError
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+CONFIGURATION_PAGE = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 ALL_KEYS = [(section, key) for section, keys in SECTIONS.items() for key in keys]
 
 
-def test_readme_tables_match_the_definitions():
-    text = README.read_text(encoding="utf-8")
-    if update_readme(text) != text:
+def test_the_configuration_page_tables_match_the_definitions():
+    text = CONFIGURATION_PAGE.read_text(encoding="utf-8")
+    if update_tables(text) != text:
         expected = "\n\n".join(f"[{section}]\n{table(section)}" for section in SECTIONS)
         pytest.fail(
-            "README.md's key tables differ from mlflow_ldap_auth/config_keys.py; rewrite "
-            "them with `python -m mlflow_ldap_auth.config_docs README.md`. Expected:\n" + expected
+            "docs/configuration.md's key tables differ from mlflow_ldap_auth/config_keys.py; "
+            "rewrite them with `python -m mlflow_ldap_auth.config_docs docs/configuration.md`. "
+            "Expected:\n" + expected
         )
 
 
-def test_update_readme_replaces_only_the_tables():
+def test_update_tables_replaces_only_the_tables():
     stale = "intro\n`[mlflow]` keys:\n\n| old |\n|---|\n\nmiddle\n`[ldap]`:\n\n| x |\nend\n"
-    updated = update_readme(stale)
+    updated = update_tables(stale)
     assert updated.startswith("intro\n`[mlflow]` keys:\n\n| key | value | default | meaning |")
     assert "\n\nmiddle\n`[ldap]`:\n\n| key |" in updated and updated.endswith("|\nend\n")
     assert "| old |" not in updated and "| x |" not in updated
     with pytest.raises(ValueError, match=r"\[ldap\]"):
-        update_readme("`[mlflow]`\n| a |\n")
+        update_tables("`[mlflow]`\n| a |\n")
 
 
 @pytest.mark.parametrize("settings_class", [MlflowSettings, LdapSettings])

@@ -47,7 +47,7 @@ def test_logins_are_counted_by_result_and_bounded_reason(registry):
     metrics.login("refused", "bad_password")
     metrics.login("refused", "bad_password")
     metrics.login("unavailable", "uid=bob,ou=people")  # never a DN in a label
-    metrics.login("maybe", "bad_password")  # not a result of SPEC §10: not counted
+    metrics.login("maybe", "bad_password")  # not a result of docs/reference/metrics.md: not counted
     name = "mlflow_ldap_auth_logins_total"
     assert sample(registry, name, result="refused", reason="bad_password") == 2
     assert sample(registry, name, result="unavailable", reason="other") == 1

@@ -1,4 +1,4 @@
-"""Access tokens and the per-user directory checks (SPEC §9).
+"""Access tokens and the per-user directory checks (docs/tokens.md).
 
 Revision ID: 0003_tokens_and_user_checks
 Revises: 0002_accounts_and_lockout

@@ -1,4 +1,4 @@
-"""The activity table: audit records kept in the database (SPEC §11).
+"""The activity table: audit records kept in the database (docs/operations.md#activity).
 
 Revision ID: 0004_audit
 Revises: 0003_tokens_and_user_checks

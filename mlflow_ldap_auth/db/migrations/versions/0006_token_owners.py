@@ -1,4 +1,4 @@
-"""One guard row per token owner: token creation takes turns per user (SPEC §9).
+"""One guard row per token owner: token creation takes turns per user (docs/tokens.md#limits).
 
 Revision ID: 0006_token_owners
 Revises: 0005_lockout_expiry
