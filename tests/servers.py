@@ -297,6 +297,10 @@ def add_person(slapd: SlapdInstance, uid: str, password: str, groups=(), rdn: st
     return dn
 
 
+class PortTakenError(RuntimeError):
+    """The server exited because another process had bound its port first."""
+
+
 class MlflowServer:
     """``mlflow server --app-name ldap-auth`` on a free loopback port."""
 
@@ -368,19 +372,48 @@ class MlflowServer:
             )
 
     def start(self, timeout: float = 90.0) -> MlflowServer:
+        """Start and wait for ``/health``; on another free port if this one was taken.
+
+        ``free_port`` only finds a port free at that moment: a test run on several
+        workers starts servers side by side, and another process may bind the port
+        before this server does. Then (and only then) the server is started again on
+        a new port, at most twice.
+        """
+        for attempt in range(3):
+            try:
+                return self._start_once(timeout)
+            except PortTakenError:
+                if attempt == 2:
+                    raise
+                self.port = free_port()
+                self.url = f"http://127.0.0.1:{self.port}"
+        raise AssertionError("unreachable")
+
+    def _start_once(self, timeout: float) -> MlflowServer:
         self.start_process_only()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"mlflow server exited with {self.process.returncode}:\n{self.log()}"
-                )
+                log = self.log()
+                error = PortTakenError if "address already in use" in log.lower() else RuntimeError
+                raise error(f"mlflow server exited with {self.process.returncode}:\n{log}")
             with contextlib.suppress(requests.RequestException):  # not listening yet
-                if requests.get(f"{self.url}/health", timeout=1).status_code == 200:
+                healthy = requests.get(f"{self.url}/health", timeout=1).status_code == 200
+                if healthy and self._listening_here():
                     return self
             time.sleep(0.25)
         self.stop()
         raise RuntimeError(f"mlflow server not healthy after {timeout}s:\n{self.log()}")
+
+    def _listening_here(self) -> bool:
+        """Whether this server's own log says it listens on its port (uvicorn's "running
+        on", gunicorn's "Listening at"): a ``/health`` answer alone may come from another
+        test's server that took the port first."""
+        address = f"http://127.0.0.1:{self.port}"
+        return any(
+            address in line and ("running on" in line or "Listening at" in line)
+            for line in self.log().splitlines()
+        )
 
     def wait_exit(self, timeout: float = 60.0) -> int:
         """For servers expected to refuse to start: their exit status."""
