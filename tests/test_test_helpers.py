@@ -6,12 +6,15 @@ the tests that share a module's servers, and every AD test, are kept on one work
 
 from __future__ import annotations
 
+import fcntl
 import http.server
 import threading
+import time
 
 import pytest
 import requests
 
+import samba_dc
 from servers import MlflowServer, ldap_config
 
 
@@ -64,3 +67,29 @@ def test_a_server_that_exits_for_another_reason_is_not_restarted(tmp_path):
         server.start()
     assert "cannot read the file" in str(raised.value)
     assert len(starts) == 1
+
+
+def test_a_second_samba_dc_waits_for_the_first_to_free_the_ports(tmp_path, monkeypatch):
+    monkeypatch.setattr(samba_dc, "LOCK_FILE", tmp_path / "samba.lock")
+    holder = samba_dc.LOCK_FILE.open("a")
+    fcntl.flock(holder, fcntl.LOCK_EX)  # a DC of another worker runs
+    released_at: list[float] = []
+
+    def release_later():
+        time.sleep(1.0)
+        released_at.append(time.monotonic())
+        holder.close()
+
+    waiter = samba_dc.SambaDC()
+    threading.Thread(target=release_later, daemon=True).start()
+    try:
+        waiter._take_ports()
+        assert released_at, "the second DC took the ports while the first held them"
+    finally:
+        waiter.stop()
+        waiter.cleanup()
+    again = samba_dc.SambaDC()
+    try:
+        again._take_ports()  # stop() gave them back
+    finally:
+        again.cleanup()
