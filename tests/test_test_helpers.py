@@ -1,35 +1,20 @@
 """The helpers the real-server tests stand on, under a run on several pytest-xdist workers
 (.ci/test): a server whose port another process took first starts on another one, and
-is never mistaken for what answers there; one Samba DC at a time owns the fixed ports;
-the tests that share a module's servers, and every AD test, are kept on one worker.
+is never mistaken for what answers there; one Samba DC at a time owns the fixed ports.
 """
 
 from __future__ import annotations
 
 import fcntl
 import http.server
-import os
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 import requests
 
 import samba_dc
 from servers import MlflowServer, ldap_config
-
-TESTS = Path(__file__).resolve().parent
-
-#: A pytest plugin that prints each collected test's xdist group (or "-").
-GROUP_PRINTER = """
-def pytest_collection_finish(session):
-    for item in session.items:
-        mark = item.get_closest_marker("xdist_group")
-        print("GROUP", mark.args[0] if mark else "-", item.nodeid)
-"""
 
 
 class _AlwaysHealthy(http.server.BaseHTTPRequestHandler):
@@ -107,35 +92,3 @@ def test_a_second_samba_dc_waits_for_the_first_to_free_the_ports(tmp_path, monke
         again._take_ports()  # stop() gave them back
     finally:
         again.cleanup()
-
-
-def test_servers_of_a_module_and_every_ad_test_stay_on_one_worker(tmp_path):
-    (tmp_path / "group_printer.py").write_text(GROUP_PRINTER)
-    modules = {
-        "test_active_directory.py": "ad",  # the Samba DC's fixed ports
-        "test_revalidation.py": "module",  # a module-scoped server for all its tests
-        "test_startup.py": "free",  # each test starts its own server
-        "unit/test_token_format.py": "free",
-    }
-    collected = subprocess.run(
-        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"]
-        + ["-p", "group_printer", *(str(TESTS / module) for module in modules)],
-        env={**os.environ, "PYTHONPATH": f"{tmp_path}:{TESTS.parent}"},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=TESTS.parent,
-    )
-    assert collected.returncode == 0, collected.stdout + collected.stderr
-    groups: dict[str, set[str]] = {module: set() for module in modules}
-    for line in collected.stdout.splitlines():
-        if line.startswith("GROUP "):
-            _, group, nodeid = line.split(" ", 2)
-            module = nodeid.split("::")[0].removeprefix("tests/")
-            groups[module].add(group)
-    assert all(groups.values()), groups  # every module was collected
-    ad_groups = groups["test_active_directory.py"]
-    assert len(ad_groups) == 1 and "-" not in ad_groups
-    assert groups["test_revalidation.py"] == {"test_revalidation"}
-    assert groups["test_startup.py"] == {"-"}
-    assert groups["unit/test_token_format.py"] == {"-"}
