@@ -91,6 +91,12 @@ __all__ = [
 
 T = TypeVar("T")
 
+#: How long a server may take to answer ``/health``. MLflow promises no start-up time:
+#: a server that exits is noticed at once, so this bound only stops a hung start. On a
+#: busy 2-core machine running a test suite on several workers, a `--workers 2` server
+#: was seen to take over 90 s (three processes each importing MLflow).
+START_SECONDS = 300.0
+
 #: A -W filter for MLflow's warning that mlflow-tracing differs from mlflow.
 MLFLOW_TRACING_MISMATCH_WARNING = (
     "ignore:Versions of mlflow (3.18.0) and child packages mlflow-tracing (3.17.2):UserWarning"
@@ -382,7 +388,7 @@ class MlflowServer:
                 start_new_session=True,
             )
 
-    def start(self, timeout: float = 90.0) -> MlflowServer:
+    def start(self, timeout: float = START_SECONDS) -> MlflowServer:
         """Start and wait for ``/health``; on another free port if this one was taken.
 
         ``free_port`` only finds a port free at that moment: a test run on several
