@@ -424,11 +424,11 @@ class MlflowServer:
 
     def _listening_here(self) -> bool:
         """Whether this server's own log says it listens on its port (uvicorn's "running
-        on", gunicorn's "Listening at"): a ``/health`` answer alone may come from another
-        test's server that took the port first."""
+        on", gunicorn's "Listening at", Flask's "Running on"): a ``/health`` answer alone
+        may come from another test's server that took the port first."""
         address = f"http://127.0.0.1:{self.port}"
         return any(
-            address in line and ("running on" in line or "Listening at" in line)
+            address in line and ("running on" in line.lower() or "listening at" in line.lower())
             for line in self.log().splitlines()
         )
 
