@@ -36,6 +36,12 @@ ADMIN_PASSWORD = "Admin-Passw0rd!42"
 LOCK_FILE = Path(tempfile.gettempdir()) / "mlflow-ldap-auth-samba-dc.lock"
 #: How long a DC waits for another one's test module to finish with the ports.
 LOCK_WAIT_SECONDS = 900
+#: Bounds on samba-tool's provisioning, the seeding and the start, which only stop a
+#: hung tool: ~7 s, <1 s and ~1 s on an idle machine, but provisioning took over 120 s
+#: on a busy 2-core machine running the suite on several workers.
+PROVISION_SECONDS = 600
+SEED_SECONDS = 600
+READY_SECONDS = 120
 
 
 class SambaDC:
@@ -97,11 +103,11 @@ class SambaDC:
             self._lock.close()  # closing the file releases the lock
             self._lock = None
 
-    def start(self, timeout: float = 30) -> SambaDC:
+    def start(self, timeout: float = READY_SECONDS) -> SambaDC:
         try:
             return self._start(timeout)
         except BaseException:
-            self.stop()
+            self.cleanup()  # a module fixture that fails to start tears nothing down
             raise
 
     def _start(self, timeout: float) -> SambaDC:
@@ -124,7 +130,7 @@ class SambaDC:
             check=True,
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=PROVISION_SECONDS,
         )
         smb_conf = str(self.directory / "etc" / "smb.conf")
         subprocess.run(
@@ -132,7 +138,7 @@ class SambaDC:
             check=True,
             capture_output=True,
             text=True,
-            timeout=300,
+            timeout=SEED_SECONDS,
         )
         self._take_ports()  # provisioned and seeded offline above, side by side
         with self.log_file.open("w") as log:
