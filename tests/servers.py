@@ -68,6 +68,7 @@ __all__ = [
     "PEOPLE_DN",
     "SERVICE_DN",
     "SERVICE_PASSWORD",
+    "START_SECONDS",
     "USERS_DN",
     "MlflowServer",
     "SlapdInstance",
@@ -276,7 +277,7 @@ def client_as(server: MlflowServer, username: str, password: str, *, app: bool =
 
 
 def run_cli(
-    config: Path, *args: str, config_in_env: bool = False, timeout: float = 120
+    config: Path, *args: str, config_in_env: bool = False, timeout: float = START_SECONDS
 ) -> subprocess.CompletedProcess:
     """``python -m mlflow_ldap_auth ARGS --config CONFIG`` (text output captured).
 
