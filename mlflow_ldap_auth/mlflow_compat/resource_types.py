@@ -403,7 +403,7 @@ def _rows() -> tuple[ResourceType, ...]:
             _experiments_by_id,
             _experiment_rows,
             _find_experiment,
-            id_shape=re.compile(r"\d+"),  # any digits: validate_fields says why "２" is no id
+            id_shape=re.compile(r"\d+"),  # any digits: validate_fields says why U+FF12 is no id
             unknown_as="experiment with id or name",
         ),
         ResourceType(
