@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import pytest
@@ -50,10 +51,35 @@ def browser_type_launch_args():
 
 _UNIT_DIR = Path(__file__).parent / "unit"
 _AD_MODULES = {"test_active_directory.py"}
+#: The modules that took longest on a busy 2-core machine (``--durations``), longest
+#: first. On pytest-xdist workers (.ci/test: ``--dist loadfile --no-loadscope-reorder``)
+#: modules are handed out in collection order: these go first, so that no long module
+#: starts last and runs alone; the unit tests, many and short, fill in at the end. Only
+#: the order changes: a module missing here runs after these, as collected.
+LONGEST_MODULES = (
+    "test_mappings.py",
+    "test_trust_accounts.py",
+    "test_revalidation.py",
+    "test_active_directory.py",
+    "test_trust_server.py",
+    "test_who_has_access.py",
+    "test_tokens.py",
+    "test_activity.py",
+    "test_revalidation_races.py",
+    "test_directory_recovery.py",
+    "test_startup.py",
+    "test_server.py",
+    "test_trust_faults.py",
+    "test_mlflow_release.py",
+    "test_lockout.py",
+    "test_several_servers.py",
+    "test_wheel.py",
+)
 
 
 def pytest_collection_modifyitems(items):
-    """Layer markers by where a test lives and what it drives.
+    """Layer markers by where a test lives and what it drives; on a pytest-xdist worker,
+    the longest modules first (``LONGEST_MODULES``).
 
     ``unit``: tests/unit/, no servers (``pytest -m unit`` is the fast loop);
     ``browser``: drives Chromium (uses Playwright's ``page`` or ``browser``);
@@ -70,3 +96,12 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.ad)
         if {"page", "browser"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.browser)
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        items.sort(key=_hand_out_order)  # stable: a module's own order stays
+
+
+def _hand_out_order(item) -> int:
+    path = Path(str(item.fspath))
+    if path.name in LONGEST_MODULES:
+        return LONGEST_MODULES.index(path.name)
+    return len(LONGEST_MODULES) + (_UNIT_DIR in path.parents)

@@ -3,11 +3,16 @@
 Provisioned into its own ``mktemp -d`` directory with its own CA, seeded by
 ``ad/seed_ad.py`` (Debian's /usr/bin/python3 carries the samba bindings), started in
 the foreground (``samba -i -M single``), stopped by its own PID.
+
+Its ports are fixed, so one DC at a time runs on the machine: ``start`` takes a lock
+file (``LOCK_FILE``, released by ``stop``) that another DC, from another pytest worker
+or another test run, waits for.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import shutil
 import signal
 import ssl
@@ -27,6 +32,16 @@ BASE_DN = "DC=corp,DC=example,DC=com"
 USERS_DN = f"CN=Users,{BASE_DN}"
 PASSWORD = "Corp-Passw0rd!42"  # every seeded user's (Samba's complexity rules)
 ADMIN_PASSWORD = "Admin-Passw0rd!42"
+#: Held while a DC of these tests owns 127.0.0.1:389/636.
+LOCK_FILE = Path(tempfile.gettempdir()) / "mlflow-ldap-auth-samba-dc.lock"
+#: How long a DC waits for another one's test module to finish with the ports.
+LOCK_WAIT_SECONDS = 900
+#: Bounds on samba-tool's provisioning, the seeding and the start, which only stop a
+#: hung tool: ~7 s, <1 s and ~1 s on an idle machine, but provisioning took over 120 s
+#: on a busy 2-core machine running the suite on several workers.
+PROVISION_SECONDS = 600
+SEED_SECONDS = 600
+READY_SECONDS = 120
 
 
 class SambaDC:
@@ -34,6 +49,7 @@ class SambaDC:
         self.directory = Path(tempfile.mkdtemp(prefix="samba."))
         self.process: subprocess.Popen | None = None
         self.log_file = self.directory / "samba.out"
+        self._lock = None
 
     @property
     def ldaps_uri(self) -> str:
@@ -68,7 +84,33 @@ class SambaDC:
         }
         return [f"--option={key} = {value}" for key, value in options.items()]
 
-    def start(self, timeout: float = 30) -> SambaDC:
+    def _take_ports(self) -> None:
+        """Wait (at most ``LOCK_WAIT_SECONDS``) until no other DC of the tests runs."""
+        self._lock = LOCK_FILE.open("a")
+        deadline = time.monotonic() + LOCK_WAIT_SECONDS
+        while True:
+            try:
+                fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    self._release_ports()
+                    raise RuntimeError(f"another Samba DC held {LOCK_FILE} too long") from None
+                time.sleep(0.5)
+
+    def _release_ports(self) -> None:
+        if self._lock is not None:
+            self._lock.close()  # closing the file releases the lock
+            self._lock = None
+
+    def start(self, timeout: float = READY_SECONDS) -> SambaDC:
+        try:
+            return self._start(timeout)
+        except BaseException:
+            self.cleanup()  # a module fixture that fails to start tears nothing down
+            raise
+
+    def _start(self, timeout: float) -> SambaDC:
         make_certificates(self.directory / "tls")
         (self.directory / "tls" / "server.key").chmod(0o600)
         subprocess.run(
@@ -88,7 +130,7 @@ class SambaDC:
             check=True,
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=PROVISION_SECONDS,
         )
         smb_conf = str(self.directory / "etc" / "smb.conf")
         subprocess.run(
@@ -96,8 +138,9 @@ class SambaDC:
             check=True,
             capture_output=True,
             text=True,
-            timeout=300,
+            timeout=SEED_SECONDS,
         )
+        self._take_ports()  # provisioned and seeded offline above, side by side
         with self.log_file.open("w") as log:
             self.process = subprocess.Popen(
                 ["samba", "-i", "-M", "single", "-s", smb_conf],
@@ -140,6 +183,7 @@ class SambaDC:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+        self._release_ports()
 
     def cleanup(self) -> None:
         self.stop()

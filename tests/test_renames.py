@@ -15,6 +15,7 @@ from servers import (
     CAROL,
     DATA_SCIENCE_DN,
     PASSWORDS,
+    START_SECONDS,
     USERS_DN,
     audit_lines,
     flush_caches,
@@ -296,7 +297,7 @@ def prefixed_server(slapd, tmp_path_factory):
                 return False
             return answer.status_code == 200
 
-        wait_until(healthy, f"mlflow server not healthy at {PREFIX}/health", timeout=90)
+        wait_until(healthy, f"mlflow server not healthy at {PREFIX}/health", timeout=START_SECONDS)
         yield running
 
 

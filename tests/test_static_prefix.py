@@ -20,6 +20,7 @@ from servers import (
     ADMIN_PASSWORD,
     CAROL,
     DATA_SCIENCE_DN,
+    START_SECONDS,
     client_as,
     start_server,
     wait_until,
@@ -47,7 +48,7 @@ def server(slapd, tmp_path_factory):
         wait_until(
             lambda: healthy(running),
             f"mlflow server not healthy at {PREFIX}/health",
-            timeout=90,
+            timeout=START_SECONDS,
         )
         yield running
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import pytest
 
@@ -138,7 +139,11 @@ def run_asgi(app, request_scope: dict) -> list[dict]:
     async def send(message):
         sent.append(message)
 
-    asyncio.run(app(request_scope, receive, send))
+    # On a thread of its own: a browser test earlier in this process leaves Playwright's
+    # event loop running on the main thread, where asyncio.run() refuses to start.
+    worker = threading.Thread(target=asyncio.run, args=(app(request_scope, receive, send),))
+    worker.start()
+    worker.join()
     return sent
 
 
