@@ -48,7 +48,6 @@ SYMBOLS: tuple[Symbol, ...] = (
     Symbol("mlflow.server.auth.config", "AuthConfig"),
     Symbol("mlflow.server.auth.config", "read_auth_config"),
     # Permission rules (rules).
-    Symbol(_PERMISSIONS, "VALID_RESOURCE_TYPES"),
     # The resource types and their grain (resource_types.available).
     Symbol(_PERMISSIONS, "TYPE"),
     Symbol(_PERMISSIONS, "PatternKind"),

@@ -29,10 +29,6 @@ def _permissions_module():
     return permissions
 
 
-def valid_resource_types() -> frozenset[str]:
-    return frozenset(_permissions_module().VALID_RESOURCE_TYPES)
-
-
 def check_permission(permission: str, resource_type: str) -> None:
     """``MlflowException`` (INVALID_PARAMETER_VALUE) unless MLflow grants ``permission``
     on ``resource_type``."""
