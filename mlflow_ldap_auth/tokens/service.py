@@ -25,6 +25,7 @@ Decided here, and documented under docs/tokens.md#limits and #details:
 
 from __future__ import annotations
 
+import builtins
 import time
 from collections.abc import Callable
 
@@ -213,7 +214,7 @@ class TokenService:
         everyone: bool = False,
         page_token: str | None = None,
         max_results=None,
-    ) -> tuple[list[TokenRecord], str | None]:
+    ) -> tuple[builtins.list[TokenRecord], str | None]:
         """One page of ``list``, and the token of the next page (None on the last)."""
         owner = self._owner_shown(requester, user, everyone)
         return self.store.page(owner, page_after(page_token), page_size(max_results))
