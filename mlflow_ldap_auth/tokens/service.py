@@ -236,6 +236,8 @@ class TokenService:
             return record
         revoked = self.store.revoke(token_id, requester.username, int(self._clock()))
         self._forget_cached()
+        if revoked is None:  # an ended token, purged since the check above
+            raise MlflowException(f"no token {token_id!r}", RESOURCE_DOES_NOT_EXIST)
         if requester.method == OPERATOR:
             reason = "revoked_by_operator"
         elif requester.username == record.owner:
