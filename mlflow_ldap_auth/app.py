@@ -220,7 +220,7 @@ def create_app():
             activity_api.blueprint,
             activity_pages.blueprint,
         ):
-            app.register_blueprint(blueprint, url_prefix=prefix + blueprint.url_prefix)
+            app.register_blueprint(blueprint, url_prefix=prefix + (blueprint.url_prefix or ""))
 
     def after_mlflow(app) -> None:
         if plugin.permission_cache is not None:

@@ -32,8 +32,11 @@ _FALSE = {"0", "no", "false", "off"}
 class Kind:
     """The base: the text is the value. Subclasses check and convert it."""
 
-    summary = "text"
     python_type: Any = str
+
+    @property
+    def summary(self) -> str:
+        return "text"
 
     def parse(self, text: str, problems: list[str]) -> Any:
         """The value of ``text``; what is wrong with it is appended to ``problems``.

@@ -40,7 +40,7 @@ class Route:
         return self.kind in ("group_mapping", "user_grant", "role")
 
     def to_json(self) -> dict:
-        answer = {"kind": self.kind}
+        answer: dict[str, object] = {"kind": self.kind}
         for name in ("group", "mapping_id", "role"):
             if getattr(self, name) is not None:
                 answer[name] = getattr(self, name)
@@ -63,7 +63,7 @@ class AccessEntry:
     can_log_in: bool = True
 
     def to_json(self) -> dict:
-        answer = {
+        answer: dict[str, object] = {
             "user": self.user,
             "permission": self.permission,
             "via": [route.to_json() for route in self.via],
@@ -199,5 +199,7 @@ def changes(
         gain = _strength(now_permission or absent_permission) > _strength(
             was_permission or absent_permission
         )
-        result.append(Change((now or was).user, was_permission, now_permission, gain))
+        entry = now or was
+        assert entry is not None  # the key came from one of the two answers
+        result.append(Change(entry.user, was_permission, now_permission, gain))
     return result

@@ -26,9 +26,10 @@ import hashlib
 import hmac
 import secrets
 import threading
+import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 from cachetools import TTLCache
 
@@ -59,12 +60,12 @@ class Refusal:
         return self.kind(message, reason=self.reason)
 
 
-class _Flight:
+class _Flight(Generic[T]):
     """One directory check in progress; others with the same key wait on it."""
 
     def __init__(self) -> None:
         self.done = threading.Event()
-        self.value = None
+        self.value: T | None = None
         self.refusal: Refusal | None = None
         self.failed = False  # the leader raised something that is not an AuthError
 
@@ -104,14 +105,14 @@ class CredentialCache(Generic[T]):
         timer: Callable[[], float] | None = None,
         count_lookup: Callable[[str], None] = lambda _result: None,
     ) -> None:
-        extra = {"timer": timer} if timer else {}
-        self._positive: TTLCache[str, _Positive[T]] = TTLCache(max_size, ttl_seconds, **extra)
+        timer = timer or time.monotonic  # TTLCache's own default
+        self._positive: TTLCache[str, _Positive[T]] = TTLCache(max_size, ttl_seconds, timer)
         self._negative: TTLCache[tuple[str, bytes, Hashable], Refusal] | None = (
-            TTLCache(max_size, negative_ttl_seconds, **extra) if negative_ttl_seconds > 0 else None
+            TTLCache(max_size, negative_ttl_seconds, timer) if negative_ttl_seconds > 0 else None
         )
         self._remember_refusal = remember_refusal
         self._lock = threading.Lock()
-        self._flights: dict[tuple[str, bytes, Hashable], _Flight] = {}
+        self._flights: dict[tuple[str, bytes, Hashable], _Flight[T]] = {}
         self._key = secrets.token_bytes(32)
         self.stats = CacheStats()
         #: Told "hit", "miss" or "negative_hit" for every lookup (the metrics).
@@ -131,7 +132,8 @@ class CredentialCache(Generic[T]):
     ) -> T:
         digest = self.digest(password)
         key = (login, digest, version)
-        refusal = flight = None
+        refusal: Refusal | None = None
+        flight: _Flight[T] | None = None
         with self._lock:
             entry = self._positive.get(login)
             if (
@@ -158,13 +160,16 @@ class CredentialCache(Generic[T]):
             self._count_lookup("negative_hit")
             raise refusal.error("refused again within negative_cache_ttl_seconds")
         self._count_lookup("miss")  # a follower of a check in flight missed too
+        # Neither a hit nor a remembered refusal: the lock joined or started a flight.
+        assert flight is not None
         if not leader:
             flight.done.wait()
             if flight.refusal is not None:
                 raise flight.refusal.error("refused (concurrent check)")
             if flight.failed:
                 raise RuntimeError("the concurrent credential check failed unexpectedly")
-            return flight.value
+            # Neither refused nor failed: the leader set the value (T may itself be None).
+            return cast(T, flight.value)
         try:
             value = check(login, password)
         except AuthError as error:

@@ -145,7 +145,7 @@ class AttemptStore:
                             started_at_ms=now_ms,
                             expires_at_ms=now_ms + policy.window_seconds * 1000,
                         )
-                    ).inserted_primary_key[0]
+                    ).inserted_primary_key[0]  # type: ignore[index]  # one row: always set
                     return Slot(slot, counted, created), 0
             except sa.exc.IntegrityError:
                 if attempt == 2:
@@ -247,6 +247,7 @@ class LockoutGuard:
         """The policy for an account the directory locks by ``directory`` (None: no lockout)."""
         policy = self._configured.below(directory)
         if policy != self._configured and directory not in self._tightened:
+            assert directory is not None  # only a directory's policy tightens the configured one
             with self._lock:
                 self._tightened.add(directory)
             _logger.warning(

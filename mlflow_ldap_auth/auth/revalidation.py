@@ -58,6 +58,7 @@ from cachetools import TTLCache
 from mlflow_ldap_auth.auth.admission import NOT_IN_ALLOWED_GROUPS, Admission
 from mlflow_ldap_auth.auth.audit import audit
 from mlflow_ldap_auth.auth.credential_cache import CredentialCache
+from mlflow_ldap_auth.auth.provisioning import Principal
 from mlflow_ldap_auth.auth.user_checks import (
     CHECK_FAILED,
     CLAIM_SECONDS,
@@ -112,8 +113,8 @@ class Revalidator:
         lookup_many: Callable[[list[str]], dict[str, DirectoryUser | None]] | None = None,
         checks: UserChecks,
         admission: Admission,
-        cache: CredentialCache,
-        is_directory_user: Callable[[object], bool],
+        cache: CredentialCache[Principal],
+        is_directory_user: Callable[[Principal], bool],
         max_users: int = 100_000,
         clock: Callable[[], float] = time.time,
         claim_wait_seconds: float = CLAIM_WAIT_SECONDS,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, overload
 
 import ldap3
 from ldap3.core import exceptions as ldap_exc
@@ -128,6 +128,14 @@ class LdapConnection:
 
     def close(self) -> None:
         close_connection(self._connection)
+
+
+@overload
+def wire_dn(dn: str) -> str: ...
+@overload
+def wire_dn(dn: None) -> None: ...
+@overload
+def wire_dn(dn: str | None) -> str | None: ...
 
 
 def wire_dn(dn: str | None) -> str | None:

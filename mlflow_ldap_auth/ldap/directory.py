@@ -204,7 +204,9 @@ class Directory:
 
             def work(connection: LdapConnection) -> dict[str, DirectoryUser | None]:
                 entries = self._users.find_many(connection, batched)
-                settled = {name: None for name, entry in entries.items() if entry is None}
+                settled: dict[str, DirectoryUser | None] = {
+                    name: None for name, entry in entries.items() if entry is None
+                }
                 found = [(name, entry) for name, entry in entries.items() if entry is not None]
                 users = self._groups.resolve_many(connection, [entry for _, entry in found])
                 for (name, entry), user in zip(found, users, strict=True):

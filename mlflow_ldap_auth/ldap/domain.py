@@ -62,7 +62,8 @@ def read_domain_names(connection: LdapConnection) -> DomainNames:
         ["nETBIOSName", "dnsRoot"],
     )
     container = connection.search(partitions, "(objectClass=*)", ldap3.BASE, ["uPNSuffixes"])
-    netbios, realms = set(), set()
+    netbios: set[str] = set()
+    realms: set[str] = set()
     for ref in refs:
         ref_attributes = attributes_of(ref)
         netbios.update(str(v).casefold() for v in all_values(ref_attributes.get("nETBIOSName")))

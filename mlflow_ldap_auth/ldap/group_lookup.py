@@ -63,13 +63,14 @@ class GroupLookup:
 
     def matching(self, text: str, limit: int = 25) -> list[DirectoryGroup]:
         """Groups whose name contains ``text``, for choosing one in a form."""
-        if self._base is None:
+        base = self._base
+        if base is None:
             return []
         # RFC 4515: the typed text is escaped, so its * ( ) are no wildcards or syntax.
         search_filter = f"(&{_GROUP_CLASS_FILTER}({self._name_attribute}=*{filter_value(text)}*))"
 
         def work(connection: LdapConnection) -> list[DirectoryGroup]:
-            entries = connection.search(self._base, search_filter, ldap3.SUBTREE, self._attributes)
+            entries = connection.search(base, search_filter, ldap3.SUBTREE, self._attributes)
             return [self._group_of(entry) for entry in entries[:limit]]
 
         return self._service.run(work)

@@ -113,7 +113,7 @@ class GroupMembers:
         uids: dict[str, tuple[str, ...]] = {}
         subgroups: list[str] = []
         complete = True
-        level = [(top[0], ())]
+        level: list[tuple[dict, tuple[str, ...]]] = [(top[0], ())]
         depth = 0
         while level:
             depth += 1
@@ -134,13 +134,13 @@ class GroupMembers:
             found = self._read_groups(connection, candidates) if candidates else {}
             level = []
             for key, (member, path) in candidates.items():
-                entry = found.get(key)
-                if entry is None:
+                group = found.get(key)
+                if group is None:
                     people[key] = (member, path)
                     continue
                 seen_groups.add(key)
-                subgroups.append(entry["dn"])
-                level.append((entry, (*path, entry["dn"])))
+                subgroups.append(group["dn"])
+                level.append((group, (*path, group["dn"])))
         ordered = sorted(people.items(), key=lambda item: _order(item[0]))
         listed = self._usernames(connection, ordered[:limit])
         members = [
@@ -174,6 +174,8 @@ class GroupMembers:
         self, connection: LdapConnection, candidates: dict[DnKey, tuple[str, tuple]]
     ) -> dict[DnKey, dict]:
         """The candidates that are groups: DN key -> entry (with member values)."""
+        # Candidates are only entries under group_search_base (_may_be_group).
+        assert self._group_base is not None
         found: dict[DnKey, dict] = {}
         for chunk in _chunks(list(candidates.items()), _CHUNK):
             clauses = [clause for _, (dn, _) in chunk if (clause := rdn_filter(dn))]

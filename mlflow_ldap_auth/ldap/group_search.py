@@ -134,7 +134,7 @@ class GroupSearch:
                 wanted = [dn for key, dn in names.items() if key not in nodes]
                 entries = self._read_named(connection, wanted, list(names.values()), user)
                 by_name = entries is not None
-                if not by_name:  # a name no filter can state: the member search
+                if entries is None:  # a name no filter can state: the member search
                     entries = self._search(connection, walk.frontier, user, _LEVEL_ATTRIBUTES)
                 if remembered is not None:
                     remembered.remember(entries)

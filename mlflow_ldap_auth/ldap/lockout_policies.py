@@ -81,7 +81,7 @@ def strictest(policies: Iterable[DirectoryLockout | None]) -> DirectoryLockout |
     windows = [policy.window_seconds for policy in known]
     return DirectoryLockout(
         min(policy.threshold for policy in known),
-        None if None in windows else max(windows),
+        None if None in windows else max(window for window in windows if window is not None),
         "the strictest of " + ", ".join(sorted({policy.source for policy in known})),
     )
 
@@ -155,8 +155,8 @@ def read_facts(connection: LdapConnection, now: float) -> _Facts:
             with contextlib.suppress(InvalidDn):  # not a DN: no user can name it
                 by_dn[dn_key(entry["dn"])] = ppolicy_lockout(attributes_of(entry), entry["dn"])
     default_dn = _ppolicy_default(connection)
-    if default_dn is not None and _key(default_dn) in by_dn:
-        default = by_dn[_key(default_dn)]
+    if default_dn is not None and (default_key := _key(default_dn)) in by_dn:
+        default = by_dn[default_key]
     elif default_dn is not None:
         default = unreadable(default_dn)
     elif by_dn:

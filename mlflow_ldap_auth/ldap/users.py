@@ -46,6 +46,8 @@ class UserLookup:
 
     def template_dn(self, login: str) -> str:
         """The user's DN from ``user_dn_template`` (direct bind)."""
+        # Direct bind only, where the configuration requires user_dn_template.
+        assert self._dn_template is not None
         # RFC 4514: the login is escaped before it enters the DN.
         return self._dn_template.format(username=rdn_value(login))
 
@@ -58,6 +60,8 @@ class UserLookup:
     def find(self, connection: LdapConnection, name: LoginName) -> UserEntry:
         """The one entry that ``user_search_filter`` (or the UPN) matches."""
         login = name.name
+        # Search-then-bind only, where the configuration requires user_search_base.
+        assert self._base is not None
         # RFC 4515: the login is escaped before it enters the filter.
         search_filter = self._filter.format(username=filter_value(login))
         if name.upn:
@@ -83,6 +87,8 @@ class UserLookup:
         ``find`` refuses it). Names absent from the answer are absent from the result:
         the caller looks them up one by one.
         """
+        # Search-then-bind only (Directory.lookup_many), which requires user_search_base.
+        assert self._base is not None
         # RFC 4515: every name is escaped before it enters the filter.
         terms = "".join(self._filter.format(username=filter_value(name)) for name in usernames)
         search_filter = f"(|{terms})" if len(usernames) > 1 else terms

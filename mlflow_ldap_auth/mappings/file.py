@@ -99,6 +99,7 @@ def read_document(text: str, service: MappingService) -> list[Mapping]:
         except MlflowException as exc:
             problems.append(f"{where}: {exc.message}")
             continue
+        assert found.uuid is not None  # find_group refuses a group without one
         # Not stored yet, so no id; compared with stored mappings by ``Mapping.key``.
         wanted.append(
             Mapping(

@@ -16,6 +16,8 @@ raised before anything is written.
 
 from __future__ import annotations
 
+import builtins
+
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import (
     INVALID_PARAMETER_VALUE,
@@ -64,6 +66,10 @@ def validate_fields(
             problems.append(f"'{name}' must be a non-empty string")
     if problems:
         raise _invalid("; ".join(problems))
+    # The loop above refused anything but strings.
+    assert isinstance(group, str) and isinstance(resource_type, str)
+    assert isinstance(resource_pattern, str) and isinstance(permission, str)
+    assert isinstance(workspace, str)
     group, resource_type = group.strip(), resource_type.strip()
     resource_pattern, workspace = resource_pattern.strip(), workspace.strip()
     permission = permission.strip().upper()
@@ -182,7 +188,7 @@ class MappingService:
         resource_pattern: object = "*",
         workspace: object = DEFAULT_WORKSPACE,
         group_uuid: str | None = None,
-        existing: list[Mapping] | None = None,
+        existing: builtins.list[Mapping] | None = None,
     ) -> Mapping:
         """The mapping ``create`` would write, checked as ``create`` checks it, unsaved.
 
@@ -194,6 +200,7 @@ class MappingService:
             group, resource_type, resource_pattern, permission, workspace
         )
         found = self.find_group(group, group_uuid)
+        assert found.uuid is not None  # find_group refuses a group without one
         if resource_type != ADMIN_RESOURCE_TYPE:
             self._check_workspace_exists(workspace)
         draft = Mapping(
@@ -242,7 +249,9 @@ class MappingService:
         row = self.groups.upsert(draft.group_uuid, draft.group, draft.group_name)
         if resource_type == ADMIN_RESOURCE_TYPE:
             self.groups.set_admin(row.uuid, True)
-            mapping = self._admin_mapping(self.groups.by_uuid(row.uuid))
+            admin_group = self.groups.by_uuid(row.uuid)
+            assert admin_group is not None  # upserted just above
+            mapping = self._admin_mapping(admin_group)
         else:
             role = self._ensure_role(row, workspace)
             try:
@@ -308,6 +317,7 @@ class MappingService:
         mapping = next((m for m in self.list() if m.id == mapping_id), None) if parsed else None
         if mapping is None:
             raise MlflowException(f"no mapping {mapping_id!r}", RESOURCE_DOES_NOT_EXIST)
+        assert parsed is not None  # a mapping is found only for a well-formed id
         kind, number = parsed
         if kind == "admin":
             self.groups.set_admin(mapping.group_uuid, False)

@@ -12,6 +12,7 @@ The schema is in ``tables`` (versioned with alembic, upgraded at server start).
 
 from __future__ import annotations
 
+import builtins
 import time
 from dataclasses import dataclass
 
@@ -54,7 +55,7 @@ class GroupStore:
             rows = connection.execute(sa.select(groups_table).order_by(groups_table.c.group_dn))
             return [self._row(row) for row in rows]
 
-    def relevant_to(self, group_uuids) -> list[MappedGroup]:
+    def relevant_to(self, group_uuids) -> builtins.list[MappedGroup]:
         """The rows a login of a member of ``group_uuids`` needs: those groups' rows and
         every admin mapping's (the access decision asks whether any exists).
 
@@ -115,11 +116,13 @@ class GroupStore:
                     .where(groups_table.c.group_uuid == group_uuid)
                     .values(group_dn=dn, display_name=name or existing.name, updated_at=now)
                 )
-        return self.by_uuid(group_uuid)
+        row = self.by_uuid(group_uuid)
+        assert row is not None  # written above, or by the concurrent insert that won
+        return row
 
     def mappings_on_names(
         self, workspace: str, resource_types: tuple[str, ...], names: set[str]
-    ) -> list[Mapping]:
+    ) -> builtins.list[Mapping]:
         """The grant mappings in ``workspace`` on exactly ``resource_types`` x ``names``.
 
         One read of the grants (``mlflow_tables.grants_on_names``); the groups' DNs are
@@ -140,6 +143,7 @@ class GroupStore:
         mappings = []
         for grant in grants:
             uuid = group_uuid_of_role(grant.role_name)
+            assert uuid is not None  # grants_on_names reads managed roles only
             group = groups.get(uuid)
             mappings.append(
                 Mapping(
@@ -155,11 +159,11 @@ class GroupStore:
             )
         return mappings
 
-    def managed_roles(self, prefix: str) -> list[tuple[int, str]]:
+    def managed_roles(self, prefix: str) -> builtins.list[tuple[int, str]]:
         """(id, name) of MLflow roles whose name starts with ``prefix``."""
         return mlflow_tables.roles_named(self.engine, prefix)
 
-    def managed_roles_of(self, group_uuids) -> list[tuple[int, str]]:
+    def managed_roles_of(self, group_uuids) -> builtins.list[tuple[int, str]]:
         """(id, name) of the managed roles of ``group_uuids`` (``managed_role_name``)."""
         names = sorted({managed_role_name(uuid) for uuid in group_uuids if uuid})
         return mlflow_tables.roles_with_names(self.engine, names)

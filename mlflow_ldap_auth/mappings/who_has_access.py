@@ -291,6 +291,7 @@ class WhoHasAccess:
                 group=walks.current_dn(mapping),
                 mapping_id=mapping.id,
             )
+            assert route.group is not None  # set just above
             add_group(route.group, route, "group_mapping", mapping.id)
         for group_dn in self._admin_groups(walks):
             add_group(group_dn, Route("admin", "MANAGE", group=group_dn), "admin_groups", None)

@@ -18,6 +18,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from types import ModuleType
+from typing import Any
 
 from mlflow_ldap_auth.config import AUTHORIZATION_FUNCTION, Settings
 from mlflow_ldap_auth.mlflow_compat import permission_middleware
@@ -120,8 +121,10 @@ def memoize_native_route_check(module: ModuleType, max_size: int = 4096) -> None
         except Exception:  # noqa: BLE001 - anything unexpected: MLflow's own answer
             return original(native_routes, scope)
 
-    scope_matches_native_route._ldap_auth_memoized = True
-    module._scope_matches_native_route = scope_matches_native_route
+    # A marker on the wrapper (a second install keeps it) and MLflow's private module
+    # attribute, replaced: neither is declared to the checker.
+    scope_matches_native_route._ldap_auth_memoized = True  # type: ignore[attr-defined]
+    module._scope_matches_native_route = scope_matches_native_route  # type: ignore[attr-defined]
 
 
 def native_route_authenticator(module: ModuleType):
@@ -145,7 +148,7 @@ def serve(
     *,
     ahead_of_mlflow: Callable,
     after_mlflow: Callable,
-    asgi_middleware: type,
+    asgi_middleware: Callable[..., Any],
 ):
     """Run MLflow's ``create_app`` between the plugin's two install steps; the app to serve.
 

@@ -22,6 +22,7 @@ import json
 
 from flask import Flask, Response, after_this_request, request
 from mlflow.server.auth import routes
+from werkzeug.datastructures import Authorization
 
 from mlflow_ldap_auth.auth.audit import audit
 from mlflow_ldap_auth.mlflow_compat.provision_on_demand import target_username
@@ -66,7 +67,11 @@ def install(app: Flask, service: Plugin) -> None:
             return None
         target = target_username()
         if service.login_service.is_local_admin_name(target):
-            actor = authenticate_request().username
+            # MLflow's permission hook, installed ahead of this one, answered every
+            # request whose credentials it did not accept.
+            answer = authenticate_request()
+            assert isinstance(answer, Authorization) and answer.username is not None
+            actor = answer.username
             if not service.login_service.is_local_admin_name(actor):
                 return _answer(
                     403,

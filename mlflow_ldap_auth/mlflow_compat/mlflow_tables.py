@@ -153,7 +153,7 @@ def insert_directory_user(connection: sa.engine.Connection, username: str, is_ad
             username=username, password_hash=NO_LOCAL_PASSWORD, is_admin=bool(is_admin)
         )
     )
-    return result.inserted_primary_key[0]
+    return result.inserted_primary_key[0]  # type: ignore[index]  # one row: always set
 
 
 def change_role_assignments(

@@ -180,6 +180,7 @@ class ResourceNames:
                 wanted.setdefault((resource_type, workspace), set()).add(pattern)
         for (resource_type, workspace), patterns in wanted.items():
             lookup = resource_types.row(resource_type).lookup
+            assert lookup is not None  # only types with a lookup are wanted
             try:
                 with _in_workspace(workspace):
                     found = lookup(self._stores, sorted(patterns))

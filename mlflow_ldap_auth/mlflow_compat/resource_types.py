@@ -217,11 +217,13 @@ def _model_names(stores: Stores, names: list[str], prompts: bool) -> set[str]:
     for name in one_by_one:
         # A LIKE wide enough to hold the name (quotes become "_"), then the exact name.
         like = f"{prefix}name LIKE {filter_literal(name)}"
-        rows = _pages(
-            lambda token, like=like: store.search_registered_models(
+
+        def page_of(token: str | None, like: str = like) -> Any:
+            return store.search_registered_models(
                 filter_string=like, max_results=SEARCH_PAGE, page_token=token
             )
-        )
+
+        rows = _pages(page_of)
         found.update(model.name for model in rows if model.name == name)
     return found & set(names)
 

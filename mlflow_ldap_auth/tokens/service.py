@@ -25,6 +25,7 @@ Decided here, and documented under docs/tokens.md#limits and #details:
 
 from __future__ import annotations
 
+import builtins
 import time
 from collections.abc import Callable
 
@@ -213,7 +214,7 @@ class TokenService:
         everyone: bool = False,
         page_token: str | None = None,
         max_results=None,
-    ) -> tuple[list[TokenRecord], str | None]:
+    ) -> tuple[builtins.list[TokenRecord], str | None]:
         """One page of ``list``, and the token of the next page (None on the last)."""
         owner = self._owner_shown(requester, user, everyone)
         return self.store.page(owner, page_after(page_token), page_size(max_results))
@@ -235,6 +236,8 @@ class TokenService:
             return record
         revoked = self.store.revoke(token_id, requester.username, int(self._clock()))
         self._forget_cached()
+        if revoked is None:  # an ended token, purged since the check above
+            raise MlflowException(f"no token {token_id!r}", RESOURCE_DOES_NOT_EXIST)
         if requester.method == OPERATOR:
             reason = "revoked_by_operator"
         elif requester.username == record.owner:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import builtins
 import re
 import secrets
 from dataclasses import dataclass
@@ -231,7 +232,7 @@ class TokenStore:
 
     def page(
         self, owner: str | None, after: tuple[int, str] | None, size: int
-    ) -> tuple[list[TokenRecord], str | None]:
+    ) -> tuple[builtins.list[TokenRecord], str | None]:
         """One page of ``list`` after the row ``after``; the next page's token or None."""
         table = tables.tokens
         query = sa.select(*_COLUMNS).order_by(table.c.created_at.desc(), table.c.id)

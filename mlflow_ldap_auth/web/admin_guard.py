@@ -88,6 +88,7 @@ def _dispatch_self_service():
     """Run the matched view now (skipping MLflow's hook; see the module docstring)."""
     if request.routing_exception is not None:
         raise request.routing_exception  # 404 / 405, as Flask would answer
+    assert request.url_rule is not None  # routing matched: no routing exception
     view = current_app.view_functions[request.url_rule.endpoint]
     return current_app.ensure_sync(view)(**(request.view_args or {}))
 
@@ -138,6 +139,7 @@ def install(app: Flask) -> None:
         is_ours, is_ui = is_plugin_path(path)
         if not is_ours:
             return None
+        assert path is not None  # a path outside the prefix is never the plugin's
         if path.startswith(STATIC_PREFIX):
             # The stylesheet and script are public (the 401/403 pages need them too), and
             # served here: MLflow's own hook, next, denies routes it does not know.

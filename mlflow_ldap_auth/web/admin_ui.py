@@ -383,7 +383,7 @@ def _label_of(service: Plugin, mapping):
 
 def nesting_paths(explained: dict) -> dict[str, list[str]]:
     """For each nested group: the chain of groups through which the user is in it."""
-    child_of = {}
+    child_of: dict[str, str] = {}
     for edge in explained["nesting"]:
         child_of.setdefault(edge["group"], edge["via"])
     direct = set(explained["groups"]["direct"])

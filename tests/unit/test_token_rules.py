@@ -165,6 +165,21 @@ def test_revoke_rules(world):
     assert again == revoked and world.forgotten == [1]
 
 
+def test_a_token_purged_while_it_is_revoked_is_no_token(world, monkeypatch):
+    """The purge of ended tokens may delete one between the visibility check and the
+    write: the answer is "no such token", as for one purged just before."""
+    record, _ = world.service.create(ALICE, "ci", 1, None)
+
+    def purged_first(token_id, by, now):
+        world.store.purge_ended(record.expires_at + 1)
+        return TokenStore.revoke(world.store, token_id, by, now)
+
+    monkeypatch.setattr(world.store, "revoke", purged_first)
+    with pytest.raises(MlflowException) as info:
+        world.service.revoke(ALICE, record.id, None)
+    assert info.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+
+
 def test_listing_rules(world):
     world.service.create(ALICE, "a", 1, None)
     world.service.create(BOB, "b", 1, None)

@@ -38,7 +38,7 @@ _TYPES = ("experiment", "scorer")
 _PRIORITY = {"NO_PERMISSIONS": 0, "READ": 1, "USE": 2, "EDIT": 3, "MANAGE": 4}
 
 
-def _kept(grants: list) -> object:
+def _kept(grants: list[sa.Row]) -> sa.Row:
     """The grant MLflow's fold gives of several on one resource: DENY, else the strongest
     (the lowest id among equals, so the oldest mapping id stays)."""
     return min(
