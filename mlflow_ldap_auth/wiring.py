@@ -207,6 +207,7 @@ def build_plugin(settings: Settings, auth) -> Plugin:
     token_store = TokenStore(engine)
     tokens = TokenAuthenticator(token_store, revalidator, login_service.names_user, metrics=metrics)
     mappings = mapping_service(auth.store, groups, directory)
+    names = ResourceNames()
     return Plugin(
         settings=settings,
         directory=directory,
@@ -215,7 +216,10 @@ def build_plugin(settings: Settings, auth) -> Plugin:
         sync=sync,
         provisioner=login_service.provisioner,
         mappings=mappings,
-        access=who_has_access(settings, auth.store, mappings, policy, names=ResourceNames()),
+        groups=groups,
+        policy=policy,
+        names=names,
+        access=who_has_access(settings, auth.store, mappings, policy, names=names),
         permission_cache=permission_cache,
         tokens=tokens,
         token_service=token_service(
