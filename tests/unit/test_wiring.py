@@ -85,3 +85,59 @@ def test_the_check_finds_what_it_forbids():
         "builds WhoHasAccess",
         "builds start_activity",
     ]
+
+
+#: Where requests are handled: a handler asks the service it uses, never walks through
+#: one service to another (``plugin.sync.policy.decide``).
+HANDLER_DIRS = ("web", "mlflow_compat")
+PLUGIN_NAMES = {"plugin", "service"}
+
+
+def walks(path: Path, tree: ast.AST) -> list[str]:
+    """Chains of three or more attributes off the plugin (``current_plugin()``, or a
+    name ``plugin``/``service``). The settings are configuration, read where needed."""
+    found, covered = [], set()
+    where = path.relative_to(PACKAGE_DIR.parent)
+    for node in ast.walk(tree):  # outer attributes first: each chain is seen whole once
+        if id(node) in covered:
+            continue
+        chain, inner = [], node
+        while isinstance(inner, ast.Attribute):
+            covered.add(id(inner))
+            chain.append(inner.attr)
+            inner = inner.value
+        chain.reverse()
+        from_plugin = (isinstance(inner, ast.Name) and inner.id in PLUGIN_NAMES) or (
+            isinstance(inner, ast.Call)
+            and isinstance(inner.func, ast.Name)
+            and inner.func.id == "current_plugin"
+        )
+        if from_plugin and len(chain) >= 3 and chain[0] != "settings":
+            found.append(f"{where}:{node.lineno} walks {'.'.join(chain)}")
+    return found
+
+
+def handler_modules():
+    for directory in HANDLER_DIRS:
+        yield from sorted((PACKAGE_DIR / directory).rglob("*.py"))
+
+
+def test_handlers_ask_the_service_they_use():
+    found = [line for path in handler_modules() for line in walks(path, parsed(path))]
+    assert found == []
+
+
+def test_the_walk_check_finds_what_it_forbids():
+    source = (
+        "decision = service.sync.policy.decide(user)\n"
+        "found = current_plugin().access.names.search(kind, text)\n"
+        "days = current_plugin().settings.ldap.audit_retention_days\n"
+        "record = plugin.token_service.visible(principal, token_id)\n"
+        "cache = plugin.login_service.cache.entries.clear()\n"
+    )
+    found = walks(PACKAGE_DIR / "web" / "page.py", ast.parse(source))
+    assert [line.split(" ", 1)[1] for line in found] == [
+        "walks sync.policy.decide",
+        "walks access.names.search",
+        "walks login_service.cache.entries.clear",
+    ]
