@@ -99,7 +99,7 @@ def token_service(
     settings: Settings,
     token_store: TokenStore,
     *,
-    admin_flags: Any | None,
+    admin_flags: Any,
     authenticator: TokenAuthenticator | None,
 ) -> TokenService:
     """The token operations of the REST API, the token page and the command line.
@@ -110,22 +110,21 @@ def token_service(
     whose remembered tokens a revocation forgets at once; None where no worker's caches
     live (the command line: servers re-read tokens within seconds).
     """
-    if admin_flags is None:
 
-        def is_admin(_username: str) -> bool:
-            return True
-
-    else:
-
-        def is_admin(username: str) -> bool:
-            return admin_flags.get_user(username).is_admin
+    def store_says_admin(username: str) -> bool:
+        return admin_flags.get_user(username).is_admin
 
     return TokenService(
         token_store,
         settings.ldap.token_max_days,
-        is_admin=is_admin,
+        is_admin=_operator_is_admin if admin_flags is None else store_says_admin,
         forget_cached=authenticator.forget if authenticator is not None else _nothing_cached,
     )
+
+
+def _operator_is_admin(_username: str) -> bool:
+    """The operator at the command line holds the configuration file: an admin."""
+    return True
 
 
 def _nothing_cached() -> None:

@@ -66,7 +66,7 @@ def status_report(service: Plugin) -> dict:
     servers = directory.server_status()
     try:
         directory.check_service_bind()
-        service_bind = {"ok": True, "error": None}
+        service_bind: dict[str, object] = {"ok": True, "error": None}
     except AuthError as exc:
         service_bind = {"ok": False, "error": str(exc)}
     permission_cache = service.permission_cache.status() if service.permission_cache else None

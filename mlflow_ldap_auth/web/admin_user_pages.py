@@ -23,7 +23,7 @@ def _service() -> Plugin:
 
 def nesting_paths(explained: dict) -> dict[str, list[str]]:
     """For each nested group: the chain of groups through which the user is in it."""
-    child_of = {}
+    child_of: dict[str, str] = {}
     for edge in explained["nesting"]:
         child_of.setdefault(edge["group"], edge["via"])
     direct = set(explained["groups"]["direct"])
