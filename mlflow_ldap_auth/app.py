@@ -1,7 +1,8 @@
 """``mlflow server --app-name ldap-auth``: the app factory MLflow's entry point names.
 
 ``create_app`` only wires: settings -> MLflow's auth engine -> one ``Plugin`` (directory,
-login service, mappings, caches) -> route guards, in the order ``bridge.serve`` keeps.
+login service, mappings, caches; built by ``wiring.build_plugin``, whose factories the
+command line shares) -> route guards, in the order ``bridge.serve`` keeps.
 MLflow imports this module once in the ``mlflow server`` process itself (to see whether
 ``create_app`` is a factory) before it starts any worker; that import runs
 ``preflight``, so an unsupported MLflow or a bad configuration stops the command with
@@ -15,31 +16,14 @@ import os
 import secrets
 import sys
 
-from mlflow_ldap_auth.activity import start_activity
-from mlflow_ldap_auth.auth.access_policy import AccessPolicy, ConfiguredGroups
-from mlflow_ldap_auth.auth.accounts import AccountStore
-from mlflow_ldap_auth.auth.admission import Admission
-from mlflow_ldap_auth.auth.group_sync import GroupSync
-from mlflow_ldap_auth.auth.lockout import AttemptStore, LockoutGuard, LockoutPolicy
-from mlflow_ldap_auth.auth.login import LoginService, new_credential_cache
-from mlflow_ldap_auth.auth.provisioning import Provisioner
-from mlflow_ldap_auth.auth.revalidation import Revalidator
-from mlflow_ldap_auth.auth.user_checks import UserChecks
 from mlflow_ldap_auth.config import Settings, load_settings
 from mlflow_ldap_auth.db import tables
 from mlflow_ldap_auth.errors import ConfigError
-from mlflow_ldap_auth.ldap.directory import Directory
-from mlflow_ldap_auth.mappings.store import GroupStore
-from mlflow_ldap_auth.metrics import PERMISSION_CACHE_RESULTS, metrics_for
 from mlflow_ldap_auth.mlflow_compat import server_process
 from mlflow_ldap_auth.mlflow_compat.bridge import import_mlflow_auth, serve
-from mlflow_ldap_auth.mlflow_compat.permission_cache import PermissionCache, active_workspace
 from mlflow_ldap_auth.mlflow_compat.version import UnsupportedMlflow, check_supported
-from mlflow_ldap_auth.plugin import Plugin
-from mlflow_ldap_auth.tokens.authenticator import TokenAuthenticator
-from mlflow_ldap_auth.tokens.service import TokenService
-from mlflow_ldap_auth.tokens.store import TokenStore
 from mlflow_ldap_auth.web.preauth import PreAuthMiddleware
+from mlflow_ldap_auth.wiring import build_plugin
 
 _logger = logging.getLogger(__name__)
 
@@ -75,107 +59,6 @@ def _warn_about_settings(settings: Settings) -> None:
             "[ldap] tls_verify = false: the directory's certificate is NOT verified; "
             "anyone on the network path can read passwords."
         )
-
-
-def build_plugin(settings: Settings, auth) -> Plugin:
-    """Every service object of one worker, built whole (``auth``: MLflow's auth module)."""
-    # Imported after MLflow's auth module is configured: it imports that module.
-    from mlflow_ldap_auth.mappings.service import MappingService
-    from mlflow_ldap_auth.mappings.who_has_access import WhoHasAccess
-    from mlflow_ldap_auth.mlflow_compat.resource_names import ResourceNames
-
-    engine = tables.create_engine(settings.mlflow.database_uri)
-    if not server_process.admin_bootstrapped():
-        tables.migrate(engine)  # otherwise `mlflow server` did it once before starting workers
-    ldap = settings.ldap
-    metrics = metrics_for(os.environ)
-    directory = Directory(ldap, metrics)
-    groups = GroupStore(settings.mlflow.database_uri, engine=engine)
-    policy = AccessPolicy(
-        ConfiguredGroups(ldap.admin_group_dns, ldap.allowed_group_dns, directory), groups
-    )
-    lockout = LockoutGuard(
-        LockoutPolicy(ldap.lockout_threshold, ldap.lockout_window_seconds),
-        AttemptStore(engine),
-    )
-    permission_cache = None
-    if ldap.permission_cache_ttl_seconds > 0:
-        permission_cache = PermissionCache(
-            ldap.permission_cache_ttl_seconds,
-            workspace=active_workspace(auth.store),
-            count_lookup=metrics.cache_lookups("permission", PERMISSION_CACHE_RESULTS),
-        )
-    # Provisioning and role sync write some rows past MLflow's store: they empty the
-    # permission cache themselves, as the store's own writes do (``install``).
-    after_write = permission_cache.clear if permission_cache is not None else lambda: None
-    break_glass_name = settings.mlflow.admin_username
-    sync = GroupSync(
-        auth.store, groups, policy, break_glass_name=break_glass_name, after_write=after_write
-    )
-    accounts = AccountStore(engine)
-    cache = new_credential_cache(settings, metrics)
-    admission = Admission(
-        sync,
-        Provisioner(
-            auth.store, accounts, break_glass_name=break_glass_name, after_write=after_write
-        ),
-    )
-    revalidator = Revalidator(
-        interval_seconds=ldap.revalidate_interval_seconds,
-        grace_seconds=ldap.token_outage_grace_seconds,
-        lookup=directory.lookup,
-        lookup_many=directory.lookup_many,
-        checks=UserChecks(engine),
-        admission=admission,
-        cache=cache,
-        is_directory_user=lambda principal: principal.method == "password",
-        max_users=max(ldap.cache_max_size, 1000) * 2,
-    )
-    login_service = LoginService(
-        settings,
-        directory,
-        auth.store,
-        sync=sync,
-        accounts=accounts,
-        lockout=lockout,
-        cache=cache,
-        revalidator=revalidator,
-        admission=admission,
-        metrics=metrics,
-    )
-    token_store = TokenStore(engine)
-    tokens = TokenAuthenticator(token_store, revalidator, login_service.names_user, metrics=metrics)
-    token_service = TokenService(
-        token_store,
-        ldap.token_max_days,
-        is_admin=lambda username: auth.store.get_user(username).is_admin,
-        forget_cached=tokens.forget,
-    )
-    mappings = MappingService(auth.store, groups, directory)
-    return Plugin(
-        settings=settings,
-        directory=directory,
-        store=auth.store,
-        login_service=login_service,
-        sync=sync,
-        provisioner=login_service.provisioner,
-        mappings=mappings,
-        access=WhoHasAccess(
-            auth.store,
-            mappings,
-            directory,
-            ResourceNames(),
-            ldap,
-            default_permission=settings.mlflow.default_permission,
-            policy=policy,
-        ),
-        permission_cache=permission_cache,
-        tokens=tokens,
-        token_service=token_service,
-        revalidator=revalidator,
-        metrics=metrics,
-        activity=start_activity(engine, ldap.audit_retention_days),
-    )
 
 
 def create_app():

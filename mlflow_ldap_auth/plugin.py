@@ -14,6 +14,7 @@ from flask import Flask, current_app
 
 if TYPE_CHECKING:
     from mlflow_ldap_auth.activity import Activity
+    from mlflow_ldap_auth.auth.access_policy import AccessPolicy
     from mlflow_ldap_auth.auth.group_sync import GroupSync
     from mlflow_ldap_auth.auth.login import LoginService
     from mlflow_ldap_auth.auth.provisioning import Provisioner
@@ -21,9 +22,11 @@ if TYPE_CHECKING:
     from mlflow_ldap_auth.config import Settings
     from mlflow_ldap_auth.ldap.directory import Directory
     from mlflow_ldap_auth.mappings.service import MappingService
+    from mlflow_ldap_auth.mappings.store import GroupStore
     from mlflow_ldap_auth.mappings.who_has_access import WhoHasAccess
     from mlflow_ldap_auth.metrics import Metrics
     from mlflow_ldap_auth.mlflow_compat.permission_cache import PermissionCache
+    from mlflow_ldap_auth.mlflow_compat.resource_names import ResourceNames
     from mlflow_ldap_auth.tokens.authenticator import TokenAuthenticator
     from mlflow_ldap_auth.tokens.service import TokenService
 
@@ -40,6 +43,12 @@ class Plugin:
     sync: GroupSync
     provisioner: Provisioner
     mappings: MappingService
+    #: The mapped groups' rows (the admin flag, the names mappings hold).
+    groups: GroupStore
+    #: Who may log in and who is an admin (``admin_groups``, ``allowed_groups``, mappings).
+    policy: AccessPolicy
+    #: Resources by name and id: labels, the add form's search, patterns typed by name.
+    names: ResourceNames
     #: "Who has access" and the mapping previews (docs/admin-page.md).
     access: WhoHasAccess
     #: None when ``permission_cache_ttl_seconds = 0``.

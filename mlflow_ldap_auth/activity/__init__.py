@@ -27,6 +27,10 @@ class Activity:
     recorder: ActivityRecorder
     store: ActivityStore
 
+    def stats(self) -> dict:
+        """The recorder's counts (the status page)."""
+        return self.recorder.stats()
+
     def stop(self) -> None:
         """Stop recording (the sink goes, the queue is written)."""
         self.recorder.stop()

@@ -108,3 +108,8 @@ class AccessPolicy:
             allowed_refs,
             [group.uuid for group in mapped if group.is_admin],
         )
+
+    def admin_follows_directory(self) -> bool:
+        """Whether the directory decides who is an MLflow admin: ``admin_groups`` or
+        ``allowed_groups`` configured, or a mapping that grants admin."""
+        return self.configured.configured or any(group.is_admin for group in self.groups.list())

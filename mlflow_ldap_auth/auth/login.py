@@ -142,6 +142,10 @@ class LoginService:
             return None
         return self.peek(login, password)
 
+    def cache_status(self) -> dict:
+        """The remembered logins' counts and bounds (the status page)."""
+        return self.cache.status()
+
     def peek(self, login: str, password: str) -> Principal | None:
         """``cached_principal`` for credentials already parsed."""
         if not password or has_format_characters(login) or self.is_local_admin_name(login):

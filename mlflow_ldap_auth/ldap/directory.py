@@ -255,6 +255,14 @@ class Directory:
         """Bind as the service account (raises DirectoryUnavailable/InvalidCredentials)."""
         self._service.check_bind()
 
+    def group_cache_status(self) -> dict | None:
+        """The remembered group entries' counts; None when none are remembered."""
+        return self.group_entries.status() if self.group_entries is not None else None
+
+    def operation_counts(self) -> dict:
+        """Every bind and search sent so far (the status page)."""
+        return self.operations.snapshot()
+
     def forget_groups(self) -> None:
         """Forget the remembered group entries (a cache flush)."""
         if self.group_entries is not None:

@@ -47,9 +47,7 @@ def _answer(status: int, error_code: str, message: str) -> Response:
 
 def install(app: Flask, service: Plugin) -> None:
     def admin_flag_follows_directory() -> bool:
-        return service.sync.policy.configured.configured or any(
-            group.is_admin for group in service.sync.groups.list()
-        )
+        return service.policy.admin_follows_directory()
 
     def guard_local_accounts():
         key = (request.path, request.method)

@@ -89,7 +89,7 @@ def install(app: Flask, plugin: Plugin) -> None:
         if rename is None:
             return None
         names = names_touched(rename, rename_routes.stored_name(rename.name))
-        mappings = plugin.mappings.groups.mappings_on_names(
+        mappings = plugin.groups.mappings_on_names(
             rules.request_workspace(), rename_routes.RENAMED_RESOURCE_TYPES, names
         )
         if not mappings:

@@ -10,8 +10,10 @@
 | GET    /status                        | servers, service bind, caches of this worker |
 | GET    /access?resource_type=&resource=| who has access to one resource, and why     |
 
-Access is checked by ``admin_guard`` (installed by the app factory ahead of MLflow's
-own hook, so a non-admin gets a JSON 403 in MLflow's format rather than plain text).
+The answers the admin page gives too (a user explained, the status) are built in
+``admin_reports``. Access is checked by ``admin_guard`` (installed by the app factory
+ahead of MLflow's own hook, so a non-admin gets a JSON 403 in MLflow's format rather
+than plain text).
 """
 
 from __future__ import annotations
@@ -21,18 +23,13 @@ import os
 
 from flask import Blueprint, jsonify, request
 from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import (
-    INVALID_PARAMETER_VALUE,
-    RESOURCE_DOES_NOT_EXIST,
-    TEMPORARILY_UNAVAILABLE,
-)
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, TEMPORARILY_UNAVAILABLE
 from mlflow.server.handlers import catch_mlflow_exception
 
-from mlflow_ldap_auth.auth.access import applicable
 from mlflow_ldap_auth.errors import AuthError
 from mlflow_ldap_auth.mlflow_compat.workspaces import DEFAULT_WORKSPACE
 from mlflow_ldap_auth.plugin import Plugin, current_plugin
-from mlflow_ldap_auth.web.authn import authenticate_request
+from mlflow_ldap_auth.web.admin_reports import actor, explain_user, status_report
 
 _logger = logging.getLogger(__name__)
 
@@ -43,11 +40,6 @@ blueprint = Blueprint("ldap_auth_api", __name__, url_prefix=API_PREFIX)
 
 def _service() -> Plugin:
     return current_plugin()
-
-
-def actor() -> str | None:
-    """The username behind the current request (for audit lines)."""
-    return getattr(authenticate_request(), "username", None)
 
 
 @blueprint.get("/group-mappings")
@@ -100,40 +92,6 @@ def delete_group_mapping(mapping_id: str):
     return jsonify({"group_mapping": mapping.to_json()})
 
 
-def explain_user(service: Plugin, username: str) -> dict:
-    """What the directory says about ``username`` and what the mappings give them.
-
-    ``permissions``: per resource the mappings name, the permission MLflow gives the
-    person there, folded as *who has access* folds (``WhoHasAccess.granted_to``).
-    """
-    try:
-        user = service.directory.lookup(username)
-    except AuthError as exc:
-        raise MlflowException(f"directory lookup failed: {exc}", TEMPORARILY_UNAVAILABLE) from None
-    if user is None:
-        raise MlflowException(f"no user {username!r} in the directory", RESOURCE_DOES_NOT_EXIST)
-    mappings = service.mappings.list()
-    applying = applicable(mappings, set(user.uuid_by_group_dn.values()))
-    decision = service.sync.policy.decide(user)
-    return {
-        "username": user.username,
-        "dn": user.dn,
-        "groups": {
-            "direct": sorted(user.direct_group_dns),
-            "nested": sorted(user.group_dns - user.direct_group_dns),
-        },
-        "nesting": [{"group": parent, "via": child} for parent, child in user.group_parents],
-        "admin": bool(decision.is_admin),
-        "admin_follows_directory": decision.is_admin is not None,
-        "allowed": decision.allowed,
-        "mappings": [m.to_json() for m in applying],
-        "permissions": service.access.granted_to(
-            user.username, applying, is_admin=bool(decision.is_admin)
-        ),
-        "default_permission": service.settings.mlflow.default_permission,
-    }
-
-
 @blueprint.get("/users/<path:username>")
 @catch_mlflow_exception
 def lookup_user(username: str):
@@ -164,28 +122,6 @@ def flush_cache():
     service = _service()
     service.flush_caches()
     return jsonify({"flushed": True, "worker": os.getpid()})
-
-
-def status_report(service: Plugin) -> dict:
-    servers = service.directory.server_status()
-    try:
-        service.directory.check_service_bind()
-        service_bind: dict[str, bool | str | None] = {"ok": True, "error": None}
-    except AuthError as exc:
-        service_bind = {"ok": False, "error": str(exc)}
-    permission_cache = service.permission_cache.status() if service.permission_cache else None
-    return {
-        "worker": os.getpid(),
-        "servers": servers,
-        "service_bind": service_bind,
-        "cache": service.login_service.cache.status(),
-        "group_cache": groups.status() if (groups := service.directory.group_entries) else None,
-        "permission_cache": permission_cache,
-        "revalidation": service.revalidator.status(),
-        "ldap_operations": service.directory.operations.snapshot(),
-        "metrics": service.metrics.enabled,
-        "activity": service.activity.recorder.stats() if service.activity else None,
-    }
 
 
 @blueprint.get("/status")
