@@ -507,8 +507,10 @@ class MlflowServer:
             for line in self.log().splitlines()
         )
 
-    def wait_exit(self, timeout: float = 60.0) -> int:
-        """For servers expected to refuse to start: their exit status."""
+    def wait_exit(self, timeout: float = START_SECONDS) -> int:
+        """For servers expected to refuse to start: their exit status. A refusal comes
+        after MLflow's start-up, as long as a start may take (a fixed 60 s was passed
+        on a busy machine)."""
         return self.process.wait(timeout)
 
     def log(self) -> str:
