@@ -35,7 +35,7 @@ def test_the_server_stops_with_one_line_when_mlflow_is_too_new(slapd, tmp_path):
     pythonpath = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
     server = MlflowServer(ldap_config(tmp_path, slapd.ldap_uri), env={"PYTHONPATH": pythonpath})
     server.start_process_only()
-    status = server.wait_exit(timeout=60)
+    status = server.wait_exit()
     log = server.log()
     assert status != 0
     lines = [line for line in log.splitlines() if "supports MLflow" in line]
@@ -52,7 +52,7 @@ def test_the_server_refuses_to_start_with_assistant_delegation_enabled(slapd, tm
     """MLflow 3.18 honours a delegation header before the authorization function runs:
     such requests would skip revalidation and allowed_groups, so the key is refused."""
     with start_server(tmp_path, slapd, env={DELEGATION_KEY: "k" * 64}, ready=False) as server:
-        status = server.wait_exit(timeout=60)
+        status = server.wait_exit()
         log = server.log()
     assert status != 0
     lines = [line for line in log.splitlines() if DELEGATION_KEY in line]

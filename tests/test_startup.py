@@ -9,7 +9,7 @@ def test_bad_config_stops_the_server_with_one_message_naming_key_and_file(slapd,
     with start_server(
         tmp_path, slapd, ready=False, cache_ttl_seconds="soon", colour="blue"
     ) as server:
-        status = server.wait_exit(timeout=60)
+        status = server.wait_exit()
     config, log = server.config_path, server.log()
     assert status != 0
     assert "cache_ttl_seconds" in log and "colour: unknown key" in log
@@ -20,7 +20,7 @@ def test_bad_config_stops_the_server_with_one_message_naming_key_and_file(slapd,
 
 def test_missing_config_file_stops_the_server(tmp_path):
     with start_server(tmp_path, config=tmp_path / "does-not-exist.ini", ready=False) as server:
-        assert server.wait_exit(timeout=60) != 0
+        assert server.wait_exit() != 0
     assert "cannot read the file" in server.log()
     assert "Traceback" not in server.log()
 
