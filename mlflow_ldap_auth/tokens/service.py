@@ -29,17 +29,10 @@ import builtins
 import time
 from collections.abc import Callable
 
-from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import (
-    INVALID_PARAMETER_VALUE,
-    PERMISSION_DENIED,
-    RESOURCE_DOES_NOT_EXIST,
-    RESOURCE_EXHAUSTED,
-)
-
 from mlflow_ldap_auth.auth.audit import audit
 from mlflow_ldap_auth.auth.login import name_key
 from mlflow_ldap_auth.auth.provisioning import Principal
+from mlflow_ldap_auth.errors import Forbidden, InvalidRequest, NotFound, RateLimited
 from mlflow_ldap_auth.tokens.secret_format import new_secret, secret_hash
 from mlflow_ldap_auth.tokens.store import (
     CreationLimits,
@@ -61,16 +54,8 @@ DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 
 
-def _invalid(message: str) -> MlflowException:
-    return MlflowException(message, INVALID_PARAMETER_VALUE)
-
-
-class CreationRateExceeded(MlflowException):
-    """429 in MLflow's format; ``retry_after``: seconds until a creation is allowed again."""
-
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message, RESOURCE_EXHAUSTED)
-        self.retry_after = retry_after
+class CreationRateExceeded(RateLimited):
+    """429 with ``Retry-After``: seconds until a creation is allowed again."""
 
 
 def page_size(value) -> int:
@@ -81,7 +66,7 @@ def page_size(value) -> int:
     except (TypeError, ValueError):
         size = 0
     if isinstance(value, bool) or not 1 <= size <= MAX_PAGE_SIZE:
-        raise _invalid(f"'max_results' must be a whole number from 1 to {MAX_PAGE_SIZE}")
+        raise InvalidRequest(f"'max_results' must be a whole number from 1 to {MAX_PAGE_SIZE}")
     return size
 
 
@@ -90,18 +75,18 @@ def page_after(token) -> tuple[int, str] | None:
         return None
     after = parse_page_token(token) if isinstance(token, str) else None
     if after is None:
-        raise _invalid(f"'page_token' is not one this server gave out: {token!r}")
+        raise InvalidRequest(f"'page_token' is not one this server gave out: {token!r}")
     return after
 
 
 def check_name(name) -> str:
     if not isinstance(name, str) or not name.strip():
-        raise _invalid("'name' is required: a short text saying what the token is for")
+        raise InvalidRequest("'name' is required: a short text saying what the token is for")
     name = name.strip()
     if len(name) > MAX_NAME_LENGTH:
-        raise _invalid(f"'name' is longer than {MAX_NAME_LENGTH} characters")
+        raise InvalidRequest(f"'name' is longer than {MAX_NAME_LENGTH} characters")
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
-        raise _invalid("'name' contains a control character")
+        raise InvalidRequest("'name' contains a control character")
     return name
 
 
@@ -109,9 +94,9 @@ def check_days(days, max_days: int) -> int:
     if isinstance(days, str) and days.strip().isdigit() and days.strip().isascii():
         days = int(days.strip())
     if isinstance(days, bool) or not isinstance(days, int):
-        raise _invalid(f"'expires_in_days' is required: a whole number from 1 to {max_days}")
+        raise InvalidRequest(f"'expires_in_days' is required: a whole number from 1 to {max_days}")
     if not 1 <= days <= max_days:
-        raise _invalid(f"'expires_in_days' must be from 1 to {max_days} (token_max_days)")
+        raise InvalidRequest(f"'expires_in_days' must be from 1 to {max_days} (token_max_days)")
     return days
 
 
@@ -134,14 +119,10 @@ class TokenService:
         self, requester: Principal, name, expires_in_days, source: str | None
     ) -> tuple[TokenRecord, str]:
         if requester.method == "token":
-            raise MlflowException(
-                "a token cannot create tokens: log in with your directory password",
-                PERMISSION_DENIED,
-            )
+            raise Forbidden("a token cannot create tokens: log in with your directory password")
         if requester.method != "password":
-            raise MlflowException(
-                "only directory users have tokens; the break-glass admin cannot create one",
-                INVALID_PARAMETER_VALUE,
+            raise InvalidRequest(
+                "only directory users have tokens; the break-glass admin cannot create one"
             )
         name = check_name(name)
         days = check_days(expires_in_days, self.max_days)
@@ -171,7 +152,7 @@ class TokenService:
     def _refused(requester: Principal, limit: LimitReached, source: str | None):
         if limit.window is None:
             reason = "active_limit"
-            error = _invalid(
+            error = InvalidRequest(
                 f"{requester.username} already has {limit.limit} active tokens: revoke some first"
             )
         else:
@@ -197,9 +178,7 @@ class TokenService:
         """Whose tokens ``requester`` asks for (None: everyone's), if they may see them."""
         if (user is not None and name_key(user) != name_key(requester.username)) or everyone:
             if not self._is_admin(requester.username):
-                raise MlflowException(
-                    "only MLflow admins may list other users' tokens", PERMISSION_DENIED
-                )
+                raise Forbidden("only MLflow admins may list other users' tokens")
             return None if everyone else user
         return requester.username
 
@@ -231,7 +210,7 @@ class TokenService:
     def revoke(self, requester: Principal, token_id: str, source: str | None) -> TokenRecord:
         record = self.visible(requester, token_id)
         if record is None:
-            raise MlflowException(f"no token {token_id!r}", RESOURCE_DOES_NOT_EXIST)
+            raise NotFound(f"no token {token_id!r}")
         if record.revoked_at is not None:
             return record
         revoked = self.store.revoke(token_id, requester.username, int(self._clock()))
