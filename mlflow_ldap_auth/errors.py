@@ -15,6 +15,8 @@ error reads either the same way.
 
 from __future__ import annotations
 
+from mlflow_ldap_auth import reasons
+
 
 class ConfigError(Exception):
     """The configuration file has one or more problems; all are listed."""
@@ -33,7 +35,7 @@ class AuthError(Exception):
     operators (log), never sent to the client verbatim.
     """
 
-    reason = "error"
+    reason = reasons.ERROR
 
     def __init__(self, message: str = "", reason: str | None = None) -> None:
         super().__init__(message or self.__class__.__name__)
@@ -44,19 +46,19 @@ class AuthError(Exception):
 class InvalidCredentials(AuthError):
     """Unknown user, wrong or empty password, malformed header, refused account."""
 
-    reason = "invalid_credentials"
+    reason = reasons.INVALID_CREDENTIALS
 
 
 class NotAllowed(AuthError):
     """The password is right but this account may not use MLflow."""
 
-    reason = "not_allowed"
+    reason = reasons.NOT_ALLOWED
 
 
 class DirectoryUnavailable(AuthError):
     """No directory server could answer (down, timed out, TLS failure, misconfigured)."""
 
-    reason = "directory_unavailable"
+    reason = reasons.DIRECTORY_UNAVAILABLE
 
 
 class SearchRefused(DirectoryUnavailable):
@@ -65,7 +67,7 @@ class SearchRefused(DirectoryUnavailable):
     answer this search. A login still answers 503; revalidation tells it apart from an
     outage (``auth.revalidation``)."""
 
-    reason = "search_error"
+    reason = reasons.SEARCH_ERROR
 
 
 class DomainError(Exception):

@@ -21,6 +21,7 @@ import builtins
 
 from mlflow.exceptions import MlflowException
 
+from mlflow_ldap_auth import reasons
 from mlflow_ldap_auth.auth.access import (
     ADMIN_RESOURCE_TYPE,
     Mapping,
@@ -262,11 +263,11 @@ class MappingService:
                 workspace=workspace,
             )
         audit(
-            "mapping_created",
+            reasons.MAPPING_CREATED,
             user=actor,
             source=None,
             result="success",
-            reason="api",
+            reason=reasons.API,
             before=None,
             after=mapping.to_json(),
         )
@@ -314,11 +315,11 @@ class MappingService:
             if not self.store.list_role_permissions(grant.role_id):
                 self.store.delete_role(grant.role_id)  # also ends its assignments
         audit(
-            "mapping_deleted",
+            reasons.MAPPING_DELETED,
             user=actor,
             source=None,
             result="success",
-            reason="api",
+            reason=reasons.API,
             before=mapping.to_json(),
             after=None,
         )

@@ -22,6 +22,7 @@ from flask import Flask, after_this_request, request
 from mlflow.server.auth import routes
 from werkzeug.datastructures import Authorization
 
+from mlflow_ldap_auth import reasons
 from mlflow_ldap_auth.auth.audit import audit
 from mlflow_ldap_auth.errors import Forbidden, InvalidRequest
 from mlflow_ldap_auth.mlflow_compat.provision_on_demand import target_username
@@ -78,11 +79,11 @@ def install(app: Flask, service: Plugin) -> None:
                 def audit_rotation(response):
                     if response.status_code < 400:
                         audit(
-                            "break_glass_password_changed",
+                            reasons.BREAK_GLASS_PASSWORD_CHANGED,
                             user=actor,
                             source=request.remote_addr,
                             result="success",
-                            reason="api",
+                            reason=reasons.API,
                         )
                     return response
 

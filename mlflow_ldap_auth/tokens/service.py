@@ -29,6 +29,7 @@ import builtins
 import time
 from collections.abc import Callable
 
+from mlflow_ldap_auth import reasons
 from mlflow_ldap_auth.auth.audit import audit
 from mlflow_ldap_auth.auth.login import name_key
 from mlflow_ldap_auth.auth.provisioning import Principal
@@ -137,11 +138,11 @@ class TokenService:
         except LimitReached as limit:
             raise self._refused(requester, limit, source) from None
         audit(
-            "token_created",
+            reasons.TOKEN_CREATED,
             user=requester.username,
             source=source,
             result="success",
-            reason="created",
+            reason=reasons.CREATED,
             token_id=record.id,
             name=name,
             expires=record.to_json()["expires"],
@@ -151,12 +152,12 @@ class TokenService:
     @staticmethod
     def _refused(requester: Principal, limit: LimitReached, source: str | None):
         if limit.window is None:
-            reason = "active_limit"
+            reason = reasons.ACTIVE_LIMIT
             error = InvalidRequest(
                 f"{requester.username} already has {limit.limit} active tokens: revoke some first"
             )
         else:
-            reason = "rate_limited"
+            reason = reasons.RATE_LIMITED
             period = "minute" if limit.window <= 60 else "day"
             error = CreationRateExceeded(
                 f"{requester.username} created {limit.limit} tokens within the last "
@@ -164,7 +165,7 @@ class TokenService:
                 limit.retry_after,
             )
         audit(
-            "token_created",
+            reasons.TOKEN_CREATED,
             user=requester.username,
             source=source,
             result="refused",
@@ -218,13 +219,13 @@ class TokenService:
         if revoked is None:  # an ended token, purged since the check above
             raise MlflowException(f"no token {token_id!r}", RESOURCE_DOES_NOT_EXIST)
         if requester.method == OPERATOR:
-            reason = "revoked_by_operator"
+            reason = reasons.REVOKED_BY_OPERATOR
         elif requester.username == record.owner:
-            reason = "revoked_by_owner"
+            reason = reasons.REVOKED_BY_OWNER
         else:
-            reason = "revoked_by_admin"
+            reason = reasons.REVOKED_BY_ADMIN
         audit(
-            "token_revoked",
+            reasons.TOKEN_REVOKED,
             user=record.owner,
             source=source,
             result="success",
