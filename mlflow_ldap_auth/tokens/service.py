@@ -33,7 +33,7 @@ from mlflow_ldap_auth import reasons
 from mlflow_ldap_auth.auth.audit import audit
 from mlflow_ldap_auth.auth.login import name_key
 from mlflow_ldap_auth.auth.provisioning import Principal
-from mlflow_ldap_auth.errors import Forbidden, InvalidRequest, NotFound, RateLimited
+from mlflow_ldap_auth.errors import DomainError, Forbidden, InvalidRequest, NotFound, RateLimited
 from mlflow_ldap_auth.tokens.secret_format import new_secret, secret_hash
 from mlflow_ldap_auth.tokens.store import (
     CreationLimits,
@@ -150,7 +150,8 @@ class TokenService:
         return record, secret
 
     @staticmethod
-    def _refused(requester: Principal, limit: LimitReached, source: str | None):
+    def _refused(requester: Principal, limit: LimitReached, source: str | None) -> DomainError:
+        error: DomainError
         if limit.window is None:
             reason = reasons.ACTIVE_LIMIT
             error = InvalidRequest(
@@ -217,7 +218,7 @@ class TokenService:
         revoked = self.store.revoke(token_id, requester.username, int(self._clock()))
         self._forget_cached()
         if revoked is None:  # an ended token, purged since the check above
-            raise MlflowException(f"no token {token_id!r}", RESOURCE_DOES_NOT_EXIST)
+            raise NotFound(f"no token {token_id!r}")
         if requester.method == OPERATOR:
             reason = reasons.REVOKED_BY_OPERATOR
         elif requester.username == record.owner:

@@ -174,7 +174,7 @@ def test_a_token_purged_while_it_is_revoked_is_no_token(world, monkeypatch):
         return TokenStore.revoke(world.store, token_id, by, now)
 
     monkeypatch.setattr(world.store, "revoke", purged_first)
-    with pytest.raises(MlflowException) as info:
+    with pytest.raises(DomainError) as info:
         world.service.revoke(ALICE, record.id, None)
     assert info.value.error_code == "RESOURCE_DOES_NOT_EXIST"
 
