@@ -12,7 +12,7 @@ Filters (each optional; an empty string is no filter): ``user`` (exact, any case
 default ``DEFAULT_PAGE_SIZE``. Pages are cut by (time, id), not by offset, so paging
 through a table that is being written neither repeats nor skips a record that was
 there when the first page was read; ``page_token`` is opaque (URL-safe base64).
-A bad value of any of them is MLflow's ``INVALID_PARAMETER_VALUE`` (400).
+A bad value of any of them is an ``InvalidRequest`` (MLflow's ``INVALID_PARAMETER_VALUE``, 400).
 """
 
 from __future__ import annotations
@@ -24,10 +24,9 @@ import re
 from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
-from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
 from mlflow_ldap_auth.db import tables
+from mlflow_ldap_auth.errors import InvalidRequest
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
@@ -36,10 +35,6 @@ _TOKEN = re.compile(r"(\d{1,19}):(\d{1,19})")
 _BIGINT_MAX = 2**63 - 1
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MS = timedelta(milliseconds=1)
-
-
-def _invalid(message: str) -> MlflowException:
-    return MlflowException(message, INVALID_PARAMETER_VALUE)
 
 
 def iso_ms(ts_ms: int) -> str:
@@ -57,7 +52,7 @@ def parse_time(name: str, text: str) -> int:
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        raise _invalid(
+        raise InvalidRequest(
             f"{name} must be an ISO 8601 date or time such as 2026-12-03T09:00:00Z, got {text!r}"
         ) from None
     if moment.tzinfo is None:
@@ -78,7 +73,7 @@ def parse_page_token(token: str) -> tuple[int, int]:
     match = _TOKEN.fullmatch(text)
     # Both numbers are BIGINT columns: a larger one would be a database error (500).
     if not match or max(int(match.group(1)), int(match.group(2))) > _BIGINT_MAX:
-        raise _invalid(f"page_token is not one this server gave out: {token!r}")
+        raise InvalidRequest(f"page_token is not one this server gave out: {token!r}")
     return int(match.group(1)), int(match.group(2))
 
 
@@ -90,7 +85,7 @@ def _page_size(value) -> int:
     except (TypeError, ValueError):
         size = 0
     if isinstance(value, bool) or not 1 <= size <= MAX_PAGE_SIZE:
-        raise _invalid(f"max_results must be a whole number from 1 to {MAX_PAGE_SIZE}")
+        raise InvalidRequest(f"max_results must be a whole number from 1 to {MAX_PAGE_SIZE}")
     return size
 
 
@@ -98,7 +93,7 @@ def _text(name: str, value) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise _invalid(f"{name} must be text")
+        raise InvalidRequest(f"{name} must be text")
     return value.strip() or None
 
 

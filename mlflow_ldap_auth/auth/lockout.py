@@ -55,6 +55,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from cachetools import TTLCache
 
+from mlflow_ldap_auth import reasons
 from mlflow_ldap_auth.db import tables
 from mlflow_ldap_auth.errors import DirectoryUnavailable, InvalidCredentials
 from mlflow_ldap_auth.ldap.binding import THROTTLED
@@ -284,7 +285,7 @@ class LockoutGuard:
         except sa.exc.OperationalError as exc:
             raise DirectoryUnavailable(
                 f"the login attempt counter in database_uri is unavailable: {exc.orig}",
-                reason="attempt_store_error",
+                reason=reasons.ATTEMPT_STORE_ERROR,
             ) from None
         if slot is None:
             with self._lock:

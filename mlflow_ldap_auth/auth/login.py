@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import unicodedata
 
+from mlflow_ldap_auth import reasons
 from mlflow_ldap_auth.auth.accounts import AccountStore
 from mlflow_ldap_auth.auth.admission import Admission
 from mlflow_ldap_auth.auth.audit import audit
@@ -123,10 +124,10 @@ class LoginService:
     def login(self, login: str, password: str, source: str | None = None) -> Principal:
         if not password:
             # An empty password would be an anonymous bind (RFC 4513 5.1.2).
-            raise InvalidCredentials("empty password", reason="empty_password")
+            raise InvalidCredentials("empty password", reason=reasons.EMPTY_PASSWORD)
         if has_format_characters(login):
             raise InvalidCredentials(
-                "invisible format character in the username", reason="malformed_username"
+                "invisible format character in the username", reason=reasons.MALFORMED_USERNAME
             )
         if self.is_local_admin_name(login):
             return self._login_local_admin(password, source)
@@ -161,10 +162,14 @@ class LoginService:
                 "rotate it",
                 self._local_admin,
             )
-            raise InvalidCredentials("legacy default password", reason="legacy_default_password")
+            raise InvalidCredentials(
+                "legacy default password", reason=reasons.LEGACY_DEFAULT_PASSWORD
+            )
         stored = self.accounts.stored_password_hash(self._local_admin)
         if stored is None:
-            raise InvalidCredentials("no break-glass admin in the user store", reason="no_user")
+            raise InvalidCredentials(
+                "no break-glass admin in the user store", reason=reasons.NO_USER
+            )
         return self.cache.get_or_check(
             _LOCAL_KEY_PREFIX + self._local_admin,
             password,
@@ -174,8 +179,8 @@ class LoginService:
 
     def _check_local_admin(self, password: str, source: str | None) -> Principal:
         if not self.store.authenticate_user(self._local_admin, password):
-            raise InvalidCredentials("local admin password mismatch", reason="bad_password")
-        self._decided(self._local_admin, source, "success", "local_admin")
+            raise InvalidCredentials("local admin password mismatch", reason=reasons.BAD_PASSWORD)
+        self._decided(self._local_admin, source, "success", reasons.LOCAL_ADMIN)
         return Principal(username=self._local_admin, is_admin=True, method="local_admin")
 
     # -- directory users --------------------------------------------------
@@ -184,7 +189,7 @@ class LoginService:
         if self.is_local_admin_name(user.username):
             raise NotAllowed(
                 f"directory user {user.dn} has the name of the local admin",
-                reason="local_admin_name",
+                reason=reasons.LOCAL_ADMIN_NAME,
             )
         is_admin = self.admission.admit(user, source).is_admin
         if self.revalidator is not None:
@@ -194,7 +199,7 @@ class LoginService:
             user.username,
             source,
             "success",
-            "directory_bind",
+            reasons.DIRECTORY_BIND,
             login=login,
             dn=user.dn,
             admin=is_admin,
@@ -203,7 +208,7 @@ class LoginService:
         return principal
 
     def audit_refusal(self, login: str | None, source: str | None, error: AuthError) -> None:
-        if error.reason == "no_credentials":
+        if error.reason == reasons.NO_CREDENTIALS:
             return  # a browser's first request, not a login attempt
         result = "unavailable" if isinstance(error, DirectoryUnavailable) else "refused"
         self._decided(login, source, result, error.reason)
@@ -217,4 +222,4 @@ class LoginService:
     ) -> None:
         """Write one login decision to the audit log and count it in the metrics."""
         self.metrics.login(result, reason)
-        audit("login", user=user, source=source, result=result, reason=reason, **extra)
+        audit(reasons.LOGIN, user=user, source=source, result=result, reason=reason, **extra)

@@ -14,10 +14,11 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from mlflow_ldap_auth import reasons
 from mlflow_ldap_auth.errors import NotAllowed
 
 #: The audit reason of a directory user refused for having the break-glass name.
-LOCAL_ADMIN_NAME = "local_admin_name"
+LOCAL_ADMIN_NAME = reasons.LOCAL_ADMIN_NAME
 _SPACE_RUN = re.compile(" +")
 
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from mlflow.exceptions import MlflowException
 
+from mlflow_ldap_auth import reasons
 from mlflow_ldap_auth.auth.accounts import ADOPTED, AccountStore
 from mlflow_ldap_auth.auth.audit import audit
 from mlflow_ldap_auth.auth.names import refuse_break_glass_name
@@ -118,11 +119,11 @@ class Provisioner:
             self.store.update_user(username, is_admin=bool(is_admin))
         if self.accounts.claim(username, ADOPTED):
             audit(
-                "user_adopted",
+                reasons.USER_ADOPTED,
                 user=username,
                 source=source,
                 result="success",
-                reason="existing_mlflow_user",
+                reason=reasons.EXISTING_MLFLOW_USER,
                 previous_admin=existing.is_admin,
                 admin=bool(is_admin),
             )

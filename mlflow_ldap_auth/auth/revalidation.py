@@ -55,6 +55,7 @@ from dataclasses import replace
 
 from cachetools import TTLCache
 
+from mlflow_ldap_auth import reasons
 from mlflow_ldap_auth.auth.admission import NOT_IN_ALLOWED_GROUPS, Admission
 from mlflow_ldap_auth.auth.audit import audit
 from mlflow_ldap_auth.auth.credential_cache import CredentialCache
@@ -72,8 +73,8 @@ from mlflow_ldap_auth.ldap.entries import DirectoryUser
 
 _logger = logging.getLogger(__name__)
 
-GONE = "gone"
-NOT_ALLOWED = "not_allowed"
+GONE = reasons.GONE
+NOT_ALLOWED = reasons.NOT_ALLOWED
 #: How long a worker reuses a row it read (s): revalidation results and token
 #: refusals reach every worker within this plus one tick.
 STATUS_TTL_SECONDS = 5.0
@@ -188,18 +189,18 @@ class Revalidator:
         if row is None or row.status == UNCHECKED:
             raise DirectoryUnavailable(
                 f"{username}'s directory entry was never checked and the directory is down",
-                reason="revalidation_unavailable",
+                reason=reasons.REVALIDATION_UNAVAILABLE,
             )
         age = now - row.checked_at
         if row.status == CHECK_FAILED:
-            return f"owner_{CHECK_FAILED}" if age > self.interval else None
+            return reasons.OWNER_PREFIX + CHECK_FAILED if age > self.interval else None
         if row.status != OK:
-            return f"owner_{row.status}"
+            return reasons.OWNER_PREFIX + row.status
         if age > self.interval and age > self.grace:
             raise DirectoryUnavailable(
                 f"{username}'s directory entry was last checked {int(age)} s ago "
                 "(over token_outage_grace_seconds) and the directory is down",
-                reason="outage_grace_over",
+                reason=reasons.OUTAGE_GRACE_OVER,
             )
         return None
 
@@ -395,13 +396,13 @@ class Revalidator:
         elif row.status != OK:
             reason = row.status
         elif password_changed:
-            reason = "password_changed"
+            reason = reasons.PASSWORD_CHANGED
         elif before not in (OK, UNCHECKED):
-            reason = "usable_again"
+            reason = reasons.USABLE_AGAIN
         else:
-            reason = "groups_changed"
+            reason = reasons.GROUPS_CHANGED
         audit(
-            "user_revalidated",
+            reasons.USER_REVALIDATED,
             user=row.username,
             source=None,
             result=result,

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
+from mlflow_ldap_auth import reasons
 from mlflow_ldap_auth.db import tables
 from mlflow_ldap_auth.ldap.account_state import OK
 
@@ -28,7 +29,7 @@ CLAIM_SECONDS = 60
 #: The status of a row whose user has not been checked yet.
 UNCHECKED = "unchecked"
 #: The status of a row whose last check failed although the directory answered.
-CHECK_FAILED = "check_failed"
+CHECK_FAILED = reasons.CHECK_FAILED
 
 
 @dataclass(frozen=True)

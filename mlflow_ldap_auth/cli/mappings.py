@@ -21,7 +21,7 @@ from mlflow_ldap_auth import wiring
 from mlflow_ldap_auth.auth.access import ADMIN_RESOURCE_TYPE as ADMIN_TYPE
 from mlflow_ldap_auth.cli.common import operator_name, recorded, settings_or_none
 from mlflow_ldap_auth.config import Settings
-from mlflow_ldap_auth.errors import AuthError
+from mlflow_ldap_auth.errors import AuthError, DomainError
 from mlflow_ldap_auth.ldap.directory import Directory
 from mlflow_ldap_auth.mappings.store import GroupStore
 from mlflow_ldap_auth.mlflow_compat.bridge import import_mlflow_auth
@@ -68,7 +68,13 @@ def run(args: argparse.Namespace) -> int:
             mappings_file.apply_import(service, to_add, to_remove, operator_name())
         print(f"imported: {len(to_add)} added, {len(to_remove)} removed")
         return 0
-    except (OSError, mappings_file.MappingsFileError, AuthError, MlflowException) as exc:
+    except (
+        OSError,
+        mappings_file.MappingsFileError,
+        AuthError,
+        DomainError,
+        MlflowException,
+    ) as exc:
         print(f"mappings {args.action} failed: {getattr(exc, 'message', exc)}", file=sys.stderr)
         return 1
 

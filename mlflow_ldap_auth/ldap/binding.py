@@ -22,6 +22,7 @@ import ldap3
 from ldap3.core import exceptions as ldap_exc
 from ldap3.protocol.sasl.sasl import validate_simple_password
 
+from mlflow_ldap_auth import reasons
 from mlflow_ldap_auth.errors import DirectoryUnavailable, InvalidCredentials
 from mlflow_ldap_auth.ldap.connection import LdapConnection, OperationCounter
 from mlflow_ldap_auth.ldap.servers import (
@@ -40,7 +41,7 @@ _logger = logging.getLogger(__name__)
 MAX_USERNAME_LENGTH = 256
 
 #: The reason of the spraying guard's refusal (no bind was sent).
-THROTTLED = "throttled"
+THROTTLED = reasons.THROTTLED
 
 RESULT_INVALID_CREDENTIALS = 49
 RESULT_STRONGER_AUTH_REQUIRED = 8
@@ -50,16 +51,16 @@ RESULT_UNAVAILABLE = 52
 
 # Active Directory puts a sub-code in the diagnostic message of a failed bind.
 AD_BIND_REASONS = {
-    "525": "user_not_found",
-    "52e": "bad_password",
-    "530": "logon_hours",
-    "531": "workstation_restricted",
-    "532": "password_expired",
-    "533": "account_disabled",
-    "568": "too_many_sids",
-    "701": "account_expired",
-    "773": "must_change_password",
-    "775": "account_locked",
+    "525": reasons.USER_NOT_FOUND,
+    "52e": reasons.BAD_PASSWORD,
+    "530": reasons.LOGON_HOURS,
+    "531": reasons.WORKSTATION_RESTRICTED,
+    "532": reasons.PASSWORD_EXPIRED,
+    "533": reasons.ACCOUNT_DISABLED,
+    "568": reasons.TOO_MANY_SIDS,
+    "701": reasons.ACCOUNT_EXPIRED,
+    "773": reasons.MUST_CHANGE_PASSWORD,
+    "775": reasons.ACCOUNT_LOCKED,
 }
 _AD_DATA_CODE = re.compile(r"\bdata ([0-9a-f]{3,4})\b", re.IGNORECASE)
 
@@ -69,7 +70,9 @@ def ad_bind_reason(message: str | None) -> str | None:
     match = _AD_DATA_CODE.search(message or "")
     if not match:
         return None
-    return AD_BIND_REASONS.get(match.group(1).lower(), f"ad_code_{match.group(1).lower()}")
+    return AD_BIND_REASONS.get(
+        match.group(1).lower(), reasons.AD_CODE_PREFIX + match.group(1).lower()
+    )
 
 
 def check_login(login: str, password: str) -> None:
@@ -77,11 +80,11 @@ def check_login(login: str, password: str) -> None:
     # ldap3 turns an empty user or password into an anonymous bind that *succeeds*
     # (RFC 4513 5.1.2), so both are refused before any LDAP traffic.
     if not login or not login.strip():
-        raise InvalidCredentials("empty username", reason="empty_username")
+        raise InvalidCredentials("empty username", reason=reasons.EMPTY_USERNAME)
     if not password:
-        raise InvalidCredentials("empty password", reason="empty_password")
+        raise InvalidCredentials("empty password", reason=reasons.EMPTY_PASSWORD)
     if len(login) > MAX_USERNAME_LENGTH:
-        raise InvalidCredentials("username too long", reason="username_too_long")
+        raise InvalidCredentials("username too long", reason=reasons.USERNAME_TOO_LONG)
     try:
         # What ldap3 does to a simple-bind password (RFC 4013 SASLprep): a password it
         # cannot send (control characters, unassigned code points) is refused here,
@@ -89,7 +92,7 @@ def check_login(login: str, password: str) -> None:
         validate_simple_password(password)
     except ldap_exc.LDAPException:
         raise InvalidCredentials(
-            "the password contains characters LDAP cannot carry", reason="unusable_password"
+            "the password contains characters LDAP cannot carry", reason=reasons.UNUSABLE_PASSWORD
         ) from None
 
 
@@ -221,4 +224,4 @@ def _refusal(uri: str, bind_dn: str, result: dict) -> Exception:
         error += " (the server wants TLS: use ldaps:// or start_tls = true)"
     if code in (RESULT_BUSY, RESULT_UNAVAILABLE) or code is None:
         return _TryNextServer(error)
-    return DirectoryUnavailable(f"{uri}: {error}", reason="bind_error")
+    return DirectoryUnavailable(f"{uri}: {error}", reason=reasons.BIND_ERROR)

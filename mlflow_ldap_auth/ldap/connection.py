@@ -17,6 +17,7 @@ from typing import Literal, overload
 import ldap3
 from ldap3.core import exceptions as ldap_exc
 
+from mlflow_ldap_auth import reasons
 from mlflow_ldap_auth.errors import DirectoryUnavailable, SearchRefused
 from mlflow_ldap_auth.ldap.dn import InvalidDn, canonical_dn
 from mlflow_ldap_auth.ldap.servers import (
@@ -118,7 +119,7 @@ class LdapConnection:
             raise (SearchRefused if refused else DirectoryUnavailable)(
                 f"search under {base} failed: {code} "
                 f"{result.get('description')}: {result.get('message')}",
-                reason="search_error",
+                reason=reasons.SEARCH_ERROR,
             )
         return [
             entry

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from mlflow_ldap_auth import reasons
 from mlflow_ldap_auth.config import LdapSettings
 from mlflow_ldap_auth.errors import DirectoryUnavailable, InvalidCredentials
 from mlflow_ldap_auth.ldap.account_key import account_key, unknown_name_key
@@ -114,7 +115,9 @@ class Directory:
             entry = self._service.run(lambda c: self._find_or_none(c, name))
             if entry is None:
                 self._decoy_bind(name, password, guard)
-                raise InvalidCredentials(f"no entry matches {name.name!r}", reason="unknown_user")
+                raise InvalidCredentials(
+                    f"no entry matches {name.name!r}", reason=reasons.UNKNOWN_USER
+                )
             lockout = self._policies.for_entry(entry.policy)
             self._binder.connect_guarded(
                 entry.dn, password, guard, account_key(entry.dn), lockout, found=True

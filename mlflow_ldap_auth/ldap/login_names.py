@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mlflow_ldap_auth import reasons
 from mlflow_ldap_auth.errors import InvalidCredentials
 
 
@@ -52,12 +53,14 @@ def resolve(login: str, names: DomainNames, login_domains: frozenset[str]) -> Lo
             return LoginName(name)
         if names.is_active_directory:
             raise InvalidCredentials(
-                f"domain {domain!r} is not this directory's", reason="foreign_domain"
+                f"domain {domain!r} is not this directory's", reason=reasons.FOREIGN_DOMAIN
             )
         return LoginName(login)
     local, at, realm = login.rpartition("@")
     if at and local and realm and names.is_active_directory:
         if realm.casefold() in names.realms:
             return LoginName(local, upn=login)
-        raise InvalidCredentials(f"realm {realm!r} is not this directory's", reason="foreign_realm")
+        raise InvalidCredentials(
+            f"realm {realm!r} is not this directory's", reason=reasons.FOREIGN_REALM
+        )
     return LoginName(login)

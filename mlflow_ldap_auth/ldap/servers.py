@@ -39,6 +39,7 @@ from urllib.parse import urlsplit
 import ldap3
 from ldap3.core import exceptions as ldap_exc
 
+from mlflow_ldap_auth import reasons
 from mlflow_ldap_auth.config import LdapSettings
 from mlflow_ldap_auth.errors import DirectoryUnavailable
 from mlflow_ldap_auth.metrics import NULL_METRICS, Metrics
@@ -120,7 +121,7 @@ class ServerPool:
             "every LDAP server failed within the last "
             f"{PROBE_INTERVAL_SECONDS:g} s; not waiting for them (next check soon): "
             + "; ".join(f"{s.uri}: {s.last_error}" for s in self.servers),
-            reason="circuit_open",
+            reason=reasons.CIRCUIT_OPEN,
         )
 
     def _probing(self, state: ServerState, now: float) -> bool:

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
+from mlflow_ldap_auth import reasons
 from mlflow_ldap_auth.errors import DirectoryUnavailable, InvalidCredentials
 from mlflow_ldap_auth.ldap.binding import Binder
 from mlflow_ldap_auth.ldap.connection import LdapConnection, StaleConnection
@@ -77,7 +78,7 @@ class ServiceConnections:
                 # never the user's 401.
                 raise DirectoryUnavailable(
                     f"service account bind refused ({exc}); check bind_dn / bind_password",
-                    reason="service_bind_refused",
+                    reason=reasons.SERVICE_BIND_REFUSED,
                 ) from None
         try:
             yield connection

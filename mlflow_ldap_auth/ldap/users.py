@@ -15,6 +15,7 @@ import secrets
 
 import ldap3
 
+from mlflow_ldap_auth import reasons
 from mlflow_ldap_auth.config import LdapSettings
 from mlflow_ldap_auth.errors import InvalidCredentials
 from mlflow_ldap_auth.ldap.account_state import STATE_ATTRIBUTES, account_state
@@ -70,10 +71,12 @@ class UserLookup:
             search_filter = f"(|{search_filter}{upn})"
         entries = connection.search(self._base, search_filter, ldap3.SUBTREE, self._attributes)
         if not entries:
-            raise InvalidCredentials(f"no entry matches {search_filter}", reason="unknown_user")
+            raise InvalidCredentials(
+                f"no entry matches {search_filter}", reason=reasons.UNKNOWN_USER
+            )
         if len(entries) > 1:
             raise InvalidCredentials(
-                f"{len(entries)} entries match {search_filter}", reason="ambiguous_user"
+                f"{len(entries)} entries match {search_filter}", reason=reasons.AMBIGUOUS_USER
             )
         return self._user_entry(entries[0], login)
 
@@ -107,7 +110,7 @@ class UserLookup:
         """The entry at ``user_dn``."""
         entries = connection.search(user_dn, "(objectClass=*)", ldap3.BASE, self._attributes)
         if not entries:
-            raise InvalidCredentials(f"no entry at {user_dn}", reason="unknown_user")
+            raise InvalidCredentials(f"no entry at {user_dn}", reason=reasons.UNKNOWN_USER)
         return self._user_entry(entries[0], user_dn)
 
     def _user_entry(self, entry: dict, login: str) -> UserEntry:
@@ -116,7 +119,7 @@ class UserLookup:
         if not value:
             raise InvalidCredentials(
                 f"{entry['dn']} has no {self._username_attribute} attribute (login {login!r})",
-                reason="no_username_attribute",
+                reason=reasons.NO_USERNAME_ATTRIBUTE,
             )
         memberof = frozenset(dn_key_or_raw(dn) for dn in attributes.get("memberOf") or [])
         state = account_state(entry.get("raw_attributes") or {})

@@ -19,9 +19,8 @@ from __future__ import annotations
 
 import json
 
-from mlflow.exceptions import MlflowException
-
 from mlflow_ldap_auth.auth.access import ADMIN_RESOURCE_TYPE, Mapping
+from mlflow_ldap_auth.errors import DomainError
 from mlflow_ldap_auth.mappings.service import MappingService, validate_fields
 from mlflow_ldap_auth.mlflow_compat.workspaces import DEFAULT_WORKSPACE
 
@@ -87,7 +86,7 @@ def read_document(text: str, service: MappingService) -> list[Mapping]:
                 entry.get("permission"),
                 entry.get("workspace", DEFAULT_WORKSPACE),
             )
-        except Exception as exc:  # noqa: BLE001 - MlflowException and friends: reported
+        except Exception as exc:  # noqa: BLE001 - InvalidRequest, MlflowException: reported
             problems.append(f"{where}: {getattr(exc, 'message', exc)}")
             continue
         group_uuid = entry.get("group_uuid")
@@ -96,7 +95,7 @@ def read_document(text: str, service: MappingService) -> list[Mapping]:
             continue
         try:
             found = service.find_group(group, group_uuid)
-        except MlflowException as exc:
+        except DomainError as exc:
             problems.append(f"{where}: {exc.message}")
             continue
         assert found.uuid is not None  # find_group refuses a group without one

@@ -10,8 +10,9 @@ hand are never touched: only roles named ``ldap-group:*`` are managed.
 Validation asks MLflow's own rules for each resource type (``mlflow_compat.rules``:
 sub-resources take only ``*``, workspace grants take what MLflow allows, an experiment
 pattern is an experiment id and is stored as MLflow matches it: ``"007"`` as ``"7"``, ...);
-every refusal is an ``MlflowException`` with ``INVALID_PARAMETER_VALUE`` (HTTP 400),
-raised before anything is written.
+every refusal is an ``InvalidRequest`` (MLflow's ``INVALID_PARAMETER_VALUE``, HTTP 400),
+raised before anything is written. MLflow's own rules and store still raise
+``MlflowException``, passed on as MLflow wrote it.
 """
 
 from __future__ import annotations
@@ -19,12 +20,8 @@ from __future__ import annotations
 import builtins
 
 from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import (
-    INVALID_PARAMETER_VALUE,
-    RESOURCE_ALREADY_EXISTS,
-    RESOURCE_DOES_NOT_EXIST,
-)
 
+from mlflow_ldap_auth import reasons
 from mlflow_ldap_auth.auth.access import (
     ADMIN_RESOURCE_TYPE,
     Mapping,
@@ -35,6 +32,7 @@ from mlflow_ldap_auth.auth.access import (
     parse_mapping_id,
 )
 from mlflow_ldap_auth.auth.audit import audit
+from mlflow_ldap_auth.errors import AlreadyExists, InvalidRequest, NotFound
 from mlflow_ldap_auth.ldap.directory import Directory, DirectoryGroup
 from mlflow_ldap_auth.ldap.dn import is_valid_dn
 from mlflow_ldap_auth.mappings.store import GroupStore, MappedGroup
@@ -44,10 +42,6 @@ from mlflow_ldap_auth.mlflow_compat.workspaces import DEFAULT_WORKSPACE
 #: The id of a mapping checked but not saved (``MappingService.draft``).
 DRAFT_ID = "new"
 ALL_WORKSPACES = "*"
-
-
-def _invalid(message: str) -> MlflowException:
-    return MlflowException(message, INVALID_PARAMETER_VALUE)
 
 
 def validate_fields(
@@ -65,7 +59,7 @@ def validate_fields(
         if not isinstance(value, str) or not value.strip():
             problems.append(f"'{name}' must be a non-empty string")
     if problems:
-        raise _invalid("; ".join(problems))
+        raise InvalidRequest("; ".join(problems))
     # The loop above refused anything but strings.
     assert isinstance(group, str) and isinstance(resource_type, str)
     assert isinstance(resource_pattern, str) and isinstance(permission, str)
@@ -74,16 +68,18 @@ def validate_fields(
     resource_pattern, workspace = resource_pattern.strip(), workspace.strip()
     permission = permission.strip().upper()
     if not is_valid_dn(group):
-        raise _invalid(f"'group' is not a valid DN: {group!r}")
+        raise InvalidRequest(f"'group' is not a valid DN: {group!r}")
     if resource_type == ADMIN_RESOURCE_TYPE:
         if resource_pattern != "*" or permission != "MANAGE":
-            raise _invalid("an admin mapping takes resource_pattern '*' and permission 'MANAGE'")
+            raise InvalidRequest(
+                "an admin mapping takes resource_pattern '*' and permission 'MANAGE'"
+            )
         return group, resource_type, "*", "MANAGE", ALL_WORKSPACES
     rules.check_permission(permission, resource_type)
     rules.check_resource_pattern(resource_pattern, resource_type)
     resource_pattern = rules.canonical_resource_pattern(resource_pattern, resource_type)
     if not rules.workspaces_enabled() and workspace != DEFAULT_WORKSPACE:
-        raise _invalid(
+        raise InvalidRequest(
             f"workspaces are not enabled on this server: workspace must be "
             f"'{DEFAULT_WORKSPACE}', got {workspace!r}"
         )
@@ -151,33 +147,29 @@ class MappingService:
 
         With both: they must name the same entry (or the DN names nothing, e.g. a file
         exported before the group was renamed: the id finds it). The entry must be a
-        group under ``group_search_base``. Refusals are ``MlflowException`` (400/404).
+        group under ``group_search_base``. Refusals are ``InvalidRequest`` / ``NotFound`` (400/404).
         """
         at_dn = self.directory.read_group(group_dn)
         found = at_dn
         if group_uuid:
             by_uuid = self.directory.find_group_by_uuid(group_uuid)
             if by_uuid is None:
-                raise MlflowException(
-                    f"no group with id {group_uuid!r} in the directory", RESOURCE_DOES_NOT_EXIST
-                )
+                raise NotFound(f"no group with id {group_uuid!r} in the directory")
             if at_dn is not None and at_dn.uuid != by_uuid.uuid:
-                raise _invalid(
+                raise InvalidRequest(
                     f"'group' {group_dn!r} and 'group_uuid' {group_uuid!r} name different "
                     f"directory entries ({at_dn.dn!r} and {by_uuid.dn!r})"
                 )
             found = by_uuid
         if found is None:
-            raise MlflowException(
-                f"no group {group_dn!r} in the directory", RESOURCE_DOES_NOT_EXIST
-            )
+            raise NotFound(f"no group {group_dn!r} in the directory")
         if not found.is_group:
-            raise _invalid(
+            raise InvalidRequest(
                 f"{found.dn!r} is not a group (a groupOfNames, groupOfUniqueNames, posixGroup "
                 "or AD group under group_search_base)"
             )
         if not found.uuid:
-            raise _invalid(f"the directory entry {found.dn!r} has no entryUUID / objectGUID")
+            raise InvalidRequest(f"the directory entry {found.dn!r} has no entryUUID / objectGUID")
         return found
 
     def draft(
@@ -220,10 +212,7 @@ class MappingService:
                     if resource_type == ADMIN_RESOURCE_TYPE
                     else (f"a mapping for {resource_type} {pattern!r} in workspace {workspace!r}")
                 )
-                raise MlflowException(
-                    f"group {found.dn!r} already has {what}; delete it first",
-                    RESOURCE_ALREADY_EXISTS,
-                )
+                raise AlreadyExists(f"group {found.dn!r} already has {what}; delete it first")
         return draft
 
     def create(
@@ -259,10 +248,9 @@ class MappingService:
             except MlflowException as exc:
                 if exc.error_code != "RESOURCE_ALREADY_EXISTS":
                     raise
-                raise MlflowException(
+                raise AlreadyExists(
                     f"group {row.dn!r} already has a mapping for {resource_type} "
-                    f"{pattern!r} in workspace {workspace!r}; delete it first",
-                    RESOURCE_ALREADY_EXISTS,
+                    f"{pattern!r} in workspace {workspace!r}; delete it first"
                 ) from None
             mapping = Mapping(
                 id=grant_mapping_id(grant.id),
@@ -275,11 +263,11 @@ class MappingService:
                 workspace=workspace,
             )
         audit(
-            "mapping_created",
+            reasons.MAPPING_CREATED,
             user=actor,
             source=None,
             result="success",
-            reason="api",
+            reason=reasons.API,
             before=None,
             after=mapping.to_json(),
         )
@@ -293,7 +281,7 @@ class MappingService:
             rules.get_workspace(workspace)
         except MlflowException as exc:
             if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
-                raise _invalid(f"no workspace {workspace!r} on this server") from None
+                raise InvalidRequest(f"no workspace {workspace!r} on this server") from None
             raise
 
     def _ensure_role(self, group: MappedGroup, workspace: str):
@@ -316,7 +304,7 @@ class MappingService:
         parsed = parse_mapping_id(mapping_id)
         mapping = next((m for m in self.list() if m.id == mapping_id), None) if parsed else None
         if mapping is None:
-            raise MlflowException(f"no mapping {mapping_id!r}", RESOURCE_DOES_NOT_EXIST)
+            raise NotFound(f"no mapping {mapping_id!r}")
         assert parsed is not None  # a mapping is found only for a well-formed id
         kind, number = parsed
         if kind == "admin":
@@ -327,11 +315,11 @@ class MappingService:
             if not self.store.list_role_permissions(grant.role_id):
                 self.store.delete_role(grant.role_id)  # also ends its assignments
         audit(
-            "mapping_deleted",
+            reasons.MAPPING_DELETED,
             user=actor,
             source=None,
             result="success",
-            reason="api",
+            reason=reasons.API,
             before=mapping.to_json(),
             after=None,
         )

@@ -30,9 +30,6 @@ import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST
-
 from mlflow_ldap_auth.auth.access import ADMIN_RESOURCE_TYPE, Mapping, group_uuid_of_role
 from mlflow_ldap_auth.auth.access_report import (
     AccessEntry,
@@ -43,6 +40,7 @@ from mlflow_ldap_auth.auth.access_report import (
     entries,
     entry_for,
 )
+from mlflow_ldap_auth.errors import InvalidRequest, NotFound
 from mlflow_ldap_auth.ldap.group_members import MemberList
 from mlflow_ldap_auth.mlflow_compat import resource_types, rules
 
@@ -201,28 +199,25 @@ class WhoHasAccess:
         (MLflow's header), else in the default workspace.
         """
         if not isinstance(resource_type, str) or not resource_type.strip():
-            raise MlflowException("'resource_type' is required", INVALID_PARAMETER_VALUE)
+            raise InvalidRequest("'resource_type' is required")
         if not isinstance(resource, str) or not resource.strip():
-            raise MlflowException("'resource' is required", INVALID_PARAMETER_VALUE)
+            raise InvalidRequest("'resource' is required")
         resource_type, resource = resource_type.strip(), resource.strip()
         row = resource_types.available().get(resource_type)
         if row is None or resource_type in (WORKSPACE_TYPE, ADMIN_RESOURCE_TYPE):
-            raise MlflowException(
+            raise InvalidRequest(
                 f"'resource_type' must be one of MLflow's resource types other than "
-                f"workspace, got {resource_type!r}",
-                INVALID_PARAMETER_VALUE,
+                f"workspace, got {resource_type!r}"
             )
         if resource != "*" and not row.per_resource:
-            raise MlflowException(f"{resource_type} grants take only '*'", INVALID_PARAMETER_VALUE)
+            raise InvalidRequest(f"{resource_type} grants take only '*'")
         lookup = (workspace or "").strip() or rules.request_workspace()
         # "02" is experiment 2 to MLflow (and to the grants, stored as "2").
         resource = rules.canonical_pattern_spelling(resource, resource_type) or resource
         resource_id = self.names.resolve(resource_type, resource, lookup)
         workspace = rules.resource_workspace(resource_type, resource_id, lookup)
         if workspace is None:
-            raise MlflowException(
-                f"no {row.singular} {resource!r} on this server", RESOURCE_DOES_NOT_EXIST
-            )
+            raise NotFound(f"no {row.singular} {resource!r} on this server")
         label = self.names.label(resource_type, resource_id, workspace)
         return Resource(
             resource_type, resource_id, label.name, workspace, label.exists is not False

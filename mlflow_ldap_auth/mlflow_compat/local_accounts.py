@@ -18,16 +18,17 @@ authenticated and authorized by MLflow first.
 
 from __future__ import annotations
 
-import json
-
-from flask import Flask, Response, after_this_request, request
+from flask import Flask, after_this_request, request
 from mlflow.server.auth import routes
 from werkzeug.datastructures import Authorization
 
+from mlflow_ldap_auth import reasons
 from mlflow_ldap_auth.auth.audit import audit
+from mlflow_ldap_auth.errors import Forbidden, InvalidRequest
 from mlflow_ldap_auth.mlflow_compat.provision_on_demand import target_username
 from mlflow_ldap_auth.plugin import Plugin
 from mlflow_ldap_auth.web.authn import authenticate_request
+from mlflow_ldap_auth.web.http_answers import guard_answer
 
 _CREATION_ROUTES = {
     (routes.SIGNUP, "GET"),
@@ -40,11 +41,6 @@ _ADMIN_FLAG_ROUTES = {routes.UPDATE_USER_ADMIN, routes.AJAX_UPDATE_USER_ADMIN}
 _DELETE_ROUTES = {routes.DELETE_USER, routes.AJAX_DELETE_USER}
 
 
-def _answer(status: int, error_code: str, message: str) -> Response:
-    body = json.dumps({"error_code": error_code, "message": message})
-    return Response(body, status=status, mimetype="application/json")
-
-
 def install(app: Flask, service: Plugin) -> None:
     def admin_flag_follows_directory() -> bool:
         return service.policy.admin_follows_directory()
@@ -52,11 +48,11 @@ def install(app: Flask, service: Plugin) -> None:
     def guard_local_accounts():
         key = (request.path, request.method)
         if key in _CREATION_ROUTES:
-            return _answer(
-                400,
-                "INVALID_PARAMETER_VALUE",
-                "User accounts come from the LDAP directory: a directory user appears in "
-                "MLflow at their first login. There is no local sign-up.",
+            return guard_answer(
+                InvalidRequest(
+                    "User accounts come from the LDAP directory: a directory user appears in "
+                    "MLflow at their first login. There is no local sign-up."
+                )
             )
         changes_password = request.path in _PASSWORD_ROUTES and request.method == "PATCH"
         changes_flag = request.path in _ADMIN_FLAG_ROUTES and request.method == "PATCH"
@@ -71,11 +67,11 @@ def install(app: Flask, service: Plugin) -> None:
             assert isinstance(answer, Authorization) and answer.username is not None
             actor = answer.username
             if not service.login_service.is_local_admin_name(actor):
-                return _answer(
-                    403,
-                    "PERMISSION_DENIED",
-                    "Only the break-glass admin itself may change or delete the break-glass "
-                    "account.",
+                return guard_answer(
+                    Forbidden(
+                        "Only the break-glass admin itself may change or delete the break-glass "
+                        "account."
+                    )
                 )
             if changes_password:
 
@@ -83,27 +79,27 @@ def install(app: Flask, service: Plugin) -> None:
                 def audit_rotation(response):
                     if response.status_code < 400:
                         audit(
-                            "break_glass_password_changed",
+                            reasons.BREAK_GLASS_PASSWORD_CHANGED,
                             user=actor,
                             source=request.remote_addr,
                             result="success",
-                            reason="api",
+                            reason=reasons.API,
                         )
                     return response
 
             return None
         if changes_password:
-            return _answer(
-                400,
-                "INVALID_PARAMETER_VALUE",
-                "Passwords of directory users are changed in the directory, not in MLflow.",
+            return guard_answer(
+                InvalidRequest(
+                    "Passwords of directory users are changed in the directory, not in MLflow."
+                )
             )
         if changes_flag and admin_flag_follows_directory():
-            return _answer(
-                400,
-                "INVALID_PARAMETER_VALUE",
-                "The admin flag of directory users follows [ldap] admin_groups and admin "
-                "mappings; change the group membership in the directory instead.",
+            return guard_answer(
+                InvalidRequest(
+                    "The admin flag of directory users follows [ldap] admin_groups and admin "
+                    "mappings; change the group membership in the directory instead."
+                )
             )
         return None
 

@@ -27,6 +27,7 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.server.auth import routes
 from mlflow.server.handlers import catch_mlflow_exception
 
+from mlflow_ldap_auth import reasons
 from mlflow_ldap_auth.auth.audit import audit
 from mlflow_ldap_auth.errors import DirectoryUnavailable, NotAllowed
 from mlflow_ldap_auth.plugin import Plugin
@@ -84,7 +85,7 @@ def install(app: Flask, service: Plugin) -> None:
             )
         except NotAllowed as refusal:
             audit(
-                "user_provisioned",
+                reasons.USER_PROVISIONED,
                 user=user.username,
                 source=request.remote_addr,
                 result="refused",
@@ -101,11 +102,11 @@ def install(app: Flask, service: Plugin) -> None:
             ) from None
         service.sync.apply(plan, user.username, user_id=row.user_id)
         audit(
-            "user_provisioned",
+            reasons.USER_PROVISIONED,
             user=user.username,
             source=request.remote_addr,
             result="success",
-            reason="admin_request",
+            reason=reasons.ADMIN_REQUEST,
             by=caller.username,
             dn=user.dn,
             admin=row.is_admin,

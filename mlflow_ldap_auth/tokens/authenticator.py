@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 from cachetools import TTLCache
 
+from mlflow_ldap_auth import reasons
 from mlflow_ldap_auth.auth.audit import audit
 from mlflow_ldap_auth.auth.login import name_key
 from mlflow_ldap_auth.auth.provisioning import Principal
@@ -105,18 +106,18 @@ class TokenAuthenticator:
         record = None
         try:
             if not is_well_formed(secret):
-                raise InvalidCredentials("not a well-formed token", reason="malformed_token")
+                raise InvalidCredentials("not a well-formed token", reason=reasons.MALFORMED_TOKEN)
             known = self._lookup(secret_hash(secret))
             if known is None:
-                raise InvalidCredentials("no such token", reason="unknown_token")
+                raise InvalidCredentials("no such token", reason=reasons.UNKNOWN_TOKEN)
             record, principal = known
             if claimed_owner is not None and not self._same_name(claimed_owner, record.owner):
-                raise InvalidCredentials("token of another user", reason="wrong_owner")
+                raise InvalidCredentials("token of another user", reason=reasons.WRONG_OWNER)
             now = self._clock()
             if record.revoked_at is not None:
-                raise InvalidCredentials("token revoked", reason="revoked")
+                raise InvalidCredentials("token revoked", reason=reasons.REVOKED)
             if now >= record.expires_at:
-                raise InvalidCredentials("token expired", reason="expired")
+                raise InvalidCredentials("token expired", reason=reasons.EXPIRED)
             verdict = self._revalidator.token_verdict(record.owner)
             if verdict is not None:
                 raise InvalidCredentials(f"owner refused: {verdict}", reason=verdict)
@@ -125,7 +126,7 @@ class TokenAuthenticator:
             # could not be checked (503) was not served either.
             self._metrics.token_request("refused")
             audit(
-                "token_refused",
+                reasons.TOKEN_REFUSED,
                 user=record.owner if record else claimed_owner,
                 source=source,
                 result="unavailable" if isinstance(error, DirectoryUnavailable) else "refused",

@@ -29,17 +29,11 @@ import builtins
 import time
 from collections.abc import Callable
 
-from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import (
-    INVALID_PARAMETER_VALUE,
-    PERMISSION_DENIED,
-    RESOURCE_DOES_NOT_EXIST,
-    RESOURCE_EXHAUSTED,
-)
-
+from mlflow_ldap_auth import reasons
 from mlflow_ldap_auth.auth.audit import audit
 from mlflow_ldap_auth.auth.login import name_key
 from mlflow_ldap_auth.auth.provisioning import Principal
+from mlflow_ldap_auth.errors import DomainError, Forbidden, InvalidRequest, NotFound, RateLimited
 from mlflow_ldap_auth.tokens.secret_format import new_secret, secret_hash
 from mlflow_ldap_auth.tokens.store import (
     CreationLimits,
@@ -61,16 +55,8 @@ DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 
 
-def _invalid(message: str) -> MlflowException:
-    return MlflowException(message, INVALID_PARAMETER_VALUE)
-
-
-class CreationRateExceeded(MlflowException):
-    """429 in MLflow's format; ``retry_after``: seconds until a creation is allowed again."""
-
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message, RESOURCE_EXHAUSTED)
-        self.retry_after = retry_after
+class CreationRateExceeded(RateLimited):
+    """429 with ``Retry-After``: seconds until a creation is allowed again."""
 
 
 def page_size(value) -> int:
@@ -81,7 +67,7 @@ def page_size(value) -> int:
     except (TypeError, ValueError):
         size = 0
     if isinstance(value, bool) or not 1 <= size <= MAX_PAGE_SIZE:
-        raise _invalid(f"'max_results' must be a whole number from 1 to {MAX_PAGE_SIZE}")
+        raise InvalidRequest(f"'max_results' must be a whole number from 1 to {MAX_PAGE_SIZE}")
     return size
 
 
@@ -90,18 +76,18 @@ def page_after(token) -> tuple[int, str] | None:
         return None
     after = parse_page_token(token) if isinstance(token, str) else None
     if after is None:
-        raise _invalid(f"'page_token' is not one this server gave out: {token!r}")
+        raise InvalidRequest(f"'page_token' is not one this server gave out: {token!r}")
     return after
 
 
 def check_name(name) -> str:
     if not isinstance(name, str) or not name.strip():
-        raise _invalid("'name' is required: a short text saying what the token is for")
+        raise InvalidRequest("'name' is required: a short text saying what the token is for")
     name = name.strip()
     if len(name) > MAX_NAME_LENGTH:
-        raise _invalid(f"'name' is longer than {MAX_NAME_LENGTH} characters")
+        raise InvalidRequest(f"'name' is longer than {MAX_NAME_LENGTH} characters")
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
-        raise _invalid("'name' contains a control character")
+        raise InvalidRequest("'name' contains a control character")
     return name
 
 
@@ -109,9 +95,9 @@ def check_days(days, max_days: int) -> int:
     if isinstance(days, str) and days.strip().isdigit() and days.strip().isascii():
         days = int(days.strip())
     if isinstance(days, bool) or not isinstance(days, int):
-        raise _invalid(f"'expires_in_days' is required: a whole number from 1 to {max_days}")
+        raise InvalidRequest(f"'expires_in_days' is required: a whole number from 1 to {max_days}")
     if not 1 <= days <= max_days:
-        raise _invalid(f"'expires_in_days' must be from 1 to {max_days} (token_max_days)")
+        raise InvalidRequest(f"'expires_in_days' must be from 1 to {max_days} (token_max_days)")
     return days
 
 
@@ -134,14 +120,10 @@ class TokenService:
         self, requester: Principal, name, expires_in_days, source: str | None
     ) -> tuple[TokenRecord, str]:
         if requester.method == "token":
-            raise MlflowException(
-                "a token cannot create tokens: log in with your directory password",
-                PERMISSION_DENIED,
-            )
+            raise Forbidden("a token cannot create tokens: log in with your directory password")
         if requester.method != "password":
-            raise MlflowException(
-                "only directory users have tokens; the break-glass admin cannot create one",
-                INVALID_PARAMETER_VALUE,
+            raise InvalidRequest(
+                "only directory users have tokens; the break-glass admin cannot create one"
             )
         name = check_name(name)
         days = check_days(expires_in_days, self.max_days)
@@ -156,11 +138,11 @@ class TokenService:
         except LimitReached as limit:
             raise self._refused(requester, limit, source) from None
         audit(
-            "token_created",
+            reasons.TOKEN_CREATED,
             user=requester.username,
             source=source,
             result="success",
-            reason="created",
+            reason=reasons.CREATED,
             token_id=record.id,
             name=name,
             expires=record.to_json()["expires"],
@@ -168,14 +150,15 @@ class TokenService:
         return record, secret
 
     @staticmethod
-    def _refused(requester: Principal, limit: LimitReached, source: str | None):
+    def _refused(requester: Principal, limit: LimitReached, source: str | None) -> DomainError:
+        error: DomainError
         if limit.window is None:
-            reason = "active_limit"
-            error = _invalid(
+            reason = reasons.ACTIVE_LIMIT
+            error = InvalidRequest(
                 f"{requester.username} already has {limit.limit} active tokens: revoke some first"
             )
         else:
-            reason = "rate_limited"
+            reason = reasons.RATE_LIMITED
             period = "minute" if limit.window <= 60 else "day"
             error = CreationRateExceeded(
                 f"{requester.username} created {limit.limit} tokens within the last "
@@ -183,7 +166,7 @@ class TokenService:
                 limit.retry_after,
             )
         audit(
-            "token_created",
+            reasons.TOKEN_CREATED,
             user=requester.username,
             source=source,
             result="refused",
@@ -197,9 +180,7 @@ class TokenService:
         """Whose tokens ``requester`` asks for (None: everyone's), if they may see them."""
         if (user is not None and name_key(user) != name_key(requester.username)) or everyone:
             if not self._is_admin(requester.username):
-                raise MlflowException(
-                    "only MLflow admins may list other users' tokens", PERMISSION_DENIED
-                )
+                raise Forbidden("only MLflow admins may list other users' tokens")
             return None if everyone else user
         return requester.username
 
@@ -231,21 +212,21 @@ class TokenService:
     def revoke(self, requester: Principal, token_id: str, source: str | None) -> TokenRecord:
         record = self.visible(requester, token_id)
         if record is None:
-            raise MlflowException(f"no token {token_id!r}", RESOURCE_DOES_NOT_EXIST)
+            raise NotFound(f"no token {token_id!r}")
         if record.revoked_at is not None:
             return record
         revoked = self.store.revoke(token_id, requester.username, int(self._clock()))
         self._forget_cached()
         if revoked is None:  # an ended token, purged since the check above
-            raise MlflowException(f"no token {token_id!r}", RESOURCE_DOES_NOT_EXIST)
+            raise NotFound(f"no token {token_id!r}")
         if requester.method == OPERATOR:
-            reason = "revoked_by_operator"
+            reason = reasons.REVOKED_BY_OPERATOR
         elif requester.username == record.owner:
-            reason = "revoked_by_owner"
+            reason = reasons.REVOKED_BY_OWNER
         else:
-            reason = "revoked_by_admin"
+            reason = reasons.REVOKED_BY_ADMIN
         audit(
-            "token_revoked",
+            reasons.TOKEN_REVOKED,
             user=record.owner,
             source=source,
             result="success",

@@ -13,18 +13,19 @@ reach it (the path is under the API prefix and is not a self-service one).
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
-from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST
 from mlflow.server.handlers import catch_mlflow_exception
 
 from mlflow_ldap_auth.activity.store import FILTERS
+from mlflow_ldap_auth.errors import InvalidRequest, NotFound
 from mlflow_ldap_auth.plugin import current_plugin
+from mlflow_ldap_auth.web.http_answers import install_error_answers
 from mlflow_ldap_auth.web.rest_api import API_PREFIX
 
 ACTIVITY_PATH = API_PREFIX + "/activity"
 OFF_MESSAGE = "the activity table is off ([ldap] audit_retention_days = 0)"
 
 blueprint = Blueprint("ldap_auth_activity_api", __name__, url_prefix=ACTIVITY_PATH)
+install_error_answers(blueprint)
 
 
 @blueprint.get("")
@@ -32,13 +33,11 @@ blueprint = Blueprint("ldap_auth_activity_api", __name__, url_prefix=ACTIVITY_PA
 def activity():
     unknown = sorted(set(request.args) - set(FILTERS))
     if unknown:
-        raise MlflowException(
-            f"unknown parameter(s) {unknown}; known: {list(FILTERS)}", INVALID_PARAMETER_VALUE
-        )
+        raise InvalidRequest(f"unknown parameter(s) {unknown}; known: {list(FILTERS)}")
     repeated = sorted(name for name in request.args if len(request.args.getlist(name)) > 1)
     if repeated:
-        raise MlflowException(f"parameter(s) given twice: {repeated}", INVALID_PARAMETER_VALUE)
+        raise InvalidRequest(f"parameter(s) given twice: {repeated}")
     recorded = current_plugin().activity
     if recorded is None:
-        raise MlflowException(OFF_MESSAGE, RESOURCE_DOES_NOT_EXIST)
+        raise NotFound(OFF_MESSAGE)
     return jsonify(recorded.store.search(**{name: request.args.get(name) for name in FILTERS}))

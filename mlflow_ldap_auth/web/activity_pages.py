@@ -15,8 +15,8 @@ from __future__ import annotations
 import json
 
 from flask import Blueprint, Response, render_template, request, url_for
-from mlflow.exceptions import MlflowException
 
+from mlflow_ldap_auth.errors import DomainError
 from mlflow_ldap_auth.mlflow_compat.workspaces import DEFAULT_WORKSPACE
 from mlflow_ldap_auth.plugin import current_plugin
 from mlflow_ldap_auth.web.admin_ui import SECURITY_HEADERS, URL_PREFIX
@@ -109,7 +109,7 @@ def activity_page():
     if recorded is not None:
         try:
             answer = recorded.store.search(**filters, page_token=token or None)
-        except MlflowException as exc:
+        except DomainError as exc:
             error, status = exc.message, 400
     rows = [_row(record) for record in answer["records"]] if answer else []
     next_token = answer["next_page_token"] if answer else None

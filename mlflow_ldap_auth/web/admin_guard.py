@@ -29,17 +29,18 @@ the database, not a worker's memory of it.
 
 from __future__ import annotations
 
-import json
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, request
 
+from mlflow_ldap_auth.errors import Forbidden
 from mlflow_ldap_auth.mlflow_compat.server_process import static_prefix
 from mlflow_ldap_auth.plugin import current_plugin
 from mlflow_ldap_auth.web.admin_ui import URL_PREFIX as UI_PREFIX
 from mlflow_ldap_auth.web.admin_ui import blueprint as admin_blueprint
 from mlflow_ldap_auth.web.admin_ui import error_page
 from mlflow_ldap_auth.web.authn import authenticate_request
+from mlflow_ldap_auth.web.http_answers import guard_answer
 from mlflow_ldap_auth.web.rest_api import API_PREFIX
 
 SELF_SERVICE_PREFIXES = (API_PREFIX + "/tokens", UI_PREFIX + "/tokens")
@@ -127,8 +128,7 @@ def is_same_origin(origin: str, host: str | None, scheme: str) -> bool:
 def _forbidden(is_ui: bool, title: str, message: str) -> Response:
     if is_ui:
         return error_page(403, title, message)
-    body = json.dumps({"error_code": "PERMISSION_DENIED", "message": message})
-    return Response(body, status=403, mimetype="application/json")
+    return guard_answer(Forbidden(message))
 
 
 def install(app: Flask) -> None:

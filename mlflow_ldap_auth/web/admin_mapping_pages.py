@@ -11,7 +11,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.server.handlers import catch_mlflow_exception
 
 from mlflow_ldap_auth.auth.access import ADMIN_RESOURCE_TYPE
-from mlflow_ldap_auth.errors import AuthError
+from mlflow_ldap_auth.errors import AuthError, DomainError
 from mlflow_ldap_auth.mlflow_compat import resource_types, rules
 from mlflow_ldap_auth.mlflow_compat.workspaces import DEFAULT_WORKSPACE
 from mlflow_ldap_auth.plugin import Plugin, current_plugin
@@ -64,7 +64,7 @@ def _wildcard_only(resource_type: str) -> bool:
     return row is None or not row.per_resource
 
 
-def _mapping_error(form: MappingForm, exc: MlflowException) -> None:
+def _mapping_error(form: MappingForm, exc: DomainError | MlflowException) -> None:
     """Show MLflow's refusal of a mapping next to the field it is about."""
     field = {
         "RESOURCE_DOES_NOT_EXIST": form.group,
@@ -164,7 +164,7 @@ def add_mapping():
             mapping = service.mappings.save(draft, actor=actor())
         except PatternRefused as exc:
             form.resource_pattern.errors = [*form.resource_pattern.errors, str(exc)]
-        except MlflowException as exc:
+        except (DomainError, MlflowException) as exc:
             _mapping_error(form, exc)
         except AuthError as exc:
             form.group.errors = [*form.group.errors, f"Directory unavailable: {exc.reason}"]

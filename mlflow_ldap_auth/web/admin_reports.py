@@ -12,11 +12,8 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
-from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, TEMPORARILY_UNAVAILABLE
-
 from mlflow_ldap_auth.auth.access import ADMIN_RESOURCE_TYPE, applicable
-from mlflow_ldap_auth.errors import AuthError
+from mlflow_ldap_auth.errors import AuthError, NotFound, Unavailable
 from mlflow_ldap_auth.plugin import Plugin
 from mlflow_ldap_auth.web.authn import authenticate_request
 
@@ -35,9 +32,9 @@ def explain_user(service: Plugin, username: str) -> dict:
     try:
         user = service.directory.lookup(username)
     except AuthError as exc:
-        raise MlflowException(f"directory lookup failed: {exc}", TEMPORARILY_UNAVAILABLE) from None
+        raise Unavailable(f"directory lookup failed: {exc}") from None
     if user is None:
-        raise MlflowException(f"no user {username!r} in the directory", RESOURCE_DOES_NOT_EXIST)
+        raise NotFound(f"no user {username!r} in the directory")
     mappings = service.mappings.list()
     applying = applicable(mappings, set(user.uuid_by_group_dn.values()))
     decision = service.policy.decide(user)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from flask import render_template, request
 from mlflow.exceptions import MlflowException
 
-from mlflow_ldap_auth.errors import AuthError
+from mlflow_ldap_auth.errors import AuthError, DomainError
 from mlflow_ldap_auth.mlflow_compat import rules
 from mlflow_ldap_auth.plugin import Plugin, current_plugin
 from mlflow_ldap_auth.web.admin_base import blueprint
@@ -45,7 +45,7 @@ def test_user():
     if username:
         try:
             explained = explain_user(_service(), username)
-        except MlflowException as exc:
+        except (DomainError, MlflowException) as exc:
             error = (
                 f"No user {username!r} in the directory."
                 if exc.error_code == "RESOURCE_DOES_NOT_EXIST"
@@ -76,6 +76,8 @@ def access_page():
     if resource:
         try:
             answer = _service().access.answer(resource_type, resource, workspace)
+        except DomainError as exc:
+            error, status = exc.message, exc.http_status
         except MlflowException as exc:
             error, status = exc.message, exc.get_http_status_code()
         except AuthError as exc:

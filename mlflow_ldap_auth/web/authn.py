@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from flask import Response, g, request
 from werkzeug.datastructures import Authorization
 
+from mlflow_ldap_auth import reasons
 from mlflow_ldap_auth.errors import AuthError, InvalidCredentials
 from mlflow_ldap_auth.mlflow_compat.server_process import static_prefix
 from mlflow_ldap_auth.plugin import current_plugin
@@ -82,21 +83,23 @@ preauthenticated: contextvars.ContextVar[Preauthenticated | None] = contextvars.
 def parse_basic_credentials(header: str | None) -> tuple[str, str]:
     """``Basic base64(user:password)`` -> (user, password); ``InvalidCredentials`` otherwise."""
     if not header:
-        raise InvalidCredentials("no Authorization header", reason="no_credentials")
+        raise InvalidCredentials("no Authorization header", reason=reasons.NO_CREDENTIALS)
     if len(header) > MAX_AUTHORIZATION_HEADER:
-        raise InvalidCredentials("Authorization header over 8 KiB", reason="malformed_header")
+        raise InvalidCredentials("Authorization header over 8 KiB", reason=reasons.MALFORMED_HEADER)
     scheme, _, encoded = header.strip().partition(" ")
     if scheme.lower() != "basic" or not encoded.strip():
-        raise InvalidCredentials("not HTTP Basic", reason="malformed_header")
+        raise InvalidCredentials("not HTTP Basic", reason=reasons.MALFORMED_HEADER)
     try:
         decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
     except (binascii.Error, ValueError):
-        raise InvalidCredentials("bad base64 or not UTF-8", reason="malformed_header") from None
+        raise InvalidCredentials(
+            "bad base64 or not UTF-8", reason=reasons.MALFORMED_HEADER
+        ) from None
     login, colon, password = decoded.partition(":")
     if not colon:
-        raise InvalidCredentials("no colon in credentials", reason="malformed_header")
+        raise InvalidCredentials("no colon in credentials", reason=reasons.MALFORMED_HEADER)
     if "\0" in login or any(ord(c) < 0x20 or ord(c) == 0x7F for c in login):
-        raise InvalidCredentials("control character in username", reason="malformed_username")
+        raise InvalidCredentials("control character in username", reason=reasons.MALFORMED_USERNAME)
     return login, password
 
 
@@ -116,7 +119,7 @@ def parse_credentials(header: str | None) -> tuple[str, str] | TokenCredential:
             secret = rest.strip()
             if not looks_like_secret(secret):
                 raise InvalidCredentials(
-                    "a Bearer credential that is not a token", reason="not_a_token"
+                    "a Bearer credential that is not a token", reason=reasons.NOT_A_TOKEN
                 )
             return TokenCredential(secret)
     login, password = parse_basic_credentials(header)

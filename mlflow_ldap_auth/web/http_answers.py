@@ -1,5 +1,16 @@
-"""The one place where login outcomes become HTTP answers.
+"""The one place where refusals become HTTP answers in MLflow's JSON error format.
 
+Every JSON error body the plugin writes is written here; pages render their own
+templates from the same error objects. Two forms, as the plugin has always answered:
+
+* ``error_answer``: a ``DomainError`` a view raised, answered as MLflow's own
+  ``catch_mlflow_exception`` answers an ``MlflowException`` of the same code (the body is
+  MLflow's ``serialize_as_json``: ``error_code``, ``message`` and, on releases that add
+  them, ``sqlstate`` and ``error_class``), with the class's status and headers
+  (``RateLimited``: ``Retry-After``). ``install_error_answers`` makes it the handler of
+  a blueprint's views;
+* ``guard_answer`` and the login answers below: ``{"error_code", "message"}`` only, what
+  the plugin's own guards write before a request reaches MLflow's routes;
 * ``InvalidCredentials`` -> 401 with ``WWW-Authenticate: Basic realm="mlflow"`` and one
   message for every cause (unknown user and wrong password look the same);
 * ``NotAllowed`` -> 403;
@@ -10,10 +21,15 @@
 from __future__ import annotations
 
 import json
+import logging
 
-from flask import Response
+from flask import Blueprint, Response
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import ErrorCode
 
-from mlflow_ldap_auth.errors import AuthError, DirectoryUnavailable, NotAllowed
+from mlflow_ldap_auth.errors import AuthError, DirectoryUnavailable, DomainError, NotAllowed
+
+_logger = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 30
 UNAUTHENTICATED_MESSAGE = (
@@ -52,3 +68,23 @@ def answer_for(error: AuthError) -> Response:
             {},
         )
     return unauthenticated()
+
+
+def error_answer(error: DomainError) -> Response:
+    """``error`` as MLflow answers an ``MlflowException`` of its code, status and headers."""
+    if error.http_status >= 500:
+        _logger.error("Error answered %s: %s", error.http_status, error.message)
+    body = MlflowException(error.message, ErrorCode.Value(error.error_code)).serialize_as_json()
+    return Response(
+        body, status=error.http_status, headers=error.headers(), mimetype="application/json"
+    )
+
+
+def guard_answer(error: DomainError) -> Response:
+    """``error`` in the short form of the plugin's guards: error code and message only."""
+    return _json(error.http_status, error.error_code, error.message, error.headers())
+
+
+def install_error_answers(blueprint: Blueprint) -> None:
+    """A ``DomainError`` raised by a view of ``blueprint`` is answered by ``error_answer``."""
+    blueprint.register_error_handler(DomainError, error_answer)

@@ -39,6 +39,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.server.handlers import catch_mlflow_exception
 
+from mlflow_ldap_auth import reasons
 from mlflow_ldap_auth.auth.access import Mapping
 from mlflow_ldap_auth.auth.audit import audit
 from mlflow_ldap_auth.mlflow_compat import rename_routes, rules
@@ -98,11 +99,11 @@ def install(app: Flask, plugin: Plugin) -> None:
         if not is_admin and not rename_routes.caller_may_rename():
             return None  # MLflow answers 403
         audit(
-            "rename_refused",
+            reasons.RENAME_REFUSED,
             user=caller.username,
             source=request.remote_addr,
             result="refused",
-            reason="mapped_name",
+            reason=reasons.MAPPED_NAME,
             name=rename.name,
             new_name=rename.new_name,
             mappings=[m.id for m in mappings],

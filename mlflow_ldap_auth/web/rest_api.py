@@ -22,20 +22,20 @@ import logging
 import os
 
 from flask import Blueprint, jsonify, request
-from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, TEMPORARILY_UNAVAILABLE
 from mlflow.server.handlers import catch_mlflow_exception
 
-from mlflow_ldap_auth.errors import AuthError
+from mlflow_ldap_auth.errors import AuthError, InvalidRequest, Unavailable
 from mlflow_ldap_auth.mlflow_compat.workspaces import DEFAULT_WORKSPACE
 from mlflow_ldap_auth.plugin import Plugin, current_plugin
 from mlflow_ldap_auth.web.admin_reports import actor, explain_user, status_report
+from mlflow_ldap_auth.web.http_answers import install_error_answers
 
 _logger = logging.getLogger(__name__)
 
 API_PREFIX = "/api/2.0/mlflow/ldap-auth"
 
 blueprint = Blueprint("ldap_auth_api", __name__, url_prefix=API_PREFIX)
+install_error_answers(blueprint)
 
 
 def _service() -> Plugin:
@@ -57,10 +57,10 @@ def json_body(fields: set[str]) -> dict:
     """The request's JSON object, with no field outside ``fields`` (else a 400)."""
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        raise MlflowException("the body must be a JSON object", INVALID_PARAMETER_VALUE)
+        raise InvalidRequest("the body must be a JSON object")
     unknown = set(body) - fields
     if unknown:
-        raise MlflowException(f"unknown field(s): {sorted(unknown)}", INVALID_PARAMETER_VALUE)
+        raise InvalidRequest(f"unknown field(s): {sorted(unknown)}")
     return body
 
 
@@ -72,7 +72,7 @@ def create_group_mapping():
     )
     group_uuid = body.get("group_uuid")
     if group_uuid is not None and not isinstance(group_uuid, str):
-        raise MlflowException("'group_uuid' must be a string", INVALID_PARAMETER_VALUE)
+        raise InvalidRequest("'group_uuid' must be a string")
     mapping = _service().mappings.create(
         group=body.get("group"),
         resource_type=body.get("resource_type"),
@@ -112,7 +112,7 @@ def who_has_access():
             request.args.get("workspace"),
         )
     except AuthError as exc:
-        raise MlflowException(f"directory unavailable: {exc}", TEMPORARILY_UNAVAILABLE) from None
+        raise Unavailable(f"directory unavailable: {exc}") from None
     return jsonify(answer.to_json())
 
 

@@ -17,19 +17,19 @@ creation beyond the per-user rate is a 429 with ``Retry-After``.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, request
-from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+from flask import Blueprint, jsonify, request
 from mlflow.server.handlers import catch_mlflow_exception
 
+from mlflow_ldap_auth.errors import InvalidRequest
 from mlflow_ldap_auth.plugin import current_plugin
-from mlflow_ldap_auth.tokens.service import CreationRateExceeded
 from mlflow_ldap_auth.web.authn import current_principal
+from mlflow_ldap_auth.web.http_answers import install_error_answers
 from mlflow_ldap_auth.web.rest_api import API_PREFIX, json_body
 
 TOKENS_PATH = API_PREFIX + "/tokens"
 
 blueprint = Blueprint("ldap_auth_tokens_api", __name__, url_prefix=TOKENS_PATH)
+install_error_answers(blueprint)
 
 
 def _flag(value: str | None) -> bool:
@@ -39,24 +39,16 @@ def _flag(value: str | None) -> bool:
         return True
     if value.strip().lower() in ("false", "0", "no", ""):
         return False
-    raise MlflowException(f"'all' must be true or false, got {value!r}", INVALID_PARAMETER_VALUE)
+    raise InvalidRequest(f"'all' must be true or false, got {value!r}")
 
 
 @blueprint.post("")
 @catch_mlflow_exception
 def create_token():
     body = json_body({"name", "expires_in_days"})
-    try:
-        record, secret = current_plugin().token_service.create(
-            current_principal(), body.get("name"), body.get("expires_in_days"), request.remote_addr
-        )
-    except CreationRateExceeded as refusal:
-        return Response(
-            refusal.serialize_as_json(),
-            status=refusal.get_http_status_code(),
-            headers={"Retry-After": str(refusal.retry_after)},
-            mimetype="application/json",
-        )
+    record, secret = current_plugin().token_service.create(
+        current_principal(), body.get("name"), body.get("expires_in_days"), request.remote_addr
+    )
     return jsonify({"token": record.to_json(), "secret": secret})
 
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 import time
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
-from mlflow.exceptions import MlflowException
 
+from mlflow_ldap_auth.errors import DomainError
 from mlflow_ldap_auth.plugin import current_plugin
 from mlflow_ldap_auth.tokens.secret_format import PREFIX
 from mlflow_ldap_auth.tokens.service import CreationRateExceeded
@@ -50,7 +50,7 @@ def _listing(principal, form: TokenForm, status: int = 200, headers=None):
             page_token=page_token,
             max_results=PAGE_SIZE,
         )
-    except MlflowException as exc:
+    except DomainError as exc:
         return error_page(400, "No such page", exc.message)
     page = render_template(
         "ldap_admin/tokens.html",
@@ -94,7 +94,7 @@ def create_token():
     except CreationRateExceeded as exc:
         form.name.errors = [*form.name.errors, exc.message]
         return _listing(principal, form, 429, {"Retry-After": str(exc.retry_after)})
-    except MlflowException as exc:
+    except DomainError as exc:
         form.name.errors = [*form.name.errors, exc.message]
         return _listing(principal, form, 400)
     return render_template(

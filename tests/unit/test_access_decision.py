@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 from fakes import FakeDirectory, FakeGroupStore, Tripwire, directory_user, group_dn, unavailable
-from mlflow.exceptions import MlflowException
 
 from mlflow_ldap_auth.auth.access import (
     AccessDecision,
@@ -25,6 +24,7 @@ from mlflow_ldap_auth.auth.access_policy import (
     AccessPolicy,
     ConfiguredGroups,
 )
+from mlflow_ldap_auth.errors import DomainError
 from mlflow_ldap_auth.ldap.dn import dn_key
 from mlflow_ldap_auth.mappings.service import MappingService
 
@@ -207,7 +207,7 @@ def test_mapping_ids_with_non_ascii_digits_are_malformed(bad):
 
 def test_deleting_a_mapping_with_a_non_ascii_digit_id_is_not_found():
     service = MappingService(Tripwire("auth store"), FakeGroupStore(), Tripwire("directory"))
-    with pytest.raises(MlflowException) as raised:
+    with pytest.raises(DomainError) as raised:
         service.delete("grant-\u00b2")
     assert raised.value.error_code == "RESOURCE_DOES_NOT_EXIST"
 

@@ -12,7 +12,6 @@ import time
 
 import pytest
 import sqlalchemy as sa
-from mlflow.exceptions import MlflowException
 
 from mlflow_ldap_auth.activity import start_activity
 from mlflow_ldap_auth.activity.recorder import ActivityRecorder, to_row
@@ -20,6 +19,7 @@ from mlflow_ldap_auth.activity.store import ActivityStore, iso_ms, page_token, p
 from mlflow_ldap_auth.auth import audit as audit_module
 from mlflow_ldap_auth.auth.audit import add_sink, audit, remove_sink
 from mlflow_ldap_auth.db import tables
+from mlflow_ldap_auth.errors import DomainError
 
 DAY = 86_400
 NOW = 1_796_000_000.0  # 2026-11-30T00:53:20Z
@@ -358,7 +358,7 @@ def test_filters(engine):
 )
 def test_bad_filters_are_invalid_parameter_values(engine, filters, message):
     store = ActivityStore(engine)
-    with pytest.raises(MlflowException, match=message) as info:
+    with pytest.raises(DomainError, match=message) as info:
         store.search(**filters)
     assert info.value.error_code == "INVALID_PARAMETER_VALUE"
 

@@ -1,0 +1,88 @@
+"""The Audit events page's tables of events and reasons, made from ``reasons``.
+
+``python -m mlflow_ldap_auth.reasons_docs`` prints the tables;
+``python -m mlflow_ldap_auth.reasons_docs docs/reference/audit.md`` rewrites them in
+that page (``tests/unit/test_reasons.py`` fails when it differs from the registry). In
+the Markdown file, a table is the first table after its marker line:
+``<!-- generated: events -->`` or ``<!-- generated: reasons SECTION -->``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from mlflow_ldap_auth.reasons import EVENTS, REASONS, SECTIONS
+
+_EVENTS_HEADER = ["| event | results | written when |", "|---|---|---|"]
+_REASONS_HEADER = ["| event | result | reason | meaning |", "|---|---|---|---|"]
+
+
+def _code(values) -> str:
+    return ", ".join(f"`{value}`" for value in values)
+
+
+def _row(cells: list[str]) -> str:
+    # A "|" ends a cell even inside a code span.
+    return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+
+
+def events_table() -> str:
+    rows = [_row([_code([e.name]), _code(e.results), e.meaning]) for e in EVENTS.values()]
+    return "\n".join(_EVENTS_HEADER + rows)
+
+
+def reasons_table(section: str) -> str:
+    """The reasons of the events of ``section``, one row per event, result and reason."""
+    rows = []
+    for event in SECTIONS[section]:
+        for result in EVENTS[event].results:
+            use = f"{event}/{result}"
+            rows += [
+                _row([_code([event]), _code([result]), _code([r.value]), r.meaning_in(use)])
+                for r in REASONS.values()
+                if use in r.uses
+            ]
+    return "\n".join(_REASONS_HEADER + rows)
+
+
+def tables() -> dict[str, str]:
+    """Each marker's table, by the marker's name."""
+    made = {"events": events_table()}
+    made.update({f"reasons {section}": reasons_table(section) for section in SECTIONS})
+    return made
+
+
+def update_tables(text: str) -> str:
+    """``text`` with the table after each marker replaced by the one the registry gives."""
+    lines = text.split("\n")
+    for name, table in tables().items():
+        start, end = _table_span(lines, f"<!-- generated: {name} -->")
+        lines[start:end] = table.split("\n")
+    return "\n".join(lines)
+
+
+def _table_span(lines: list[str], marker: str) -> tuple[int, int]:
+    after = next((i for i, line in enumerate(lines) if line.strip() == marker), None)
+    if after is None:
+        raise ValueError(f"no line {marker}")
+    start = next((i for i in range(after + 1, len(lines)) if lines[i].startswith("|")), None)
+    if start is None:
+        raise ValueError(f"no table after the line {marker}")
+    end = start
+    while end < len(lines) and lines[end].startswith("|"):
+        end += 1
+    return start, end
+
+
+def main(argv: list[str]) -> int:
+    if not argv:
+        print("\n\n".join(f"{name}\n\n{table}" for name, table in tables().items()))
+        return 0
+    path = Path(argv[0])
+    path.write_text(update_tables(path.read_text(encoding="utf-8")), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
