@@ -35,7 +35,8 @@ from mlflow_ldap_auth.errors import DirectoryUnavailable, NotAllowed, SearchRefu
 from mlflow_ldap_auth.ldap.account_state import OK
 from mlflow_ldap_auth.ldap.entries import DirectoryUser
 
-_logger = logging.getLogger(__name__)
+#: The logger of the module this code was cut from: its log lines keep their name.
+_logger = logging.getLogger("mlflow_ldap_auth.auth.revalidation")
 
 GONE = "gone"
 NOT_ALLOWED = "not_allowed"
