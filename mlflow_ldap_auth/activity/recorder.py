@@ -16,19 +16,9 @@ A row holds ``ts`` (epoch ms, UTC), ``event``, ``user``, ``source``, ``result`` 
 whose name contains ``password`` or ``secret`` is never stored (the callers pass none;
 this makes sure).
 
-Bounds: rows older than ``audit_retention_days`` are deleted when the thread starts and
-then every ``PURGE_INTERVAL_SECONDS``; and the table keeps at most ``MAX_ROWS`` rows,
-checked at each purge and after every ``MAX_ROWS // 10`` rows this worker wrote, so a
-password-spraying flood cannot grow it without bound. Beyond the cap, rows go by kind,
-the oldest of a kind first, and a kind only when the ones before it cannot make room:
-refusals (anyone can cause them), then routine records (successful logins, a user's
-own token creations and revocations, revalidations), and change records last
-(``CHANGE_EVENTS``: mapping changes, provisioning and adoption, break-glass password
-changes, tokens revoked by an admin or the operator). So one user's churn, or a
-flood of refusals, never pushes the admins' change records out of the table.
-Deletes go in chunks of ``DELETE_CHUNK`` rows, one transaction each, so logins that
-write on SQLite are not held up for long. Every worker does this on its own; deleting
-what another one deleted already is harmless.
+Bounds: rows older than ``audit_retention_days`` and rows beyond ``MAX_ROWS`` are
+deleted by kind, change records last (``activity.bounds``, which ``ActivityRecorder``
+extends).
 
 A batch the database refuses is logged (at most once a minute) and counted in
 ``failed``; its rows are not retried (the JSON audit lines still have them).
@@ -46,6 +36,7 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 
+from mlflow_ldap_auth.activity.bounds import ActivityBounds
 from mlflow_ldap_auth.auth import audit
 from mlflow_ldap_auth.db import tables
 
@@ -60,20 +51,9 @@ DELETE_CHUNK = 10_000
 #: A ``details`` longer than this is replaced by ``{"truncated": true}``.
 MAX_DETAILS_CHARS = 8000
 _WARN_EVERY_SECONDS = 60
-_DAY_MS = 86_400_000
 
 #: The fields that have their own column; everything else goes to ``details``.
 COLUMN_FIELDS = ("ts", "event", "user", "source", "result", "reason")
-#: Events that change who may do what: the cap deletes them last.
-CHANGE_EVENTS = (
-    "mapping_created",
-    "mapping_deleted",
-    "user_provisioned",
-    "user_adopted",
-    "break_glass_password_changed",
-)
-#: ``token_revoked`` reasons of a revocation by someone other than the owner.
-CHANGE_REVOCATIONS = ("revoked_by_admin", "revoked_by_operator")
 _LIMITS = {"event": 64, "username": 255, "source": 64, "result": 32, "reason": 64}
 
 
@@ -111,7 +91,7 @@ def to_row(record: dict) -> dict:
     }
 
 
-class ActivityRecorder:
+class ActivityRecorder(ActivityBounds):
     """The queue, the writer thread and the table's bounds (see the module docstring)."""
 
     def __init__(
@@ -261,77 +241,3 @@ class ActivityRecorder:
             self._last_warning[kind] = now
             count = self.dropped if kind == "dropped" else self.failed
             _logger.warning(message, count, *args)
-
-    # -- the bounds ---------------------------------------------------------
-    def purge(self) -> int:
-        """Delete the rows older than the retention, then enforce the cap; rows deleted."""
-        cutoff = round(self._clock() * 1000) - self.retention_days * _DAY_MS
-        deleted = self._delete(tables.audit.c.ts_ms < cutoff)
-        deleted += self.enforce_cap()
-        if deleted:
-            _logger.info("Activity table: deleted %d old rows", deleted)
-        return deleted
-
-    def enforce_cap(self) -> int:
-        """Delete rows beyond ``max_rows``, by kind (see the module docstring); rows deleted.
-
-        Anyone can send refused logins, and any user can create and revoke their own
-        tokens: neither must push the records of changes out of the table. The oldest
-        refusals go first, then the oldest routine records, and change records only
-        when the table holds nothing else to delete.
-        """
-        self._written_since_cap = 0
-        table = tables.audit
-        with self.engine.connect() as connection:
-            total = connection.execute(sa.select(sa.func.count()).select_from(table)).scalar()
-        excess = (total or 0) - self.max_rows
-        if excess <= 0:
-            return 0
-        changes = sa.or_(
-            table.c.event.in_(CHANGE_EVENTS),
-            sa.and_(table.c.event == "token_revoked", table.c.reason.in_(CHANGE_REVOCATIONS)),
-        )
-        refusals = sa.and_(table.c.result != "success", sa.not_(changes))
-        routine = sa.and_(table.c.result == "success", sa.not_(changes))
-        deleted = 0
-        for kind in (refusals, routine, changes):
-            if deleted >= excess:
-                break
-            deleted += self._delete_oldest(kind, excess - deleted)
-        return deleted
-
-    def _delete_oldest(self, condition, count: int) -> int:
-        """Delete the ``count`` oldest rows matching ``condition``."""
-        table = tables.audit
-        with self.engine.connect() as connection:
-            boundary = connection.execute(
-                sa.select(table.c.id)
-                .where(condition)
-                .order_by(table.c.id)
-                .offset(count - 1)
-                .limit(1)
-            ).scalar()
-        if boundary is None:
-            return self._delete(condition)  # fewer than ``count`` match: all of them
-        return self._delete(sa.and_(condition, table.c.id <= boundary))
-
-    def _delete(self, condition) -> int:
-        """Delete the rows matching ``condition``, oldest first, in chunks."""
-        table = tables.audit
-        deleted = 0
-        while True:
-            with self.engine.connect() as connection:
-                boundary = connection.execute(
-                    sa.select(table.c.id)
-                    .where(condition)
-                    .order_by(table.c.id)
-                    .offset(self.delete_chunk - 1)
-                    .limit(1)
-                ).scalar()
-            chunk = condition if boundary is None else sa.and_(condition, table.c.id <= boundary)
-            with self.engine.begin() as connection:
-                count = connection.execute(sa.delete(table).where(chunk)).rowcount
-            deleted += max(count, 0)
-            self.purged += max(count, 0)
-            if boundary is None:
-                return deleted

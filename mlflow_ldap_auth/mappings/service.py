@@ -7,12 +7,9 @@ filtering, ``default_permission`` floor and ``DENY`` apply unchanged; the mappin
 ``ldap_auth_groups`` (id ``admin-<group row id>``). Roles and grants an admin made by
 hand are never touched: only roles named ``ldap-group:*`` are managed.
 
-Validation asks MLflow's own rules for each resource type (``mlflow_compat.rules``:
-sub-resources take only ``*``, workspace grants take what MLflow allows, an experiment
-pattern is an experiment id and is stored as MLflow matches it: ``"007"`` as ``"7"``, ...);
-every refusal is an ``InvalidRequest`` (MLflow's ``INVALID_PARAMETER_VALUE``, HTTP 400),
-raised before anything is written. MLflow's own rules and store still raise
-``MlflowException``, passed on as MLflow wrote it.
+Fields are checked by MLflow's own rules (``mappings.validation``) and the group by the
+directory (``find_group``) before anything is written; reading the mappings back is
+``MappingListing``'s (``mappings.listing``).
 """
 
 from __future__ import annotations
@@ -25,121 +22,27 @@ from mlflow_ldap_auth import reasons
 from mlflow_ldap_auth.auth.access import (
     ADMIN_RESOURCE_TYPE,
     Mapping,
-    admin_mapping_id,
     grant_mapping_id,
-    group_uuid_of_role,
     managed_role_name,
     parse_mapping_id,
 )
 from mlflow_ldap_auth.auth.audit import audit
 from mlflow_ldap_auth.errors import AlreadyExists, InvalidRequest, NotFound
-from mlflow_ldap_auth.ldap.directory import Directory, DirectoryGroup
-from mlflow_ldap_auth.ldap.dn import is_valid_dn
-from mlflow_ldap_auth.mappings.store import GroupStore, MappedGroup
+from mlflow_ldap_auth.ldap.directory import DirectoryGroup
+from mlflow_ldap_auth.mappings.listing import MappingListing
+from mlflow_ldap_auth.mappings.store import MappedGroup
+from mlflow_ldap_auth.mappings.validation import ALL_WORKSPACES, validate_fields
 from mlflow_ldap_auth.mlflow_compat import rules
 from mlflow_ldap_auth.mlflow_compat.workspaces import DEFAULT_WORKSPACE
 
+__all__ = ["ALL_WORKSPACES", "DRAFT_ID", "MappingService", "validate_fields"]
+
 #: The id of a mapping checked but not saved (``MappingService.draft``).
 DRAFT_ID = "new"
-ALL_WORKSPACES = "*"
 
 
-def validate_fields(
-    group: object, resource_type: object, resource_pattern: object, permission: object, workspace
-) -> tuple[str, str, str, str, str]:
-    """Check a mapping's fields (types, DN syntax, MLflow's rules); return them normalized."""
-    problems = []
-    for name, value in (
-        ("group", group),
-        ("resource_type", resource_type),
-        ("resource_pattern", resource_pattern),
-        ("permission", permission),
-        ("workspace", workspace),
-    ):
-        if not isinstance(value, str) or not value.strip():
-            problems.append(f"'{name}' must be a non-empty string")
-    if problems:
-        raise InvalidRequest("; ".join(problems))
-    # The loop above refused anything but strings.
-    assert isinstance(group, str) and isinstance(resource_type, str)
-    assert isinstance(resource_pattern, str) and isinstance(permission, str)
-    assert isinstance(workspace, str)
-    group, resource_type = group.strip(), resource_type.strip()
-    resource_pattern, workspace = resource_pattern.strip(), workspace.strip()
-    permission = permission.strip().upper()
-    if not is_valid_dn(group):
-        raise InvalidRequest(f"'group' is not a valid DN: {group!r}")
-    if resource_type == ADMIN_RESOURCE_TYPE:
-        if resource_pattern != "*" or permission != "MANAGE":
-            raise InvalidRequest(
-                "an admin mapping takes resource_pattern '*' and permission 'MANAGE'"
-            )
-        return group, resource_type, "*", "MANAGE", ALL_WORKSPACES
-    rules.check_permission(permission, resource_type)
-    rules.check_resource_pattern(resource_pattern, resource_type)
-    resource_pattern = rules.canonical_resource_pattern(resource_pattern, resource_type)
-    if not rules.workspaces_enabled() and workspace != DEFAULT_WORKSPACE:
-        raise InvalidRequest(
-            f"workspaces are not enabled on this server: workspace must be "
-            f"'{DEFAULT_WORKSPACE}', got {workspace!r}"
-        )
-    return group, resource_type, resource_pattern, permission, workspace
-
-
-class MappingService:
-    def __init__(self, store, groups: GroupStore, directory: Directory) -> None:
-        self.store = store  # MLflow's auth store
-        self.groups = groups
-        self.directory = directory
-
-    # -- reading ---------------------------------------------------------
-    def list(self) -> list[Mapping]:
-        groups = {group.uuid: group for group in self.groups.list()}
-        mappings = []
-        for role in self.store.list_roles(None):
-            group = groups.get(group_uuid_of_role(role.name) or "")
-            if group is None:
-                continue
-            for grant in role.permissions:
-                mappings.append(
-                    Mapping(
-                        id=grant_mapping_id(grant.id),
-                        group=group.dn,
-                        group_uuid=group.uuid,
-                        group_name=group.name,
-                        resource_type=grant.resource_type,
-                        resource_pattern=grant.resource_pattern,
-                        permission=grant.permission,
-                        workspace=role.workspace,
-                    )
-                )
-        for group in groups.values():
-            if group.is_admin:
-                mappings.append(self._admin_mapping(group))
-        return sorted(mappings, key=lambda m: (m.group.lower(), m.workspace, m.resource_type, m.id))
-
-    @staticmethod
-    def _admin_mapping(group: MappedGroup) -> Mapping:
-        return Mapping(
-            id=admin_mapping_id(group.id),
-            group=group.dn,
-            group_uuid=group.uuid,
-            group_name=group.name,
-            resource_type=ADMIN_RESOURCE_TYPE,
-            resource_pattern="*",
-            permission="MANAGE",
-            workspace=ALL_WORKSPACES,
-        )
-
-    def refresh_group_dns(self) -> int:
-        """Look every mapped group up by its stable id; store renamed/moved DNs."""
-        changed = 0
-        for group in self.groups.list():
-            found = self.directory.find_group_by_uuid(group.uuid)
-            if found is not None and (found.dn != group.dn or found.name != group.name):
-                self.groups.upsert(group.uuid, found.dn, found.name)
-                changed += 1
-        return changed
+class MappingService(MappingListing):
+    """Group mappings created and deleted, each checked before anything is written."""
 
     # -- changing --------------------------------------------------------
     def find_group(self, group_dn: str, group_uuid: str | None = None) -> DirectoryGroup:
