@@ -159,10 +159,6 @@ class GroupStore:
             )
         return mappings
 
-    def managed_roles(self, prefix: str) -> builtins.list[tuple[int, str]]:
-        """(id, name) of MLflow roles whose name starts with ``prefix``."""
-        return mlflow_tables.roles_named(self.engine, prefix)
-
     def managed_roles_of(self, group_uuids) -> builtins.list[tuple[int, str]]:
         """(id, name) of the managed roles of ``group_uuids`` (``managed_role_name``)."""
         names = sorted({managed_role_name(uuid) for uuid in group_uuids if uuid})
