@@ -67,13 +67,14 @@ def create_app():
     settings = _settings_or_exit()
     _warn_about_settings(settings)
     auth = import_mlflow_auth(settings)
-    from mlflow_ldap_auth.mlflow_compat import local_accounts, provision_on_demand
     from mlflow_ldap_auth.web import (
         activity_api,
         activity_pages,
         admin_guard,
         admin_ui,
         experiment_id_guard,
+        local_accounts,
+        provision_on_demand,
         rename_guard,
         rest_api,
         session_cookie,
