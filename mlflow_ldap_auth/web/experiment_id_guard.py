@@ -48,6 +48,7 @@ from flask import Flask, request
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.server.handlers import catch_mlflow_exception
+from starlette.responses import Response
 
 from mlflow_ldap_auth.mlflow_compat import rules
 from mlflow_ldap_auth.web.authn import route_path
@@ -135,6 +136,7 @@ def ids_in_graphql(body: object) -> Iterator[object]:
     query = body.get("query")
     if not isinstance(query, str):
         return
+    # graphql-core only for a GraphQL body: most requests never parse one.
     from graphql import GraphQLError, parse
     from graphql.language import ListValueNode, StringValueNode, VariableNode, Visitor, visit
 
@@ -286,8 +288,6 @@ class ExperimentIdGuard:
         if scope["type"] == "http":
             misspelled = first_misspelled(ids_in_asgi_scope(scope))
             if misspelled is not None:
-                from starlette.responses import Response
-
                 error = refusal(misspelled)
                 answer = Response(
                     error.serialize_as_json(),
