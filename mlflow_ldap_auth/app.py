@@ -16,12 +16,28 @@ import os
 import secrets
 import sys
 
+from mlflow.exceptions import MlflowException
+
 from mlflow_ldap_auth.config import Settings, load_settings
 from mlflow_ldap_auth.db import tables
 from mlflow_ldap_auth.errors import ConfigError
 from mlflow_ldap_auth.mlflow_compat import server_process
 from mlflow_ldap_auth.mlflow_compat.bridge import import_mlflow_auth, serve
 from mlflow_ldap_auth.mlflow_compat.version import UnsupportedMlflow, check_supported
+from mlflow_ldap_auth.web import (
+    activity_api,
+    activity_pages,
+    admin_guard,
+    admin_ui,
+    experiment_id_guard,
+    local_accounts,
+    provision_on_demand,
+    rename_guard,
+    rest_api,
+    session_cookie,
+    token_api,
+    token_pages,
+)
 from mlflow_ldap_auth.web.preauth import PreAuthMiddleware
 from mlflow_ldap_auth.wiring import build_plugin
 
@@ -67,19 +83,6 @@ def create_app():
     settings = _settings_or_exit()
     _warn_about_settings(settings)
     auth = import_mlflow_auth(settings)
-    from mlflow_ldap_auth.mlflow_compat import local_accounts, provision_on_demand
-    from mlflow_ldap_auth.web import (
-        activity_api,
-        activity_pages,
-        admin_guard,
-        admin_ui,
-        experiment_id_guard,
-        rename_guard,
-        rest_api,
-        session_cookie,
-        token_api,
-        token_pages,
-    )
 
     plugin = build_plugin(settings, auth)
     flask_app = auth.app
@@ -132,7 +135,6 @@ def preflight() -> None:
     if not os.environ.get(SECRET_KEY_ENV):
         os.environ[SECRET_KEY_ENV] = secrets.token_hex(32)
     auth = import_mlflow_auth(settings)
-    from mlflow.exceptions import MlflowException
 
     try:
         auth.bootstrap_admin_user()

@@ -89,6 +89,8 @@ class PrometheusMetrics(Metrics):
     enabled = True
 
     def __init__(self, registry=None) -> None:
+        # On call: prometheus_client picks its multiprocess mode from the environment
+        # when first imported, and a worker has MLflow's PROMETHEUS_MULTIPROC_DIR by now.
         from prometheus_client import Counter, Gauge, Histogram
 
         self._logins = Counter(

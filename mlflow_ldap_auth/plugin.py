@@ -3,32 +3,33 @@
 ``app.create_app`` builds one ``Plugin`` per worker and keeps it in
 ``flask_app.extensions["ldap_auth"]``; request code reaches it through
 ``current_plugin()``, typed, instead of looking attributes up on an untyped object.
+It sits between ``web`` (which reads it) and the services it holds, none of which
+imports it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from flask import Flask, current_app
 
-if TYPE_CHECKING:
-    from mlflow_ldap_auth.activity import Activity
-    from mlflow_ldap_auth.auth.access_policy import AccessPolicy
-    from mlflow_ldap_auth.auth.group_sync import GroupSync
-    from mlflow_ldap_auth.auth.login import LoginService
-    from mlflow_ldap_auth.auth.provisioning import Provisioner
-    from mlflow_ldap_auth.auth.revalidation import Revalidator
-    from mlflow_ldap_auth.config import Settings
-    from mlflow_ldap_auth.ldap.directory import Directory
-    from mlflow_ldap_auth.mappings.service import MappingService
-    from mlflow_ldap_auth.mappings.store import GroupStore
-    from mlflow_ldap_auth.mappings.who_has_access import WhoHasAccess
-    from mlflow_ldap_auth.metrics import Metrics
-    from mlflow_ldap_auth.mlflow_compat.permission_cache import PermissionCache
-    from mlflow_ldap_auth.mlflow_compat.resource_names import ResourceNames
-    from mlflow_ldap_auth.tokens.authenticator import TokenAuthenticator
-    from mlflow_ldap_auth.tokens.service import TokenService
+from mlflow_ldap_auth.activity import Activity
+from mlflow_ldap_auth.auth.access_policy import AccessPolicy
+from mlflow_ldap_auth.auth.group_sync import GroupSync
+from mlflow_ldap_auth.auth.login import LoginService
+from mlflow_ldap_auth.auth.provisioning import Provisioner
+from mlflow_ldap_auth.auth.revalidation import Revalidator
+from mlflow_ldap_auth.config import Settings
+from mlflow_ldap_auth.ldap.directory import Directory
+from mlflow_ldap_auth.mappings.service import MappingService
+from mlflow_ldap_auth.mappings.store import GroupStore
+from mlflow_ldap_auth.mappings.who_has_access import WhoHasAccess
+from mlflow_ldap_auth.metrics import Metrics
+from mlflow_ldap_auth.mlflow_compat.permission_cache import PermissionCache
+from mlflow_ldap_auth.mlflow_compat.resource_names import ResourceNames
+from mlflow_ldap_auth.tokens.authenticator import TokenAuthenticator
+from mlflow_ldap_auth.tokens.service import TokenService
 
 EXTENSION = "ldap_auth"
 

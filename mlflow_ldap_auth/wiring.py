@@ -15,7 +15,7 @@ admin by definition (``admin_flags=None``), and no worker's caches live in its p
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -32,19 +32,17 @@ from mlflow_ldap_auth.auth.user_checks import UserChecks
 from mlflow_ldap_auth.config import Settings
 from mlflow_ldap_auth.db import tables
 from mlflow_ldap_auth.ldap.directory import Directory
+from mlflow_ldap_auth.mappings.service import MappingService
 from mlflow_ldap_auth.mappings.store import GroupStore
+from mlflow_ldap_auth.mappings.who_has_access import WhoHasAccess
 from mlflow_ldap_auth.metrics import PERMISSION_CACHE_RESULTS, Metrics, metrics_for
 from mlflow_ldap_auth.mlflow_compat import server_process
 from mlflow_ldap_auth.mlflow_compat.permission_cache import PermissionCache, active_workspace
+from mlflow_ldap_auth.mlflow_compat.resource_names import ResourceNames
 from mlflow_ldap_auth.plugin import Plugin
 from mlflow_ldap_auth.tokens.authenticator import TokenAuthenticator
 from mlflow_ldap_auth.tokens.service import TokenService
 from mlflow_ldap_auth.tokens.store import TokenStore
-
-if TYPE_CHECKING:
-    from mlflow_ldap_auth.mappings.service import MappingService
-    from mlflow_ldap_auth.mappings.who_has_access import WhoHasAccess
-    from mlflow_ldap_auth.mlflow_compat.resource_names import ResourceNames
 
 
 def open_database(settings: Settings, *, migrate: bool = True) -> sa.engine.Engine:
@@ -65,10 +63,7 @@ def access_policy(settings: Settings, directory: Directory, groups: GroupStore) 
 
 
 def mapping_service(store: Any, groups: GroupStore, directory: Directory) -> MappingService:
-    """The group mappings over MLflow's auth ``store`` (configured before this is called:
-    the module imports MLflow's auth module)."""
-    from mlflow_ldap_auth.mappings.service import MappingService
-
+    """The group mappings over MLflow's auth ``store`` (configured before this is called)."""
     return MappingService(store, groups, directory)
 
 
@@ -82,8 +77,6 @@ def who_has_access(
 ) -> WhoHasAccess:
     """ "Who has access" and the mapping previews. ``names``: the resources' names for
     listings; None where resources are shown by their pattern (the command line)."""
-    from mlflow_ldap_auth.mappings.who_has_access import WhoHasAccess
-
     return WhoHasAccess(
         store,
         mappings,
@@ -150,9 +143,6 @@ def _permission_cache(settings: Settings, auth, metrics: Metrics) -> PermissionC
 
 def build_plugin(settings: Settings, auth) -> Plugin:
     """Every service object of one worker, built whole (``auth``: MLflow's auth module)."""
-    # Imported after MLflow's auth module is configured: it imports that module.
-    from mlflow_ldap_auth.mlflow_compat.resource_names import ResourceNames
-
     # Otherwise `mlflow server` migrated once before starting workers.
     engine = open_database(settings, migrate=not server_process.admin_bootstrapped())
     ldap = settings.ldap

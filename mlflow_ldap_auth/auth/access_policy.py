@@ -16,10 +16,10 @@ import time
 from collections.abc import Callable
 
 from mlflow_ldap_auth.auth.access import AccessDecision, GroupRef, decide
+from mlflow_ldap_auth.auth.group_table import GroupTable, MappedGroup
 from mlflow_ldap_auth.errors import DirectoryUnavailable
 from mlflow_ldap_auth.ldap.directory import Directory, DirectoryUser
 from mlflow_ldap_auth.ldap.dn import dn_key
-from mlflow_ldap_auth.mappings.store import GroupStore, MappedGroup
 
 _logger = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ class ConfiguredGroups:
 
 
 class AccessPolicy:
-    def __init__(self, configured: ConfiguredGroups, groups: GroupStore) -> None:
+    def __init__(self, configured: ConfiguredGroups, groups: GroupTable) -> None:
         self.configured = configured
         self.groups = groups
 

@@ -29,10 +29,10 @@ from mlflow_ldap_auth.auth.access import (
     role_changes,
 )
 from mlflow_ldap_auth.auth.access_policy import AccessPolicy
+from mlflow_ldap_auth.auth.group_table import GroupTable
 from mlflow_ldap_auth.auth.names import refuse_break_glass_name
 from mlflow_ldap_auth.ldap.directory import DirectoryUser
 from mlflow_ldap_auth.ldap.dn import dn_key_or_raw
-from mlflow_ldap_auth.mappings.store import GroupStore
 
 _logger = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class GroupSync:
     def __init__(
         self,
         store,
-        groups: GroupStore,
+        groups: GroupTable,
         policy: AccessPolicy,
         *,
         break_glass_name: str,

@@ -41,7 +41,6 @@ from mlflow_ldap_auth.config import Settings
 from mlflow_ldap_auth.errors import AuthError, DirectoryUnavailable, InvalidCredentials, NotAllowed
 from mlflow_ldap_auth.ldap.directory import Directory
 from mlflow_ldap_auth.metrics import CREDENTIAL_CACHE_RESULTS, NULL_METRICS, Metrics
-from mlflow_ldap_auth.web.authn import parse_basic_credentials
 
 _logger = logging.getLogger(__name__)
 
@@ -135,20 +134,12 @@ class LoginService:
             login, password, lambda lg, pw: self._check_directory(lg, pw, source)
         )
 
-    def cached_principal(self, header: str | None) -> Principal | None:
-        """Who ``header`` logs in as, if that is already known in memory (no I/O at all)."""
-        try:
-            login, password = parse_basic_credentials(header)
-        except InvalidCredentials:
-            return None
-        return self.peek(login, password)
-
     def cache_status(self) -> dict:
         """The remembered logins' counts and bounds (the status page)."""
         return self.cache.status()
 
     def peek(self, login: str, password: str) -> Principal | None:
-        """``cached_principal`` for credentials already parsed."""
+        """Who ``login`` / ``password`` log in as, if that is already known in memory (no I/O)."""
         if not password or has_format_characters(login) or self.is_local_admin_name(login):
             return None
         return self.cache.peek(login, password)

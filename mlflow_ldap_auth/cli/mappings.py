@@ -23,6 +23,7 @@ from mlflow_ldap_auth.cli.common import operator_name, recorded, settings_or_non
 from mlflow_ldap_auth.config import Settings
 from mlflow_ldap_auth.errors import AuthError, DomainError
 from mlflow_ldap_auth.ldap.directory import Directory
+from mlflow_ldap_auth.mappings import file as mappings_file
 from mlflow_ldap_auth.mappings.store import GroupStore
 from mlflow_ldap_auth.mlflow_compat.bridge import import_mlflow_auth
 
@@ -41,8 +42,6 @@ def run(args: argparse.Namespace) -> int:
     if settings is None:
         return 2
     service = _mapping_service(settings)
-    # mappings_file imports MLflow's auth module, which _mapping_service configured.
-    from mlflow_ldap_auth.mappings import file as mappings_file
 
     try:
         if args.action == "export":

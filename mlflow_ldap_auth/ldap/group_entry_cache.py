@@ -104,15 +104,6 @@ class GroupEntryCache:
                 self.misses += 1
         return found
 
-    def level_above(self, entries: list[dict], base_key: DnKey) -> list[dict] | None:
-        """The groups having any of ``entries`` as a member, as a level search returns
-        them (``member`` lists only those of ``entries``); None if one is not known."""
-        children = parents_of(entries, base_key)
-        found = self.known(children)
-        if len(found) < len(children):
-            return None
-        return level_entries(children, found)
-
     def clear(self) -> None:
         with self._lock:
             self._groups.clear()

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import builtins
 import time
-from dataclasses import dataclass
 
 import sqlalchemy as sa
 
@@ -25,21 +24,15 @@ from mlflow_ldap_auth.auth.access import (
     group_uuid_of_role,
     managed_role_name,
 )
+from mlflow_ldap_auth.auth.group_table import MappedGroup
 from mlflow_ldap_auth.db import tables
 from mlflow_ldap_auth.db.tables import groups as groups_table
 from mlflow_ldap_auth.mlflow_compat import mlflow_tables
 
 
-@dataclass(frozen=True)
-class MappedGroup:
-    id: int
-    uuid: str
-    dn: str
-    name: str | None
-    is_admin: bool
-
-
 class GroupStore:
+    """The group table (``auth.group_table.GroupTable``) and what the mappings write."""
+
     def __init__(self, database_uri: str, engine: sa.engine.Engine | None = None) -> None:
         self.engine = engine or tables.create_engine(database_uri)
 
@@ -158,10 +151,6 @@ class GroupStore:
                 )
             )
         return mappings
-
-    def managed_roles(self, prefix: str) -> builtins.list[tuple[int, str]]:
-        """(id, name) of MLflow roles whose name starts with ``prefix``."""
-        return mlflow_tables.roles_named(self.engine, prefix)
 
     def managed_roles_of(self, group_uuids) -> builtins.list[tuple[int, str]]:
         """(id, name) of the managed roles of ``group_uuids`` (``managed_role_name``)."""

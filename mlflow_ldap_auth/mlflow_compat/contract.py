@@ -153,7 +153,7 @@ SYMBOLS: tuple[Symbol, ...] = (
     Symbol(_STORE, "SqlAlchemyStore.remove_role_permission", ("self", "role_permission_id")),
     Symbol(_STORE, "SqlAlchemyStore.unassign_role_from_user", ("self", "user_id", "role_id")),
     Symbol(_STORE, "SqlAlchemyStore.update_user", ("self", "username", "password", "is_admin")),
-    # The user-management routes the plugin guards (local_accounts, provision_on_demand).
+    # The user-management routes the plugin guards (user_routes).
     *(
         Symbol("mlflow.server.auth.routes", name)
         for name in (

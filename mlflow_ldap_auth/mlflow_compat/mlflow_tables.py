@@ -62,15 +62,6 @@ READ_COLUMNS = {
 NO_LOCAL_PASSWORD = "!directory-account: no local password"
 
 
-def roles_named(engine: sa.engine.Engine, prefix: str) -> list[tuple[int, str]]:
-    """(id, name) of MLflow roles whose name starts with ``prefix``."""
-    with engine.connect() as connection:
-        rows = connection.execute(
-            sa.select(roles.c.id, roles.c.name).where(roles.c.name.startswith(prefix))
-        )
-        return [(row.id, row.name) for row in rows]
-
-
 def roles_with_names(engine: sa.engine.Engine, names: list[str]) -> list[tuple[int, str]]:
     """(id, name) of MLflow roles named any of ``names`` (in every workspace)."""
     found: list[tuple[int, str]] = []

@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 from mlflow.exceptions import MlflowException
 from mlflow.protos.model_registry_pb2 import ModelRegistryService, RenameRegisteredModel
+from mlflow.server import handlers
 
 #: The resource types whose grants name a registry entry (MLflow's type names).
 RENAMED_RESOURCE_TYPES = ("registered_model", "prompt")
@@ -28,8 +29,6 @@ class Rename(NamedTuple):
 
 def rename_routes() -> frozenset[tuple[str, str]]:
     """(path, method) of every route on which MLflow renames a model or prompt."""
-    from mlflow.server import handlers
-
     # Asked for the request class in place of each handler, to tell the RPC's routes apart.
     endpoints = handlers.get_service_endpoints(ModelRegistryService, lambda message: message)
     return frozenset(
@@ -43,10 +42,8 @@ def rename_routes() -> frozenset[tuple[str, str]]:
 def requested_rename() -> Rename | None:
     """The current request's ``name`` and ``new_name``; None when MLflow could not read
     them (its own handler then answers)."""
-    from mlflow.server.handlers import _get_request_message
-
     try:
-        message = _get_request_message(RenameRegisteredModel())
+        message = handlers._get_request_message(RenameRegisteredModel())
     except MlflowException:
         return None
     if not message.name or not message.new_name:
@@ -57,10 +54,8 @@ def requested_rename() -> Rename | None:
 def stored_name(name: str) -> str | None:
     """The spelling the registry keeps for the model or prompt it finds under ``name``
     (a case-insensitive registry finds ``Churn`` under ``churn``); None if it finds none."""
-    from mlflow.server.handlers import _get_model_registry_store
-
     try:
-        return _get_model_registry_store().get_registered_model(name).name
+        return handlers._get_model_registry_store().get_registered_model(name).name
     except MlflowException as exc:
         if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
             return None
@@ -70,6 +65,6 @@ def stored_name(name: str) -> str | None:
 def caller_may_rename() -> bool:
     """MLflow's own answer to "may the caller change this model or prompt?" (the
     permission its rename validator checks first, on every supported release)."""
-    from mlflow.server import auth
+    from mlflow.server import auth  # on call: the bridge configures it first
 
     return bool(auth._validate_can_update_registered_model_or_prompt())

@@ -11,6 +11,8 @@ from __future__ import annotations
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from mlflow_ldap_auth import __version__
+
 #: Keep in step with the ``mlflow[auth]`` requirement in pyproject.toml.
 SUPPORTED_MLFLOW = SpecifierSet(">=3.17,<3.19")
 
@@ -21,14 +23,12 @@ class UnsupportedMlflow(Exception):
 
 def installed_mlflow_version() -> str:
     """The installed MLflow's version, as MLflow itself reports it."""
-    from mlflow.version import VERSION
+    from mlflow.version import VERSION  # on call: the check comes before MLflow is imported
 
     return VERSION
 
 
 def plugin_version() -> str:
-    from mlflow_ldap_auth import __version__
-
     return __version__
 
 

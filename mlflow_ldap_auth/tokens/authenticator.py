@@ -20,7 +20,7 @@ from cachetools import TTLCache
 
 from mlflow_ldap_auth import reasons
 from mlflow_ldap_auth.auth.audit import audit
-from mlflow_ldap_auth.auth.login import name_key
+from mlflow_ldap_auth.auth.names import name_key
 from mlflow_ldap_auth.auth.provisioning import Principal
 from mlflow_ldap_auth.auth.revalidation import Revalidator
 from mlflow_ldap_auth.errors import AuthError, DirectoryUnavailable, InvalidCredentials

@@ -31,7 +31,7 @@ from collections.abc import Callable
 
 from mlflow_ldap_auth import reasons
 from mlflow_ldap_auth.auth.audit import audit
-from mlflow_ldap_auth.auth.login import name_key
+from mlflow_ldap_auth.auth.names import name_key
 from mlflow_ldap_auth.auth.provisioning import Principal
 from mlflow_ldap_auth.errors import DomainError, Forbidden, InvalidRequest, NotFound, RateLimited
 from mlflow_ldap_auth.tokens.secret_format import new_secret, secret_hash

@@ -17,7 +17,7 @@ from mlflow_ldap_auth.mlflow_compat.workspaces import DEFAULT_WORKSPACE
 from mlflow_ldap_auth.plugin import Plugin, current_plugin
 from mlflow_ldap_auth.web.admin_base import blueprint, error_page
 from mlflow_ldap_auth.web.admin_reports import actor, resource_labels
-from mlflow_ldap_auth.web.forms import SEARCH_CHOICES, ConfirmForm, MappingForm, form_rules
+from mlflow_ldap_auth.web.forms import ConfirmForm, MappingForm, form_rules, search_choices
 
 
 def _service() -> Plugin:
@@ -180,7 +180,7 @@ def add_mapping():
         search_error=search_error,
         resource_query=resource_query,
         resource_type_searched=request.args.get("rtype", "experiment"),
-        search_choices=SEARCH_CHOICES,
+        search_choices=search_choices(),
         resources=resources,
         resource_error=resource_error,
         workspaces=rules.workspaces_enabled(),

@@ -14,7 +14,7 @@ from mlflow_ldap_auth.mlflow_compat import rules
 from mlflow_ldap_auth.plugin import Plugin, current_plugin
 from mlflow_ldap_auth.web.admin_base import blueprint
 from mlflow_ldap_auth.web.admin_reports import explain_user, resource_labels
-from mlflow_ldap_auth.web.forms import ACCESS_TYPE_CHOICES
+from mlflow_ldap_auth.web.forms import access_type_choices
 
 
 def _service() -> Plugin:
@@ -86,7 +86,7 @@ def access_page():
         "ldap_admin/access.html",
         resource_type=resource_type,
         resource=resource,
-        types=ACCESS_TYPE_CHOICES,
+        types=access_type_choices(),
         workspace=workspace,
         workspaces=rules.workspaces_enabled(),
         answer=answer,

@@ -96,6 +96,7 @@ def ids_in_graphql(body: object) -> Iterator[object]:
     query = body.get("query")
     if not isinstance(query, str):
         return
+    # graphql-core only for a GraphQL body: most requests never parse one.
     from graphql import GraphQLError, parse
     from graphql.language import ListValueNode, StringValueNode, VariableNode, Visitor, visit
 

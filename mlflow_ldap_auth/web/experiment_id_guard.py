@@ -50,6 +50,7 @@ from flask import Flask, request
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.server.handlers import catch_mlflow_exception
+from starlette.responses import Response
 
 from mlflow_ldap_auth.mlflow_compat import rules
 from mlflow_ldap_auth.web.authn import route_path
@@ -180,8 +181,6 @@ class ExperimentIdGuard:
         if scope["type"] == "http":
             misspelled = first_misspelled(ids_in_asgi_scope(scope))
             if misspelled is not None:
-                from starlette.responses import Response
-
                 error = refusal(misspelled)
                 answer = Response(
                     error.serialize_as_json(),

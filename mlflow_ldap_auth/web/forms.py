@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from flask_wtf import FlaskForm
 from mlflow.exceptions import MlflowException
 from wtforms import HiddenField, IntegerField, SelectField, StringField
@@ -14,24 +16,49 @@ from mlflow_ldap_auth.mlflow_compat.workspaces import DEFAULT_WORKSPACE
 
 WORKSPACE = "workspace"
 
-# Types a grant can name one resource of first, then sub-resources (wildcard only),
-# workspace, admin: the registry's order, so a type MLflow adds is offered as it comes.
-_TYPES = resource_types.available()
-RESOURCE_TYPE_CHOICES = (
-    [(t, t) for t, row in _TYPES.items() if row.per_resource]
-    + [(t, f"{t} (* only)") for t, row in _TYPES.items() if not row.per_resource and t != WORKSPACE]
-    + [
-        (WORKSPACE, f"workspace ({' / '.join(rules.grantable_permissions(WORKSPACE))})"),
-        (ADMIN_RESOURCE_TYPE, "MLflow admin"),
+
+@functools.cache
+def resource_type_choices() -> list[tuple[str, str]]:
+    """Types a grant can name one resource of first, then sub-resources (wildcard only),
+    workspace, admin: the registry's order, so a type MLflow adds is offered as it comes.
+
+    Built on first call, not at import: the registry asks MLflow's auth module, which
+    must not be imported before ``bridge.import_mlflow_auth`` configured it.
+    """
+    types = resource_types.available()
+    return (
+        [(t, t) for t, row in types.items() if row.per_resource]
+        + [
+            (t, f"{t} (* only)")
+            for t, row in types.items()
+            if not row.per_resource and t != WORKSPACE
+        ]
+        + [
+            (WORKSPACE, f"workspace ({' / '.join(rules.grantable_permissions(WORKSPACE))})"),
+            (ADMIN_RESOURCE_TYPE, "MLflow admin"),
+        ]
+    )
+
+
+@functools.cache
+def search_choices() -> list[tuple[str, str]]:
+    """What the add form's resource search offers: (type, what it finds)."""
+    return [(t, row.plural) for t, row in resource_types.available().items() if row.searchable]
+
+
+@functools.cache
+def permission_choices() -> list[tuple[str, str]]:
+    return [(p, p) for p in rules.offered_permissions()]
+
+
+@functools.cache
+def access_type_choices() -> list[tuple[str, str]]:
+    """What "who has access" asks about: one resource of a type (not a workspace, not admin)."""
+    return [
+        (t, label)
+        for t, label in resource_type_choices()
+        if t not in (WORKSPACE, ADMIN_RESOURCE_TYPE)
     ]
-)
-#: What the add form's resource search offers: (type, what it finds).
-SEARCH_CHOICES = [(t, row.plural) for t, row in _TYPES.items() if row.searchable]
-PERMISSION_CHOICES = [(p, p) for p in rules.offered_permissions()]
-#: What "who has access" asks about: one resource of a type (not a workspace, not admin).
-ACCESS_TYPE_CHOICES = [
-    (t, label) for t, label in RESOURCE_TYPE_CHOICES if t not in (WORKSPACE, ADMIN_RESOURCE_TYPE)
-]
 
 
 def form_rules() -> dict:
@@ -41,7 +68,7 @@ def form_rules() -> dict:
     the server checks the same rules on submit, with or without the script.
     """
     answer = {}
-    for resource_type, _ in RESOURCE_TYPE_CHOICES:
+    for resource_type, _ in resource_type_choices():
         if resource_type == ADMIN_RESOURCE_TYPE:
             answer[resource_type] = {"permissions": ["MANAGE"], "wildcard_only": True}
             continue
@@ -54,12 +81,17 @@ def form_rules() -> dict:
 
 class MappingForm(FlaskForm):
     group = StringField("Group DN", validators=[DataRequired(), Length(max=2048)])
-    resource_type = SelectField("Resource type", choices=RESOURCE_TYPE_CHOICES)
+    resource_type = SelectField("Resource type")
     resource_pattern = StringField(
         "Resource pattern", default="*", validators=[DataRequired(), Length(max=512)]
     )
-    permission = SelectField("Permission", choices=PERMISSION_CHOICES)
+    permission = SelectField("Permission")
     workspace = StringField("Workspace", default=DEFAULT_WORKSPACE, validators=[Length(max=256)])
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.resource_type.choices = resource_type_choices()
+        self.permission.choices = permission_choices()
 
     def validate_group(self, field) -> None:
         if not is_valid_dn(field.data or ""):

@@ -248,9 +248,6 @@ class FakeGroupStore:
     def delete(self, group_uuid: str) -> None:
         self._rows.pop(group_uuid.lower(), None)
 
-    def managed_roles(self, prefix: str) -> list[tuple[int, str]]:
-        return [(rid, name) for rid, name in self.store.roles.items() if name.startswith(prefix)]
-
     def managed_roles_of(self, group_uuids) -> list[tuple[int, str]]:
         names = {managed_role_name(uuid) for uuid in group_uuids if uuid}
         return [(rid, name) for rid, name in self.store.roles.items() if name in names]

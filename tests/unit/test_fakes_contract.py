@@ -92,7 +92,7 @@ def test_role_assignments(backend):
     managed = backend.create_role(managed_role_name("u1"))
     other_managed = backend.create_role(managed_role_name("u2"))
     by_hand = backend.create_role("data-team")
-    assert sorted(groups.managed_roles(MANAGED_ROLE_PREFIX)) == sorted(
+    assert sorted(groups.managed_roles_of(["u1", "u2", "u3"])) == sorted(
         [(managed, "ldap-group:u1"), (other_managed, "ldap-group:u2")]
     )
     store.assign_role_to_user(bob, managed)

@@ -2,7 +2,7 @@
 
 from mlflow_ldap_auth.ldap.dn import dn_key
 from mlflow_ldap_auth.ldap.entries import group_uuid
-from mlflow_ldap_auth.ldap.group_entry_cache import GroupEntryCache
+from mlflow_ldap_auth.ldap.group_entry_cache import GroupEntryCache, level_entries, parents_of
 
 BASE = "ou=groups,dc=example,dc=org"
 
@@ -18,13 +18,20 @@ def entry(name, parents=(), uuid=None, members=()):
     }
 
 
+def level_above(cache, entries):
+    """The next level from memory as ``GroupSearch`` takes it: None if a parent is unknown."""
+    children = parents_of(entries, dn_key(BASE))
+    found = cache.known(children)
+    return None if len(found) < len(children) else level_entries(children, found)
+
+
 def test_a_level_comes_from_memory_only_when_every_parent_is_known():
     cache = GroupEntryCache(60)
     team = entry("team", parents=["dept", "other-dept"])
     cache.remember([entry("dept", parents=["div"])])
-    assert cache.level_above([team], dn_key(BASE)) is None
+    assert level_above(cache, [team]) is None
     cache.remember([entry("other-dept")])
-    level = cache.level_above([team], dn_key(BASE))
+    level = level_above(cache, [team])
     assert [e["dn"] for e in level] == [f"cn=dept,{BASE}", f"cn=other-dept,{BASE}"]
     # Members: only the groups asked about (no member lists are kept).
     assert level[0]["attributes"]["member"] == [team["dn"]]
@@ -37,7 +44,7 @@ def test_parents_outside_the_group_base_are_not_needed():
     cache = GroupEntryCache(60)
     team = entry("team")
     team["attributes"]["memberOf"] = ["cn=elsewhere,ou=roles,dc=example,dc=org"]
-    assert cache.level_above([team], dn_key(BASE)) == []
+    assert level_above(cache, [team]) == []
 
 
 def test_parents_are_matched_structurally_not_by_spelling():
@@ -45,7 +52,7 @@ def test_parents_are_matched_structurally_not_by_spelling():
     cache.remember([entry("dept")])
     team = entry("team")
     team["attributes"]["memberOf"] = ["CN=Dept, OU=Groups, DC=example, DC=org"]
-    assert [e["dn"] for e in cache.level_above([team], dn_key(BASE))] == [f"cn=dept,{BASE}"]
+    assert [e["dn"] for e in level_above(cache, [team])] == [f"cn=dept,{BASE}"]
 
 
 def test_member_lists_are_never_kept_and_size_is_bounded():
@@ -59,4 +66,4 @@ def test_clear_forgets():
     cache = GroupEntryCache(60)
     cache.remember([entry("dept")])
     cache.clear()
-    assert cache.level_above([entry("team", parents=["dept"])], dn_key(BASE)) is None
+    assert level_above(cache, [entry("team", parents=["dept"])]) is None

@@ -14,7 +14,8 @@ so (the break-glass admin is named by its own name), one ``user_provisioned`` au
 record with result ``refused``, and MLflow's break-glass row stays as it is.
 
 Registered as a ``before_request`` hook *ahead of* MLflow's, because MLflow's own
-validators already need the row; it acts only for callers who are MLflow admins.
+validators already need the row; it acts only for callers who are MLflow admins. The
+routes, by MLflow's names, are in ``mlflow_compat.user_routes``.
 """
 
 from __future__ import annotations
@@ -24,30 +25,17 @@ import logging
 from flask import Flask, Response, request
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
-from mlflow.server.auth import routes
 from mlflow.server.handlers import catch_mlflow_exception
 
 from mlflow_ldap_auth import reasons
 from mlflow_ldap_auth.auth.audit import audit
 from mlflow_ldap_auth.errors import DirectoryUnavailable, NotAllowed
+from mlflow_ldap_auth.mlflow_compat.user_routes import user_routes
 from mlflow_ldap_auth.plugin import Plugin
 from mlflow_ldap_auth.web import http_answers
 from mlflow_ldap_auth.web.authn import authenticate_request
 
 _logger = logging.getLogger(__name__)
-
-_ROUTES = {
-    (path, method)
-    for rest, ajax, method in (
-        (routes.GET_USER, routes.AJAX_GET_USER, "GET"),
-        (routes.LIST_USER_PERMISSIONS, routes.AJAX_LIST_USER_PERMISSIONS, "GET"),
-        (routes.GRANT_USER_PERMISSION, routes.AJAX_GRANT_USER_PERMISSION, "POST"),
-        (routes.GET_USER_PERMISSION, routes.AJAX_GET_USER_PERMISSION, "GET"),
-        (routes.ASSIGN_ROLE, routes.AJAX_ASSIGN_ROLE, "POST"),
-        (routes.LIST_USER_ROLES, routes.AJAX_LIST_USER_ROLES, "GET"),
-    )
-    for path in (rest, ajax)
-}
 
 
 def target_username() -> str:
@@ -59,9 +47,11 @@ def target_username() -> str:
 
 
 def install(app: Flask, service: Plugin) -> None:
+    routes = user_routes().naming_a_user
+
     @catch_mlflow_exception
     def provision_named_user():
-        if (request.path, request.method) not in _ROUTES:
+        if (request.path, request.method) not in routes:
             return None
         username = target_username()
         if not username or service.login_service.is_local_admin_name(username):

@@ -13,50 +13,43 @@
   would be undone at the next fresh login).
 
 Registered as a ``before_request`` hook *after* MLflow's own, so a caller is
-authenticated and authorized by MLflow first.
+authenticated and authorized by MLflow first. The routes, by MLflow's names, are in
+``mlflow_compat.user_routes``.
 """
 
 from __future__ import annotations
 
 from flask import Flask, after_this_request, request
-from mlflow.server.auth import routes
 from werkzeug.datastructures import Authorization
 
 from mlflow_ldap_auth import reasons
 from mlflow_ldap_auth.auth.audit import audit
 from mlflow_ldap_auth.errors import Forbidden, InvalidRequest
-from mlflow_ldap_auth.mlflow_compat.provision_on_demand import target_username
+from mlflow_ldap_auth.mlflow_compat.user_routes import user_routes
 from mlflow_ldap_auth.plugin import Plugin
 from mlflow_ldap_auth.web.authn import authenticate_request
 from mlflow_ldap_auth.web.http_answers import guard_answer
-
-_CREATION_ROUTES = {
-    (routes.SIGNUP, "GET"),
-    (routes.CREATE_USER_UI, "POST"),
-    (routes.CREATE_USER, "POST"),
-    (routes.AJAX_CREATE_USER, "POST"),
-}
-_PASSWORD_ROUTES = {routes.UPDATE_USER_PASSWORD, routes.AJAX_UPDATE_USER_PASSWORD}
-_ADMIN_FLAG_ROUTES = {routes.UPDATE_USER_ADMIN, routes.AJAX_UPDATE_USER_ADMIN}
-_DELETE_ROUTES = {routes.DELETE_USER, routes.AJAX_DELETE_USER}
+from mlflow_ldap_auth.web.provision_on_demand import target_username
 
 
 def install(app: Flask, service: Plugin) -> None:
+    routes = user_routes()
+
     def admin_flag_follows_directory() -> bool:
         return service.policy.admin_follows_directory()
 
     def guard_local_accounts():
         key = (request.path, request.method)
-        if key in _CREATION_ROUTES:
+        if key in routes.creation:
             return guard_answer(
                 InvalidRequest(
                     "User accounts come from the LDAP directory: a directory user appears in "
                     "MLflow at their first login. There is no local sign-up."
                 )
             )
-        changes_password = request.path in _PASSWORD_ROUTES and request.method == "PATCH"
-        changes_flag = request.path in _ADMIN_FLAG_ROUTES and request.method == "PATCH"
-        deletes = request.path in _DELETE_ROUTES and request.method == "DELETE"
+        changes_password = request.path in routes.password and request.method == "PATCH"
+        changes_flag = request.path in routes.admin_flag and request.method == "PATCH"
+        deletes = request.path in routes.delete and request.method == "DELETE"
         if not (changes_password or changes_flag or deletes):
             return None
         target = target_username()
