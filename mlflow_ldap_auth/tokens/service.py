@@ -43,7 +43,7 @@ from mlflow_ldap_auth.tokens.store import (
     parse_page_token,
 )
 
-#: ``Principal.method`` of the operator's command line (``cli.py``): sees every token.
+#: ``Principal.method`` of the operator's command line (``cli``): sees every token.
 OPERATOR = "operator"
 MAX_NAME_LENGTH = 100
 MAX_ACTIVE_TOKENS = 100
