@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from mlflow_ldap_auth.config_keys import SECTIONS, Key
+from mlflow_ldap_auth.docs_tables import replace_table
 
 _HEADER = ["| key | value | default | meaning |", "|---|---|---|---|"]
 
@@ -42,24 +43,8 @@ def update_tables(text: str) -> str:
     """``text`` with each section's table replaced by the one the definitions give."""
     lines = text.split("\n")
     for section in SECTIONS:
-        start, end = _table_span(lines, section)
-        lines[start:end] = table(section).split("\n")
+        replace_table(lines, f"`[{section}]`", table(section), whole_line=False)
     return "\n".join(lines)
-
-
-def _table_span(lines: list[str], section: str) -> tuple[int, int]:
-    """Where the table of ``[section]`` is: (first line, line after the last)."""
-    lead = f"`[{section}]`"
-    after = next((i for i, line in enumerate(lines) if line.startswith(lead)), None)
-    if after is None:
-        raise ValueError(f"no line starting with {lead}")
-    start = next((i for i in range(after + 1, len(lines)) if lines[i].startswith("|")), None)
-    if start is None:
-        raise ValueError(f"no table after the line starting with {lead}")
-    end = start
-    while end < len(lines) and lines[end].startswith("|"):
-        end += 1
-    return start, end
 
 
 def main(argv: list[str]) -> int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from mlflow_ldap_auth.docs_tables import replace_table
 from mlflow_ldap_auth.reasons import EVENTS, REASONS, SECTIONS
 
 _EVENTS_HEADER = ["| event | results | written when |", "|---|---|---|"]
@@ -57,22 +58,8 @@ def update_tables(text: str) -> str:
     """``text`` with the table after each marker replaced by the one the registry gives."""
     lines = text.split("\n")
     for name, table in tables().items():
-        start, end = _table_span(lines, f"<!-- generated: {name} -->")
-        lines[start:end] = table.split("\n")
+        replace_table(lines, f"<!-- generated: {name} -->", table, whole_line=True)
     return "\n".join(lines)
-
-
-def _table_span(lines: list[str], marker: str) -> tuple[int, int]:
-    after = next((i for i, line in enumerate(lines) if line.strip() == marker), None)
-    if after is None:
-        raise ValueError(f"no line {marker}")
-    start = next((i for i in range(after + 1, len(lines)) if lines[i].startswith("|")), None)
-    if start is None:
-        raise ValueError(f"no table after the line {marker}")
-    end = start
-    while end < len(lines) and lines[end].startswith("|"):
-        end += 1
-    return start, end
 
 
 def main(argv: list[str]) -> int:
