@@ -7,7 +7,10 @@ and a grant stored the old way that the upgrade's migration makes work.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
+from pathlib import Path
 
 import pytest
 import requests
@@ -20,6 +23,7 @@ from servers import (
     PASSWORDS,
     MlflowServer,
     flush_caches,
+    ldap_config,
     run_cli,
     start_server,
 )
@@ -185,15 +189,28 @@ def test_a_mappings_file_entry_that_is_no_experiment_id_is_refused(server, tmp_p
     assert listed(server) == []
 
 
-def test_a_grant_stored_the_old_way_grants_after_the_upgrade(slapd, tmp_path):
-    """The plugin stored "002" as typed; the upgrade's migration rewrites it to "2"."""
-    first = start_server(tmp_path, slapd, name="upgrade", mlflow=NO_ACCESS)
-    with first:
-        create_experiments(first, "exp-one", "exp-two")
-        created = add_mapping(first, "2")
-        assert created.status_code == 200, created.text
-        mapping_id = created.json()["group_mapping"]["id"]
-    database = tables.create_engine(f"sqlite:///{first.directory}/auth.db")
+def copy_database(source: Path, target: Path) -> None:
+    """A consistent copy of a SQLite database that a running server has open."""
+    with (
+        contextlib.closing(sqlite3.connect(source)) as original,
+        contextlib.closing(sqlite3.connect(target)) as copy,
+    ):
+        original.backup(copy)
+
+
+def test_a_grant_stored_the_old_way_grants_after_the_upgrade(server, slapd, tmp_path):
+    """The plugin stored "002" as typed; the upgrade's migration rewrites it to "2".
+
+    The databases before the upgrade are copies of the module's server's (experiments 1
+    and 2 and the mapping made here), with its settings: the upgrade is the one server
+    this test starts."""
+    created = add_mapping(server, "2")
+    assert created.status_code == 200, created.text
+    mapping_id = created.json()["group_mapping"]["id"]
+    for name in ("auth.db", "mlflow.db"):
+        copy_database(server.directory / name, tmp_path / name)
+    config = ldap_config(tmp_path, slapd.ldap_uri, NO_ACCESS)
+    database = tables.create_engine(f"sqlite:///{tmp_path}/auth.db")
     with database.begin() as connection:  # what the old code wrote for "002"
         changed = connection.execute(
             sa.text("UPDATE role_permissions SET resource_pattern = '002' WHERE id = :id"),
@@ -204,7 +221,7 @@ def test_a_grant_stored_the_old_way_grants_after_the_upgrade(slapd, tmp_path):
             sa.text(f"UPDATE {tables.VERSION_TABLE} SET version_num = '0006_token_owners'")
         )
     database.dispose()
-    with MlflowServer(first.config_path, directory=first.directory) as upgraded:
+    with MlflowServer(config, directory=tmp_path) as upgraded:
         assert [(m["id"], m["resource_pattern"]) for m in listed(upgraded)] == [(mapping_id, "2")]
         assert read_experiment(upgraded, "2") == 200
         assert read_experiment(upgraded, "1") == 403
