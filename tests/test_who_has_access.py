@@ -5,6 +5,8 @@ Every answer is checked against MLflow's own resolution (``get_user_permission``
 each person who has an MLflow account: the plugin's fold must be MLflow's.
 """
 
+import getpass
+import json
 import re
 
 import pytest
@@ -201,11 +203,15 @@ def test_admins_only(server, world):
     assert denied.status_code == 403
 
 
-def test_dry_run_import_prints_who_gains_and_loses(server, world, tmp_path):
-    import json
+@pytest.fixture(scope="module")
+def exported(server, world) -> str:
+    """``mappings export`` of the world's mappings, one run for the tests that import
+    them back changed (the one that applies its import changes them after)."""
+    return run_cli(server.config_path, "mappings", "export").stdout
 
-    exported = run_cli(server.config_path, "mappings", "export")
-    document = json.loads(exported.stdout)
+
+def test_dry_run_import_prints_who_gains_and_loses(server, world, exported, tmp_path):
+    document = json.loads(exported)
     document["group_mappings"] = [
         m for m in document["group_mappings"] if m["permission"] != "DENY"
     ]
@@ -218,11 +224,10 @@ def test_dry_run_import_prints_who_gains_and_loses(server, world, tmp_path):
     assert "alice:" not in dry.stdout  # not in ml-platform: nothing changes for her
 
 
-def test_an_import_from_the_command_line_is_kept_in_the_activity_table(server, world, tmp_path):
-    import getpass
-    import json
-
-    document = json.loads(run_cli(server.config_path, "mappings", "export").stdout)
+def test_an_import_from_the_command_line_is_kept_in_the_activity_table(
+    server, world, exported, tmp_path
+):
+    document = json.loads(exported)
     document["group_mappings"] = [
         m for m in document["group_mappings"] if m["permission"] != "DENY"
     ]
