@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 
+import pytest
 import requests
 
 from servers import (
@@ -137,9 +138,18 @@ def test_directory_user_adopts_a_basic_auth_account_without_its_admin_flag(slapd
 
 # -- the break-glass admin's row is never a directory user's -------------------------
 # The seeded directory has a person uid=admin (openldap/seed.ldif), the break-glass name.
+# These tests need no carried-over database: they share one server on a fresh one
+# (login_domains only changes how the first test's spellings resolve). The two above
+# each start on their own seeded database, first-ever starts, and so keep their own.
 
 USERS_GET = "/api/2.0/mlflow/users/get"
 BREAK_GLASS = ("admin", ADMIN_PASSWORD)
+
+
+@pytest.fixture(scope="module")
+def server(slapd, tmp_path_factory):
+    with start_server(tmp_path_factory, slapd, name="break-glass", login_domains="CORP") as running:
+        yield running
 
 
 def assert_break_glass_admin_intact(server) -> None:
@@ -152,53 +162,51 @@ def assert_break_glass_admin_intact(server) -> None:
     assert audit_lines(server, event="user_adopted") == []
 
 
-def test_an_admin_naming_the_break_glass_entry_in_any_form_adopts_nothing(slapd, tmp_path):
-    with start_server(tmp_path, slapd, login_domains="CORP") as server:
-        # The forms an admin types for a directory user: every one resolves to uid=admin.
-        for spelling in ("CORP\\admin", "corp\\ADMIN", "Corp\\Admin "):
-            before = len(audit_lines(server, event="user_provisioned", result="refused"))
-            answer = requests.get(
-                server.url + USERS_GET, params={"username": spelling}, auth=CAROL, timeout=30
-            )
-            assert answer.status_code == 400, (spelling, answer.text)
-            assert answer.json()["error_code"] == "INVALID_PARAMETER_VALUE"
-            assert "break-glass" in answer.json()["message"]
-            refused = wait_for_audit(server, before, event="user_provisioned", result="refused")[-1]
-            assert refused["reason"] == "local_admin_name" and refused["by"] == "carol"
-            assert_break_glass_admin_intact(server)
-        # ... and it still administers: grants to a directory user go through.
-        granted = requests.post(
-            server.url + "/api/3.0/mlflow/users/permissions/grant",
-            json={
-                "username": "alice",
-                "resource_type": "experiment",
-                "resource_id": "0",
-                "permission": "EDIT",
-            },
-            auth=BREAK_GLASS,
+def test_an_admin_naming_the_break_glass_entry_in_any_form_adopts_nothing(server):
+    # The forms an admin types for a directory user: every one resolves to uid=admin.
+    for spelling in ("CORP\\admin", "corp\\ADMIN", "Corp\\Admin "):
+        before = len(audit_lines(server, event="user_provisioned", result="refused"))
+        answer = requests.get(
+            server.url + USERS_GET, params={"username": spelling}, auth=CAROL, timeout=30
         )
-        assert granted.status_code == 200, granted.text
+        assert answer.status_code == 400, (spelling, answer.text)
+        assert answer.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+        assert "break-glass" in answer.json()["message"]
+        refused = wait_for_audit(server, before, event="user_provisioned", result="refused")[-1]
+        assert refused["reason"] == "local_admin_name" and refused["by"] == "carol"
         assert_break_glass_admin_intact(server)
+    # ... and it still administers: grants to a directory user go through.
+    granted = requests.post(
+        server.url + "/api/3.0/mlflow/users/permissions/grant",
+        json={
+            "username": "alice",
+            "resource_type": "experiment",
+            "resource_id": "0",
+            "permission": "EDIT",
+        },
+        auth=BREAK_GLASS,
+    )
+    assert granted.status_code == 200, granted.text
+    assert_break_glass_admin_intact(server)
 
 
-def test_a_revalidation_of_the_break_glass_name_adopts_nothing(slapd, tmp_path):
+def test_a_revalidation_of_the_break_glass_name_adopts_nothing(server):
     """A token row owned by the break-glass name (made while ``admin_username`` was
     another name): using it makes the revalidator read the directory entry ``admin``."""
     from mlflow_ldap_auth.tokens.secret_format import new_secret, secret_hash
 
-    with start_server(tmp_path, slapd) as server:
-        secret = new_secret()
-        now = int(time.time())
-        database = server.config_path.parent / "auth.db"
-        with sqlite3.connect(database) as db:
-            db.execute(
-                "INSERT INTO ldap_auth_tokens (id, owner, name, secret_hash, created_at,"
-                " expires_at) VALUES (?, ?, ?, ?, ?, ?)",
-                ("0123456789abcdef", "admin", "old", secret_hash(secret), now, now + 86_400),
-            )
-        search = server.url + "/api/2.0/mlflow/experiments/search?max_results=1"
-        answer = requests.get(search, headers={"Authorization": f"Bearer {secret}"}, timeout=30)
-        assert answer.status_code == 401, answer.text
-        refused = wait_for_audit(server, 0, event="token_refused", user="admin")[-1]
-        assert refused["reason"] == "owner_local_admin_name"
-        assert_break_glass_admin_intact(server)
+    secret = new_secret()
+    now = int(time.time())
+    database = server.config_path.parent / "auth.db"
+    with sqlite3.connect(database) as db:
+        db.execute(
+            "INSERT INTO ldap_auth_tokens (id, owner, name, secret_hash, created_at,"
+            " expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+            ("0123456789abcdef", "admin", "old", secret_hash(secret), now, now + 86_400),
+        )
+    search = server.url + "/api/2.0/mlflow/experiments/search?max_results=1"
+    answer = requests.get(search, headers={"Authorization": f"Bearer {secret}"}, timeout=30)
+    assert answer.status_code == 401, answer.text
+    refused = wait_for_audit(server, 0, event="token_refused", user="admin")[-1]
+    assert refused["reason"] == "owner_local_admin_name"
+    assert_break_glass_admin_intact(server)
