@@ -234,14 +234,19 @@ def test_an_import_from_the_command_line_is_kept_in_the_activity_table(
     path = tmp_path / "m.json"
     path.write_text(json.dumps(document))
     applied = run_cli(server.config_path, "mappings", "import", str(path))
-    assert applied.returncode == 0, applied.stderr
-    assert "bob: DENY -> EDIT (gains)" in applied.stdout
-    with client_as(server, *CAROL, app=True) as client:
-        records = client.activity(event="mapping_deleted")["records"]
-    assert records and records[0]["user"] == f"cli:{getpass.getuser()}"
-    assert records[0]["details"]["before"]["permission"] == "DENY"
-    people = by_user(answer(server, resource=world["experiment"]).json())
-    assert people["bob"]["permission"] == "EDIT"
+    try:
+        assert applied.returncode == 0, applied.stderr
+        assert "bob: DENY -> EDIT (gains)" in applied.stdout
+        with client_as(server, *CAROL, app=True) as client:
+            records = client.activity(event="mapping_deleted")["records"]
+        assert records and records[0]["user"] == f"cli:{getpass.getuser()}"
+        assert records[0]["details"]["before"]["permission"] == "DENY"
+        people = by_user(answer(server, resource=world["experiment"]).json())
+        assert people["bob"]["permission"] == "EDIT"
+    finally:  # the world as the module's other tests know it, whatever ran before
+        path.write_text(exported)
+        restored = run_cli(server.config_path, "mappings", "import", str(path))
+        assert restored.returncode == 0, restored.stderr
 
 
 # -- the test-user page folds as who has access and MLflow do ------------------------
@@ -317,12 +322,14 @@ def test_the_test_user_answer_is_who_has_access_and_mlflows(
 
 
 def test_a_directory_outage_is_a_503(server, world, directory):
-    """Last in the module: the directory stays down."""
     directory.stop()
-    flush_caches_safe(server)
-    response = answer(server, resource=world["experiment"], auth=("admin", ADMIN_PASSWORD))
-    assert response.status_code == 503, response.text
-    assert response.json()["error_code"] == "TEMPORARILY_UNAVAILABLE"
+    try:
+        flush_caches_safe(server)
+        response = answer(server, resource=world["experiment"], auth=("admin", ADMIN_PASSWORD))
+        assert response.status_code == 503, response.text
+        assert response.json()["error_code"] == "TEMPORARILY_UNAVAILABLE"
+    finally:  # on the same port: the module's other tests may run after this one
+        directory.start_again()
 
 
 def flush_caches_safe(server):
