@@ -10,8 +10,8 @@ section is the first table after the line that starts with ```[section]```.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
+from mlflow_ldap_auth import docs_tables
 from mlflow_ldap_auth.config_keys import SECTIONS, Key
 from mlflow_ldap_auth.docs_tables import replace_table
 
@@ -48,12 +48,9 @@ def update_tables(text: str) -> str:
 
 
 def main(argv: list[str]) -> int:
-    if not argv:
-        print("\n\n".join(f"[{section}]\n\n{table(section)}" for section in SECTIONS))
-        return 0
-    path = Path(argv[0])
-    path.write_text(update_tables(path.read_text(encoding="utf-8")), encoding="utf-8")
-    return 0
+    return docs_tables.main(
+        argv, "\n\n".join(f"[{section}]\n\n{table(section)}" for section in SECTIONS), update_tables
+    )
 
 
 if __name__ == "__main__":

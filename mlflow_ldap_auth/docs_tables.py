@@ -7,6 +7,9 @@ with the one the code gives; a drift test compares the page with what they write
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 
 def table_span(lines: list[str], lead: str, *, whole_line: bool) -> tuple[int, int]:
     """The table after the first line that is ``lead`` (``whole_line``, spaces aside) or
@@ -31,3 +34,14 @@ def replace_table(lines: list[str], lead: str, table: str, *, whole_line: bool) 
     """Put ``table`` where the table after the ``lead`` line is (``lines`` changed in place)."""
     start, end = table_span(lines, lead, whole_line=whole_line)
     lines[start:end] = table.split("\n")
+
+
+def main(argv: list[str], tables: str, update_tables: Callable[[str], str]) -> int:
+    """A generator's command line: no argument prints ``tables``; a page's path rewrites
+    its tables with ``update_tables``."""
+    if not argv:
+        print(tables)
+        return 0
+    path = Path(argv[0])
+    path.write_text(update_tables(path.read_text(encoding="utf-8")), encoding="utf-8")
+    return 0

@@ -10,8 +10,8 @@ the Markdown file, a table is the first table after its marker line:
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
+from mlflow_ldap_auth import docs_tables
 from mlflow_ldap_auth.docs_tables import replace_table
 from mlflow_ldap_auth.reasons import EVENTS, REASONS, SECTIONS
 
@@ -63,12 +63,9 @@ def update_tables(text: str) -> str:
 
 
 def main(argv: list[str]) -> int:
-    if not argv:
-        print("\n\n".join(f"{name}\n\n{table}" for name, table in tables().items()))
-        return 0
-    path = Path(argv[0])
-    path.write_text(update_tables(path.read_text(encoding="utf-8")), encoding="utf-8")
-    return 0
+    return docs_tables.main(
+        argv, "\n\n".join(f"{name}\n\n{table}" for name, table in tables().items()), update_tables
+    )
 
 
 if __name__ == "__main__":
