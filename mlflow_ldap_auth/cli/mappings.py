@@ -51,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
             return 0
         with open(args.file, encoding="utf-8") as handle:
             wanted = mappings_file.read_document(handle.read(), service)
-        to_add, to_remove = mappings_file.plan_import(wanted, service.list())
+        existing = service.list()  # one read of the mappings: the plan and the preview
+        to_add, to_remove = mappings_file.plan_import(wanted, existing)
         for mapping in to_remove:
             print(f"- {mappings_file.describe(mapping)}")
         for mapping in to_add:
@@ -59,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         if not to_add and not to_remove:
             print("no changes")
             return 0
-        _print_preview(settings, service, to_add, to_remove)
+        _print_preview(settings, service, existing, to_add, to_remove)
         if args.dry_run:
             print(f"dry run: {len(to_add)} to add, {len(to_remove)} to remove, nothing changed")
             return 0
@@ -78,11 +79,10 @@ def run(args: argparse.Namespace) -> int:
         return 1
 
 
-def _print_preview(settings: Settings, service, to_add, to_remove) -> None:
+def _print_preview(settings: Settings, service, existing, to_add, to_remove) -> None:
     """Who gains or loses what, per resource the import touches (as the admin page shows)."""
     policy = wiring.access_policy(settings, service.directory, service.groups)
     access = wiring.who_has_access(settings, service.store, service, policy, names=None)
-    existing = service.list()
     removed = {m.key for m in to_remove}
     after = [m for m in existing if m.key not in removed] + list(to_add)
     print("who gains or loses what:")
