@@ -89,4 +89,7 @@
   function later() { clearTimeout(timer); timer = setTimeout(ask, 200); }
   text.addEventListener("input", later);
   kind.addEventListener("change", later);
+  // A name typed before this script arrived (it loads after the page) is searched now:
+  // its input events came before the listener.
+  if (text.value.trim()) { later(); }
 }());

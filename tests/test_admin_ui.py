@@ -1,12 +1,13 @@
 """The admin page in a real headless Chromium (Playwright), against real slapd and MLflow."""
 
 import re
+import time
 
 import pytest
 import requests
 from playwright.sync_api import expect
 
-from browser import answer_to, patient, shot
+from browser import ANSWER_SECONDS, answer_to, patient, shot
 from servers import GROUPS_DN, SlapdInstance, start_server
 
 ADMIN = {"username": "carol", "password": "carol-password"}
@@ -280,6 +281,23 @@ def test_the_add_forms_script_sits_after_the_page_and_searches(admin_page, exper
     assert answer.ok and answer.json()["resources"][0]["pattern"] == experiment_id
     page.locator("#resource-results a", has_text="ui-exp").click()
     expect(page.get_by_label("Resource pattern")).to_have_value(experiment_id)
+
+
+def test_a_name_typed_before_the_script_arrived_is_searched_when_it_does(admin_page, experiment_id):
+    # The script loads after the page: a quick typist (or a slow network) fills the
+    # field before its input listener exists. Hold the script until the name is typed.
+    page = admin_page
+    held = []
+    page.route("**/ldap-admin/static/admin.js", lambda route: held.append(route))
+    page.goto("/ldap-admin/mappings/new", wait_until="commit")
+    page.get_by_label("whose name contains").fill("ui-ex")
+    deadline = time.monotonic() + ANSWER_SECONDS
+    while not held and time.monotonic() < deadline:
+        page.wait_for_timeout(20)  # lets Playwright hand over the held request
+    assert len(held) == 1
+    answer = answer_to(page, "/resources.json", held[0].continue_)
+    assert answer.ok and answer.json()["resources"][0]["pattern"] == experiment_id
+    expect(page.locator("#resource-results a", has_text="ui-exp")).to_be_visible()
 
 
 def test_everything_works_without_javascript(admin_page_without_js, experiment_id):
