@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 OPENLDAP_DIR = Path(__file__).resolve().parent.parent / "openldap"
 sys.path.insert(0, str(OPENLDAP_DIR))
 
+import forked_mlflow  # noqa: E402
+
 from slapd_instance import (  # noqa: E402
     BASE_DN,
     GROUPS_DN,
@@ -353,12 +355,14 @@ def run_cli(
         filter(None, [env.get("PYTHONWARNINGS"), MLFLOW_TRACING_MISMATCH_WARNING])
     )
     count_start("cli " + (args[0] if args else ""))
-    command = [sys.executable, "-m", "mlflow_ldap_auth", *args]
+    arguments = list(args)
     if config_in_env:
         env["MLFLOW_LDAP_AUTH_CONFIG_PATH"] = str(config)
     else:
-        command += ["--config", str(config)]
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+        arguments += ["--config", str(config)]
+    return forked_mlflow.run_ldap_auth(
+        arguments, env=env, timeout=timeout, warnings=MLFLOW_TRACING_MISMATCH_WARNING
+    )
 
 
 def add_person(slapd: SlapdInstance, uid: str, password: str, groups=(), rdn: str | None = None):
@@ -413,7 +417,7 @@ class MlflowServer:
         self.extra_args = list(extra_args)
         self.env = dict(env or {})
         self.backend_store_uri = backend_store_uri or f"sqlite:///{self.directory}/mlflow.db"
-        self.process: subprocess.Popen | None = None
+        self.process: subprocess.Popen | forked_mlflow.ForkedCommand | None = None
 
     def command(self) -> list[str]:
         return [
@@ -455,6 +459,16 @@ class MlflowServer:
         count_start("mlflow server")
         if self._tracking_from_template():
             copy_tracking_template(self.directory / "mlflow.db", f"{self.directory}/artifacts")
+        if self.forkable():
+            self.log_file.write_text("")
+            self.process = forked_mlflow.start(
+                self.command()[1:],
+                env=self.environment(),
+                cwd=self.directory,
+                log=self.log_file,
+                warnings=MLFLOW_TRACING_MISMATCH_WARNING,
+            )
+            return
         with self.log_file.open("w") as log:
             self.process = subprocess.Popen(
                 self.command(),
@@ -464,6 +478,12 @@ class MlflowServer:
                 cwd=self.directory,
                 start_new_session=True,
             )
+
+    def forkable(self) -> bool:
+        """Whether the command may run from this process's forkserver (see
+        ``forked_mlflow``): not for a test of the interpreter's start-up (another
+        command, or a ``PYTHON*`` variable such as ``PYTHONPATH``)."""
+        return "command" not in vars(self) and not any(key.startswith("PYTHON") for key in self.env)
 
     def _tracking_from_template(self) -> bool:
         """Whether the server gets a copy of ``tracking_template``: a new database of

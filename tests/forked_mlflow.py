@@ -1,0 +1,155 @@
+"""MLflow's ``mlflow server`` and the plugin's ``python -m mlflow_ldap_auth``, run from
+an interpreter that imported both command lines once.
+
+A test server is MLflow's own ``mlflow server`` command, and MLflow starts the plugin's
+app in a process of its own (uvicorn, gunicorn or waitress): a fresh interpreter that
+reads the plugin's configuration as in production. The command's own process only
+checks its options and spawns that one, yet a fresh interpreter spends about 4 s of CPU
+importing ``mlflow.cli`` for it (half of a server start's CPU); the plugin's command
+spends 3 s importing before it runs. Servers and commands are most of the suite's CPU.
+
+Here a forkserver (``multiprocessing``) of each test process imports both once, and
+each command runs in a child forked from it: the same command with its arguments,
+environment (the whole of it: what the command and what it spawns see), working
+directory and output, in a session of its own (``killpg`` stops a server's command and
+its server together, as for a process started with ``start_new_session``). What runs
+before a command's code, the interpreter's start-up, is not tested this way: a test of
+it (a wrapper script, ``PYTHONPATH``, ``sitecustomize``) starts its server with a fresh
+interpreter (``servers.MlflowServer.forkable``), and ``test_wheel`` installs and runs
+the package as a user would.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+_CONTEXT = multiprocessing.get_context("forkserver")
+_CONTEXT.set_forkserver_preload(["mlflow.cli", "mlflow_ldap_auth.cli"])
+_STARTED = threading.Lock()
+
+
+def _become(env: dict[str, str], cwd: str, stdout: str, stderr: str) -> None:
+    """In a forked child: a session of its own, ``cwd``, ``env``, output to files."""
+    os.setsid()
+    os.chdir(cwd)
+    for fd, path in ((1, stdout), (2, stderr)):
+        opened = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        os.dup2(opened, fd)
+        os.close(opened)
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    os.environ.clear()
+    os.environ.update(env)
+
+
+def _run_mlflow(args: list[str], env: dict[str, str], cwd: str, log: str) -> None:
+    _become(env, cwd, log, log)
+    from mlflow.cli import cli
+
+    cli.main(args=args, prog_name="mlflow")
+
+
+def _run_ldap_auth(args: list[str], env: dict[str, str], cwd: str, out: str, err: str) -> None:
+    _become(env, cwd, out, err)
+    from mlflow_ldap_auth.cli import main
+
+    sys.exit(main(args))
+
+
+class ForkedCommand:
+    """What the tests use of a ``subprocess.Popen``, for a command run by ``start``."""
+
+    def __init__(self, process: multiprocessing.process.BaseProcess, args: list[str]) -> None:
+        self._process = process
+        self.args = args
+        self.pid = process.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return self._process.exitcode
+
+    def poll(self) -> int | None:
+        return self._process.exitcode
+
+    def wait(self, timeout: float | None = None) -> int:
+        self._process.join(timeout)
+        if self._process.exitcode is None:
+            raise subprocess.TimeoutExpired(self.args, timeout or 0)
+        return self._process.exitcode
+
+    def send_signal(self, signum: int) -> None:
+        if self._process.exitcode is None:
+            os.kill(self.pid, signum)
+
+
+def start(
+    args: list[str], *, env: dict[str, str], cwd: Path, log: Path, warnings: str
+) -> ForkedCommand:
+    """``mlflow ARGS`` in a child of this process's forkserver, started on first use
+    with ``warnings`` (a ``PYTHONWARNINGS`` value) for its imports.
+
+    The child is daemonic: should a test process end with a server still running,
+    multiprocessing stops it (its command forwards the signal to the server)."""
+    _ensure_forkserver(warnings)
+    process = _CONTEXT.Process(
+        target=_run_mlflow, args=(args, env, str(cwd), str(log)), daemon=True
+    )
+    process.start()
+    return ForkedCommand(process, ["mlflow", *args])
+
+
+def run_ldap_auth(
+    args: list[str], *, env: dict[str, str], timeout: float, warnings: str
+) -> subprocess.CompletedProcess:
+    """``python -m mlflow_ldap_auth ARGS`` as ``subprocess.run(..., capture_output=True,
+    text=True, timeout=timeout)`` would run it, in a child of the forkserver."""
+    _ensure_forkserver(warnings)
+    command = [sys.executable, "-m", "mlflow_ldap_auth", *args]
+    with tempfile.TemporaryDirectory(prefix="ldap-auth-cli.") as directory:
+        out, err = Path(directory, "stdout"), Path(directory, "stderr")
+        process = _CONTEXT.Process(
+            target=_run_ldap_auth,
+            args=(args, env, os.getcwd(), str(out), str(err)),
+            daemon=True,
+        )
+        process.start()
+        process.join(timeout)
+        if process.exitcode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.join()
+            raise subprocess.TimeoutExpired(command, timeout)
+        return subprocess.CompletedProcess(
+            command,
+            process.exitcode,
+            out.read_text() if out.exists() else "",
+            err.read_text() if err.exists() else "",
+        )
+
+
+def _ensure_forkserver(warnings: str) -> None:
+    with _STARTED:
+        if not getattr(_ensure_forkserver, "running", False):
+            _start_forkserver(warnings)
+            _ensure_forkserver.running = True  # type: ignore[attr-defined]
+
+
+def _start_forkserver(warnings: str) -> None:
+    from multiprocessing import forkserver
+
+    saved = os.environ.get("PYTHONWARNINGS")
+    os.environ["PYTHONWARNINGS"] = warnings
+    try:
+        forkserver.ensure_running()
+    finally:
+        if saved is None:
+            os.environ.pop("PYTHONWARNINGS", None)
+        else:
+            os.environ["PYTHONWARNINGS"] = saved
