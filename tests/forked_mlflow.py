@@ -51,6 +51,9 @@ def _become(env: dict[str, str], cwd: str, stdout: str, stderr: str) -> None:
 
 def _run_mlflow(args: list[str], env: dict[str, str], cwd: str, log: str) -> None:
     _become(env, cwd, log, log)
+    # As the command's script sees it: the plugin's app module looks at sys.argv to
+    # know it is imported by `mlflow server` itself (and runs its preflight there).
+    sys.argv = [str(Path(sys.executable).with_name("mlflow")), *args]
     from mlflow.cli import cli
 
     cli.main(args=args, prog_name="mlflow")
@@ -58,6 +61,9 @@ def _run_mlflow(args: list[str], env: dict[str, str], cwd: str, log: str) -> Non
 
 def _run_ldap_auth(args: list[str], env: dict[str, str], cwd: str, out: str, err: str) -> None:
     _become(env, cwd, out, err)
+    import mlflow_ldap_auth
+
+    sys.argv = [str(Path(mlflow_ldap_auth.__file__).with_name("__main__.py")), *args]
     from mlflow_ldap_auth.cli import main
 
     sys.exit(main(args))
