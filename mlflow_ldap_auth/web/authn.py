@@ -3,9 +3,10 @@
 Which credential a request carries, in which header, and how each kind is spelled:
 ``credentials.read_credential``. Each kind has one authenticator here
 (``AUTHENTICATORS``), the only place that dispatches on the kind: ``check``, the fresh
-check, which audits its own refusals (``login`` lines for passwords, ``token_refused``
-for tokens), and ``peek``, memory only (``preauth`` answers with it on the event
-loop). A header that cannot be read is audited here, as a refused ``login``.
+check, which audits its own refusals (``login`` lines with ``"method": "password"``,
+``token_refused`` lines with ``"method": "token"``), and ``peek``, memory only
+(``preauth`` answers with it on the event loop). A header that cannot be read is
+audited here, as a refused ``login`` with ``"method": null``: no kind was read.
 
 MLflow calls it two or three times per request (authentication, admin check,
 validators); the first answer is kept on ``flask.g``, so a request costs at most one
@@ -164,8 +165,8 @@ def check_current_request() -> Authorization | Response:
         credential: Credential | None = read_credential(
             request.path, request.headers, request.cookies
         )
-    except InvalidCredentials as error:  # no kind could be read
-        plugin.login_service.audit_refusal(None, source, error)
+    except InvalidCredentials as error:  # no kind could be read: no method
+        plugin.login_service.audit_refusal(None, source, error, method=None)
         return http_answers.answer_for(error)
     if credential is None:  # a browser's first request, not a login attempt
         return http_answers.unauthenticated()

@@ -8,6 +8,7 @@ import typing
 import pytest
 from werkzeug.datastructures import Headers
 
+from mlflow_ldap_auth.auth.login import PASSWORD_METHOD
 from mlflow_ldap_auth.errors import InvalidCredentials
 from mlflow_ldap_auth.mlflow_compat.server_process import STATIC_PREFIX_ENV
 from mlflow_ldap_auth.tokens.secret_format import new_secret
@@ -170,7 +171,7 @@ def test_the_gateway_rule_follows_the_static_prefix(monkeypatch):
 
 
 def test_each_kind_names_its_audit_method():
-    assert PasswordCredential.method == "password"
+    assert PasswordCredential.method == PASSWORD_METHOD == "password"
     assert TokenCredential.method == "token"
     assert parse_authorization(ALICE).method == "password"
     assert parse_authorization(f"Bearer {SECRET}").method == "token"
