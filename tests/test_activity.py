@@ -2,7 +2,8 @@
 ``mlflow server --app-name ldap-auth``.
 
 Logins (success, bad password, throttled after ``lockout_threshold``, unknown user) and
-mapping and token changes reach the table and come back by REST, by the Python client
+mapping and token changes reach the table (with the kind of credential each login
+and token refusal was, ``method``) and come back by REST, by the Python client
 and on ``/ldap-admin/activity`` (headless Chromium, with and without JavaScript, 1280
 and 390 px wide), with the filters and pages of the answer; bad values are 400s in
 MLflow's format; only admins get in; no password or token secret is ever stored;
@@ -22,6 +23,7 @@ from playwright.sync_api import expect
 from browser import shot
 from mlflow_ldap_auth.db import tables
 from servers import (
+    ADMIN_PASSWORD,
     CAROL,
     DATA_SCIENCE_DN,
     add_person,
@@ -29,6 +31,7 @@ from servers import (
     client_as,
     ldap_config,
     start_server,
+    wait_for_audit,
     wait_until,
 )
 
@@ -195,6 +198,44 @@ def test_mapping_and_token_changes_are_recorded(server, changes):
         assert len(page["records"]) == 2 and page["next_page_token"]
         after = client.activity(max_results=2, page_token=page["next_page_token"])
         assert after["records"] == records(server, max_results=4)[2:]
+
+
+def test_audit_lines_say_which_kind_of_credential(server, logins, changes):
+    """``method`` (docs/reference/audit.md#logins): in the JSON lines, the table, the page."""
+    [alice] = audit_lines(server, event="login", user="alice", result="success")
+    assert (alice["reason"], alice["method"]) == ("directory_bind", "password")
+    frank = audit_lines(server, event="login", user="frank")
+    assert [(line["reason"], line["method"]) for line in frank] == [
+        ("bad_password", "password"),
+        ("bad_password", "password"),
+        ("bad_password", "password"),
+        ("throttled", "password"),
+    ]
+    [nobody] = audit_lines(server, event="login", user="nobody-here")
+    assert nobody["method"] == "password"
+    [refused] = audit_lines(server, event="token_refused")
+    assert (refused["reason"], refused["method"]) == ("revoked", "token")
+    # The break-glass admin logs in with a password too.
+    before = len(audit_lines(server, event="login", reason="local_admin"))
+    assert status(server, ("admin", ADMIN_PASSWORD)) == 200
+    [admin] = wait_for_audit(server, before, event="login", reason="local_admin")
+    assert (admin["user"], admin["method"]) == ("admin", "password")
+    # A header no kind of credential can be read from: no method.
+    before = len(audit_lines(server, event="login", reason="malformed_header"))
+    unreadable = {"Authorization": "Basic !!!"}
+    assert requests.get(server.url + SEARCH, headers=unreadable, timeout=30).status_code == 401
+    [broken] = wait_for_audit(server, before, event="login", reason="malformed_header")
+    assert (broken["user"], broken["method"]) == (None, None) and "method" in broken
+    # The activity table keeps it with the other details, and the page shows it.
+    [token_record] = wait_for_records(server, 1, event="token_refused")
+    assert token_record["details"]["method"] == "token"
+    assert {r["details"]["method"] for r in wait_for_records(server, 4, user="frank")} == {
+        "password"
+    }
+    for params, shown in (({"user": "frank"}, "password"), ({"event": "token_refused"}, "token")):
+        page = requests.get(server.url + PAGE, params=params, auth=CAROL, timeout=30)
+        assert page.status_code == 200
+        assert f"<dt>method</dt><dd>{shown}</dd>" in page.text
 
 
 def test_bad_values_are_400s_and_only_admins_get_in(server):

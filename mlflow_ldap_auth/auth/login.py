@@ -19,7 +19,10 @@
 
 Every decision is written once to the audit log and counted once in
 ``mlflow_ldap_auth_logins_total`` (``_decided``); a request answered from the
-credential cache is not a new decision (it is a cache hit).
+credential cache is not a new decision (it is a cache hit). Each ``login`` line says
+which kind of credential it decided on (``method``): ``password`` for everything this
+service decides (directory and break-glass alike; ``Principal.method`` tells those two
+apart), and None for a header the web layer could not read as any kind.
 """
 
 from __future__ import annotations
@@ -47,6 +50,8 @@ _logger = logging.getLogger(__name__)
 #: The admin password that old MLflow releases shipped in basic_auth.ini
 #: (GHSA-gq3w-7jj3-x7gr); MLflow refuses admin logins with it, and so do we.
 LEGACY_DEFAULT_ADMIN_PASSWORD = "password1234"
+#: The ``method`` of the ``login`` lines of password logins (``web.credentials``).
+PASSWORD_METHOD = "password"
 _LOCAL_KEY_PREFIX = "\0local\0"
 
 
@@ -198,19 +203,40 @@ class LoginService:
         )
         return principal
 
-    def audit_refusal(self, login: str | None, source: str | None, error: AuthError) -> None:
+    def audit_refusal(
+        self,
+        login: str | None,
+        source: str | None,
+        error: AuthError,
+        method: str | None = PASSWORD_METHOD,
+    ) -> None:
+        """Audit a refused login; ``method`` None: no kind of credential could be read."""
         if error.reason == reasons.NO_CREDENTIALS:
             return  # a browser's first request, not a login attempt
         result = "unavailable" if isinstance(error, DirectoryUnavailable) else "refused"
-        self._decided(login, source, result, error.reason)
+        self._decided(login, source, result, error.reason, method=method)
         if isinstance(error, DirectoryUnavailable):
             _logger.error("Login of %r failed: %s", login, error)
         else:
             _logger.info("Login of %r refused (%s): %s", login, error.reason, error)
 
     def _decided(
-        self, user: str | None, source: str | None, result: str, reason: str, **extra
+        self,
+        user: str | None,
+        source: str | None,
+        result: str,
+        reason: str,
+        method: str | None = PASSWORD_METHOD,
+        **extra,
     ) -> None:
         """Write one login decision to the audit log and count it in the metrics."""
         self.metrics.login(result, reason)
-        audit(reasons.LOGIN, user=user, source=source, result=result, reason=reason, **extra)
+        audit(
+            reasons.LOGIN,
+            user=user,
+            source=source,
+            result=result,
+            reason=reason,
+            method=method,
+            **extra,
+        )

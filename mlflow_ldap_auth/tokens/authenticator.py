@@ -131,6 +131,7 @@ class TokenAuthenticator:
                 source=source,
                 result="unavailable" if isinstance(error, DirectoryUnavailable) else "refused",
                 reason=error.reason,
+                method="token",
                 token_id=record.id if record else None,
             )
             raise

@@ -1,22 +1,17 @@
 """MLflow's ``authorization_function``: credentials -> ``Authorization``.
 
-Credentials are HTTP Basic ``user:password`` (directory password), or an access token
-(docs/tokens.md#use-it): ``Bearer <secret>`` (what ``MLFLOW_TRACKING_TOKEN`` sends), Basic
-``user:<secret>`` (a password that starts with the token prefix ``mldap_`` is taken as
-a token), or Basic ``<secret>:<anything>`` as GitHub-style clients send it (the secret
-as the username, the password empty, ``x-oauth-basic`` or anything else, and ignored).
-A username that holds the prefix anywhere is taken as a token too: it is never a
-directory name, so a pasted secret never reaches the directory search, the audit log,
-the activity table or the lock-out counters.
+Which credential a request carries, in which header, and how each kind is spelled:
+``credentials.read_credential``. Each kind has one authenticator here
+(``AUTHENTICATORS``), the only place that dispatches on the kind: ``check``, the fresh
+check, which audits its own refusals (``login`` lines with ``"method": "password"``,
+``token_refused`` lines with ``"method": "token"``), and ``peek``, memory only
+(``preauth`` answers with it on the event loop). A header that cannot be read is
+audited here, as a refused ``login`` with ``"method": null``: no kind was read.
 
 MLflow calls it two or three times per request (authentication, admin check,
 validators); the first answer is kept on ``flask.g``, so a request costs at most one
 credential check. The returned ``Authorization`` carries the *canonical* directory
 username (``username_attribute``), never the password.
-
-Where the credentials are read: ``Authorization``, except on ``/gateway/`` routes,
-where a non-empty ``X-MLflow-Authorization`` comes first (as in MLflow: coding agents
-put their LLM provider key in ``Authorization`` there).
 
 On MLflow's native FastAPI routes the answer is computed *before* MLflow's
 middleware asks, off the event loop (``preauth``), and handed over in a context
@@ -31,26 +26,31 @@ a request carrying those same credentials, so no answer can ever serve another s
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextvars
 import hmac
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from flask import Response, g, request
 from werkzeug.datastructures import Authorization
 
-from mlflow_ldap_auth import reasons
+from mlflow_ldap_auth.auth.provisioning import Principal
 from mlflow_ldap_auth.errors import AuthError, InvalidCredentials
-from mlflow_ldap_auth.mlflow_compat.server_process import static_prefix
 from mlflow_ldap_auth.plugin import current_plugin
-from mlflow_ldap_auth.tokens.secret_format import looks_like_secret, mentions_secret
 from mlflow_ldap_auth.web import http_answers
+from mlflow_ldap_auth.web.credentials import (
+    Credential,
+    PasswordCredential,
+    TokenCredential,
+    credentials_header,
+    read_credential,
+)
 
-MAX_AUTHORIZATION_HEADER = 8 * 1024
-GATEWAY_PREFIX = "/gateway/"
-GATEWAY_AUTH_HEADER = "X-MLflow-Authorization"
+# Other web modules strip the static prefix with it, from here as before.
+from mlflow_ldap_auth.web.credentials import route_path as route_path
+
 _MEMO = "_mlflow_ldap_auth_result"
 
 #: Per process: credentials are compared by a keyed digest, never kept as they came.
@@ -80,80 +80,57 @@ preauthenticated: contextvars.ContextVar[Preauthenticated | None] = contextvars.
 )
 
 
-def parse_basic_credentials(header: str | None) -> tuple[str, str]:
-    """``Basic base64(user:password)`` -> (user, password); ``InvalidCredentials`` otherwise."""
-    if not header:
-        raise InvalidCredentials("no Authorization header", reason=reasons.NO_CREDENTIALS)
-    if len(header) > MAX_AUTHORIZATION_HEADER:
-        raise InvalidCredentials("Authorization header over 8 KiB", reason=reasons.MALFORMED_HEADER)
-    scheme, _, encoded = header.strip().partition(" ")
-    if scheme.lower() != "basic" or not encoded.strip():
-        raise InvalidCredentials("not HTTP Basic", reason=reasons.MALFORMED_HEADER)
-    try:
-        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, ValueError):
-        raise InvalidCredentials(
-            "bad base64 or not UTF-8", reason=reasons.MALFORMED_HEADER
-        ) from None
-    login, colon, password = decoded.partition(":")
-    if not colon:
-        raise InvalidCredentials("no colon in credentials", reason=reasons.MALFORMED_HEADER)
-    if "\0" in login or any(ord(c) < 0x20 or ord(c) == 0x7F for c in login):
-        raise InvalidCredentials("control character in username", reason=reasons.MALFORMED_USERNAME)
-    return login, password
-
-
 @dataclass(frozen=True)
-class TokenCredential:
-    secret: str
-    #: The username sent with the secret as password in Basic; None for Bearer and for
-    #: the secret sent as the username.
-    claimed_owner: str | None = None
+class KindAuthenticator:
+    """How one kind of credential is checked."""
+
+    #: ``(plugin, credential, source)`` -> the principal; an ``AuthError`` it raises
+    #: is already audited.
+    check: Callable[[Any, Any, str | None], Principal]
+    #: ``(plugin, credential)`` -> the principal if memory alone says so (no I/O), or None.
+    peek: Callable[[Any, Any], Principal | None]
 
 
-def parse_credentials(header: str | None) -> tuple[str, str] | TokenCredential:
-    """(user, password) for a password; ``TokenCredential`` for a token."""
-    if header and len(header) <= MAX_AUTHORIZATION_HEADER:
-        scheme, _, rest = header.strip().partition(" ")
-        if scheme.lower() == "bearer":
-            secret = rest.strip()
-            if not looks_like_secret(secret):
-                raise InvalidCredentials(
-                    "a Bearer credential that is not a token", reason=reasons.NOT_A_TOKEN
-                )
-            return TokenCredential(secret)
-    login, password = parse_basic_credentials(header)
-    if mentions_secret(login):
-        return TokenCredential(login.strip())
-    if looks_like_secret(password):
-        return TokenCredential(password, claimed_owner=login)
-    return login, password
-
-
-def route_path(path: str) -> str:
-    """``path`` without the server's ``--static-prefix``."""
-    prefix = static_prefix()
-    return path[len(prefix) :] if prefix and path.startswith(prefix) else path
-
-
-def credentials_header(path: str, headers) -> str | None:
-    """The header that carries the MLflow credential for a request to ``path``."""
-    if route_path(path).startswith(GATEWAY_PREFIX):
-        gateway = headers.get(GATEWAY_AUTH_HEADER)
-        if gateway:
-            return gateway
-    return headers.get("Authorization")
-
-
-def cached_principal(plugin, header: str | None):
-    """Who ``header`` authenticates as, if memory alone says so (no I/O; None otherwise)."""
+def _check_password(plugin, credential: PasswordCredential, source: str | None) -> Principal:
+    service = plugin.login_service
     try:
-        credential = parse_credentials(header)
+        return service.login(credential.login, credential.password, source)
+    except AuthError as error:
+        service.audit_refusal(credential.login, source, error)
+        raise
+
+
+def _check_token(plugin, credential: TokenCredential, source: str | None) -> Principal:
+    # Audited as token_refused by the token authenticator.
+    return plugin.tokens.authenticate(credential.secret, credential.claimed_owner, source)
+
+
+#: The authenticator of each kind of credential (``credentials``).
+AUTHENTICATORS: dict[type, KindAuthenticator] = {
+    PasswordCredential: KindAuthenticator(
+        check=_check_password,
+        peek=lambda plugin, credential: plugin.login_service.peek(
+            credential.login, credential.password
+        ),
+    ),
+    TokenCredential: KindAuthenticator(
+        check=_check_token,
+        peek=lambda plugin, credential: plugin.tokens.peek(
+            credential.secret, credential.claimed_owner
+        ),
+    ),
+}
+
+
+def cached_principal(plugin, path: str, headers, cookies=None) -> Principal | None:
+    """Who a request authenticates as, if memory alone says so (no I/O; None otherwise)."""
+    try:
+        credential = read_credential(path, headers, cookies)
     except InvalidCredentials:
         return None
-    if isinstance(credential, TokenCredential):
-        return plugin.tokens.peek(credential.secret, credential.claimed_owner)
-    return plugin.login_service.peek(*credential)
+    if credential is None:
+        return None
+    return AUTHENTICATORS[type(credential)].peek(plugin, credential)
 
 
 def authenticate_request() -> Authorization | Response:
@@ -183,23 +160,19 @@ def current_principal():
 def check_current_request() -> Authorization | Response:
     """Check the current Flask request's credentials (the one place that does)."""
     plugin = current_plugin()
-    service = plugin.login_service
     source = request.remote_addr or None
-    login = None
     try:
-        credential = parse_credentials(credentials_header(request.path, request.headers))
-        if isinstance(credential, TokenCredential):
-            try:
-                principal = plugin.tokens.authenticate(
-                    credential.secret, credential.claimed_owner, source
-                )
-            except AuthError as error:  # audited as token_refused by the authenticator
-                return http_answers.answer_for(error)
-        else:
-            login, password = credential
-            principal = service.login(login, password, source)
+        credential: Credential | None = read_credential(
+            request.path, request.headers, request.cookies
+        )
+    except InvalidCredentials as error:  # no kind could be read: no method
+        plugin.login_service.audit_refusal(None, source, error, method=None)
+        return http_answers.answer_for(error)
+    if credential is None:  # a browser's first request, not a login attempt
+        return http_answers.unauthenticated()
+    try:
+        principal = AUTHENTICATORS[type(credential)].check(plugin, credential, source)
     except AuthError as error:
-        service.audit_refusal(login, source, error)
         return http_answers.answer_for(error)
     g.mlflow_ldap_auth_principal = principal
     return Authorization("basic", {"username": principal.username})

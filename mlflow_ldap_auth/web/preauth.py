@@ -29,15 +29,16 @@ these and goes through. This way a password or token sent there is used to log i
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import anyio
 from flask import Flask
 from werkzeug.datastructures import Authorization, Headers
+from werkzeug.http import parse_cookie
 
 from mlflow_ldap_auth.plugin import current_plugin
 from mlflow_ldap_auth.tokens.secret_format import mentions_secret
-from mlflow_ldap_auth.web import authn
+from mlflow_ldap_auth.web import authn, credentials
 
 #: Concurrent fresh checks per worker; more wait (asynchronously) for a free slot.
 MAX_CONCURRENT_CHECKS = 16
@@ -69,21 +70,21 @@ class PreAuthMiddleware:
         """The scope to pass on; this request's answer set, if MLflow will ask for one."""
         path, method = scope.get("path", ""), scope.get("method", "GET")
         passed_on = scope
-        if authn.route_path(path).startswith(authn.GATEWAY_PREFIX):
+        if credentials.route_path(path).startswith(credentials.GATEWAY_PREFIX):
             passed_on = _without_our_credentials(scope)
         if self.will_authenticate(path, method):
             headers = _headers(scope)
             answer = await self._answer(scope, path, method, headers)
             seen_by_mlflow = headers if passed_on is scope else _headers(passed_on)
-            credentials = authn.credentials_header(path, seen_by_mlflow)
+            header = credentials.credentials_header(path, seen_by_mlflow)
             authn.preauthenticated.set(
-                authn.Preauthenticated(answer, authn.credentials_digest(credentials))
+                authn.Preauthenticated(answer, authn.credentials_digest(header))
             )
         return passed_on
 
     async def _answer(self, scope, path: str, method: str, headers: Headers):
         plugin = current_plugin(self.flask_app)
-        cached = authn.cached_principal(plugin, authn.credentials_header(path, headers))
+        cached = authn.cached_principal(plugin, path, headers, _cookies(headers))
         if cached is not None:
             return Authorization("basic", {"username": cached.username})
         client = scope.get("client")
@@ -113,7 +114,11 @@ def _headers(scope: dict) -> Headers:
     )
 
 
-_GATEWAY_AUTH_HEADER = authn.GATEWAY_AUTH_HEADER.lower().encode("latin-1")
+def _cookies(headers: Headers) -> Mapping[str, str]:
+    return parse_cookie(headers.get("Cookie", ""))
+
+
+_GATEWAY_AUTH_HEADER = credentials.GATEWAY_AUTH_HEADER.lower().encode("latin-1")
 
 
 def _is_ours(name: bytes, value: bytes) -> bool:

@@ -36,7 +36,7 @@ from mlflow_ldap_auth.errors import (
     InvalidCredentials,
     NotAllowed,
 )
-from mlflow_ldap_auth.web.authn import parse_basic_credentials
+from mlflow_ldap_auth.web.credentials import parse_authorization
 
 ADMIN_PASSWORD = "break-glass-password-1"
 PASSWORD = "alice-directory-password"
@@ -344,10 +344,10 @@ def test_the_spraying_guard_is_handed_to_the_directory(tmp_path):
 def cached_principal(service, header):
     """What ``web.authn.cached_principal`` asks the login service for a Basic header."""
     try:
-        login, password = parse_basic_credentials(header)
+        credential = parse_authorization(header)
     except InvalidCredentials:
         return None
-    return service.peek(login, password)
+    return None if credential is None else service.peek(credential.login, credential.password)
 
 
 def test_cached_principal_answers_from_memory_only(world):

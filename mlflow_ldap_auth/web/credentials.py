@@ -1,0 +1,151 @@
+"""The kinds of credential a request can carry, and the one parser that reads them.
+
+A credential kind is a small frozen dataclass that names its audit ``method`` (the
+``method`` field of ``login`` lines, docs/reference/audit.md#logins):
+
+- ``PasswordCredential(login, password)``: HTTP Basic ``user:password``, checked against
+  the directory (or the break-glass admin);
+- ``TokenCredential(secret, claimed_owner)``: an access token (docs/tokens.md#use-it),
+  sent as ``Bearer <secret>`` (what ``MLFLOW_TRACKING_TOKEN`` sends), as Basic
+  ``user:<secret>`` (a password that starts with the prefix ``mldap_``; ``user`` is the
+  claimed owner), or as Basic ``<secret>:<anything>`` the way GitHub-style clients send
+  it (the secret as the username, the password empty, ``x-oauth-basic`` or anything, and
+  ignored). A username that holds the prefix anywhere is taken as a token too: it is
+  never a directory name, so a pasted secret never reaches the directory search, the
+  audit log, the activity table or the lock-out counters.
+
+``read_credential(path, headers, cookies)`` is the only place a request's credential is
+read (``authn`` for Flask requests, ``preauth`` for MLflow's FastAPI routes): the kind,
+``None`` when the request carries no credentials at all, or ``InvalidCredentials`` with
+the registry's reason for one that cannot be read (``malformed_header``: over 8 KiB,
+not Basic, bad base64, not UTF-8, no colon; ``malformed_username``: a control character
+in the username; ``not_a_token``: a Bearer value that does not start with the prefix).
+
+Where it is read: ``Authorization``, except on ``/gateway/`` routes (after the
+server's ``--static-prefix``), where a non-empty ``X-MLflow-Authorization`` comes first,
+as in MLflow: coding agents put their LLM provider key in ``Authorization`` there.
+
+Adding a kind is one dataclass here, one branch of the parser, and one authenticator
+(``authn.AUTHENTICATORS``, the only place that dispatches on the kind):
+
+- the session cookie ``mlflow_ldap_session`` (``SessionCredential(session_id)``): read
+  from ``cookies`` only when the request carries no credential header. A client that
+  sends ``Authorization`` means it: a script's token acts as the token's owner, not as
+  whoever signed in in that browser, a malformed header is refused rather than rescued
+  by a cookie, and one request is never two people. On ``/gateway/``, where
+  ``Authorization`` may hold the provider's key, the cookie comes after
+  ``X-MLflow-Authorization`` and before ``Authorization``. ``Preauthenticated`` then
+  compares the cookie too, as it compares the header today;
+- ``Authorization: Negotiate <token>`` (Kerberos, ``NegotiateCredential(token)``,
+  method ``negotiate``): one more scheme beside ``Basic`` and ``Bearer``.
+
+Every field that holds a secret (password, token secret) is left out of ``repr``, so a
+credential that ends up in a log line or a traceback shows no secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import ClassVar, TypeAlias
+
+from mlflow_ldap_auth import reasons
+from mlflow_ldap_auth.errors import InvalidCredentials
+from mlflow_ldap_auth.mlflow_compat.server_process import static_prefix
+from mlflow_ldap_auth.tokens.secret_format import looks_like_secret, mentions_secret
+
+MAX_AUTHORIZATION_HEADER = 8 * 1024
+GATEWAY_PREFIX = "/gateway/"
+GATEWAY_AUTH_HEADER = "X-MLflow-Authorization"
+
+
+@dataclass(frozen=True)
+class PasswordCredential:
+    """A login name as typed and its password (directory or break-glass)."""
+
+    method: ClassVar[str] = "password"
+
+    login: str
+    password: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class TokenCredential:
+    """An access token's secret, and the username sent with it, if any."""
+
+    method: ClassVar[str] = "token"
+
+    secret: str = field(repr=False)
+    #: The username sent with the secret as password in Basic; None for Bearer and for
+    #: the secret sent as the username.
+    claimed_owner: str | None = None
+
+
+Credential: TypeAlias = PasswordCredential | TokenCredential
+
+
+def route_path(path: str) -> str:
+    """``path`` without the server's ``--static-prefix``."""
+    prefix = static_prefix()
+    return path[len(prefix) :] if prefix and path.startswith(prefix) else path
+
+
+def credentials_header(path: str, headers) -> str | None:
+    """The header that carries the MLflow credential for a request to ``path``."""
+    if route_path(path).startswith(GATEWAY_PREFIX):
+        gateway = headers.get(GATEWAY_AUTH_HEADER)
+        if gateway:
+            return gateway
+    return headers.get("Authorization")
+
+
+def read_credential(
+    path: str, headers, cookies: Mapping[str, str] | None = None
+) -> Credential | None:
+    """The credential a request to ``path`` carries; None when it carries none.
+
+    ``cookies`` is read by no kind yet (the session cookie will be; see above).
+    """
+    return parse_authorization(credentials_header(path, headers))
+
+
+def parse_authorization(header: str | None) -> Credential | None:
+    """The credential in one ``Authorization`` value; None for no (or an empty) header."""
+    if not header:
+        return None
+    if len(header) > MAX_AUTHORIZATION_HEADER:
+        raise InvalidCredentials("Authorization header over 8 KiB", reason=reasons.MALFORMED_HEADER)
+    scheme, _, rest = header.strip().partition(" ")
+    if scheme.lower() == "bearer":
+        secret = rest.strip()
+        if not looks_like_secret(secret):
+            raise InvalidCredentials(
+                "a Bearer credential that is not a token", reason=reasons.NOT_A_TOKEN
+            )
+        return TokenCredential(secret)
+    if scheme.lower() != "basic" or not rest.strip():
+        raise InvalidCredentials("not HTTP Basic", reason=reasons.MALFORMED_HEADER)
+    login, password = _basic_pair(rest.strip())
+    if mentions_secret(login):
+        return TokenCredential(login.strip())
+    if looks_like_secret(password):
+        return TokenCredential(password, claimed_owner=login)
+    return PasswordCredential(login, password)
+
+
+def _basic_pair(encoded: str) -> tuple[str, str]:
+    """``base64(user:password)`` -> (user, password); ``InvalidCredentials`` otherwise."""
+    try:
+        decoded = base64.b64decode(encoded, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        raise InvalidCredentials(
+            "bad base64 or not UTF-8", reason=reasons.MALFORMED_HEADER
+        ) from None
+    login, colon, password = decoded.partition(":")
+    if not colon:
+        raise InvalidCredentials("no colon in credentials", reason=reasons.MALFORMED_HEADER)
+    if "\0" in login or any(ord(c) < 0x20 or ord(c) == 0x7F for c in login):
+        raise InvalidCredentials("control character in username", reason=reasons.MALFORMED_USERNAME)
+    return login, password
