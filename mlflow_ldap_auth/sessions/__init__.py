@@ -1,0 +1,4 @@
+"""Browser sessions: the secret format and the table.
+
+Audit records: docs/reference/audit.md#sessions.
+"""
