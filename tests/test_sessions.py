@@ -1,6 +1,7 @@
 """The session store on real SQLite and PostgreSQL databases: its queries, its migration,
-and two workers (two engines) on one database, where ending and touching at the same
-moment never bring a session back."""
+and two workers (two engines, two authenticators) on one database, where ending and
+touching at the same moment never bring a session back, and a sign-out on one is
+refused at once on the other."""
 
 from __future__ import annotations
 
@@ -12,7 +13,15 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from mlflow_ldap_auth import reasons
+from mlflow_ldap_auth.auth.admission import Admitted
+from mlflow_ldap_auth.auth.credential_cache import CredentialCache
+from mlflow_ldap_auth.auth.revalidation import Revalidator
+from mlflow_ldap_auth.auth.user_checks import UserChecks
 from mlflow_ldap_auth.db import tables
+from mlflow_ldap_auth.errors import InvalidCredentials
+from mlflow_ldap_auth.ldap.account_state import AccountState
+from mlflow_ldap_auth.ldap.entries import DirectoryUser
+from mlflow_ldap_auth.sessions.authenticator import SessionAuthenticator
 from mlflow_ldap_auth.sessions.secret_format import secret_hash
 from mlflow_ldap_auth.sessions.store import (
     LAST_SEEN_RESOLUTION_SECONDS,
@@ -140,3 +149,51 @@ def test_ending_while_another_worker_touches_never_resurrects(engines):
         assert (final.ended_at, final.ended_reason) == (NOW + round_, reasons.LOGOUT)
         assert final.last_seen_at == seen_at_end
         assert state["written_after_end"] == 0
+
+
+class Directory:
+    def __init__(self) -> None:
+        self.entries = {
+            name: DirectoryUser(f"uid={name}", name, account=AccountState("ok", "1"))
+            for name in ("alice", "bob")
+        }
+
+    def lookup(self, username):
+        return self.entries.get(username)
+
+
+class Admission:
+    def admit(self, user, source):
+        return Admitted(is_admin=False, changed=False)
+
+
+def worker(engine, directory) -> SessionAuthenticator:
+    revalidator = Revalidator(
+        interval_seconds=300,
+        grace_seconds=3600,
+        lookup=directory.lookup,
+        checks=UserChecks(engine),
+        admission=Admission(),
+        cache=CredentialCache(3600, 100, 30, remember_refusal=lambda e: True),
+        is_directory_user=lambda p: p.method == "password",
+    )
+    for user in directory.entries.values():
+        revalidator.record_login(user)
+    return SessionAuthenticator(
+        SessionStore(engine), revalidator, idle_seconds=IDLE, max_seconds=MAX
+    )
+
+
+def test_sign_out_on_one_worker_is_refused_at_once_on_another(engines):
+    directory = Directory()
+    one, two = worker(engines[0], directory), worker(engines[1], directory)
+    _, alice = one.sign_in("alice", "10.0.0.1", "1")
+    _, bob = one.sign_in("bob", "10.0.0.2", "1")
+    for _ in range(3):  # warm: both have served both sessions
+        assert two.authenticate(alice, None).username == "alice"
+        assert two.authenticate(bob, None).username == "bob"
+    assert one.sign_out(alice, "10.0.0.1") is not None
+    with pytest.raises(InvalidCredentials) as refused:
+        two.authenticate(alice, None)
+    assert refused.value.reason == reasons.ENDED_SESSION
+    assert two.authenticate(bob, None).username == "bob"

@@ -1,4 +1,4 @@
-"""Browser sessions: the secret format and the table.
+"""Browser sessions: the secret format, the table, the per-request check, the endings.
 
 Audit records: docs/reference/audit.md#sessions.
 """
