@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from mlflow_ldap_auth.reasons import tokens
 from mlflow_ldap_auth.reasons.registry import _also, _event, _reason
 
 SESSION_ENDED = _event(
@@ -30,7 +31,7 @@ IDLE = _reason(
     "written at most once a minute)",
 )
 EXPIRED = _also(
-    "expired", "session_ended/success", "older than `session_max_seconds` (its `expires`)"
+    tokens.EXPIRED, "session_ended/success", "older than `session_max_seconds` (its `expires`)"
 )
 OWNER_PASSWORD_CHANGED = _reason(
     "owner_password_changed",
@@ -40,13 +41,13 @@ OWNER_PASSWORD_CHANGED = _reason(
 )
 # The owner refusals of revalidation end a session as they refuse a token.
 for _owner_reason in (
-    "owner_gone",
-    "owner_disabled",
-    "owner_locked",
-    "owner_expired",
-    "owner_not_allowed",
-    "owner_check_failed",
-    "owner_local_admin_name",
+    tokens.OWNER_GONE,
+    tokens.OWNER_DISABLED,
+    tokens.OWNER_LOCKED,
+    tokens.OWNER_EXPIRED,
+    tokens.OWNER_NOT_ALLOWED,
+    tokens.OWNER_CHECK_FAILED,
+    tokens.OWNER_LOCAL_ADMIN_NAME,
 ):
     _also(_owner_reason, "session_ended/success")
 UNKNOWN_SESSION = _reason(
@@ -60,5 +61,5 @@ ENDED_SESSION = _reason(
     "the session had ended (its `session_ended` line says why); the same secret is "
     "refused on every worker and server",
 )
-_also("outage_grace_over", "session_refused/unavailable")
-_also("revalidation_unavailable", "session_refused/unavailable")
+_also(tokens.OUTAGE_GRACE_OVER, "session_refused/unavailable")
+_also(tokens.REVALIDATION_UNAVAILABLE, "session_refused/unavailable")
