@@ -3,7 +3,7 @@
 A cached password or an access token lets a user in without a bind, so without this
 an account disabled, locked or removed in the directory would keep working until its
 cache entry or token expired. The *active* users of a worker are those with a cached
-password in it and those whose tokens it served within the interval. For each, the
+password in it and those whose tokens or sessions it served within the interval. For each, the
 directory entry is re-read with the service account at least every
 ``revalidate_interval_seconds`` (``Directory.lookup_many``: the user search, which also
 reads the account state, and the group searches of a login, batched for up to
@@ -13,7 +13,8 @@ reads the account state, and the group searches of a login, batched for up to
   answer 401 (``tokens.authenticator`` reads the status) and cached passwords are
   evicted, on every worker of every server within seconds;
 * password changed (``pwdChangedTime`` / ``pwdLastSet`` differs): cached passwords are
-  evicted (tokens keep working: they do not depend on the password);
+  evicted (tokens keep working: they do not depend on the password); sessions end
+  (``session_verdict``: a session keeps the marker of its sign-in);
 * otherwise admin flag, groups and grants are re-synced exactly as at a fresh login.
 
 One check per active user per interval for the whole fleet: each result is a row of
@@ -98,8 +99,8 @@ class Revalidator(RequestChecks):
             if self._is_directory_user(principal)
         }
         with self._lock:
-            self._token_users.expire()
-            users.update(self._token_users.keys())
+            self._credential_users.expire()
+            users.update(self._credential_users.keys())
         return users
 
     def tick(self) -> int:

@@ -95,7 +95,10 @@ class RevalidationChecks:
         self._is_directory_user = is_directory_user
         self._clock = clock
         self._lock = threading.Lock()
-        self._token_users: TTLCache[str, bool] = TTLCache(max_users, interval_seconds, timer=clock)
+        #: Users whose tokens or sessions this worker served within the interval.
+        self._credential_users: TTLCache[str, bool] = TTLCache(
+            max_users, interval_seconds, timer=clock
+        )
         self._rows: TTLCache[str, CheckRecord] = TTLCache(
             max_users, STATUS_TTL_SECONDS, timer=clock
         )

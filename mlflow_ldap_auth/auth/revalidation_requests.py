@@ -1,4 +1,4 @@
-"""Revalidation on the request path: the verdict a token use needs, one check at a time.
+"""Revalidation on the request path: the verdict a token or session use needs, one check at a time.
 
 A request that meets a row older than the interval (an idle token used again) needs
 the verdict before it is answered (docs/tokens.md#when-someone-leaves): in a worker,
@@ -21,7 +21,7 @@ from mlflow_ldap_auth.ldap.entries import DirectoryUser
 
 
 class RequestChecks(RevalidationChecks):
-    """Per worker: what the request path asks of revalidation (token verdicts, logins)."""
+    """Per worker: what the request path asks of revalidation (token, session verdicts; logins)."""
 
     @property
     def tick_seconds(self) -> float:
@@ -35,9 +35,10 @@ class RequestChecks(RevalidationChecks):
         return max(1.0, self.interval - 2 * self.tick_seconds)
 
     # -- what the request path uses ------------------------------------------
-    def note_token_use(self, username: str) -> None:
+    def note_credential_use(self, username: str) -> None:
+        """A token or a session of ``username`` was used: the user is active here."""
         with self._lock:
-            self._token_users[username] = True
+            self._credential_users[username] = True
 
     def _remembered(self, username: str) -> CheckRecord | None:
         """The user's check row as this worker last read it (at most a few seconds old)."""
@@ -59,16 +60,36 @@ class RequestChecks(RevalidationChecks):
         An account whose checks fail while the directory answers (``check_failed``) is
         usable until its last successful check is older than the interval.
         """
-        now = self._clock()
+        return self._verdict(username, self._current_row(username))
+
+    def session_verdict(self, username: str, password_marker: str | None) -> str | None:
+        """As ``token_verdict``, and a session signed in with another password is refused.
+
+        ``password_marker`` is the one the sign-in's bind read. Unlike a token, a session
+        was opened with the password, so a password changed since ends it
+        (``owner_password_changed``); a marker that appears counts as a change, as in
+        the ``user_revalidated`` audit (OpenLDAP writes ``pwdChangedTime`` only at the
+        first change after the entry was made).
+        """
+        row = self._current_row(username)
+        verdict = self._verdict(username, row)
+        if verdict is None and row is not None and row.password_marker != password_marker:
+            return reasons.OWNER_PASSWORD_CHANGED
+        return verdict
+
+    def _current_row(self, username: str) -> CheckRecord | None:
         row = self._remembered(username)
-        if row is None or row.status == UNCHECKED or now - row.checked_at > self.interval:
-            row = self._reread(username, now)
+        if row is None or row.status == UNCHECKED or self._clock() - row.checked_at > self.interval:
+            row = self._reread(username, self._clock())
+        return row
+
+    def _verdict(self, username: str, row: CheckRecord | None) -> str | None:
         if row is None or row.status == UNCHECKED:
             raise DirectoryUnavailable(
                 f"{username}'s directory entry was never checked and the directory is down",
                 reason=reasons.REVALIDATION_UNAVAILABLE,
             )
-        age = now - row.checked_at
+        age = self._clock() - row.checked_at
         if row.status == CHECK_FAILED:
             return reasons.OWNER_PREFIX + CHECK_FAILED if age > self.interval else None
         if row.status != OK:

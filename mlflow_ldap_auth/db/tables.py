@@ -16,6 +16,8 @@ next to MLflow's ``alembic_version_auth``, upgraded at server start):
 * ``ldap_auth_user_checks``: per directory user, the last successful check of the
   directory entry (a login or a revalidation), what it found, and who is checking now,
   so a fleet of servers checks each active user once per interval;
+* ``ldap_auth_sessions``: browser sessions (``sessions.store``): a public handle, the
+  secret only as a SHA-256 hash, when it was made, last seen, ends, or ended and why;
 * ``ldap_auth_audit``: the activity table (docs/operations.md#activity), every audit record of every
   worker (``activity.recorder``), kept ``audit_retention_days`` and at most
   ``activity.recorder.MAX_ROWS`` rows; never a password or token secret.
@@ -111,6 +113,30 @@ user_checks = sa.Table(
     sa.Column("claimed_until", sa.BigInteger, nullable=False, default=0),
     #: Which claim (a random mark per claiming round) holds the row.
     sa.Column("claimed_by", sa.String(32), nullable=True),
+)
+
+sessions = sa.Table(
+    "ldap_auth_sessions",
+    metadata,
+    #: The public handle (lists, ending one): random, unrelated to the secret.
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("owner", sa.String(255), nullable=False, index=True),
+    #: SHA-256 of the session secret (the cookie's value); the secret is never stored.
+    sa.Column("secret_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    #: The last request (epoch s), written at most once a minute per session.
+    sa.Column("last_seen_at", sa.BigInteger, nullable=False),
+    #: ``created_at`` + the absolute lifetime at sign-in.
+    sa.Column("expires_at", sa.BigInteger, nullable=False),
+    #: The owner's pwdChangedTime / pwdLastSet at sign-in: a change ends the session.
+    sa.Column("password_marker", sa.String(64), nullable=True),
+    #: The client's address at sign-in.
+    sa.Column("source", sa.String(64), nullable=True),
+    sa.Column("ended_at", sa.BigInteger, nullable=True),
+    #: An audit reason of ``session_ended`` (``logout``, ``idle``, ``owner_disabled``, ...).
+    sa.Column("ended_reason", sa.String(64), nullable=True),
+    #: Who ended it (None when a request found it over).
+    sa.Column("ended_by", sa.String(255), nullable=True),
 )
 
 audit = sa.Table(

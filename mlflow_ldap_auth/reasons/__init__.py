@@ -42,6 +42,8 @@ from mlflow_ldap_auth.reasons.logins import AD_CODE_PREFIX
 from mlflow_ldap_auth.reasons.tokens import *  # noqa: F403
 from mlflow_ldap_auth.reasons.revalidation import *  # noqa: F403
 from mlflow_ldap_auth.reasons.administration import *  # noqa: F403
+from mlflow_ldap_auth.reasons.sessions import *  # noqa: F403
+from mlflow_ldap_auth.reasons.sessions import SESSION_ENDED, SESSION_REFUSED
 
 #: The page's sections, each with the events whose reasons it lists.
 SECTIONS: dict[str, tuple[str, ...]] = {
@@ -56,6 +58,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
         BREAK_GLASS_PASSWORD_CHANGED,
         RENAME_REFUSED,
     ),
+    "sessions": (SESSION_ENDED, SESSION_REFUSED),
 }
 
 

@@ -50,3 +50,16 @@ def _reason(value: str, uses: str, meaning: str, elsewhere: dict[str, str] | Non
 
 #: What a refusal found by revalidation does, in the reasons' meanings.
 _EVICTED = "tokens answer 401, cached passwords are evicted"
+
+
+def _also(value: str, uses: str, meaning: str | None = None) -> str:
+    """A reason registered by another family, written by more events too.
+
+    ``meaning`` is what it means under those uses, if that differs from its one line."""
+    known = REASONS[value]
+    added = tuple(uses.split())
+    elsewhere = dict(known.elsewhere)
+    if meaning is not None:
+        elsewhere.update({use: meaning for use in added})
+    REASONS[value] = Reason(value, known.uses + added, known.meaning, tuple(elsewhere.items()))
+    return value

@@ -75,7 +75,7 @@ class TokenAuthenticator:
                     username=record.owner, is_admin=False, method="token", token_id=record.id
                 )
                 known = (record, principal)
-                self._revalidator.note_token_use(record.owner)
+                self._revalidator.note_credential_use(record.owner)
             with self._lock:
                 self._records[digest] = known
         return None if known == _UNKNOWN else known

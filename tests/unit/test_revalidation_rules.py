@@ -132,7 +132,7 @@ def test_the_fleet_checks_each_active_user_once_per_interval(fleet):
     for name in users:
         directory.add(name)
         login(one, directory, name)
-        two.note_token_use(name)
+        two.note_credential_use(name)
     assert one.tick() == 0 and two.tick() == 0  # just checked at login
     clock.now += one.due_age + 1
     checked = one.tick() + two.tick() + one.tick() + two.tick()
@@ -181,7 +181,7 @@ def test_a_refused_account_state_refuses_tokens(fleet, status):
     assert not cached(one, "alice")
     directory.add("alice")  # unlocked again
     clock.now += INTERVAL
-    one.note_token_use("alice")  # the pipeline keeps trying: the user stays active
+    one.note_credential_use("alice")  # the pipeline keeps trying: the user stays active
     one.tick()
     assert one.token_verdict("alice") is None
 
@@ -252,7 +252,7 @@ def test_a_claim_keeps_a_second_worker_from_checking(fleet):
     clock.now += one.due_age + 1
     checks = one._checks
     assert checks.claim("alice", int(clock.now), int(clock.now - one.due_age))
-    two.note_token_use("alice")
+    two.note_credential_use("alice")
     assert two.tick() == 0 and directory.lookups == []
     checks.release("alice")
     assert two.tick() == 1 and directory.lookups == ["alice"]
@@ -282,7 +282,7 @@ def test_claims_and_results_are_batched_per_round(fleet):
     names = [f"user{i:03d}" for i in range(120)]
     for name in names:
         directory.add(name)
-        one.note_token_use(name)
+        one.note_credential_use(name)
     statements = []
     from sqlalchemy import event
 
@@ -292,7 +292,7 @@ def test_claims_and_results_are_batched_per_round(fleet):
     statements.clear()
     clock.now += INTERVAL
     for name in names:
-        one.note_token_use(name)
+        one.note_credential_use(name)
     assert one.tick() == 120
     updates = [s for s in statements if s.lstrip().upper().startswith("UPDATE")]
     # one claim update for the whole round, then one result update per user (one transaction)
@@ -428,7 +428,7 @@ def test_a_check_that_keeps_failing_refuses_tokens_after_the_interval_not_the_gr
     clock, directory, admission, one, two = fleet
     directory.add("alice")
     login(one, directory, "alice")
-    two.note_token_use("alice")
+    two.note_credential_use("alice")
     if failure == "store_error":
         admission.broken.add("alice")
     else:
@@ -438,7 +438,7 @@ def test_a_check_that_keeps_failing_refuses_tokens_after_the_interval_not_the_gr
     assert one.tick() == 1
     assert one.token_verdict("alice") is None  # the last success is within the interval
     clock.now += INTERVAL  # retried, failing again; far inside the 600 s grace
-    two.note_token_use("alice")  # the pipeline keeps trying
+    two.note_credential_use("alice")  # the pipeline keeps trying
     assert two.tick() == 1
     for worker in (one, two):
         assert worker.token_verdict("alice") == "owner_check_failed"
@@ -446,7 +446,7 @@ def test_a_check_that_keeps_failing_refuses_tokens_after_the_interval_not_the_gr
     directory.failing.clear()
     admission.broken.clear()
     clock.now += STATUS_TTL_SECONDS + 11  # past the retry pause
-    two.note_token_use("alice")
+    two.note_credential_use("alice")
     two.tick()
     assert one.token_verdict("alice") is None and two.token_verdict("alice") is None
     assert revalidated(audited, "alice") == ["check_failed", "usable_again"]

@@ -34,7 +34,7 @@ class Standing:
     def known_usable(self, username: str) -> bool:
         return not self.down and self.verdicts.get(username) is None
 
-    def note_token_use(self, username: str) -> None:
+    def note_credential_use(self, username: str) -> None:
         self.noted.append(username)
 
 
