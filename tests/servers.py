@@ -384,7 +384,8 @@ def add_person(slapd: SlapdInstance, uid: str, password: str, groups=(), rdn: st
 def count_start(what: str) -> None:
     """With ``TEST_PROCESS_LOG`` set, one line per process that imports MLflow (a server
     or the command line) and the test that started it: what a run's CPU goes to
-    (about 10 s of CPU a server, 3-5 s a command), counted rather than timed."""
+    (3-5 s of CPU a server's worker, under a second a forked command), counted rather
+    than timed."""
     log = os.environ.get("TEST_PROCESS_LOG")
     if log:
         test = os.environ.get("PYTEST_CURRENT_TEST", "?").split(" ")[0]
