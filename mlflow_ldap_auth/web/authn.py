@@ -162,9 +162,7 @@ def check_current_request() -> Authorization | Response:
     plugin = current_plugin()
     source = request.remote_addr or None
     try:
-        credential: Credential | None = read_credential(
-            request.path, request.headers, request.cookies
-        )
+        credential: Credential | None = read_credential(request.path, request.headers)
     except InvalidCredentials as error:  # no kind could be read: no method
         plugin.login_service.audit_refusal(None, source, error, method=None)
         return http_answers.answer_for(error)

@@ -106,7 +106,9 @@ def read_credential(
 ) -> Credential | None:
     """The credential a request to ``path`` carries; None when it carries none.
 
-    ``cookies`` is read by no kind yet (the session cookie will be; see above).
+    ``cookies`` is read by no kind yet (the session cookie will be; see above), and
+    the callers pass none until then: parsing a browser's cookies on every request for
+    nothing would cost the hot path.
     """
     return parse_authorization(credentials_header(path, headers))
 

@@ -29,12 +29,11 @@ these and goes through. This way a password or token sent there is used to log i
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
 import anyio
 from flask import Flask
 from werkzeug.datastructures import Authorization, Headers
-from werkzeug.http import parse_cookie
 
 from mlflow_ldap_auth.plugin import current_plugin
 from mlflow_ldap_auth.tokens.secret_format import mentions_secret
@@ -84,7 +83,7 @@ class PreAuthMiddleware:
 
     async def _answer(self, scope, path: str, method: str, headers: Headers):
         plugin = current_plugin(self.flask_app)
-        cached = authn.cached_principal(plugin, path, headers, _cookies(headers))
+        cached = authn.cached_principal(plugin, path, headers)
         if cached is not None:
             return Authorization("basic", {"username": cached.username})
         client = scope.get("client")
@@ -112,10 +111,6 @@ def _headers(scope: dict) -> Headers:
             for name, value in scope.get("headers") or ()
         ]
     )
-
-
-def _cookies(headers: Headers) -> Mapping[str, str]:
-    return parse_cookie(headers.get("Cookie", ""))
 
 
 _GATEWAY_AUTH_HEADER = credentials.GATEWAY_AUTH_HEADER.lower().encode("latin-1")
