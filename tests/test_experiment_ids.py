@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 import requests
 import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
 
 from mlflow_ldap_auth.db import tables
 from servers import (
@@ -211,15 +213,18 @@ def test_a_grant_stored_the_old_way_grants_after_the_upgrade(server, slapd, tmp_
         copy_database(server.directory / name, tmp_path / name)
     config = ldap_config(tmp_path, slapd.ldap_uri, NO_ACCESS)
     database = tables.create_engine(f"sqlite:///{tmp_path}/auth.db")
-    with database.begin() as connection:  # what the old code wrote for "002"
+    with database.begin() as connection:
+        # The plugin's schema as it was before the upgrade (the later revisions' tables
+        # gone too), then what the old code wrote for "002".
+        migrations = Config()
+        migrations.set_main_option("script_location", str(tables.MIGRATIONS_DIR))
+        migrations.attributes["connection"] = connection
+        command.downgrade(migrations, "0006_token_owners")
         changed = connection.execute(
             sa.text("UPDATE role_permissions SET resource_pattern = '002' WHERE id = :id"),
             {"id": int(mapping_id.removeprefix("grant-"))},
         )
         assert changed.rowcount == 1
-        connection.execute(
-            sa.text(f"UPDATE {tables.VERSION_TABLE} SET version_num = '0006_token_owners'")
-        )
     database.dispose()
     with MlflowServer(config, directory=tmp_path) as upgraded:
         assert [(m["id"], m["resource_pattern"]) for m in listed(upgraded)] == [(mapping_id, "2")]
