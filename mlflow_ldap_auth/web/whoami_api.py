@@ -38,9 +38,10 @@ def sign_out_link(principal: Principal) -> str | None:
     """Where ``principal`` signs out, or None: nobody, until sign-in sessions exist.
 
     The one place that decides whether the bar offers *Sign out*: a person signed in by
-    a session gets the address of the sign-out page here. HTTP Basic credentials and
-    tokens cannot be signed out of (the browser or client keeps sending them), so they
-    get None.
+    a session (``principal.method`` is ``sessions.authenticator.SESSION_METHOD``) gets
+    the address of the sign-out page here, once that page exists. HTTP Basic
+    credentials and tokens cannot be signed out of (the browser or client keeps sending
+    them), so they get None.
     """
     del principal
     return None
