@@ -31,12 +31,14 @@ from mlflow_ldap_auth.web import (
     admin_ui,
     experiment_id_guard,
     local_accounts,
+    mlflow_bar,
     provision_on_demand,
     rename_guard,
     rest_api,
     session_cookie,
     token_api,
     token_pages,
+    whoami_api,
 )
 from mlflow_ldap_auth.web.preauth import PreAuthMiddleware
 from mlflow_ldap_auth.wiring import build_plugin
@@ -95,6 +97,7 @@ def create_app():
         admin_guard.install(app)
         provision_on_demand.install(app, plugin)
         rename_guard.install(app, plugin)
+        mlflow_bar.install(app)  # before MLflow: its after_request hooks run ahead of this one
         # Under ``--static-prefix`` the plugin's pages and API move with MLflow's own
         # routes (``/mlflow/ldap-admin/``); the unprefixed paths answer nothing.
         prefix = server_process.static_prefix()
@@ -105,6 +108,7 @@ def create_app():
             token_pages.blueprint,
             activity_api.blueprint,
             activity_pages.blueprint,
+            whoami_api.blueprint,
         ):
             app.register_blueprint(blueprint, url_prefix=prefix + (blueprint.url_prefix or ""))
 

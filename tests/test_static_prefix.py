@@ -89,11 +89,14 @@ def experiment(server):
         (UI + "/tokens/", "text/html"),
         (UI + "/static/admin.css", "text/css"),
         (UI + "/static/admin.js", "text/javascript"),
+        (UI + "/static/mlflow-bar.js", "text/javascript"),
+        (UI + "/static/mlflow-bar.css", "text/css"),
         (API + "/group-mappings", "application/json"),
         (API + "/status", "application/json"),
         (API + "/users/alice", "application/json"),
         (API + "/tokens", "application/json"),
         (API + "/activity", "application/json"),
+        (API + "/me", "application/json"),
     ],
 )
 def test_every_plugin_path_answers_under_the_prefix_and_not_outside_it(server, path, kind):
@@ -318,5 +321,30 @@ def test_clicking_through_the_admin_page_under_the_prefix(browser, server, exper
         page.get_by_role("navigation").get_by_role("link", name="Tokens").click()
         expect(page.get_by_role("heading", name="Access tokens")).to_be_visible()
         expect(page).to_have_url(re.compile(rf"{PREFIX}{UI}/tokens/$"))
+    finally:
+        context.close()
+
+
+def test_the_bar_in_mlflows_page_under_the_prefix(browser, server):
+    """docs/clients.md#inside-mlflows-pages: the script, its question and its links."""
+    html = get(server, PREFIX + "/").text
+    assert f'<script src="{PREFIX}{UI}/static/mlflow-bar.js" data-me="{PREFIX}{API}/me"' in html
+    assert get(server, PREFIX + API + "/me").json()["links"] == {
+        "tokens": f"{PREFIX}{UI}/tokens/",
+        "admin": f"{PREFIX}{UI}/",
+        "sign_out": None,
+    }
+    context = patient(browser.new_context(http_credentials=ADMIN, base_url=server.url))
+    page = context.new_page()
+    try:
+        page.goto(PREFIX + "/")
+        bar = page.locator("#ldap-auth-bar")
+        expect(bar).to_contain_text("carol")
+        expect(bar.get_by_role("link", name="LDAP admin")).to_have_attribute(
+            "href", f"{PREFIX}{UI}/"
+        )
+        bar.get_by_role("link", name="Access tokens").click()
+        expect(page).to_have_url(f"{server.url}{PREFIX}{UI}/tokens/")
+        expect(page.get_by_role("heading", name="Access tokens")).to_be_visible()
     finally:
         context.close()

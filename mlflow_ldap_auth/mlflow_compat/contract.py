@@ -125,6 +125,8 @@ SYMBOLS: tuple[Symbol, ...] = (
         "3.18",
     ),
     Symbol("mlflow.environment_variables", "MLFLOW_ENABLE_WORKSPACES"),
+    # MLflow's UI page, whose answer the bar is added to (ui_index: the view's endpoint).
+    Symbol("mlflow.server", "serve"),
     # The client (client_base).
     Symbol(
         "mlflow.server.auth.client", "AuthServiceClient._request", ("self", "endpoint", "method")

@@ -10,8 +10,9 @@ route: JSON in MLflow's error format for the API, HTML pages for ``/ldap-admin``
    to them by itself;
 2. the caller must authenticate and be an MLflow admin (the break-glass admin, members
    of admin groups; MLflow's own ``is_admin`` flag decides) -- except on the
-   self-service token paths (``/api/2.0/mlflow/ldap-auth/tokens``,
-   ``/ldap-admin/tokens``), open to every authenticated user. Those views are
+   self-service paths (the tokens, ``/api/2.0/mlflow/ldap-auth/tokens`` and
+   ``/ldap-admin/tokens``, and who am I, ``/api/2.0/mlflow/ldap-auth/me``), open to
+   every authenticated user. Those views are
    dispatched from here, because MLflow's fail-closed hook, next, would deny a
    non-admin on a route it has no validator for; the views apply the token rules
    themselves (``tokens.service``).
@@ -42,8 +43,9 @@ from mlflow_ldap_auth.web.admin_ui import error_page
 from mlflow_ldap_auth.web.authn import authenticate_request
 from mlflow_ldap_auth.web.http_answers import guard_answer
 from mlflow_ldap_auth.web.rest_api import API_PREFIX
+from mlflow_ldap_auth.web.whoami_api import ME_PATH
 
-SELF_SERVICE_PREFIXES = (API_PREFIX + "/tokens", UI_PREFIX + "/tokens")
+SELF_SERVICE_PREFIXES = (API_PREFIX + "/tokens", UI_PREFIX + "/tokens", ME_PATH)
 
 _TITLES = {
     401: ("Log in", "Log in with your directory username and password (MLflow admins only)."),

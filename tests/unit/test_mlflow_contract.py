@@ -21,6 +21,7 @@ from mlflow_ldap_auth.mlflow_compat import (
     mlflow_tables,
     permission_cache,
     server_process,
+    ui_index,
     workspaces,
 )
 from mlflow_ldap_auth.mlflow_compat.contract import SYMBOLS
@@ -74,6 +75,20 @@ def test_private_environment_variable_names(module, name, ours):
         return
     value = getattr(imported, name)
     assert getattr(value, "name", value) == getattr(server_process, ours)
+
+
+def test_mlflows_ui_page_is_the_conditional_file_answer_the_bar_expects():
+    from mlflow.server import app
+
+    rules = [rule.rule for rule in app.url_map.iter_rules()]
+    endpoints = [r.endpoint for r in app.url_map.iter_rules() if r.rule == "/"]
+    assert endpoints == [ui_index.INDEX_ENDPOINT], rules
+    with app.test_client().get("/") as answer:
+        assert answer.status_code == 200
+        assert answer.mimetype == "text/html"
+        assert answer.headers.get("ETag")
+        assert "Content-Encoding" not in answer.headers
+        assert answer.get_data().lower().count(b"</head>") == 1
 
 
 def test_the_auth_config_takes_every_key_the_bridge_writes(tmp_path):
