@@ -18,16 +18,13 @@ from mlflow_ldap_auth.auth.credential_cache import CredentialCache
 from mlflow_ldap_auth.auth.revalidation import Revalidator
 from mlflow_ldap_auth.auth.user_checks import UserChecks
 from mlflow_ldap_auth.db import tables
+from mlflow_ldap_auth.db.paging import parse_page_token
 from mlflow_ldap_auth.errors import InvalidCredentials
 from mlflow_ldap_auth.ldap.account_state import AccountState
 from mlflow_ldap_auth.ldap.entries import DirectoryUser
 from mlflow_ldap_auth.sessions.authenticator import SessionAuthenticator
 from mlflow_ldap_auth.sessions.secret_format import secret_hash
-from mlflow_ldap_auth.sessions.store import (
-    LAST_SEEN_RESOLUTION_SECONDS,
-    SessionStore,
-    parse_page_token,
-)
+from mlflow_ldap_auth.sessions.store import LAST_SEEN_RESOLUTION_SECONDS, SessionStore
 
 NOW = 1_800_000_000
 IDLE = 8 * 3600

@@ -16,30 +16,19 @@ Rows that ended (or expired, or went idle) more than a retention ago are deleted
 
 from __future__ import annotations
 
-import base64
-import binascii
-import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timezone
 
 import sqlalchemy as sa
 
 from mlflow_ldap_auth import reasons
 from mlflow_ldap_auth.db import tables
+from mlflow_ldap_auth.db.paging import iso, page_token
 from mlflow_ldap_auth.sessions.secret_format import new_secret, secret_hash
 
 #: ``last_seen_at`` is written at most this often per session (s).
 LAST_SEEN_RESOLUTION_SECONDS = 60
-_CURSOR = re.compile(r"(\d{1,19}):([0-9a-f]{1,32})")
-_BIGINT_MAX = 2**63 - 1
 _SOURCE_LENGTH = 64
-
-
-def _iso(epoch: int | None) -> str | None:
-    if epoch is None:
-        return None
-    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)
@@ -60,8 +49,8 @@ class SessionRecord:
         return {
             "id": self.id,
             "user": self.owner,
-            "created": _iso(self.created_at),
-            "last_seen": _iso(self.last_seen_at),
+            "created": iso(self.created_at),
+            "last_seen": iso(self.last_seen_at),
             "source": self.source,
         }
 
@@ -72,25 +61,6 @@ class SessionRecord:
         if now - self.last_seen_at > idle_seconds:
             return reasons.IDLE
         return None
-
-
-def page_token(record: SessionRecord) -> str:
-    """The opaque page token of the page that follows ``record``."""
-    text = f"{record.created_at}:{record.id}"
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
-
-
-def parse_page_token(token: str) -> tuple[int, str] | None:
-    """(created_at, id) of the last row shown; None if ``token`` is not one we gave out."""
-    try:
-        padded = token + "=" * (-len(token) % 4)
-        text = base64.urlsafe_b64decode(padded.encode("ascii")).decode("ascii")
-    except (binascii.Error, UnicodeError, ValueError):
-        return None
-    match = _CURSOR.fullmatch(text)
-    if match is None or int(match.group(1)) > _BIGINT_MAX:
-        return None
-    return int(match.group(1)), match.group(2)
 
 
 _TABLE = tables.sessions
@@ -243,7 +213,7 @@ class SessionStore:
         with self.engine.connect() as connection:
             records = [_record(row) for row in connection.execute(query.limit(size + 1))]
         more, records = len(records) > size, records[:size]
-        return records, page_token(records[-1]) if more else None
+        return records, page_token(records[-1].created_at, records[-1].id) if more else None
 
     def purge(self, before: int, idle_seconds: int) -> int:
         """Delete the sessions over (ended, expired or idle) before ``before``; how many."""

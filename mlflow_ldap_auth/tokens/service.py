@@ -33,6 +33,7 @@ from mlflow_ldap_auth import reasons
 from mlflow_ldap_auth.auth.audit import audit
 from mlflow_ldap_auth.auth.names import name_key
 from mlflow_ldap_auth.auth.provisioning import Principal
+from mlflow_ldap_auth.db.paging import parse_page_token
 from mlflow_ldap_auth.errors import DomainError, Forbidden, InvalidRequest, NotFound, RateLimited
 from mlflow_ldap_auth.tokens.secret_format import new_secret, secret_hash
 from mlflow_ldap_auth.tokens.store import (
@@ -40,7 +41,6 @@ from mlflow_ldap_auth.tokens.store import (
     LimitReached,
     TokenRecord,
     TokenStore,
-    parse_page_token,
 )
 
 #: ``Principal.method`` of the operator's command line (``cli``): sees every token.

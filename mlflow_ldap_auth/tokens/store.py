@@ -15,22 +15,17 @@ retention ago are deleted (``purge_ended``).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import builtins
-import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timezone
 
 import sqlalchemy as sa
 
 from mlflow_ldap_auth.db import tables
+from mlflow_ldap_auth.db.paging import iso, page_token
 
 #: ``last_used`` is written at most this often per token (s).
 LAST_USED_RESOLUTION_SECONDS = 60
-_CURSOR = re.compile(r"(\d{1,19}):([0-9a-f]{1,32})")
-_BIGINT_MAX = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -53,31 +48,6 @@ class LimitReached(Exception):
         self.window = window
         #: Seconds until a rate allows a creation again (0 for the active limit).
         self.retry_after = retry_after
-
-
-def page_token(record: TokenRecord) -> str:
-    """The opaque page token of the page that follows ``record``."""
-    text = f"{record.created_at}:{record.id}"
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
-
-
-def parse_page_token(token: str) -> tuple[int, str] | None:
-    """(created_at, id) of the last row shown; None if ``token`` is not one we gave out."""
-    try:
-        padded = token + "=" * (-len(token) % 4)
-        text = base64.urlsafe_b64decode(padded.encode("ascii")).decode("ascii")
-    except (binascii.Error, UnicodeError, ValueError):
-        return None
-    match = _CURSOR.fullmatch(text)
-    if match is None or int(match.group(1)) > _BIGINT_MAX:
-        return None
-    return int(match.group(1)), match.group(2)
-
-
-def iso(epoch: int | None) -> str | None:
-    if epoch is None:
-        return None
-    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)
@@ -249,7 +219,7 @@ class TokenStore:
         with self.engine.connect() as connection:
             records = [_record(row) for row in connection.execute(query.limit(size + 1))]
         more, records = len(records) > size, records[:size]
-        return records, page_token(records[-1]) if more else None
+        return records, page_token(records[-1].created_at, records[-1].id) if more else None
 
     def purge_ended(self, before: int) -> int:
         """Delete the tokens revoked or expired before ``before`` (epoch s); how many."""
