@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import os
+import random
 import shutil
 import signal
 import socket
@@ -66,10 +67,40 @@ def person_dn(uid: str) -> str:
     return f"uid={uid},{PEOPLE_DN}"
 
 
+#: How many ports below the kernel's ephemeral range ``free_port`` picks from.
+LISTENER_PORTS = 12_000
+
+
+def ephemeral_ports() -> tuple[int, int]:
+    """The kernel's range for the local ports of outgoing connections (and port 0)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port free on 127.0.0.1 now, below the kernel's ephemeral range.
+
+    A port the kernel hands out (a bind to port 0) comes from the range every outgoing
+    connection takes its local port from: a server stopped and started again on the
+    same port (a directory's outage and return) could find it held by some client's
+    connection meanwhile, and fail with "address already in use" (seen on a busy
+    machine). Below the range only another listener can take it, and the helpers
+    that start one retry on another port when that happens.
+    """
+    low, _ = ephemeral_ports()
+    first = max(1024, low - LISTENER_PORTS)
+    for _ in range(1000):
+        port = random.randrange(first, low)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise OSError(f"no free port in {first}-{low - 1}")
 
 
 def _run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:

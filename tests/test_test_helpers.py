@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import fcntl
 import http.server
+import socket
 import threading
 import time
 
@@ -15,6 +16,7 @@ import requests
 
 import samba_dc
 from servers import MlflowServer, ldap_config
+from slapd_instance import ephemeral_ports, free_port
 
 
 class _AlwaysHealthy(http.server.BaseHTTPRequestHandler):
@@ -92,3 +94,15 @@ def test_a_second_samba_dc_waits_for_the_first_to_free_the_ports(tmp_path, monke
         again._take_ports()  # stop() gave them back
     finally:
         again.cleanup()
+
+
+def test_free_ports_lie_below_the_range_outgoing_connections_take_theirs_from():
+    # A directory restarted on its port must not find it held by a client's
+    # connection: free_port never hands out a port an outgoing connection may get.
+    low, _ = ephemeral_ports()
+    ports = {free_port() for _ in range(50)}
+    assert all(1024 <= port < low for port in ports), sorted(ports)
+    assert len(ports) > 1
+    port = ports.pop()
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", port))  # still free: nothing was left bound
