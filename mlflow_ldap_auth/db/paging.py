@@ -11,9 +11,22 @@ import base64
 import binascii
 import re
 from datetime import datetime, timezone
+from typing import Protocol, TypeVar
+
+import sqlalchemy as sa
 
 _CURSOR = re.compile(r"(\d{1,19}):([0-9a-f]{1,32})")
 _BIGINT_MAX = 2**63 - 1
+
+
+class _Listed(Protocol):
+    @property
+    def created_at(self) -> int: ...
+    @property
+    def id(self) -> str: ...
+
+
+_Row = TypeVar("_Row", bound=_Listed)
 
 
 def page_token(created_at: int, row_id: str) -> str:
@@ -40,3 +53,27 @@ def iso(epoch: int | None) -> str | None:
     if epoch is None:
         return None
     return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def newest_first(query: sa.Select, table: sa.Table, after: tuple[int, str] | None, size: int):
+    """``query`` over ``table`` as one page: newest first (``created_at``, then ``id``),
+    after the row ``after`` (a parsed page token), one row more than ``size`` (which
+    ``page_of`` reads as "there is a next page")."""
+    query = query.order_by(table.c.created_at.desc(), table.c.id)
+    if after is not None:
+        created_at, row_id = after
+        query = query.where(
+            sa.or_(
+                table.c.created_at < created_at,
+                sa.and_(table.c.created_at == created_at, table.c.id > row_id),
+            )
+        )
+    return query.limit(size + 1)
+
+
+def page_of(records: list[_Row], size: int) -> tuple[list[_Row], str | None]:
+    """The rows of a ``newest_first`` query as a page, and the next page's token or None."""
+    if len(records) <= size:
+        return records, None
+    records = records[:size]
+    return records, page_token(records[-1].created_at, records[-1].id)

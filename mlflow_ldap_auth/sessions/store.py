@@ -23,7 +23,7 @@ import sqlalchemy as sa
 
 from mlflow_ldap_auth import reasons
 from mlflow_ldap_auth.db import tables
-from mlflow_ldap_auth.db.paging import iso, page_token
+from mlflow_ldap_auth.db.paging import iso, newest_first, page_of
 from mlflow_ldap_auth.sessions.secret_format import new_secret, secret_hash
 
 #: ``last_seen_at`` is written at most this often per session (s).
@@ -195,25 +195,12 @@ class SessionStore:
     ) -> tuple[list[SessionRecord], str | None]:
         """Active sessions of ``owner`` (everyone's if None), newest first, one page
         after the row ``after``; and the next page's token or None."""
-        query = (
-            sa.select(*_COLUMNS)
-            .where(_active(now, idle_seconds))
-            .order_by(_TABLE.c.created_at.desc(), _TABLE.c.id)
-        )
+        query = sa.select(*_COLUMNS).where(_active(now, idle_seconds))
         if owner is not None:
             query = query.where(_owned_by(owner))
-        if after is not None:
-            created_at, session_id = after
-            query = query.where(
-                sa.or_(
-                    _TABLE.c.created_at < created_at,
-                    sa.and_(_TABLE.c.created_at == created_at, _TABLE.c.id > session_id),
-                )
-            )
         with self.engine.connect() as connection:
-            records = [_record(row) for row in connection.execute(query.limit(size + 1))]
-        more, records = len(records) > size, records[:size]
-        return records, page_token(records[-1].created_at, records[-1].id) if more else None
+            rows = connection.execute(newest_first(query, _TABLE, after, size))
+            return page_of([_record(row) for row in rows], size)
 
     def purge(self, before: int, idle_seconds: int) -> int:
         """Delete the sessions over (ended, expired or idle) before ``before``; how many."""

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from mlflow_ldap_auth.db import tables
-from mlflow_ldap_auth.db.paging import iso, page_token
+from mlflow_ldap_auth.db.paging import iso, newest_first, page_of
 
 #: ``last_used`` is written at most this often per token (s).
 LAST_USED_RESOLUTION_SECONDS = 60
@@ -205,21 +205,12 @@ class TokenStore:
     ) -> tuple[builtins.list[TokenRecord], str | None]:
         """One page of ``list`` after the row ``after``; the next page's token or None."""
         table = tables.tokens
-        query = sa.select(*_COLUMNS).order_by(table.c.created_at.desc(), table.c.id)
+        query = sa.select(*_COLUMNS)
         if owner is not None:
             query = query.where(sa.func.lower(table.c.owner) == owner.strip().lower())
-        if after is not None:
-            created_at, token_id = after
-            query = query.where(
-                sa.or_(
-                    table.c.created_at < created_at,
-                    sa.and_(table.c.created_at == created_at, table.c.id > token_id),
-                )
-            )
         with self.engine.connect() as connection:
-            records = [_record(row) for row in connection.execute(query.limit(size + 1))]
-        more, records = len(records) > size, records[:size]
-        return records, page_token(records[-1].created_at, records[-1].id) if more else None
+            rows = connection.execute(newest_first(query, table, after, size))
+            return page_of([_record(row) for row in rows], size)
 
     def purge_ended(self, before: int) -> int:
         """Delete the tokens revoked or expired before ``before`` (epoch s); how many."""
