@@ -1,8 +1,8 @@
 """The configuration keys, each defined once: as a field of a frozen settings class.
 
-A field made with ``setting()`` carries its INI key's definition: the kind of value
-(type and constraints), default, one-line meaning, the environment variable that
-overrides it, and whether it is a secret. The parser, the unknown-key check and the
+A field made with ``setting()`` (``config_fields``) carries its INI key's definition:
+the kind of value (type and constraints), default, one-line meaning, the environment
+variable that overrides it, and whether it is a secret. The parser, the unknown-key check and the
 key tables of docs/configuration.md (``config_docs``) are derived from these fields, so
 adding, renaming or documenting a key is an edit in one place.
 
@@ -11,9 +11,9 @@ Naming: ``*_dn`` is a DN string, ``*_dns`` a tuple of DN strings, ``*_uri`` an L
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from dataclasses import dataclass
 
+from mlflow_ldap_auth.config_fields import REQUIRED, Key, keys_of, setting
 from mlflow_ldap_auth.config_values import (
     BindName,
     Choice,
@@ -23,7 +23,6 @@ from mlflow_ldap_auth.config_values import (
     Filter,
     Fixed,
     Flag,
-    Kind,
     LdapUris,
     Names,
     Template,
@@ -34,63 +33,6 @@ from mlflow_ldap_auth.config_values import (
 BIND_PASSWORD_ENV = "MLFLOW_LDAP_BIND_PASSWORD"
 AUTHORIZATION_FUNCTION = "mlflow_ldap_auth.web.authn:authenticate_request"
 PERMISSIONS = ("READ", "USE", "EDIT", "MANAGE", "NO_PERMISSIONS")
-
-#: The default of a key that must be set.
-REQUIRED: Any = object()
-_KEY = "mlflow_ldap_auth.key"
-
-
-@dataclass(frozen=True)
-class Key:
-    """The definition of one INI key.
-
-    ``attribute`` is the settings field holding the value (None: a key that is checked
-    and then ignored). ``env`` names an environment variable that, when set and not
-    empty, wins over the file. ``unset`` says in the docs what leaving out a key
-    without a default means.
-    """
-
-    kind: Kind
-    default: Any
-    meaning: str
-    name: str = ""
-    attribute: str | None = None
-    env: str | None = None
-    secret: bool = False
-    unset: str = "none"
-
-    @property
-    def required(self) -> bool:
-        return self.default is REQUIRED
-
-
-def setting(
-    kind: Kind,
-    default: Any,
-    meaning: str,
-    *,
-    key: str = "",
-    env: str | None = None,
-    secret: bool = False,
-    unset: str = "none",
-) -> Any:
-    """A settings field defined by its INI key; ``key`` defaults to the field's name."""
-    definition = Key(kind, default, meaning, name=key, env=env, secret=secret, unset=unset)
-    metadata = {_KEY: definition}
-    if default is REQUIRED:
-        return field(repr=not secret, metadata=metadata)
-    return field(default=default, repr=not secret, metadata=metadata)
-
-
-def keys_of(settings_class: type) -> tuple[Key, ...]:
-    """The keys behind the fields of ``settings_class``, in field order."""
-    keys = []
-    for item in fields(settings_class):
-        if _KEY not in item.metadata:
-            raise TypeError(f"{settings_class.__name__}.{item.name} is not made with setting()")
-        key = item.metadata[_KEY]
-        keys.append(replace(key, name=key.name or item.name, attribute=item.name))
-    return tuple(keys)
 
 
 @dataclass(frozen=True)
@@ -273,6 +215,17 @@ class LdapSettings:
         3600,
         "while no directory server answers, tokens keep working this long after the owner's "
         "last successful check, then 503",
+    )
+    login_page: bool = setting(
+        Flag(),
+        True,
+        "browsers without credentials go to the sign-in page; `false`: a `401` Basic challenge",
+    )
+    session_idle_seconds: int = setting(
+        WholeNumber(minimum=60), 28800, "a sign-in session unused this long is over"
+    )
+    session_max_seconds: int = setting(
+        WholeNumber(minimum=60), 604800, "a sign-in session is over this long after sign-in"
     )
     audit_retention_days: int = setting(
         WholeNumber(minimum=0),

@@ -28,6 +28,7 @@ from mlflow_ldap_auth.mappings.who_has_access import WhoHasAccess
 from mlflow_ldap_auth.metrics import Metrics
 from mlflow_ldap_auth.mlflow_compat.permission_cache import PermissionCache
 from mlflow_ldap_auth.mlflow_compat.resource_names import ResourceNames
+from mlflow_ldap_auth.sessions.authenticator import SessionAuthenticator
 from mlflow_ldap_auth.tokens.authenticator import TokenAuthenticator
 from mlflow_ldap_auth.tokens.service import TokenService
 
@@ -55,6 +56,8 @@ class Plugin:
     #: None when ``permission_cache_ttl_seconds = 0``.
     permission_cache: PermissionCache | None
     tokens: TokenAuthenticator
+    #: Sign-in sessions: checked on every request that carries the session cookie.
+    sessions: SessionAuthenticator
     token_service: TokenService
     revalidator: Revalidator
     #: Records nothing unless MLflow exposes ``/metrics`` (``--expose-prometheus``).

@@ -40,6 +40,8 @@ from mlflow_ldap_auth.mlflow_compat import server_process
 from mlflow_ldap_auth.mlflow_compat.permission_cache import PermissionCache, active_workspace
 from mlflow_ldap_auth.mlflow_compat.resource_names import ResourceNames
 from mlflow_ldap_auth.plugin import Plugin
+from mlflow_ldap_auth.sessions.authenticator import SessionAuthenticator
+from mlflow_ldap_auth.sessions.store import SessionStore
 from mlflow_ldap_auth.tokens.authenticator import TokenAuthenticator
 from mlflow_ldap_auth.tokens.service import TokenService
 from mlflow_ldap_auth.tokens.store import TokenStore
@@ -195,6 +197,12 @@ def build_plugin(settings: Settings, auth) -> Plugin:
     )
     token_store = TokenStore(engine)
     tokens = TokenAuthenticator(token_store, revalidator, login_service.names_user, metrics=metrics)
+    sessions = SessionAuthenticator(
+        SessionStore(engine),
+        revalidator,
+        idle_seconds=ldap.session_idle_seconds,
+        max_seconds=ldap.session_max_seconds,
+    )
     mappings = mapping_service(auth.store, groups, directory)
     names = ResourceNames()
     return Plugin(
@@ -211,6 +219,7 @@ def build_plugin(settings: Settings, auth) -> Plugin:
         access=who_has_access(settings, auth.store, mappings, policy, names=names),
         permission_cache=permission_cache,
         tokens=tokens,
+        sessions=sessions,
         token_service=token_service(
             settings, token_store, admin_flags=auth.store, authenticator=tokens
         ),

@@ -13,7 +13,7 @@ from package_source import PACKAGE_DIR
 
 WIRING = PACKAGE_DIR / "wiring.py"
 #: Where the services are defined; a service may build its own default collaborator.
-SERVICE_PACKAGES = {"activity", "auth", "db", "ldap", "mappings", "tokens"}
+SERVICE_PACKAGES = {"activity", "auth", "db", "ldap", "mappings", "sessions", "tokens"}
 #: What only ``wiring`` constructs (``start_activity`` starts the activity recorder).
 SERVICES = {
     "AccessPolicy",
@@ -28,6 +28,7 @@ SERVICES = {
     "Provisioner",
     "ResourceNames",
     "Revalidator",
+    "SessionAuthenticator",
     "TokenAuthenticator",
     "TokenService",
     "WhoHasAccess",
