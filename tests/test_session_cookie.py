@@ -10,8 +10,12 @@ native FastAPI routes (OTLP traces, artifacts, the gateway), ``/ldap-admin`` all
 the session's user, with MLflow's permissions; a cross-site write on the cookie is
 refused and changes nothing; a session that is over (unknown, ended, idle, expired) is
 401 without a Basic challenge; a sign-out holds at once on every worker and on the
-other server; Basic credentials and tokens win over a cookie; the secret is in no log,
-page or table.
+other server; a user removed from the directory loses their sessions within the
+revalidation interval while another user's keeps working; Basic credentials and tokens
+win over a cookie; the secret is in no log, page or table.
+
+The module has its own slapd (a user is removed from it) and checks users every
+``revalidate_interval_seconds = 10`` (its minimum), so that wait is the product's bound.
 """
 
 from __future__ import annotations
@@ -33,11 +37,20 @@ from test_gateway_credentials import (
 )
 
 from mlflow_ldap_auth import reasons
+from mlflow_ldap_auth.auth.revalidation import STATUS_TTL_SECONDS, tick_seconds
 from mlflow_ldap_auth.auth.user_checks import UserChecks
 from mlflow_ldap_auth.db import tables
 from mlflow_ldap_auth.sessions.secret_format import new_secret, secret_hash
 from mlflow_ldap_auth.sessions.store import SessionStore
-from servers import CAROL, audit_lines, start_server, wait_for_audit
+from servers import (
+    CAROL,
+    PEOPLE_DN,
+    add_person,
+    audit_lines,
+    start_server,
+    wait_for_audit,
+    wait_until,
+)
 
 ALICE = ("alice", "alice-password")
 BOB = ("bob", "bob-password")
@@ -46,6 +59,11 @@ API = "/api/2.0/mlflow"
 ME = "/api/2.0/mlflow/ldap-auth/me"
 SEARCH = API + "/experiments/search?max_results=10"
 IDLE_SECONDS = 600
+REVALIDATE_SECONDS = 10
+#: From a change in the directory to every worker acting on it: the user's next check
+#: is due within the interval, its result reaches every worker within the status TTL.
+TAKES_EFFECT = REVALIDATE_SECONDS + 2 * tick_seconds(REVALIDATE_SECONDS) + STATUS_TTL_SECONDS
+LEAVER = ("leaver", "leaver-password")
 GATEWAY_ENV = {
     "MLFLOW_CRYPTO_KEK_PASSPHRASE": "session-cookie-kek-passphrase",
     "MLFLOW_GATEWAY_API_BASE_ALLOWED_SCHEMES": "http,https",
@@ -65,19 +83,26 @@ def upstream():
 
 
 @pytest.fixture(scope="module")
-def server(slapd, auth_db, upstream, tmp_path_factory):
+def directory(own_slapd):
+    add_person(own_slapd, *LEAVER)
+    return own_slapd
+
+
+@pytest.fixture(scope="module")
+def server(directory, auth_db, upstream, tmp_path_factory):
     """Two workers; MLflow's permissions NO_PERMISSIONS unless granted; a gateway
     endpoint on the fake provider that alice may use."""
     with start_server(
         tmp_path_factory,
-        slapd,
+        directory,
         name="cookie",
         workers=2,
         env=GATEWAY_ENV,
         mlflow={"default_permission": "NO_PERMISSIONS", "database_uri": auth_db},
         session_idle_seconds=str(IDLE_SECONDS),
+        revalidate_interval_seconds=str(REVALIDATE_SECONDS),
     ) as running:
-        for user in (ALICE, BOB, CAROL):  # first logins provision the MLflow users
+        for user in (ALICE, BOB, CAROL, LEAVER):  # first logins provision the MLflow users
             login = requests.get(running.url + ME, auth=user, timeout=30)
             assert login.status_code == 200, login.text
         endpoint_id = create_gateway_endpoint(running, upstream)
@@ -422,6 +447,23 @@ def test_a_sign_out_holds_at_once_on_every_worker_and_server(server, second_serv
     for _ in range(8):
         assert_over(get(server, SEARCH, secret))
     assert_over(get(second_server, SEARCH, secret))
+
+
+def test_a_user_removed_from_the_directory_loses_their_sessions(server, directory, sessions):
+    _, leavers = sessions.sign_in("leaver")
+    _, alices = sessions.sign_in("alice")
+    assert get(server, ME, leavers).json()["user"] == "leaver"
+    directory.ldif("ldapdelete", f"uid=leaver,{PEOPLE_DN}\n")
+    started = time.monotonic()
+    wait_until(
+        lambda: all(get(server, SEARCH, leavers).status_code == 401 for _ in range(6)),
+        "a removed user's session still works",
+        timeout=TAKES_EFFECT,
+    )
+    assert time.monotonic() - started <= TAKES_EFFECT
+    assert_over(get(server, SEARCH, leavers))
+    assert all(get(server, ME, alices).status_code == 200 for _ in range(6))
+    wait_for_audit(server, event="session_ended", user="leaver", reason="owner_gone")
 
 
 # -- secrets ---------------------------------------------------------------------------
