@@ -61,5 +61,12 @@ ENDED_SESSION = _reason(
     "the session had ended (its `session_ended` line says why); the same secret is "
     "refused on every worker and server",
 )
+CROSS_SITE = _reason(
+    "cross_site",
+    "session_refused/refused",
+    "a `POST`, `PUT`, `PATCH` or `DELETE` that only the session cookie authenticated, "
+    "sent by another site (`sent_by`: its `Origin` or `Sec-Fetch-Site`); 403, nothing "
+    "changed, the session stays",
+)
 _also(tokens.OUTAGE_GRACE_OVER, "session_refused/unavailable")
 _also(tokens.REVALIDATION_UNAVAILABLE, "session_refused/unavailable")

@@ -30,8 +30,6 @@ the database, not a worker's memory of it.
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from flask import Flask, Response, current_app, request
 
 from mlflow_ldap_auth.errors import Forbidden
@@ -42,6 +40,7 @@ from mlflow_ldap_auth.web.admin_ui import blueprint as admin_blueprint
 from mlflow_ldap_auth.web.admin_ui import error_page
 from mlflow_ldap_auth.web.authn import authenticate_request
 from mlflow_ldap_auth.web.http_answers import guard_answer
+from mlflow_ldap_auth.web.origins import is_same_origin
 from mlflow_ldap_auth.web.rest_api import API_PREFIX
 from mlflow_ldap_auth.web.whoami_api import ME_PATH
 
@@ -52,7 +51,6 @@ _TITLES = {
     503: ("Directory unavailable", "The login directory (LDAP) is unavailable; try again shortly."),
 }
 _KEPT_HEADERS = ("WWW-Authenticate", "Retry-After")
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def _html_version(answer: Response) -> Response:
@@ -94,37 +92,6 @@ def _dispatch_self_service():
     assert request.url_rule is not None  # routing matched: no routing exception
     view = current_app.view_functions[request.url_rule.endpoint]
     return current_app.ensure_sync(view)(**(request.view_args or {}))
-
-
-def _host_port(netloc: str, scheme: str) -> tuple[str, int | None] | None:
-    try:
-        parts = urlsplit(f"//{netloc}")
-        port = parts.port
-    except ValueError:
-        return None
-    if not parts.hostname:
-        return None
-    return parts.hostname.lower(), None if port == _DEFAULT_PORTS.get(scheme) else port
-
-
-def is_same_origin(origin: str, host: str | None, scheme: str) -> bool:
-    """Whether ``Origin`` names the server the request was sent to (its ``Host``).
-
-    Compared as (host, port), with a scheme's default port written or not; the scheme
-    itself is not compared, so a server behind a TLS-terminating proxy (the browser says
-    ``https://``, the request arrives as plain HTTP) still recognizes its own pages.
-    ``null`` (sandboxed frames, file pages) and anything unparsable are foreign.
-    """
-    parts = urlsplit(origin)
-    if parts.scheme not in _DEFAULT_PORTS or not parts.netloc or not host:
-        return False
-    theirs = _host_port(parts.netloc, parts.scheme)
-    ours = _host_port(host, scheme)
-    if theirs is None or ours is None:
-        return False
-    if theirs[0] != ours[0]:
-        return False
-    return theirs[1] == ours[1] or {theirs[1], ours[1]} <= {None, 80, 443}
 
 
 def _forbidden(is_ui: bool, title: str, message: str) -> Response:

@@ -4,9 +4,18 @@ Which credential a request carries, in which header, and how each kind is spelle
 ``credentials.read_credential``. Each kind has one authenticator here
 (``AUTHENTICATORS``), the only place that dispatches on the kind: ``check``, the fresh
 check, which audits its own refusals (``login`` lines with ``"method": "password"``,
-``token_refused`` lines with ``"method": "token"``), and ``peek``, memory only
-(``preauth`` answers with it on the event loop). A header that cannot be read is
-audited here, as a refused ``login`` with ``"method": null``: no kind was read.
+``token_refused`` lines with ``"method": "token"``, ``session_refused`` and
+``session_ended`` lines for the session cookie), and ``peek``, memory only (``preauth``
+answers with it on the event loop). A header that cannot be read is audited here, as a
+refused ``login`` with ``"method": null``: no kind was read.
+
+The session cookie is the one credential a browser sends by itself, so two answers
+differ for it (docs/security.md#cross-site-requests): a state-changing request that
+only the cookie authenticates is refused (403, audit ``session_refused`` with reason
+``cross_site``) when its ``Origin`` or ``Sec-Fetch-Site`` says another site sent it
+(``origins.cross_site``); and a session that is over is answered 401 *without* a Basic
+challenge (``http_answers.session_over``), so no password prompt pops up over
+MLflow's pages. Such a request is never answered from memory (``cached_principal``).
 
 MLflow calls it two or three times per request (authentication, admin check,
 validators); the first answer is kept on ``flask.g``, so a request costs at most one
@@ -20,8 +29,9 @@ variable is inherited by every task started while it is set, and uvicorn starts 
 pipelined request's task from inside the request before it (asyncio can also run a
 keep-alive connection's later reads in an earlier request's context). So ``preauth``
 writes it at the start of *every* request (nothing, for the requests it does not
-answer), and the answer names the credentials it was computed for: it is used only for
-a request carrying those same credentials, so no answer can ever serve another sender.
+answer), and the answer names the credential it was computed for (header or cookie,
+``credentials.credential_source``): it is used only for a request carrying that same
+credential, so no answer can ever serve another sender.
 """
 
 from __future__ import annotations
@@ -36,15 +46,19 @@ from typing import Any
 from flask import Response, g, request
 from werkzeug.datastructures import Authorization
 
+from mlflow_ldap_auth import reasons
+from mlflow_ldap_auth.auth.audit import audit
 from mlflow_ldap_auth.auth.provisioning import Principal
 from mlflow_ldap_auth.errors import AuthError, InvalidCredentials
 from mlflow_ldap_auth.plugin import current_plugin
-from mlflow_ldap_auth.web import http_answers
+from mlflow_ldap_auth.web import http_answers, origins
 from mlflow_ldap_auth.web.credentials import (
     Credential,
+    CredentialSource,
     PasswordCredential,
+    SessionCredential,
     TokenCredential,
-    credentials_header,
+    credential_source,
     read_credential,
 )
 
@@ -57,20 +71,24 @@ _MEMO = "_mlflow_ldap_auth_result"
 _CREDENTIALS_KEY = secrets.token_bytes(32)
 
 
-def credentials_digest(header: str | None) -> bytes:
-    """Which credentials ``header`` carries (no credentials: the digest of ``""``)."""
-    return hmac.digest(_CREDENTIALS_KEY, (header or "").encode("utf-8", "surrogatepass"), "sha256")
+def credentials_digest(source: CredentialSource | None) -> bytes:
+    """Which credential a request carries (``credential_source``; None: the digest of
+    ``""``). Where it was found is part of it: a header and a cookie never compare equal."""
+    where, text = source or ("", "")
+    return hmac.digest(
+        _CREDENTIALS_KEY, f"{where}\0{text}".encode("utf-8", "surrogatepass"), "sha256"
+    )
 
 
 @dataclass(frozen=True)
 class Preauthenticated:
-    """``preauth``'s answer for one request, and the credentials it answers."""
+    """``preauth``'s answer for one request, and the credential it answers."""
 
     answer: Authorization | Response
     credentials: bytes
 
-    def answers(self, header: str | None) -> bool:
-        return hmac.compare_digest(self.credentials, credentials_digest(header))
+    def answers(self, source: CredentialSource | None) -> bool:
+        return hmac.compare_digest(self.credentials, credentials_digest(source))
 
 
 #: The answer ``preauth`` computed off the event loop for the request being served; set
@@ -105,6 +123,11 @@ def _check_token(plugin, credential: TokenCredential, source: str | None) -> Pri
     return plugin.tokens.authenticate(credential.secret, credential.claimed_owner, source)
 
 
+def _check_session(plugin, credential: SessionCredential, source: str | None) -> Principal:
+    # Audited as session_refused / session_ended by the session authenticator.
+    return plugin.sessions.authenticate(credential.secret, source)
+
+
 #: The authenticator of each kind of credential (``credentials``).
 AUTHENTICATORS: dict[type, KindAuthenticator] = {
     PasswordCredential: KindAuthenticator(
@@ -119,16 +142,24 @@ AUTHENTICATORS: dict[type, KindAuthenticator] = {
             credential.secret, credential.claimed_owner
         ),
     ),
+    # Every session check reads its row (sign-out holds at once everywhere): no
+    # memory-only answer; preauth checks in a worker thread.
+    SessionCredential: KindAuthenticator(check=_check_session, peek=lambda plugin, c: None),
 }
 
 
-def cached_principal(plugin, path: str, headers, cookies=None) -> Principal | None:
-    """Who a request authenticates as, if memory alone says so (no I/O; None otherwise)."""
+def cached_principal(plugin, path: str, method: str, headers, cookies=None) -> Principal | None:
+    """Who a request authenticates as, if memory alone says so (no I/O; None otherwise).
+
+    Never for a state-changing request on the session cookie: the cross-site rule is
+    applied by the fresh check (``check_current_request``) alone."""
     try:
         credential = read_credential(path, headers, cookies)
     except InvalidCredentials:
         return None
     if credential is None:
+        return None
+    if isinstance(credential, SessionCredential) and origins.is_state_changing(method):
         return None
     return AUTHENTICATORS[type(credential)].peek(plugin, credential)
 
@@ -146,7 +177,7 @@ def _preauthenticated_answer() -> Authorization | Response | None:
     computed = preauthenticated.get()
     if computed is None:
         return None
-    if not computed.answers(credentials_header(request.path, request.headers)):
+    if not computed.answers(credential_source(request.path, request.headers, request.cookies)):
         return None
     return computed.answer
 
@@ -162,7 +193,9 @@ def check_current_request() -> Authorization | Response:
     plugin = current_plugin()
     source = request.remote_addr or None
     try:
-        credential: Credential | None = read_credential(request.path, request.headers)
+        credential: Credential | None = read_credential(
+            request.path, request.headers, request.cookies
+        )
     except InvalidCredentials as error:  # no kind could be read: no method
         plugin.login_service.audit_refusal(None, source, error, method=None)
         return http_answers.answer_for(error)
@@ -171,6 +204,29 @@ def check_current_request() -> Authorization | Response:
     try:
         principal = AUTHENTICATORS[type(credential)].check(plugin, credential, source)
     except AuthError as error:
+        if isinstance(credential, SessionCredential) and isinstance(error, InvalidCredentials):
+            return http_answers.session_over()
         return http_answers.answer_for(error)
+    if isinstance(credential, SessionCredential):
+        refused = _refuse_cross_site(principal, source)
+        if refused is not None:
+            return refused
     g.mlflow_ldap_auth_principal = principal
     return Authorization("basic", {"username": principal.username})
+
+
+def _refuse_cross_site(principal: Principal, source: str | None) -> Response | None:
+    """403 for a state-changing request another site sent with the session cookie."""
+    sent_by = origins.cross_site(request.method, request.headers, request.host, request.scheme)
+    if sent_by is None:
+        return None
+    audit(
+        reasons.SESSION_REFUSED,
+        user=principal.username,
+        source=source,
+        result="refused",
+        reason=reasons.CROSS_SITE,
+        method=request.method,
+        sent_by=sent_by,
+    )
+    return http_answers.cross_site_refused()

@@ -14,6 +14,12 @@ A credential kind is a small frozen dataclass that names its audit ``method`` (t
   never a directory name, so a pasted secret never reaches the directory search, the
   audit log, the activity table or the lock-out counters.
 
+- ``SessionCredential(secret)``: a browser session, the ``mlflow_ldap_session`` cookie
+  set at sign-in. A cookie value that is no well-formed session
+  secret (forged, over 4 KiB, odd bytes, several cookies of that name) is read as
+  ``SessionCredential("")``: an unknown session to the session check, refused as such
+  (401), never a 5xx.
+
 ``read_credential(path, headers, cookies)`` is the only place a request's credential is
 read (``authn`` for Flask requests, ``preauth`` for MLflow's FastAPI routes): the kind,
 ``None`` when the request carries no credentials at all, or ``InvalidCredentials`` with
@@ -21,26 +27,24 @@ the registry's reason for one that cannot be read (``malformed_header``: over 8 
 not Basic, bad base64, not UTF-8, no colon; ``malformed_username``: a control character
 in the username; ``not_a_token``: a Bearer value that does not start with the prefix).
 
-Where it is read: ``Authorization``, except on ``/gateway/`` routes (after the
-server's ``--static-prefix``), where a non-empty ``X-MLflow-Authorization`` comes first,
-as in MLflow: coding agents put their LLM provider key in ``Authorization`` there.
+Where it is read (``credential_source``): ``Authorization``; the session cookie only
+when the request carries no credential header. A client that sends ``Authorization``
+means it: a script's token acts as the token's owner, not as whoever signed in in that
+browser, a malformed header is refused rather than rescued by a cookie, and one request
+is never two people. On ``/gateway/`` routes (after the server's ``--static-prefix``) a
+non-empty ``X-MLflow-Authorization`` comes first, as in MLflow, then the cookie, then
+``Authorization``: coding agents put their LLM provider key in ``Authorization`` there.
+``credential_source`` names where the credential was found and its text, so an answer
+computed for one request (``authn.Preauthenticated``) is taken only by a request that
+carries the same credential, header or cookie.
 
 Adding a kind is one dataclass here, one branch of the parser, and one authenticator
-(``authn.AUTHENTICATORS``, the only place that dispatches on the kind):
+(``authn.AUTHENTICATORS``, the only place that dispatches on the kind), e.g.
+``Authorization: Negotiate <token>`` (Kerberos, ``NegotiateCredential(token)``, method
+``negotiate``): one more scheme beside ``Basic`` and ``Bearer``.
 
-- the session cookie ``mlflow_ldap_session`` (``SessionCredential(session_id)``): read
-  from ``cookies`` only when the request carries no credential header. A client that
-  sends ``Authorization`` means it: a script's token acts as the token's owner, not as
-  whoever signed in in that browser, a malformed header is refused rather than rescued
-  by a cookie, and one request is never two people. On ``/gateway/``, where
-  ``Authorization`` may hold the provider's key, the cookie comes after
-  ``X-MLflow-Authorization`` and before ``Authorization``. ``Preauthenticated`` then
-  compares the cookie too, as it compares the header today;
-- ``Authorization: Negotiate <token>`` (Kerberos, ``NegotiateCredential(token)``,
-  method ``negotiate``): one more scheme beside ``Basic`` and ``Bearer``.
-
-Every field that holds a secret (password, token secret) is left out of ``repr``, so a
-credential that ends up in a log line or a traceback shows no secret.
+Every field that holds a secret (password, token secret, session secret) is left out
+of ``repr``, so a credential that ends up in a log line or a traceback shows no secret.
 """
 
 from __future__ import annotations
@@ -54,11 +58,22 @@ from typing import ClassVar, TypeAlias
 from mlflow_ldap_auth import reasons
 from mlflow_ldap_auth.errors import InvalidCredentials
 from mlflow_ldap_auth.mlflow_compat.server_process import static_prefix
+from mlflow_ldap_auth.sessions.authenticator import SESSION_METHOD
+from mlflow_ldap_auth.sessions.secret_format import is_well_formed
 from mlflow_ldap_auth.tokens.secret_format import looks_like_secret, mentions_secret
 
 MAX_AUTHORIZATION_HEADER = 8 * 1024
 GATEWAY_PREFIX = "/gateway/"
 GATEWAY_AUTH_HEADER = "X-MLflow-Authorization"
+SESSION_COOKIE = "mlflow_ldap_session"
+#: A longer session cookie is no session secret (one is 57 characters); not looked at.
+MAX_SESSION_COOKIE = 4 * 1024
+#: Where ``credential_source`` found the credential.
+HEADER = "header"
+COOKIE = "cookie"
+
+#: (where: ``HEADER`` or ``COOKIE``, the text found there).
+CredentialSource: TypeAlias = tuple[str, str]
 
 
 @dataclass(frozen=True)
@@ -83,7 +98,17 @@ class TokenCredential:
     claimed_owner: str | None = None
 
 
-Credential: TypeAlias = PasswordCredential | TokenCredential
+@dataclass(frozen=True)
+class SessionCredential:
+    """The secret of a browser session (the ``mlflow_ldap_session`` cookie); "" for a
+    cookie that is no session secret."""
+
+    method: ClassVar[str] = SESSION_METHOD
+
+    secret: str = field(repr=False)
+
+
+Credential: TypeAlias = PasswordCredential | TokenCredential | SessionCredential
 
 
 def route_path(path: str) -> str:
@@ -92,13 +117,32 @@ def route_path(path: str) -> str:
     return path[len(prefix) :] if prefix and path.startswith(prefix) else path
 
 
-def credentials_header(path: str, headers) -> str | None:
-    """The header that carries the MLflow credential for a request to ``path``."""
+def credential_source(
+    path: str, headers, cookies: Mapping[str, str] | None = None
+) -> CredentialSource | None:
+    """Where the MLflow credential of a request to ``path`` is, and its text; None when
+    the request carries none (see the module docstring for the order)."""
+    authorization = headers.get("Authorization")
     if route_path(path).startswith(GATEWAY_PREFIX):
         gateway = headers.get(GATEWAY_AUTH_HEADER)
         if gateway:
-            return gateway
-    return headers.get("Authorization")
+            return HEADER, gateway
+    elif authorization:
+        return HEADER, authorization
+    session = session_cookie(cookies)
+    if session is not None:
+        return COOKIE, session
+    return (HEADER, authorization) if authorization else None
+
+
+def session_cookie(cookies: Mapping[str, str] | None) -> str | None:
+    """The ``mlflow_ldap_session`` cookie's text; None without one. Several cookies of
+    that name are one text that is no session secret: none of them is chosen."""
+    if not cookies or SESSION_COOKIE not in cookies:
+        return None
+    getlist = getattr(cookies, "getlist", None)
+    values = getlist(SESSION_COOKIE) if getlist is not None else [cookies[SESSION_COOKIE]]
+    return values[0] if len(values) == 1 else "; ".join(values)
 
 
 def read_credential(
@@ -106,11 +150,23 @@ def read_credential(
 ) -> Credential | None:
     """The credential a request to ``path`` carries; None when it carries none.
 
-    ``cookies`` is read by no kind yet (the session cookie will be; see above), and
-    the callers pass none until then: parsing a browser's cookies on every request for
-    nothing would cost the hot path.
+    ``cookies`` (a Flask request's ``cookies``, or any mapping; a multi-dict tells
+    several cookies of one name apart) is looked at only without a credential header.
     """
-    return parse_authorization(credentials_header(path, headers))
+    source = credential_source(path, headers, cookies)
+    if source is None:
+        return None
+    where, text = source
+    if where == COOKIE:
+        return parse_session_cookie(text)
+    return parse_authorization(text)
+
+
+def parse_session_cookie(text: str) -> SessionCredential:
+    """The session credential of a cookie's text: "" for anything but a session secret."""
+    if len(text) > MAX_SESSION_COOKIE or not is_well_formed(text):
+        return SessionCredential("")
+    return SessionCredential(text)
 
 
 def parse_authorization(header: str | None) -> Credential | None:

@@ -15,7 +15,11 @@ templates from the same error objects. Two forms, as the plugin has always answe
   message for every cause (unknown user and wrong password look the same);
 * ``NotAllowed`` -> 403;
 * ``DirectoryUnavailable`` -> 503, MLflow's JSON error format and ``Retry-After``: never
-  401, which would make browsers re-prompt and scripts believe the password is wrong.
+  401, which would make browsers re-prompt and scripts believe the password is wrong;
+* a session cookie whose session is over (``session_over``) -> 401 *without* a Basic
+  challenge: a browser would otherwise pop its password prompt up over MLflow's pages;
+* a state-changing request another site sent with the session cookie
+  (``cross_site_refused``) -> 403.
 """
 
 from __future__ import annotations
@@ -50,6 +54,31 @@ def unauthenticated() -> Response:
         UNAUTHENTICATED_MESSAGE,
         {"WWW-Authenticate": 'Basic realm="mlflow"'},
     )
+
+
+SESSION_OVER_MESSAGE = (
+    "Your session is over (signed out, idle or expired). Sign in again, or log in with "
+    "your directory username and password (HTTP Basic) or an access token."
+)
+CROSS_SITE_MESSAGE = (
+    "A change sent by another site with your session cookie was refused. Use this "
+    "server's own pages, or send a password or an access token instead of the cookie."
+)
+
+
+def session_over() -> Response:
+    """The answer to a request whose session cookie names no live session (unknown,
+    signed out, ended, idle, expired, or refused by revalidation).
+
+    The one place that answers it: a browser's navigation is to go to the sign-in page
+    here; an API call (MLflow's UI fetches included) gets 401 without a
+    ``WWW-Authenticate`` challenge, which would open the browser's password prompt."""
+    return _json(401, "UNAUTHENTICATED", SESSION_OVER_MESSAGE, {})
+
+
+def cross_site_refused() -> Response:
+    """403 for a state-changing request another site sent with the session cookie."""
+    return _json(403, "PERMISSION_DENIED", CROSS_SITE_MESSAGE, {})
 
 
 def answer_for(error: AuthError) -> Response:

@@ -20,10 +20,13 @@ request, and is taken only for those.
 agents their ``Authorization``, ``x-api-key`` and the like too). Before the request
 reaches the gateway handlers, every header that may carry an MLflow credential is
 removed: ``X-MLflow-Authorization``, Basic credentials in ``Authorization`` (a
-directory password), and any header holding one of our access tokens (``mldap_...``)
-in any form: any scheme, bare, or inside Basic credentials. A provider key is none of
-these and goes through. This way a password or token sent there is used to log in
-(it was read before the removal), and never leaves the server.
+directory password), any header holding one of our access tokens (``mldap_...``)
+in any form: any scheme, bare, or inside Basic credentials, and ``Cookie``: the
+session cookie ``mlflow_ldap_session`` is a credential, and every cookie a browser
+sends here is this server's (the Flask session's CSRF token too), none the provider's.
+A provider key is none of these and goes through. This way a password, token or session
+sent there is used to log in (it was read before the removal), and never leaves the
+server.
 """
 
 from __future__ import annotations
@@ -33,7 +36,8 @@ from collections.abc import Callable
 
 import anyio
 from flask import Flask
-from werkzeug.datastructures import Authorization, Headers
+from werkzeug.datastructures import Authorization, Headers, MultiDict
+from werkzeug.sansio.http import parse_cookie
 
 from mlflow_ldap_auth.plugin import current_plugin
 from mlflow_ldap_auth.tokens.secret_format import mentions_secret
@@ -75,42 +79,62 @@ class PreAuthMiddleware:
             headers = _headers(scope)
             answer = await self._answer(scope, path, method, headers)
             seen_by_mlflow = headers if passed_on is scope else _headers(passed_on)
-            header = credentials.credentials_header(path, seen_by_mlflow)
+            source = credentials.credential_source(path, seen_by_mlflow, _cookies(seen_by_mlflow))
             authn.preauthenticated.set(
-                authn.Preauthenticated(answer, authn.credentials_digest(header))
+                authn.Preauthenticated(answer, authn.credentials_digest(source))
             )
         return passed_on
 
     async def _answer(self, scope, path: str, method: str, headers: Headers):
         plugin = current_plugin(self.flask_app)
-        cached = authn.cached_principal(plugin, path, headers)
+        cached = authn.cached_principal(plugin, path, method, headers, _cookies(headers))
         if cached is not None:
             return Authorization("basic", {"username": cached.username})
         client = scope.get("client")
         address = client[0] if client else None
         query = scope.get("query_string", b"").decode("latin-1")
+        scheme = scope.get("scheme", "http")
         return await anyio.to_thread.run_sync(
-            self._check, path, method, headers, query, address, limiter=self.limiter
+            self._check, path, method, headers, query, address, scheme, limiter=self.limiter
         )
 
-    def _check(self, path: str, method: str, headers: Headers, query: str, address: str | None):
+    def _check(
+        self,
+        path: str,
+        method: str,
+        headers: Headers,
+        query: str,
+        address: str | None,
+        scheme: str,
+    ):
         with self.flask_app.test_request_context(
             path=path,
             method=method,
             headers=headers,
             query_string=query,
             environ_base={"REMOTE_ADDR": address or ""},
+            # The scheme the server saw (after its trusted proxy headers), as a Flask
+            # request has it: the cross-site rule compares the Origin with it.
+            environ_overrides={"wsgi.url_scheme": scheme},
         ):
             return authn.check_current_request()
 
 
 def _headers(scope: dict) -> Headers:
-    return Headers(
-        [
-            (name.decode("latin-1"), value.decode("latin-1"))
-            for name, value in scope.get("headers") or ()
-        ]
-    )
+    """The request's headers as MLflow's middleware hands them to the authorization
+    function (``dict(request.headers)``: the first of each name), so that the answer
+    computed here and the credential it names are those MLflow's own check would see."""
+    headers = Headers()
+    for raw_name, raw_value in scope.get("headers") or ():
+        name = raw_name.decode("latin-1")
+        if name not in headers:
+            headers.add(name, raw_value.decode("latin-1"))
+    return headers
+
+
+def _cookies(headers: Headers) -> MultiDict[str, str]:
+    """The request's cookies, read as a Flask request reads them (any bytes)."""
+    return parse_cookie(";".join(headers.getlist("Cookie")))
 
 
 _GATEWAY_AUTH_HEADER = credentials.GATEWAY_AUTH_HEADER.lower().encode("latin-1")
@@ -119,7 +143,7 @@ _GATEWAY_AUTH_HEADER = credentials.GATEWAY_AUTH_HEADER.lower().encode("latin-1")
 def _is_ours(name: bytes, value: bytes) -> bool:
     """A header that carries an MLflow credential: never for an LLM provider."""
     name = name.lower()
-    if name == _GATEWAY_AUTH_HEADER:
+    if name in (_GATEWAY_AUTH_HEADER, b"cookie"):
         return True
     text = value.decode("latin-1")
     if mentions_secret(text):
