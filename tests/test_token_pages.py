@@ -1,8 +1,10 @@
-"""The access-token pages (/ldap-admin/tokens, docs/tokens.md) in a real headless Chromium.
+"""The access-token pages (/ldap-admin/tokens, docs/tokens.md) in a real headless Chromium,
+and the sign-in sessions listed and ended over REST, the client and the CLI.
 
 Against real slapd and ``mlflow server``: every logged-in directory user creates, lists
 and revokes their own tokens there; admins see and revoke everyone's; the secret is
-shown once; forms carry CSRF tokens; names are escaped.
+shown once; forms carry CSRF tokens; names are escaped. Sessions (docs/tokens.md#sessions):
+each user sees and ends their own, admins anyone's; no answer shows a session's secret.
 """
 
 import calendar
@@ -16,7 +18,13 @@ import requests
 from playwright.sync_api import expect
 
 from browser import shot
-from servers import ADMIN_PASSWORD, start_server
+from servers import (
+    ADMIN_PASSWORD,
+    audit_lines,
+    client_as,
+    start_server,
+    wait_for_audit,
+)
 
 ALICE = {"username": "alice", "password": "alice-password"}
 BOB = {"username": "bob", "password": "bob-password"}
@@ -475,3 +483,175 @@ def test_creating_too_fast_is_429_next_to_the_form(context_as, server):
     expect(page.locator("#name-error")).to_contain_text("created 20 tokens within the last minute")
     expect(page.get_by_label("Name")).to_have_value("one-too-many")
     assert "one-too-many" not in {t["name"] for t in api_tokens(server, user=BOB)}
+
+
+# -- sign-in sessions on the page, the REST API, the client and the CLI -----------------
+# Sessions are made on the server's database as the sign-in page makes them; requests
+# authenticate with Basic (docs/tokens.md#sessions). Without the browser: last.
+
+SESSIONS_API = "/api/2.0/mlflow/ldap-auth/sessions"
+SESSION_FIELDS = {"id", "user", "created", "last_seen", "source"}
+DAVE = {"username": "dave", "password": "dave-password"}
+JSMITH = {"username": "jsmith", "password": "jsmith-password"}
+
+
+@pytest.fixture(scope="module")
+def sessions_db(server):
+    """The server's session table: make sessions, read them back (``SessionStore``)."""
+    import sqlalchemy as sa
+
+    from mlflow_ldap_auth.sessions.store import SessionStore
+
+    engine = sa.create_engine(f"sqlite:///{server.config_path.parent / 'auth.db'}")
+    yield SessionStore(engine)
+    engine.dispose()
+
+
+def sign_in(store, owner: str, source: str = "192.0.2.10", ago: int = 0):
+    """A live session of ``owner`` made ``ago`` seconds ago: (its handle, its secret)."""
+    record, secret = store.create(
+        owner,
+        source=source,
+        password_marker=None,
+        now=int(time.time()) - ago,
+        max_seconds=7 * 86_400,
+    )
+    return record.id, secret
+
+
+def ended(store, session_id: str):
+    """(reason, by) of an ended session; None while it is live."""
+    record = store.by_id(session_id)
+    return None if record.ended_at is None else (record.ended_reason, record.ended_by)
+
+
+def api_sessions(server, as_user=ALICE, **params) -> list[dict]:
+    answer = requests.get(server.url + SESSIONS_API, params=params, auth=basic(as_user), timeout=30)
+    assert answer.status_code == 200, answer.text
+    assert set(answer.json()) == {"sessions", "next_page_token"}
+    return answer.json()["sessions"]
+
+
+def assert_no_secret(text: str, store, *secrets_shown) -> None:
+    """Neither a session secret nor the hash the database keeps of it is in ``text``."""
+    from mlflow_ldap_auth.sessions.secret_format import secret_hash
+
+    assert "mldap_session_" not in text
+    for secret in secrets_shown:
+        assert secret not in text and secret_hash(secret) not in text
+
+
+def test_the_session_api_lists_own_and_admins_name_anyone(server, sessions_db):
+    mine, my_secret = sign_in(sessions_db, "alice", source="192.0.2.51")
+    bobs, bob_secret = sign_in(sessions_db, "bob", source="192.0.2.52")
+    answer = requests.get(server.url + SESSIONS_API, auth=basic(ALICE), timeout=30)
+    assert answer.headers["cache-control"] == "no-store"
+    own = {s["id"]: s for s in answer.json()["sessions"]}
+    assert mine in own and bobs not in own
+    assert set(own[mine]) == SESSION_FIELDS
+    assert own[mine]["user"] == "alice" and own[mine]["source"] == "192.0.2.51"
+    assert_no_secret(answer.text, sessions_db, my_secret, bob_secret)
+    for params in ({"user": "alice"}, {"all": "true"}):
+        refused = requests.get(server.url + SESSIONS_API, params=params, auth=basic(BOB))
+        assert refused.status_code == 403, params
+        assert refused.json()["error_code"] == "PERMISSION_DENIED"
+    assert requests.get(server.url + SESSIONS_API + "?user=ALICE", auth=basic(ALICE)).ok
+    for spelled in ("alice", "ALICE", " Alice"):
+        assert mine in {s["id"] for s in api_sessions(server, CAROL, user=spelled)}
+    everyone = api_sessions(server, CAROL, all="true")
+    assert {mine, bobs} <= {s["id"] for s in everyone}
+    assert_no_secret(str(everyone), sessions_db, my_secret, bob_secret)
+    # Ended sessions are not listed; the idle and the expired neither.
+    idle, _ = sign_in(sessions_db, "alice", ago=8 * 3600 + 60)  # session_idle_seconds: 8 h
+    assert idle not in {s["id"] for s in api_sessions(server)}
+
+
+def test_the_session_api_ends_one_or_all(server, sessions_db):
+    alices, alice_secret = sign_in(sessions_db, "alice")
+    bobs, _ = sign_in(sessions_db, "bob")
+    url = server.url + SESSIONS_API
+    # Someone else's session and one that does not exist look the same to a non-admin.
+    others = requests.delete(f"{url}/{alices}", auth=basic(BOB), timeout=30)
+    unknown = requests.delete(f"{url}/{'f' * 32}", auth=basic(BOB), timeout=30)
+    assert others.status_code == unknown.status_code == 404
+    assert others.json()["error_code"] == unknown.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+    assert ended(sessions_db, alices) is None
+
+    before = len(audit_lines(server, event="session_ended", session_id=alices))
+    answer = requests.delete(f"{url}/{alices}", auth=basic(ALICE), timeout=30)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["session"]["id"] == alices
+    assert set(answer.json()["session"]) == SESSION_FIELDS
+    assert_no_secret(answer.text, sessions_db, alice_secret)
+    assert ended(sessions_db, alices) == ("ended_by_user", "alice")
+    (line,) = wait_for_audit(server, before, event="session_ended", session_id=alices)
+    assert line["reason"] == "ended_by_user" and line["by"] == "alice"
+    assert alices not in {s["id"] for s in api_sessions(server)}
+    again = requests.delete(f"{url}/{alices}", auth=basic(ALICE), timeout=30)
+    assert again.status_code == 200  # ended already: answered as it is
+    assert len(audit_lines(server, event="session_ended", session_id=alices)) == before + 1
+
+    assert requests.delete(f"{url}/{bobs}", auth=basic(CAROL), timeout=30).status_code == 200
+    assert ended(sessions_db, bobs) == ("ended_by_admin", "carol")
+
+    # All of one user's: their own, or anyone's for an admin; "user" is required.
+    first, _ = sign_in(sessions_db, "jsmith")
+    second, _ = sign_in(sessions_db, "jsmith")
+    refused = requests.delete(url, params={"user": "jsmith"}, auth=basic(BOB), timeout=30)
+    assert refused.status_code == 403
+    missing = requests.delete(url, auth=basic(JSMITH), timeout=30)
+    assert missing.status_code == 400 and "'user'" in missing.json()["message"]
+    assert ended(sessions_db, first) is ended(sessions_db, second) is None
+    answer = requests.delete(url, params={"user": "jsmith"}, auth=basic(JSMITH), timeout=30)
+    assert answer.status_code == 200, answer.text
+    assert {s["id"] for s in answer.json()["sessions"]} == {first, second}
+    assert ended(sessions_db, first) == ("ended_by_user", "jsmith")
+    third, _ = sign_in(sessions_db, "jsmith")
+    answer = requests.delete(url, params={"user": "JSmith"}, auth=basic(CAROL), timeout=30)
+    assert [s["id"] for s in answer.json()["sessions"]] == [third]
+    assert ended(sessions_db, third) == ("ended_by_admin", "carol")
+
+
+def test_session_lists_come_in_pages(server, sessions_db):
+    made = {sign_in(sessions_db, "session-pager", ago=60)[0] for _ in range(130)}
+    pages, page_token = [], None
+    while True:
+        params = {"user": "session-pager", "max_results": 50}
+        if page_token:
+            params["page_token"] = page_token
+        answer = requests.get(server.url + SESSIONS_API, params=params, auth=basic(CAROL))
+        assert answer.status_code == 200, answer.text
+        pages.append([s["id"] for s in answer.json()["sessions"]])
+        page_token = answer.json()["next_page_token"]
+        if page_token is None:
+            break
+    assert [len(page) for page in pages] == [50, 50, 30]
+    listed = [session_id for page in pages for session_id in page]
+    assert len(listed) == len(set(listed)) and set(listed) == made
+    for bad in ({"max_results": 0}, {"max_results": 1001}, {"page_token": "bm9wZQ"}):
+        answer = requests.get(server.url + SESSIONS_API, params=bad, auth=basic(ALICE))
+        assert answer.status_code == 400, (bad, answer.text)
+        assert answer.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+
+
+def test_the_python_client_lists_and_ends_sessions(server, sessions_db):
+    from mlflow.exceptions import MlflowException
+
+    one, _ = sign_in(sessions_db, "dave")
+    two, _ = sign_in(sessions_db, "dave")
+    with client_as(server, "dave", "dave-password", app=True) as client:
+        listed = client.list_sessions()
+        assert {one, two} <= {s["id"] for s in listed}
+        assert all(set(s) == SESSION_FIELDS for s in listed)
+        assert client.end_session(one)["id"] == one
+        assert ended(sessions_db, one) == ("ended_by_user", "dave")
+        with pytest.raises(MlflowException, match="RESOURCE_DOES_NOT_EXIST"):
+            client.end_session("0" * 32)
+        with pytest.raises(MlflowException, match="PERMISSION_DENIED"):
+            client.list_sessions(user="alice")
+        assert [s["id"] for s in client.end_sessions("dave")] == [two]
+        assert client.list_sessions() == []
+    made = {sign_in(sessions_db, "client-pager", ago=60)[0] for _ in range(105)}
+    with client_as(server, *basic(CAROL), app=True) as client:
+        assert {s["id"] for s in client.list_sessions(user="client-pager")} == made  # 2 pages
+        assert client.list_sessions_page(user="client-pager", max_results=5)["next_page_token"]
