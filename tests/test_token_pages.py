@@ -22,6 +22,7 @@ from servers import (
     ADMIN_PASSWORD,
     audit_lines,
     client_as,
+    run_cli,
     start_server,
     wait_for_audit,
 )
@@ -655,3 +656,29 @@ def test_the_python_client_lists_and_ends_sessions(server, sessions_db):
     with client_as(server, *basic(CAROL), app=True) as client:
         assert {s["id"] for s in client.list_sessions(user="client-pager")} == made  # 2 pages
         assert client.list_sessions_page(user="client-pager", max_results=5)["next_page_token"]
+
+
+def test_the_cli_lists_and_ends_sessions(server, sessions_db):
+    import getpass
+
+    first, first_secret = sign_in(sessions_db, "cli-user", source="192.0.2.61")
+    second, _ = sign_in(sessions_db, "cli-user", source="192.0.2.62")
+    listed = run_cli(server.config_path, "sessions", "list", "--user", "CLI-User")
+    assert listed.returncode == 0, listed.stderr
+    assert first in listed.stdout and "192.0.2.61" in listed.stdout
+    assert_no_secret(listed.stdout + listed.stderr, sessions_db, first_secret)
+    assert first in run_cli(server.config_path, "sessions", "list").stdout  # everyone's
+
+    operator = f"cli:{getpass.getuser()}"
+    done = run_cli(server.config_path, "sessions", "end", first)
+    assert done.returncode == 0, done.stderr
+    assert ended(sessions_db, first) == ("ended_by_admin", operator)
+    assert first not in run_cli(server.config_path, "sessions", "list", "--user", "cli-user").stdout
+    missing = run_cli(server.config_path, "sessions", "end", "no-such-session")
+    assert missing.returncode == 1 and "no session" in missing.stderr
+    neither = run_cli(server.config_path, "sessions", "end")
+    assert neither.returncode == 2
+    everyone = run_cli(server.config_path, "sessions", "end", "--user", "cli-user")
+    assert everyone.returncode == 0, everyone.stderr
+    assert "ended 1 session(s) of cli-user" in everyone.stdout
+    assert ended(sessions_db, second) == ("ended_by_admin", operator)
