@@ -1,5 +1,5 @@
 """The access-token pages (/ldap-admin/tokens, docs/tokens.md) in a real headless Chromium,
-and the sign-in sessions listed and ended over REST, the client and the CLI.
+and the sign-in sessions listed and ended there, over REST, the client and the CLI.
 
 Against real slapd and ``mlflow server``: every logged-in directory user creates, lists
 and revokes their own tokens there; admins see and revoke everyone's; the secret is
@@ -17,7 +17,7 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from browser import shot
+from browser import fits, shot
 from servers import (
     ADMIN_PASSWORD,
     audit_lines,
@@ -439,7 +439,9 @@ def seed_tokens(server, owner: str, count: int, created_at: int, **columns) -> l
 
 
 def shown_ids(page) -> list[str]:
-    return page.locator("tbody tr").evaluate_all("rows => rows.map(r => r.dataset.tokenId)")
+    return page.locator("table.tokens tbody tr").evaluate_all(
+        "rows => rows.map(r => r.dataset.tokenId)"
+    )
 
 
 def test_an_admin_pages_through_many_tokens(context_as, server):
@@ -488,7 +490,7 @@ def test_creating_too_fast_is_429_next_to_the_form(context_as, server):
 
 # -- sign-in sessions on the page, the REST API, the client and the CLI -----------------
 # Sessions are made on the server's database as the sign-in page makes them; requests
-# authenticate with Basic (docs/tokens.md#sessions). Without the browser: last.
+# authenticate with Basic (docs/tokens.md#sessions).
 
 SESSIONS_API = "/api/2.0/mlflow/ldap-auth/sessions"
 SESSION_FIELDS = {"id", "user", "created", "last_seen", "source"}
@@ -533,6 +535,10 @@ def api_sessions(server, as_user=ALICE, **params) -> list[dict]:
     return answer.json()["sessions"]
 
 
+def session_row(page, session_id):
+    return page.locator(f'table.sessions tr[data-session-id="{session_id}"]')
+
+
 def assert_no_secret(text: str, store, *secrets_shown) -> None:
     """Neither a session secret nor the hash the database keeps of it is in ``text``."""
     from mlflow_ldap_auth.sessions.secret_format import secret_hash
@@ -542,6 +548,126 @@ def assert_no_secret(text: str, store, *secrets_shown) -> None:
         assert secret not in text and secret_hash(secret) not in text
 
 
+def test_the_page_lists_own_sessions_marks_this_browser_and_ends_them(
+    context_as, server, sessions_db
+):
+    here, here_secret = sign_in(sessions_db, "alice", source="198.51.100.7", ago=120)
+    laptop, laptop_secret = sign_in(sessions_db, "alice", source="203.0.113.5", ago=60)
+    phone, _ = sign_in(sessions_db, "alice", source="203.0.113.9")
+    bobs, _ = sign_in(sessions_db, "bob")
+    context = context_as(ALICE)
+    # This browser is signed in with ``here`` (the cookie the sign-in page sets).
+    context.add_cookies([{"name": "mlflow_ldap_session", "value": here_secret, "url": server.url}])
+    page = context.new_page()
+    page.goto(PAGE)
+    expect(page.get_by_role("heading", name="Your sessions")).to_be_visible()
+    expect(session_row(page, laptop)).to_contain_text("203.0.113.5")
+    expect(session_row(page, here)).to_contain_text("this browser")
+    expect(session_row(page, laptop).get_by_text("this browser")).to_have_count(0)
+    expect(session_row(page, bobs)).to_have_count(0)
+    shown = page.locator("table.sessions tbody tr").evaluate_all(
+        "rows => rows.map(r => r.dataset.sessionId)"
+    )
+    assert shown.index(phone) < shown.index(laptop) < shown.index(here)  # newest first
+    assert_no_secret(page.content(), sessions_db, here_secret, laptop_secret)
+    for width in (1280, 390):
+        page.set_viewport_size({"width": width, "height": 900})
+        assert fits(page), f"sideways scrolling at {width} px"
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+    session_row(page, laptop).get_by_role("button", name="End").click()
+    expect(page.get_by_role("status")).to_contain_text("Ended the session of alice")
+    expect(session_row(page, laptop)).to_have_count(0)
+    assert ended(sessions_db, laptop) == ("ended_by_user", "alice")
+    assert ended(sessions_db, here) is None
+
+    page.get_by_role("link", name="End all other sessions…").click()
+    expect(page.get_by_role("heading", name="End all your other sessions?")).to_be_visible()
+    expect(page.locator(f'tr[data-session-id="{phone}"]')).to_have_count(1)
+    expect(page.locator(f'tr[data-session-id="{here}"]')).to_have_count(0)
+    page.get_by_role("button", name="End all other sessions").click()
+    expect(page.get_by_role("status")).to_contain_text("session(s) of alice")
+    assert ended(sessions_db, phone) == ("ended_by_user", "alice")
+    assert ended(sessions_db, here) is None  # this browser stays signed in
+    expect(session_row(page, here)).to_have_count(1)
+    assert ended(sessions_db, bobs) is None
+
+
+def test_sessions_end_without_javascript(context_as, server, sessions_db):
+    one, _ = sign_in(sessions_db, "dave", source="192.0.2.21")
+    two, _ = sign_in(sessions_db, "dave", source="192.0.2.22")
+    three, _ = sign_in(sessions_db, "dave", source="192.0.2.23")
+    page = context_as(DAVE, java_script_enabled=False).new_page()
+    page.goto(PAGE)
+    session_row(page, one).get_by_role("button", name="End").click()
+    expect(page.get_by_role("status")).to_contain_text("Ended the session of dave")
+    assert ended(sessions_db, one) == ("ended_by_user", "dave")
+    # No cookie, so no "this browser": "End all" ends every one.
+    page.get_by_role("link", name="End all sessions…").click()
+    expect(page.get_by_role("heading", name="End all your sessions?")).to_be_visible()
+    page.get_by_role("button", name="End all sessions").click()
+    expect(page.get_by_role("status")).to_contain_text("Ended 2 session(s) of dave")
+    assert ended(sessions_db, two) == ended(sessions_db, three) == ("ended_by_user", "dave")
+    expect(page.get_by_text("You are not signed in in any browser.")).to_be_visible()
+
+
+def test_only_admins_end_other_peoples_sessions_on_the_page(context_as, server, sessions_db):
+    alices, alice_secret = sign_in(sessions_db, "alice", source="192.0.2.31")
+    bob = context_as(BOB).new_page()
+    bob.goto(PAGE + "?user=alice")  # a non-admin's filter is ignored
+    expect(session_row(bob, alices)).to_have_count(0)
+    bob_session = requests.Session()
+    bob_session.auth = basic(BOB)
+    csrf = csrf_from(bob_session.get(server.url + PAGE, timeout=30).text)
+    forged = bob_session.post(
+        server.url + f"{PAGE}sessions/{alices}/end", data={"csrf_token": csrf}, timeout=30
+    )
+    assert forged.status_code == 404
+    unknown = bob_session.post(
+        server.url + f"{PAGE}sessions/{'0' * 32}/end", data={"csrf_token": csrf}, timeout=30
+    )
+    assert unknown.status_code == 404 and "No such session" in forged.text
+    everyone = bob_session.post(
+        server.url + f"{PAGE}sessions/end-all?user=alice", data={"csrf_token": csrf}, timeout=30
+    )
+    assert everyone.status_code == 403
+    assert ended(sessions_db, alices) is None
+    # Without the CSRF token nothing ends, even for the owner.
+    no_csrf = requests.post(
+        server.url + f"{PAGE}sessions/{alices}/end", auth=basic(ALICE), timeout=30
+    )
+    assert no_csrf.status_code == 400
+    assert ended(sessions_db, alices) is None
+
+    carol = context_as(CAROL).new_page()
+    carol.goto(PAGE)
+    expect(carol.get_by_role("heading", name="Everyone's sessions")).to_be_visible()
+    expect(session_row(carol, alices).locator("td.session-owner")).to_have_text("alice")
+    carol.goto(PAGE + "?user=alice")
+    expect(carol.get_by_role("heading", name="Sessions of alice")).to_be_visible()
+    session_row(carol, alices).get_by_role("button", name="End").click()
+    expect(carol.get_by_role("status")).to_contain_text("Ended the session of alice")
+    expect(carol.get_by_role("heading", name="Sessions of alice")).to_be_visible()  # kept
+    assert ended(sessions_db, alices) == ("ended_by_admin", "carol")
+    assert_no_secret(carol.content(), sessions_db, alice_secret)
+
+
+def test_an_admin_ends_all_of_someones_sessions_on_the_page(context_as, server, sessions_db):
+    made = [sign_in(sessions_db, "jsmith", source=f"192.0.2.4{i}")[0] for i in range(3)]
+    carol = context_as(CAROL).new_page()
+    carol.goto(PAGE + "?user=jsmith")
+    carol.get_by_role("link", name="End all of jsmith's sessions…").click()
+    expect(carol.get_by_role("heading", name="End all sessions of jsmith?")).to_be_visible()
+    for width in (1280, 390):
+        carol.set_viewport_size({"width": width, "height": 900})
+        assert fits(carol), f"sideways scrolling at {width} px"
+    carol.get_by_role("button", name="End all sessions").click()
+    expect(carol.get_by_role("status")).to_contain_text("Ended 3 session(s) of jsmith")
+    expect(carol.get_by_text("jsmith is not signed in anywhere.")).to_be_visible()
+    assert {ended(sessions_db, s) for s in made} == {("ended_by_admin", "carol")}
+
+
+# Last: tests without the browser (one between browser tests restarts Chromium).
 def test_the_session_api_lists_own_and_admins_name_anyone(server, sessions_db):
     mine, my_secret = sign_in(sessions_db, "alice", source="192.0.2.51")
     bobs, bob_secret = sign_in(sessions_db, "bob", source="192.0.2.52")
