@@ -759,6 +759,20 @@ def test_session_lists_come_in_pages(server, sessions_db):
         answer = requests.get(server.url + SESSIONS_API, params=bad, auth=basic(ALICE))
         assert answer.status_code == 400, (bad, answer.text)
         assert answer.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    # The page shows 50 at a time, with its own "Older sessions" link.
+    shown, url = [], server.url + PAGE + "?user=session-pager"
+    while url:
+        answer = requests.get(url, auth=basic(CAROL), timeout=30)
+        assert answer.status_code == 200, answer.text
+        shown.append(re.findall(r'<tr class="session[^"]*" data-session-id="(\w+)"', answer.text))
+        older = re.search(r'<a class="button secondary" href="([^"]+)">Older sessions', answer.text)
+        url = server.url + older.group(1).replace("&amp;", "&") if older else None
+    assert [len(ids) for ids in shown] == [50, 50, 30]
+    assert [session_id for ids in shown for session_id in ids] == listed
+    bogus = requests.get(
+        server.url + PAGE + "?sessions_page_token=bm9wZQ", auth=basic(ALICE), timeout=30
+    )
+    assert bogus.status_code == 400 and "No such page" in bogus.text
 
 
 def test_the_python_client_lists_and_ends_sessions(server, sessions_db):
