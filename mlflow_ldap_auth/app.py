@@ -35,6 +35,7 @@ from mlflow_ldap_auth.web import (
     provision_on_demand,
     rename_guard,
     rest_api,
+    session_api,
     session_cookie,
     token_api,
     token_pages,
@@ -104,6 +105,7 @@ def create_app():
         for blueprint in (
             rest_api.blueprint,
             token_api.blueprint,
+            session_api.blueprint,
             admin_ui.blueprint,
             token_pages.blueprint,
             activity_api.blueprint,

@@ -11,6 +11,12 @@ authenticated with a token cannot create one) and returns ``{"token": {...}, "se
 (the secret is shown this once); ``list_tokens`` / ``revoke_token`` work with either.
 ``list_tokens`` follows the pages of the answer and returns every token;
 ``list_tokens_page`` returns one page and its ``next_page_token``.
+
+Sign-in sessions (docs/tokens.md#sessions): ``list_sessions`` (own; an admin names a
+``user`` or asks for ``all``) follows the pages and returns every live session as
+``{"id", "user", "created", "last_seen", "source"}`` (``id`` is the session's handle,
+never its secret); ``end_session(id)`` ends one, ``end_sessions(user)`` every session
+of one user (one's own, or anyone's for an admin) and returns those it ended.
 """
 
 from __future__ import annotations
@@ -112,3 +118,35 @@ class LdapAuthServiceClient(MlflowAuthClient):
 
     def revoke_token(self, token_id: str) -> dict:
         return self.call(f"{API}/tokens/{quote(token_id, safe='')}", "DELETE")["token"]
+
+    def list_sessions(self, user: str | None = None, all: bool = False) -> list[dict]:
+        """Live sessions, newest first: own; an admin may name a ``user`` or ask for ``all``."""
+        sessions, page_token = [], None
+        while True:
+            page = self.list_sessions_page(user=user, all=all, page_token=page_token)
+            sessions += page["sessions"]
+            page_token = page.get("next_page_token")
+            if not page_token:
+                return sessions
+
+    def list_sessions_page(
+        self,
+        user: str | None = None,
+        all: bool = False,
+        page_token: str | None = None,
+        max_results: int | None = None,
+    ) -> dict:
+        """One page: ``{"sessions": [...], "next_page_token"}`` (None on the last page)."""
+        params = {"user": user, "page_token": page_token, "max_results": max_results}
+        params = {name: value for name, value in params.items() if value is not None}
+        if all:
+            params["all"] = "true"
+        return self.call(f"{API}/sessions", "GET", params=params)
+
+    def end_session(self, session_id: str) -> dict:
+        """End one session (its owner's, or an admin's): it is refused at once everywhere."""
+        return self.call(f"{API}/sessions/{quote(session_id, safe='')}", "DELETE")["session"]
+
+    def end_sessions(self, user: str) -> list[dict]:
+        """End every session of ``user``; the sessions this call ended."""
+        return self.call(f"{API}/sessions", "DELETE", params={"user": user})["sessions"]

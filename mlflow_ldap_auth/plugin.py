@@ -29,6 +29,7 @@ from mlflow_ldap_auth.metrics import Metrics
 from mlflow_ldap_auth.mlflow_compat.permission_cache import PermissionCache
 from mlflow_ldap_auth.mlflow_compat.resource_names import ResourceNames
 from mlflow_ldap_auth.sessions.authenticator import SessionAuthenticator
+from mlflow_ldap_auth.sessions.service import SessionService
 from mlflow_ldap_auth.tokens.authenticator import TokenAuthenticator
 from mlflow_ldap_auth.tokens.service import TokenService
 
@@ -58,6 +59,8 @@ class Plugin:
     tokens: TokenAuthenticator
     #: Sign-in sessions: checked on every request that carries the session cookie.
     sessions: SessionAuthenticator
+    #: Listing and ending sessions (the REST API, the token page).
+    session_service: SessionService
     token_service: TokenService
     revalidator: Revalidator
     #: Records nothing unless MLflow exposes ``/metrics`` (``--expose-prometheus``).

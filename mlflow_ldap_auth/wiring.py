@@ -3,11 +3,11 @@ place the object graph is put together.
 
 ``build_plugin`` assembles a server worker's ``Plugin``; the command line takes the same
 factories for the few services it needs (the access decision, the mapping service and
-its preview, the token service, the activity recorder), so a service is built one way
-wherever it runs. Where the command line differs from a worker it says so through a
-named parameter, not a stand-in: the operator who holds the configuration file is an
-admin by definition (``admin_flags=None``), and no worker's caches live in its process
-(``authenticator=None``).
+its preview, the token and session services, the activity recorder), so a service is
+built one way wherever it runs. Where the command line differs from a worker it says so
+through a named parameter, not a stand-in: the operator who holds the configuration
+file is an admin by definition (``admin_flags=None``), no worker's caches live in its
+process (``authenticator=None``), and it checks no session (``revalidator=None``).
 
 ``tests/unit/test_wiring.py`` keeps the service classes constructed here only.
 """
@@ -41,6 +41,7 @@ from mlflow_ldap_auth.mlflow_compat.permission_cache import PermissionCache, act
 from mlflow_ldap_auth.mlflow_compat.resource_names import ResourceNames
 from mlflow_ldap_auth.plugin import Plugin
 from mlflow_ldap_auth.sessions.authenticator import SessionAuthenticator
+from mlflow_ldap_auth.sessions.service import SessionService
 from mlflow_ldap_auth.sessions.store import SessionStore
 from mlflow_ldap_auth.tokens.authenticator import TokenAuthenticator
 from mlflow_ldap_auth.tokens.service import TokenService
@@ -126,6 +127,40 @@ def _nothing_cached() -> None:
     """What a revocation forgets where no tokens are remembered."""
 
 
+def session_authenticator(
+    settings: Settings, engine: sa.engine.Engine, *, revalidator: Revalidator | None
+) -> SessionAuthenticator:
+    """The session check of a worker, and what ends sessions (each end's ``session_ended``
+    line). ``revalidator``: the worker's, which a check asks about the owner; None at the
+    command line, which only lists and ends sessions and never checks one."""
+    return SessionAuthenticator(
+        SessionStore(engine),
+        # None only where no check runs: ending and listing never ask the revalidator.
+        revalidator,  # type: ignore[arg-type]
+        idle_seconds=settings.ldap.session_idle_seconds,
+        max_seconds=settings.ldap.session_max_seconds,
+    )
+
+
+def session_service(
+    engine: sa.engine.Engine, sessions: SessionAuthenticator, *, admin_flags: Any
+) -> SessionService:
+    """Listing and ending sessions for the REST API, the token page and the command line.
+
+    ``sessions``: the check whose ``end``/``end_all`` every end goes through.
+    ``admin_flags``: as for ``token_service`` (None: the operator, an admin).
+    """
+
+    def store_says_admin(username: str) -> bool:
+        return admin_flags.get_user(username).is_admin
+
+    return SessionService(
+        SessionStore(engine),
+        sessions,
+        is_admin=_operator_is_admin if admin_flags is None else store_says_admin,
+    )
+
+
 def activity(settings: Settings, engine: sa.engine.Engine) -> Activity | None:
     """Every audit record of this process into the activity table from now on; None when
     ``audit_retention_days = 0``."""
@@ -197,12 +232,7 @@ def build_plugin(settings: Settings, auth) -> Plugin:
     )
     token_store = TokenStore(engine)
     tokens = TokenAuthenticator(token_store, revalidator, login_service.names_user, metrics=metrics)
-    sessions = SessionAuthenticator(
-        SessionStore(engine),
-        revalidator,
-        idle_seconds=ldap.session_idle_seconds,
-        max_seconds=ldap.session_max_seconds,
-    )
+    sessions = session_authenticator(settings, engine, revalidator=revalidator)
     mappings = mapping_service(auth.store, groups, directory)
     names = ResourceNames()
     return Plugin(
@@ -220,6 +250,7 @@ def build_plugin(settings: Settings, auth) -> Plugin:
         permission_cache=permission_cache,
         tokens=tokens,
         sessions=sessions,
+        session_service=session_service(engine, sessions, admin_flags=auth.store),
         token_service=token_service(
             settings, token_store, admin_flags=auth.store, authenticator=tokens
         ),

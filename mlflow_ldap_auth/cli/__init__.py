@@ -1,16 +1,17 @@
-"""Command line: ``python -m mlflow_ldap_auth check|mappings|tokens ...``.
+"""Command line: ``python -m mlflow_ldap_auth check|mappings|tokens|sessions ...``.
 
 One module per command group, each saying what its commands do: ``check`` (the
 configuration against the directory), ``mappings`` (export, import with a preview),
-``tokens`` (list, revoke). The services a command uses come from ``wiring``, the
-factories a server worker is built from, so a command and a server decide alike.
+``tokens`` (list, revoke), ``sessions`` (list, end). The services a command uses come
+from ``wiring``, the factories a server worker is built from, so a command and a
+server decide alike.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from mlflow_ldap_auth.cli import check, mappings, tokens
+from mlflow_ldap_auth.cli import check, mappings, sessions, tokens
 
 CONFIG_HELP = "config file (default: $MLFLOW_LDAP_AUTH_CONFIG_PATH)"
 
@@ -40,5 +41,15 @@ def main(argv: list[str] | None = None) -> int:
     revoke.add_argument("id")
     revoke.add_argument("--config", help=CONFIG_HELP)
     token.set_defaults(run=tokens.run)
+    session = commands.add_parser("sessions", help="list or end sign-in sessions")
+    session_actions = session.add_subparsers(dest="action", required=True)
+    listing = session_actions.add_parser("list", help="print the live sessions (never a secret)")
+    listing.add_argument("--user", help="only this user's sessions")
+    listing.add_argument("--config", help=CONFIG_HELP)
+    end = session_actions.add_parser("end", help="end the session ID, or every one of --user")
+    end.add_argument("id", nargs="?", help="the session's id (from `sessions list`)")
+    end.add_argument("--user", help="end every session of this user")
+    end.add_argument("--config", help=CONFIG_HELP)
+    session.set_defaults(run=sessions.run)
     args = parser.parse_args(argv)
     return args.run(args)

@@ -3,6 +3,8 @@
 A page token names the last row shown, not an offset, so paging while rows are added
 neither repeats nor skips one. It is opaque to clients (URL-safe base64 of
 ``created_at:id``) and parsed strictly: anything this module did not make is None.
+What a client asks for (``page_token``, ``max_results``) is read by ``page_after`` and
+``page_size``, the same for every list: a bad value is a 400 naming the parameter.
 """
 
 from __future__ import annotations
@@ -15,6 +17,11 @@ from typing import Protocol, TypeVar
 
 import sqlalchemy as sa
 
+from mlflow_ldap_auth.errors import InvalidRequest
+
+#: Rows of a page when the client does not say (``max_results``), and the most it may ask.
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
 _CURSOR = re.compile(r"(\d{1,19}):([0-9a-f]{1,32})")
 _BIGINT_MAX = 2**63 - 1
 
@@ -46,6 +53,29 @@ def parse_page_token(token: str) -> tuple[int, str] | None:
     if match is None or int(match.group(1)) > _BIGINT_MAX:
         return None
     return int(match.group(1)), match.group(2)
+
+
+def page_size(value) -> int:
+    """The ``max_results`` a client sent (text or a number; none: the default)."""
+    if value is None or value == "":
+        return DEFAULT_PAGE_SIZE
+    try:
+        size = int(value)
+    except (TypeError, ValueError):
+        size = 0
+    if isinstance(value, bool) or not 1 <= size <= MAX_PAGE_SIZE:
+        raise InvalidRequest(f"'max_results' must be a whole number from 1 to {MAX_PAGE_SIZE}")
+    return size
+
+
+def page_after(token) -> tuple[int, str] | None:
+    """The row a client's ``page_token`` follows; None for the first page."""
+    if token is None or token == "":
+        return None
+    after = parse_page_token(token) if isinstance(token, str) else None
+    if after is None:
+        raise InvalidRequest(f"'page_token' is not one this server gave out: {token!r}")
+    return after
 
 
 def iso(epoch: int | None) -> str | None:

@@ -13,7 +13,7 @@ Decided here, and documented under docs/tokens.md#limits and #details:
   (``TokenStore.add_within``), so they hold across workers and servers;
 * a token that ended (revoked or expired) is listed for ``ENDED_RETENTION_DAYS``, then
   deleted (at the next creation by anyone); using it then is an ``unknown_token``;
-* lists come in pages of ``DEFAULT_PAGE_SIZE`` (``max_results`` up to
+* lists come in pages of ``db.paging.DEFAULT_PAGE_SIZE`` (``max_results`` up to
   ``MAX_PAGE_SIZE``) with a ``next_page_token``, like the activity table's;
 * only a directory user logged in with their directory password creates tokens: not a
   token (a leaked token must not be able to mint successors that outlive its
@@ -33,7 +33,7 @@ from mlflow_ldap_auth import reasons
 from mlflow_ldap_auth.auth.audit import audit
 from mlflow_ldap_auth.auth.names import name_key
 from mlflow_ldap_auth.auth.provisioning import Principal
-from mlflow_ldap_auth.db.paging import parse_page_token
+from mlflow_ldap_auth.db.paging import page_after, page_size
 from mlflow_ldap_auth.errors import DomainError, Forbidden, InvalidRequest, NotFound, RateLimited
 from mlflow_ldap_auth.tokens.secret_format import new_secret, secret_hash
 from mlflow_ldap_auth.tokens.store import (
@@ -51,33 +51,10 @@ _DAY = 86_400
 #: (window in seconds, most creations per user within it).
 CREATION_RATES = ((60, 20), (_DAY, 200))
 ENDED_RETENTION_DAYS = 30
-DEFAULT_PAGE_SIZE = 100
-MAX_PAGE_SIZE = 1000
 
 
 class CreationRateExceeded(RateLimited):
     """429 with ``Retry-After``: seconds until a creation is allowed again."""
-
-
-def page_size(value) -> int:
-    if value is None or value == "":
-        return DEFAULT_PAGE_SIZE
-    try:
-        size = int(value)
-    except (TypeError, ValueError):
-        size = 0
-    if isinstance(value, bool) or not 1 <= size <= MAX_PAGE_SIZE:
-        raise InvalidRequest(f"'max_results' must be a whole number from 1 to {MAX_PAGE_SIZE}")
-    return size
-
-
-def page_after(token) -> tuple[int, str] | None:
-    if token is None or token == "":
-        return None
-    after = parse_page_token(token) if isinstance(token, str) else None
-    if after is None:
-        raise InvalidRequest(f"'page_token' is not one this server gave out: {token!r}")
-    return after
 
 
 def check_name(name) -> str:

@@ -44,7 +44,13 @@ from mlflow_ldap_auth.web.origins import is_same_origin
 from mlflow_ldap_auth.web.rest_api import API_PREFIX
 from mlflow_ldap_auth.web.whoami_api import ME_PATH
 
-SELF_SERVICE_PREFIXES = (API_PREFIX + "/tokens", UI_PREFIX + "/tokens", ME_PATH)
+#: The tokens and sessions (REST, and the page that lists both), and who am I.
+SELF_SERVICE_PREFIXES = (
+    API_PREFIX + "/tokens",
+    API_PREFIX + "/sessions",
+    UI_PREFIX + "/tokens",
+    ME_PATH,
+)
 
 _TITLES = {
     401: ("Log in", "Log in with your directory username and password (MLflow admins only)."),

@@ -32,7 +32,8 @@ blueprint = Blueprint("ldap_auth_tokens_api", __name__, url_prefix=TOKENS_PATH)
 install_error_answers(blueprint)
 
 
-def _flag(value: str | None) -> bool:
+def flag(value: str | None) -> bool:
+    """A yes/no query parameter (`?all=true`); anything else is a 400 naming it."""
     if value is None:
         return False
     if value.strip().lower() in ("true", "1", "yes"):
@@ -58,7 +59,7 @@ def list_tokens():
     records, next_page_token = current_plugin().token_service.page(
         current_principal(),
         user=request.args.get("user") or None,
-        everyone=_flag(request.args.get("all")),
+        everyone=flag(request.args.get("all")),
         page_token=request.args.get("page_token"),
         max_results=request.args.get("max_results"),
     )

@@ -29,6 +29,7 @@ SERVICES = {
     "ResourceNames",
     "Revalidator",
     "SessionAuthenticator",
+    "SessionService",
     "TokenAuthenticator",
     "TokenService",
     "WhoHasAccess",
