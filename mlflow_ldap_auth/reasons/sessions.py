@@ -23,7 +23,11 @@ LOGOUT = _reason("logout", "session_ended/success", "its owner signed out")
 ENDED_BY_USER = _reason(
     "ended_by_user", "session_ended/success", "its owner ended it from another session or client"
 )
-ENDED_BY_ADMIN = _reason("ended_by_admin", "session_ended/success", "an admin ended it")
+ENDED_BY_ADMIN = _reason(
+    "ended_by_admin",
+    "session_ended/success",
+    "an admin (or the operator at the command line) ended it",
+)
 IDLE = _reason(
     "idle",
     "session_ended/success",

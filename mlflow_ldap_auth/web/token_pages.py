@@ -28,12 +28,11 @@ from mlflow_ldap_auth.tokens.secret_format import PREFIX
 from mlflow_ldap_auth.tokens.service import CreationRateExceeded
 from mlflow_ldap_auth.web.admin_ui import SECURITY_HEADERS, URL_PREFIX, error_page
 from mlflow_ldap_auth.web.authn import current_principal
+from mlflow_ldap_auth.web.credentials import SESSION_COOKIE
 from mlflow_ldap_auth.web.forms import ConfirmForm, TokenForm
 
 blueprint = Blueprint("ldap_tokens", __name__, url_prefix=URL_PREFIX + "/tokens")
 PAGE_SIZE = 50
-#: The cookie the sign-in page sets, holding the session secret: only its hash is looked up.
-SESSION_COOKIE = "mlflow_ldap_session"
 
 
 @blueprint.after_request
