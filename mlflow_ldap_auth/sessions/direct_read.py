@@ -38,9 +38,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-#: Connections kept between reads per worker; more are opened under a burst and
-#: closed after it.
-KEEP = 8
+#: Connections kept between reads per worker, as many as SQLAlchemy's pool keeps by
+#: default (``pool_size``): more are opened under a burst and closed after it. On
+#: PostgreSQL they count against ``max_connections`` beside the engine's pool.
+KEEP = 5
 
 #: Every ``DirectRead`` of each engine (one ``engine_disposed`` listener per engine).
 _by_engine: weakref.WeakKeyDictionary[sa.engine.Engine, weakref.WeakSet[DirectRead]] = (
