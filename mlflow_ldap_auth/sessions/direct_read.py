@@ -129,6 +129,7 @@ class DirectRead:
         connection = proxied.dbapi_connection
         if connection is None:  # the pool gave a connection without its DB-API object
             raise Unread("no connection")
+        connection.rollback()  # nothing to end, normally: the pool ended it; then no I/O
         self._engine.dialect.set_isolation_level(connection, "AUTOCOMMIT")
         return connection, connection.cursor()
 
