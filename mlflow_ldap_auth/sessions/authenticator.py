@@ -22,7 +22,7 @@ three round trips), against 9 µs for a warm token check, which answers from mem
 sees a revocation only after ``RECORD_TTL_SECONDS``, and 7 µs for a warm cached password.
 A per-worker memory of live sessions with one shared "ended since?" read instead (a
 counter bumped by every end) would still be a round trip: 1-7 µs less, measured, for
-another table and a second truth, so it was not built.
+another table and a second truth, so it was not built (docs/performance.md#browser-sessions).
 
 A session is *over* when its absolute lifetime (``max_seconds``, fixed at sign-in as
 ``expires_at``) has passed, when it was idle longer than ``idle_seconds``
