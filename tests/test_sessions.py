@@ -4,7 +4,8 @@ touching at the same moment never bring a session back, and a sign-out, an end b
 handle or of all a user's sessions on one is refused at once on the other. The read of
 every request (``DirectRead``): no pool checkout, no transaction or lock held between
 requests, served again by the first request after the database restarted, its
-connections closed with the engine and left to the parent in a forked child."""
+connections closed with the engine or past what a worker keeps, and left to the parent
+in a forked child."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from mlflow_ldap_auth.errors import InvalidCredentials
 from mlflow_ldap_auth.ldap.account_state import AccountState
 from mlflow_ldap_auth.ldap.entries import DirectoryUser
 from mlflow_ldap_auth.sessions.authenticator import SessionAuthenticator
+from mlflow_ldap_auth.sessions.direct_read import DirectRead
 from mlflow_ldap_auth.sessions.secret_format import secret_hash
 from mlflow_ldap_auth.sessions.store import LAST_SEEN_RESOLUTION_SECONDS, SessionStore
 from postgres import _as_postgres, _bin
@@ -369,3 +371,18 @@ def test_a_forked_child_leaves_the_parents_connections_alone(engines):
     assert answer == [b"0", b"1"]
     assert store._by_hash.kept == kept == 1
     assert store.by_hash(secret_hash(secret)) == record
+
+
+def test_connections_over_what_is_kept_are_closed(engines, database_uri):
+    """Past ``keep``, a read's connection is closed when it is done: a burst leaves no
+    more connections open than a quiet worker keeps."""
+    read = DirectRead(
+        engines[0],
+        sa.select(tables.sessions.c.id).where(tables.sessions.c.secret_hash == sa.bindparam("h")),
+        keep=0,
+    )
+    assert read.first("no such hash") is None
+    assert read.kept == 0
+    if sa.engine.make_url(database_uri).get_backend_name() == "postgresql":
+        engines[0].dispose()  # the pool's own connections
+        assert wait_until(lambda: backends(engines[1]) == 0, "a read's connection stayed open")
