@@ -9,15 +9,21 @@ with ``--app-name ldap-auth``. Every server gets the same request
 clients, as an admin and as a non-admin user, after a warm-up (warm caches). The
 ldap-auth server also gets the non-admin user's access token (docs/tokens.md), created once
 with ``POST /api/2.0/mlflow/ldap-auth/tokens`` and sent as ``Authorization: Bearer``
-(what ``MLFLOW_TRACKING_TOKEN`` sends), in the same interleaved rounds.
+(what ``MLFLOW_TRACKING_TOKEN`` sends), in the same interleaved rounds, and a browser
+session of the same user: a row made with ``SessionStore`` on the server's database
+(what the sign-in page makes), sent as the ``mlflow_ldap_session`` cookie. A server
+that does not read that cookie on the request path yet answers it 401: the session
+rows are then reported as not measured.
 
 Reported per scenario: requests/s, p50/p99 latency, server CPU per request (all
 processes of the server, from /proc), and ratios against no-auth; for the token, its
 ratios against no-auth and against the cached directory password of the same user,
 with their targets (CPU/request <= 1.05x the cached password's, throughput >= 0.85x
-no-auth's). Server CPU is the steadier number on shared machines. The client sets
-TCP_NODELAY and TCP_QUICKACK so uvicorn's Nagle/delayed-ACK stall (uvicorn #3149) does
-not hide the server's cost.
+no-auth's); for the session, its CPU/request against the cached password's (target
+<= 1.0x: a warm cookie costs no more than a warm password) and the token's.
+Server CPU is the steadier number on shared machines. The client sets TCP_NODELAY and
+TCP_QUICKACK so uvicorn's Nagle/delayed-ACK stall (uvicorn #3149) does not hide the
+server's cost.
 For ldap-auth it also counts LDAP operations per cold login from slapd's stats log.
 """
 
@@ -52,9 +58,13 @@ PATH = "/api/2.0/mlflow/experiments/get?experiment_id=0"
 ADMIN_PASSWORD = "bench-admin-password-1"
 TOKENS_PATH = "/api/2.0/mlflow/ldap-auth/tokens"
 TOKEN_ROLE = "token (non-admin)"
+SESSION_ROLE = "session (non-admin)"
+SESSION_COOKIE = "mlflow_ldap_session"
 # Targets of the token scenario (printed next to the measured ratios).
 TOKEN_MAX_CPU_VS_PASSWORD = 1.05
 TOKEN_MIN_RPS_VS_NO_AUTH = 0.85
+# Target of the session scenario: no more server CPU than the cached password.
+SESSION_MAX_CPU_VS_PASSWORD = 1.0
 
 
 def basic(login: str, password: str) -> str:
@@ -62,16 +72,52 @@ def basic(login: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{login}:{password}".encode()).decode()
 
 
+def cookie(secret: str) -> str:
+    """The header line of a browser session (not an ``Authorization`` value)."""
+    return f"Cookie: {SESSION_COOKIE}={secret}"
+
+
+def header_line(credentials: str | None) -> str:
+    """``credentials`` as a request header line: a ``cookie(...)`` as is, else ``Authorization``."""
+    if not credentials:
+        return ""
+    if credentials.startswith("Cookie: "):
+        return f"{credentials}\r\n"
+    return f"Authorization: {credentials}\r\n"
+
+
+def session_secret(database: Path, owner: str) -> str:
+    """A new session of ``owner`` in the ldap-auth server's database, as the sign-in page
+    makes one after a bind: its password marker is the one the owner's last check saw."""
+    from mlflow_ldap_auth.auth.user_checks import UserChecks
+    from mlflow_ldap_auth.db import tables
+    from mlflow_ldap_auth.sessions.store import SessionStore
+
+    engine = tables.create_engine(f"sqlite:///{database}")
+    try:
+        checked = UserChecks(engine).get(owner)
+        _, secret = SessionStore(engine).create(
+            owner,
+            source="127.0.0.1",
+            password_marker=checked.password_marker if checked else None,
+            now=int(time.time()),
+            max_seconds=86_400,
+        )
+    finally:
+        engine.dispose()
+    return secret
+
+
 class KeepAliveClient:
     """Minimal HTTP/1.1 keep-alive client with TCP_NODELAY and TCP_QUICKACK.
 
     ``authorization`` is the ``Authorization`` header value to send (``basic(...)``,
-    ``"Bearer <secret>"``), or None for none.
+    ``"Bearer <secret>"``), a ``cookie(...)``, or None for none.
     """
 
     def __init__(self, port: int, authorization: str | None) -> None:
         self.port = port
-        header = f"Authorization: {authorization}\r\n" if authorization else ""
+        header = header_line(authorization)
         self.request = (
             f"GET {PATH} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{header}"
             "Connection: keep-alive\r\n\r\n"
@@ -307,6 +353,20 @@ def main() -> None:
         )
         response.raise_for_status()
         token_secret = response.json()["secret"]
+        session = cookie(session_secret(config_dir / "ldap" / "ldap_auth.db", "alice"))
+        probe = requests.get(
+            ldap_server.url + PATH,
+            headers={"Cookie": session.removeprefix("Cookie: ")},
+            allow_redirects=False,
+            timeout=30,
+        )
+        sessions_read = probe.status_code == 200
+        if not sessions_read:
+            print(
+                f"session: HTTP {probe.status_code}; this server does not read the "
+                f"{SESSION_COOKIE} cookie on the request path: not measured",
+                file=sys.stderr,
+            )
         rounds: dict[str, list[dict]] = {}
         for round_number in range(args.rounds):
             for server in servers:
@@ -325,6 +385,8 @@ def main() -> None:
                 )
                 if server.name == "ldap-auth":
                     users.append((TOKEN_ROLE, f"Bearer {token_secret}"))
+                    if sessions_read:
+                        users.append((SESSION_ROLE, session))
                 for role, authorization in users:
                     key = f"{server.name} / {role}"
                     rounds.setdefault(key, []).append(
@@ -383,6 +445,22 @@ def main() -> None:
             f"{'met' if cpu_ratio <= TOKEN_MAX_CPU_VS_PASSWORD else 'MISSED'}), "
             f"{token['rps'] / password['rps']:.2f}x throughput"
         )
+    session = results.get(f"ldap-auth / {SESSION_ROLE}")
+    if session and password:
+        cpu_ratio = session["cpu_ms_per_request"] / password["cpu_ms_per_request"]
+        print(
+            f"ldap-auth / {SESSION_ROLE} vs ldap-auth / non-admin (cached password): "
+            f"{cpu_ratio:.2f}x CPU/request (target <= {SESSION_MAX_CPU_VS_PASSWORD:.2f}x: "
+            f"{'met' if cpu_ratio <= SESSION_MAX_CPU_VS_PASSWORD else 'MISSED'}), "
+            f"{session['rps'] / password['rps']:.2f}x throughput"
+        )
+    if session and token:
+        print(
+            f"ldap-auth / {SESSION_ROLE} vs ldap-auth / {TOKEN_ROLE}: "
+            f"{session['cpu_ms_per_request'] / token['cpu_ms_per_request']:.2f}x CPU/request"
+        )
+    if not session:
+        print(f"\nldap-auth / {SESSION_ROLE}: not measured (the cookie is not read)")
     print("\nLDAP operations per cold login (service connection already open):")
     for name, counts in ops.items():
         print(

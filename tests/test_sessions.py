@@ -1,14 +1,21 @@
 """The session store on real SQLite and PostgreSQL databases: its queries, its migration,
 and two workers (two engines, two authenticators) on one database, where ending and
-touching at the same moment never bring a session back, and a sign-out on one is
-refused at once on the other."""
+touching at the same moment never bring a session back, and a sign-out, an end by
+handle or of all a user's sessions on one is refused at once on the other. The read of
+every request (``DirectRead``): no pool checkout, no transaction or lock held between
+requests, served again by the first request after the database restarted, its
+connections closed with the engine or past what a worker keeps, and left to the parent
+in a forked child."""
 
 from __future__ import annotations
 
+import os
+import sqlite3
 import threading
 import uuid
 
 import pytest
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
@@ -23,8 +30,11 @@ from mlflow_ldap_auth.errors import InvalidCredentials
 from mlflow_ldap_auth.ldap.account_state import AccountState
 from mlflow_ldap_auth.ldap.entries import DirectoryUser
 from mlflow_ldap_auth.sessions.authenticator import SessionAuthenticator
+from mlflow_ldap_auth.sessions.direct_read import DirectRead
 from mlflow_ldap_auth.sessions.secret_format import secret_hash
 from mlflow_ldap_auth.sessions.store import LAST_SEEN_RESOLUTION_SECONDS, SessionStore
+from postgres import _as_postgres, _bin
+from servers import wait_until
 
 NOW = 1_800_000_000
 IDLE = 8 * 3600
@@ -194,3 +204,185 @@ def test_sign_out_on_one_worker_is_refused_at_once_on_another(engines):
         two.authenticate(alice, None)
     assert refused.value.reason == reasons.ENDED_SESSION
     assert two.authenticate(bob, None).username == "bob"
+
+
+def test_ending_by_handle_or_all_on_one_worker_is_refused_at_once_on_another(engines):
+    directory = Directory()
+    one, two = worker(engines[0], directory), worker(engines[1], directory)
+    by_handle, alice = one.sign_in("alice", None, "1")
+    _, alice_too = one.sign_in("alice", None, "1")
+    _, bob = one.sign_in("bob", None, "1")
+    for secret in (alice, alice_too, bob):
+        two.authenticate(secret, None)
+    assert one.end(by_handle.id, "alice", reasons.ENDED_BY_USER, None) is not None
+    assert reason(two, alice) == reasons.ENDED_SESSION
+    assert two.authenticate(alice_too, None).username == "alice"
+    assert len(one.end_all("alice", "root", reasons.ENDED_BY_ADMIN, None)) == 1
+    assert reason(two, alice_too) == reasons.ENDED_SESSION
+    assert two.authenticate(bob, None).username == "bob"
+
+
+def reason(sessions: SessionAuthenticator, secret: str) -> str:
+    with pytest.raises(InvalidCredentials) as refused:
+        sessions.authenticate(secret, None)
+    return refused.value.reason
+
+
+def checkouts(engine) -> list:
+    """Every connection the engine's pool hands out from now on."""
+    taken: list = []
+    sa.event.listen(engine, "checkout", lambda *_: taken.append(1))
+    return taken
+
+
+def test_a_warm_check_takes_no_connection_from_the_pool(engines):
+    """The session's row is read on connections of the store's own, without the pool's
+    checkout, ping and rollback (three round trips on PostgreSQL, one now)."""
+    sessions = worker(engines[0], Directory())
+    _, secret = sessions.sign_in("alice", None, "1")
+    sessions.authenticate(secret, None)
+    taken = checkouts(engines[0])
+    for _ in range(20):
+        assert sessions.authenticate(secret, None).username == "alice"
+    assert taken == []
+    assert sessions._store._by_hash.kept == 1  # one thread, one connection
+
+
+def test_reads_hold_no_transaction_or_lock_between_requests(engines, database_uri):
+    """A kept connection is idle: SQLite's writers do not wait for it, PostgreSQL has no
+    transaction open on it (vacuum and schema changes are not held up)."""
+    sessions = worker(engines[1], Directory())
+    _, secret = sessions.sign_in("alice", None, "1")
+    for _ in range(3):
+        sessions.authenticate(secret, None)
+    url = sa.engine.make_url(database_uri)
+    if url.get_backend_name() == "sqlite":
+        writer = sqlite3.connect(url.database, timeout=0)  # no waiting for a lock
+        with writer:
+            writer.execute("UPDATE ldap_auth_sessions SET source = 'written'")
+        writer.close()
+        return
+    with engines[0].connect() as connection:
+        open_transactions = connection.execute(
+            sa.text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND state LIKE 'idle in transaction%'"
+            )
+        ).scalar()
+    assert open_transactions == 0
+
+
+def backends(engine) -> int:
+    """Connections to this PostgreSQL database other than the asking one."""
+    with engine.connect() as connection:
+        return connection.execute(
+            sa.text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid()"
+            )
+        ).scalar()
+
+
+def test_disposing_the_engine_closes_the_direct_connections(postgres):
+    uri = postgres.create_database(f"sessions_{uuid.uuid4().hex[:12]}")
+    engine, watcher = tables.create_engine(uri), tables.create_engine(uri)
+    tables.migrate(engine)
+    sessions = worker(engine, Directory())
+    _, secret = sessions.sign_in("alice", None, "1")
+    sessions.authenticate(secret, None)
+    assert sessions._store._by_hash.kept == 1
+    engine.dispose()
+    assert sessions._store._by_hash.kept == 0
+    assert wait_until(lambda: backends(watcher) == 0, "the database still has connections")
+    watcher.dispose()
+
+
+def test_a_restarted_database_is_served_again_and_still_ends_at_once(postgres):
+    """While PostgreSQL is down a session check fails as any query does (nothing is
+    answered from memory); the first request after it is back is served (the kept
+    connections are dead: they are dropped and the engine reconnects), and a sign-out
+    on one worker is refused at once on the other again."""
+    uri = postgres.create_database(f"sessions_{uuid.uuid4().hex[:12]}")
+    engines = tables.create_engine(uri), tables.create_engine(uri)
+    tables.migrate(engines[0])
+    directory = Directory()
+    one, two = worker(engines[0], directory), worker(engines[1], directory)
+    _, alice = one.sign_in("alice", None, "1")
+    _, bob = one.sign_in("bob", None, "1")
+    for sessions in (one, two):
+        sessions.authenticate(alice, None)
+        sessions.authenticate(bob, None)
+    pg_ctl = (_bin("pg_ctl"), "-D", str(postgres.data))
+    _as_postgres(*pg_ctl, "-m", "fast", "-w", "stop")
+    try:
+        with pytest.raises(sa.exc.OperationalError):
+            two.authenticate(alice, None)
+    finally:
+        options = (
+            f"-p {postgres.port} -k {postgres.directory} -c listen_addresses=127.0.0.1 -c fsync=off"
+        )
+        _as_postgres(
+            *pg_ctl, "-o", options, "-l", str(postgres.directory / "pg.log"), "-w", "start"
+        )
+    assert two.authenticate(alice, None).username == "alice"
+    assert one.sign_out(alice, None) is not None
+    assert reason(two, alice) == reasons.ENDED_SESSION
+    assert two.authenticate(bob, None).username == "bob"
+    for engine in engines:
+        engine.dispose()
+
+
+def test_an_in_memory_database_is_read_through_the_engine():
+    """One in-memory SQLite database lives in one connection: no other may read it."""
+    engine = tables.create_engine("sqlite://")
+    tables.migrate(engine)
+    store = SessionStore(engine)
+    record, secret = store.create(
+        "alice", source=None, password_marker=None, now=NOW, max_seconds=MAX
+    )
+    assert store.by_hash(secret_hash(secret)) == record
+    assert store._by_hash.kept == 0
+    engine.dispose()
+
+
+def test_a_forked_child_leaves_the_parents_connections_alone(engines):
+    """A child forgets the parent's kept connections without closing them (one socket
+    used by two processes answers neither) and opens its own."""
+    store = SessionStore(engines[0])
+    record, secret = store.create(
+        "alice", source=None, password_marker=None, now=NOW, max_seconds=MAX
+    )
+    assert store.by_hash(secret_hash(secret)) == record
+    kept = store._by_hash.kept
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through the pipe
+        try:
+            inherited = store._by_hash.kept
+            engines[0].dispose(close=False)  # SQLAlchemy's own pool after a fork
+            found = store.by_hash(secret_hash(secret)) == record
+            os.write(write, b"%d %d" % (inherited, found))
+        finally:
+            os._exit(0)
+    os.close(write)
+    os.waitpid(child, 0)
+    answer = os.read(read, 64).split()
+    os.close(read)
+    assert answer == [b"0", b"1"]
+    assert store._by_hash.kept == kept == 1
+    assert store.by_hash(secret_hash(secret)) == record
+
+
+def test_connections_over_what_is_kept_are_closed(engines, database_uri):
+    """Past ``keep``, a read's connection is closed when it is done: a burst leaves no
+    more connections open than a quiet worker keeps."""
+    read = DirectRead(
+        engines[0],
+        sa.select(tables.sessions.c.id).where(tables.sessions.c.secret_hash == sa.bindparam("h")),
+        keep=0,
+    )
+    assert read.first("no such hash") is None
+    assert read.kept == 0
+    if sa.engine.make_url(database_uri).get_backend_name() == "postgresql":
+        engines[0].dispose()  # the pool's own connections
+        assert wait_until(lambda: backends(engines[1]) == 0, "a read's connection stayed open")

@@ -11,11 +11,18 @@ memory as for tokens (``Revalidator.session_verdict``; at most a few seconds old
 the owner counts as an active user of this worker, so one revalidation serves the
 user's tokens and sessions alike).
 
-Measured warm check (``benchmarks/bench_sessions.py``; 2 cores, at nice 19 beside
-other load, so upper figures): median about 190-300 µs on a SQLite file and about
-860 µs on PostgreSQL over loopback, against 7-10 µs for a warm token check, which
-answers from memory and sees a revocation only after ``RECORD_TTL_SECONDS``: the price
-of "at once" is the row's read (with the engine's ``pool_pre_ping``, two round trips).
+The row's read is the price of "at once", so it is made lean (``sessions.direct_read``:
+one round trip on a connection of the store's own, no pool checkout, no ping, no
+transaction); everything else a warm check does is memory (the hash, the two bounded
+memories above, revalidation's verdict). Measured warm check (``benchmarks/
+bench_sessions.py``, 2026-12-07, 2 cores at load 7-9, so upper figures; CPU per check):
+25 µs on a SQLite file (230 µs through an SQLAlchemy ``Connection`` before) and 62 µs on
+PostgreSQL over loopback (537 µs before: the pool's ping and ``ROLLBACK`` were two of its
+three round trips), against 9 µs for a warm token check, which answers from memory and
+sees a revocation only after ``RECORD_TTL_SECONDS``, and 7 µs for a warm cached password.
+A per-worker memory of live sessions with one shared "ended since?" read instead (a
+counter bumped by every end) would still be a round trip: 1-7 µs less, measured, for
+another table and a second truth, so it was not built (docs/performance.md#browser-sessions).
 
 A session is *over* when its absolute lifetime (``max_seconds``, fixed at sign-in as
 ``expires_at``) has passed, when it was idle longer than ``idle_seconds``

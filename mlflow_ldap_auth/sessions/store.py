@@ -9,6 +9,10 @@ ends it can never bring the session back, and of two endings at once exactly one
 (its reason stays, and only its caller writes the ``session_ended`` audit line): the
 database decides (a row lock on PostgreSQL, the write lock on SQLite).
 
+``by_hash``, the read of every request that carries a session, goes through
+``DirectRead`` (one round trip on a connection of its own, no pool, no ping); if that
+connection fails, through the engine as every other query.
+
 Lists come in pages cut by (``created_at``, ``id``), newest first, as tokens' lists do.
 Rows that ended (or expired, or went idle) more than a retention ago are deleted by
 ``purge``.
@@ -24,6 +28,7 @@ import sqlalchemy as sa
 from mlflow_ldap_auth import reasons
 from mlflow_ldap_auth.db import tables
 from mlflow_ldap_auth.db.paging import iso, newest_first, page_of
+from mlflow_ldap_auth.sessions.direct_read import DirectRead, Unread
 from mlflow_ldap_auth.sessions.secret_format import new_secret, secret_hash
 
 #: ``last_seen_at`` is written at most this often per session (s).
@@ -64,22 +69,27 @@ class SessionRecord:
 
 
 _TABLE = tables.sessions
-_COLUMNS = tuple(column for column in _TABLE.c if column.name != "secret_hash")
+#: ``SessionRecord``'s fields in their order: a row of them is ``SessionRecord(*row)``.
+_COLUMNS = tuple(
+    _TABLE.c[name]
+    for name in (
+        "id",
+        "owner",
+        "created_at",
+        "last_seen_at",
+        "expires_at",
+        "password_marker",
+        "source",
+        "ended_at",
+        "ended_reason",
+        "ended_by",
+    )
+)
+_BY_HASH = sa.select(*_COLUMNS).where(_TABLE.c.secret_hash == sa.bindparam("secret_hash"))
 
 
 def _record(row) -> SessionRecord:
-    return SessionRecord(
-        row.id,
-        row.owner,
-        row.created_at,
-        row.last_seen_at,
-        row.expires_at,
-        row.password_marker,
-        row.source,
-        row.ended_at,
-        row.ended_reason,
-        row.ended_by,
-    )
+    return SessionRecord(*row)
 
 
 def _owned_by(owner: str):
@@ -98,6 +108,7 @@ def _active(now: int, idle_seconds: int):
 class SessionStore:
     def __init__(self, engine: sa.engine.Engine) -> None:
         self.engine = engine
+        self._by_hash = DirectRead(engine, _BY_HASH)
 
     def create(
         self,
@@ -135,10 +146,11 @@ class SessionStore:
         return record, secret
 
     def by_hash(self, digest: str) -> SessionRecord | None:
-        with self.engine.connect() as connection:
-            row = connection.execute(
-                sa.select(*_COLUMNS).where(_TABLE.c.secret_hash == digest)
-            ).first()
+        try:
+            row = self._by_hash.first(digest)
+        except Unread:
+            with self.engine.connect() as connection:
+                row = connection.execute(_BY_HASH, {"secret_hash": digest}).first()
         return None if row is None else _record(row)
 
     def by_id(self, session_id: str) -> SessionRecord | None:
