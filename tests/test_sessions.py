@@ -350,17 +350,22 @@ def test_an_in_memory_database_is_read_through_the_engine():
 
 
 def test_dropped_connections_are_replaced_and_the_read_engine_serves_again(postgres):
-    """PostgreSQL ends the read engine's connection (an administrator, a failover): the
-    next check is served through the plugin's engine, the dead connection is dropped,
-    and the check after it reads on the read engine again."""
+    """PostgreSQL ends the read engine's connections (a restart, a failover): the next
+    check is served through the plugin's engine, the dead connections are dropped, the
+    idle ones with the one that failed, and the checks after it read on the read engine
+    again."""
     uri = postgres.create_database(f"sessions_{uuid.uuid4().hex[:12]}")
     engine, killer = tables.create_engine(uri), tables.create_engine(uri)
     tables.migrate(engine)
     sessions = worker(engine, Directory())
     _, secret = sessions.sign_in("alice", None, "1")
     sessions.authenticate(secret, None)
-    engine.dispose()  # only the read engine's connection is left
-    sessions.authenticate(secret, None)
+    engine.dispose()  # only the read engine's connections are left
+    read_engine = sessions._store._by_hash.engine
+    held = [read_engine.raw_connection() for _ in range(2)]
+    for connection in held:
+        connection.close()
+    assert kept(sessions._store) == 2
     with killer.connect() as connection:
         ended = connection.execute(
             sa.text(
@@ -368,14 +373,14 @@ def test_dropped_connections_are_replaced_and_the_read_engine_serves_again(postg
                 "WHERE datname = current_database() AND pid <> pg_backend_pid()"
             )
         ).scalar()
-    assert ended == 1
+    assert ended == 2
     assert wait_until(lambda: backends(killer) == 0, "the connection was not ended")
     taken = checkouts(engine)
     assert sessions.authenticate(secret, None).username == "alice"
     assert len(taken) == 1  # read through the plugin's engine
     for _ in range(3):
         assert sessions.authenticate(secret, None).username == "alice"
-    assert len(taken) == 1  # the read engine connected anew
+    assert len(taken) == 1  # the read engine connected anew, not to the other dead one
     engine.dispose()
     killer.dispose()
 

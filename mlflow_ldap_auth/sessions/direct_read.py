@@ -27,13 +27,16 @@ pool's checkout and check-in, the price of SQLAlchemy keeping the connections.
 There is no ping: a read that fails is ``Unread`` and the caller reads through the
 plugin's engine instead (``pool_pre_ping`` reconnects there, or the engine raises what
 it always raised), so a database back on its address is served by the first request
-after it. The failed connection is invalidated; a disconnect (the dialect's
-``is_disconnect``: a restart drops them all) disposes the read engine's pool too, and
-the next read connects anew. Disposing the plugin's engine disposes the read engine;
-in a forked process (which, per SQLAlchemy's docs on pools and multiprocessing, calls
-``engine.dispose(close=False)`` before it uses the plugin's engine) without closing
-the parent's connections. One in-memory SQLite database has no second connection to
-the same data: there ``first`` always raises ``Unread``.
+after it. The failed connection is invalidated; on a disconnect (the dialect's
+``is_disconnect``: a restart drops them all) the pool's idle connections are closed too
+(``Pool.dispose``: one checked out meanwhile comes back to the same pool, and if it is
+dead its own read fails the same way), so the next read connects anew.
+
+Disposing the plugin's engine disposes the read engine; in a forked process (which,
+per SQLAlchemy's docs on pools and multiprocessing, calls ``engine.dispose(close=False)``
+before it uses the plugin's engine) without closing the parent's connections. One
+in-memory SQLite database has no second connection to the same data: there ``first``
+always raises ``Unread``.
 """
 
 from __future__ import annotations
@@ -107,5 +110,5 @@ class DirectRead:
         assert self.engine is not None
         dead = self.engine.dialect.is_disconnect(error, connection.dbapi_connection, None)
         connection.invalidate(error)
-        if dead:  # the others are as dead: a restart dropped them all
-            self.engine.dispose()
+        if dead:  # the idle ones are as dead: a restart dropped them all
+            self.engine.pool.dispose()
