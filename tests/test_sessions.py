@@ -388,8 +388,9 @@ def test_dropped_connections_are_replaced_and_the_read_engine_serves_again(postg
 def test_a_forked_child_leaves_the_parents_connections_alone(engines):
     """A child that disposes the plugin's engine as SQLAlchemy's docs say for a fork
     (``close=False``) drops the read engine's inherited connections without closing them
-    (one socket used by two processes answers neither) and opens its own; the parent
-    reads on its own connection still, without falling back to its engine."""
+    (one socket used by two processes answers neither) and opens its own, which a later
+    dispose in the child closes; the parent reads on its own connection still, without
+    falling back to its engine."""
     store = SessionStore(engines[0])
     record, secret = store.create(
         "alice", source=None, password_marker=None, now=NOW, max_seconds=MAX
@@ -402,14 +403,23 @@ def test_a_forked_child_leaves_the_parents_connections_alone(engines):
             engines[0].dispose(close=False)
             inherited = kept(store)
             found = store.by_hash(secret_hash(secret)) == record
-            os.write(write, b"%d %d" % (inherited, found))
+            own = store._by_hash.engine.raw_connection()
+            driver_connection = own.dbapi_connection
+            own.close()
+            engines[0].dispose()  # now the child's own connections are closed
+            try:
+                driver_connection.cursor()
+                closed = False
+            except Exception:
+                closed = True
+            os.write(write, b"%d %d %d" % (inherited, found, closed))
         finally:
             os._exit(0)
     os.close(write)
     os.waitpid(child, 0)
     answer = os.read(read, 64).split()
     os.close(read)
-    assert answer == [b"0", b"1"]
+    assert answer == [b"0", b"1", b"1"]
     assert kept(store) == 1
     taken = checkouts(engines[0])
     assert store.by_hash(secret_hash(secret)) == record

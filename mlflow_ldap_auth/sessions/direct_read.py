@@ -59,12 +59,14 @@ class Unread(Exception):
 
 
 def _follow_disposal(engine: sa.engine.Engine, read_engine: sa.engine.Engine) -> None:
-    """Dispose ``read_engine`` with ``engine``; in another process than this one,
-    without closing the connections (they are the parent's)."""
-    made_in = os.getpid()
+    """Dispose ``read_engine`` with ``engine``; the first time in a forked process,
+    without closing the connections (they are the parent's), then as anywhere."""
+    connections_of = [os.getpid()]
 
     def disposed(_engine: sa.engine.Engine) -> None:
-        read_engine.dispose(close=os.getpid() == made_in)
+        here = os.getpid()
+        read_engine.dispose(close=here == connections_of[0])
+        connections_of[0] = here
 
     sa.event.listen(engine, "engine_disposed", disposed)
 
