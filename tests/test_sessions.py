@@ -2,10 +2,10 @@
 and two workers (two engines, two authenticators) on one database, where ending and
 touching at the same moment never bring a session back, and a sign-out, an end by
 handle or of all a user's sessions on one is refused at once on the other. The read of
-every request (``DirectRead``): no pool checkout, no transaction or lock held between
-requests, served again by the first request after the database restarted, its
-connections closed with the engine or past what a worker keeps, and left to the parent
-in a forked child."""
+every request (``DirectRead``, on an engine of its own): no checkout from the plugin's
+engine, no transaction or lock held between requests, served again by the first request
+after the database restarted or dropped its connections, its connections closed with
+the plugin's engine, and left to the parent in a forked child."""
 
 from __future__ import annotations
 
@@ -30,7 +30,6 @@ from mlflow_ldap_auth.errors import InvalidCredentials
 from mlflow_ldap_auth.ldap.account_state import AccountState
 from mlflow_ldap_auth.ldap.entries import DirectoryUser
 from mlflow_ldap_auth.sessions.authenticator import SessionAuthenticator
-from mlflow_ldap_auth.sessions.direct_read import DirectRead
 from mlflow_ldap_auth.sessions.secret_format import secret_hash
 from mlflow_ldap_auth.sessions.store import LAST_SEEN_RESOLUTION_SECONDS, SessionStore
 from postgres import _as_postgres, _bin
@@ -228,6 +227,11 @@ def reason(sessions: SessionAuthenticator, secret: str) -> str:
     return refused.value.reason
 
 
+def kept(store: SessionStore) -> int:
+    """Connections the read engine's pool keeps between reads now."""
+    return store._by_hash.engine.pool.checkedin()
+
+
 def checkouts(engine) -> list:
     """Every connection the engine's pool hands out from now on."""
     taken: list = []
@@ -236,8 +240,8 @@ def checkouts(engine) -> list:
 
 
 def test_a_warm_check_takes_no_connection_from_the_pool(engines):
-    """The session's row is read on connections of the store's own, without the pool's
-    checkout, ping and rollback (three round trips on PostgreSQL, one now)."""
+    """The session's row is read on the read engine's connections, without the plugin
+    engine's checkout, ping and rollback (three round trips on PostgreSQL, one now)."""
     sessions = worker(engines[0], Directory())
     _, secret = sessions.sign_in("alice", None, "1")
     sessions.authenticate(secret, None)
@@ -245,11 +249,11 @@ def test_a_warm_check_takes_no_connection_from_the_pool(engines):
     for _ in range(20):
         assert sessions.authenticate(secret, None).username == "alice"
     assert taken == []
-    assert sessions._store._by_hash.kept == 1  # one thread, one connection
+    assert kept(sessions._store) == 1  # one thread, one connection
 
 
 def test_reads_hold_no_transaction_or_lock_between_requests(engines, database_uri):
-    """A kept connection is idle: SQLite's writers do not wait for it, PostgreSQL has no
+    """A read engine's connection is idle: SQLite's writers do not wait for it, PostgreSQL has no
     transaction open on it (vacuum and schema changes are not held up)."""
     sessions = worker(engines[1], Directory())
     _, secret = sessions.sign_in("alice", None, "1")
@@ -283,16 +287,16 @@ def backends(engine) -> int:
         ).scalar()
 
 
-def test_disposing_the_engine_closes_the_direct_connections(postgres):
+def test_disposing_the_engine_closes_the_read_engines_connections(postgres):
     uri = postgres.create_database(f"sessions_{uuid.uuid4().hex[:12]}")
     engine, watcher = tables.create_engine(uri), tables.create_engine(uri)
     tables.migrate(engine)
     sessions = worker(engine, Directory())
     _, secret = sessions.sign_in("alice", None, "1")
     sessions.authenticate(secret, None)
-    assert sessions._store._by_hash.kept == 1
+    assert kept(sessions._store) == 1
     engine.dispose()
-    assert sessions._store._by_hash.kept == 0
+    assert kept(sessions._store) == 0
     assert wait_until(lambda: backends(watcher) == 0, "the database still has connections")
     watcher.dispose()
 
@@ -341,48 +345,82 @@ def test_an_in_memory_database_is_read_through_the_engine():
         "alice", source=None, password_marker=None, now=NOW, max_seconds=MAX
     )
     assert store.by_hash(secret_hash(secret)) == record
-    assert store._by_hash.kept == 0
+    assert store._by_hash.engine is None
     engine.dispose()
 
 
+def test_dropped_connections_are_replaced_and_the_read_engine_serves_again(postgres):
+    """PostgreSQL ends the read engine's connections (a restart, a failover): the next
+    check is served through the plugin's engine, the dead connections are dropped, the
+    idle ones with the one that failed, and the checks after it read on the read engine
+    again."""
+    uri = postgres.create_database(f"sessions_{uuid.uuid4().hex[:12]}")
+    engine, killer = tables.create_engine(uri), tables.create_engine(uri)
+    tables.migrate(engine)
+    sessions = worker(engine, Directory())
+    _, secret = sessions.sign_in("alice", None, "1")
+    sessions.authenticate(secret, None)
+    engine.dispose()  # only the read engine's connections are left
+    read_engine = sessions._store._by_hash.engine
+    held = [read_engine.raw_connection() for _ in range(2)]
+    for connection in held:
+        connection.close()
+    assert kept(sessions._store) == 2
+    with killer.connect() as connection:
+        ended = connection.execute(
+            sa.text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ).scalar()
+    assert ended == 2
+    assert wait_until(lambda: backends(killer) == 0, "the connection was not ended")
+    taken = checkouts(engine)
+    assert sessions.authenticate(secret, None).username == "alice"
+    assert len(taken) == 1  # read through the plugin's engine
+    for _ in range(3):
+        assert sessions.authenticate(secret, None).username == "alice"
+    assert len(taken) == 1  # the read engine connected anew, not to the other dead one
+    engine.dispose()
+    killer.dispose()
+
+
 def test_a_forked_child_leaves_the_parents_connections_alone(engines):
-    """A child forgets the parent's kept connections without closing them (one socket
-    used by two processes answers neither) and opens its own."""
+    """A child that disposes the plugin's engine as SQLAlchemy's docs say for a fork
+    (``close=False``) drops the read engine's inherited connections without closing them
+    (one socket used by two processes answers neither) and opens its own, which a later
+    dispose in the child closes; the parent reads on its own connection still, without
+    falling back to its engine."""
     store = SessionStore(engines[0])
     record, secret = store.create(
         "alice", source=None, password_marker=None, now=NOW, max_seconds=MAX
     )
     assert store.by_hash(secret_hash(secret)) == record
-    kept = store._by_hash.kept
     read, write = os.pipe()
     child = os.fork()
     if child == 0:  # pragma: no cover - the child reports through the pipe
         try:
-            inherited = store._by_hash.kept
-            engines[0].dispose(close=False)  # SQLAlchemy's own pool after a fork
+            engines[0].dispose(close=False)
+            inherited = kept(store)
             found = store.by_hash(secret_hash(secret)) == record
-            os.write(write, b"%d %d" % (inherited, found))
+            own = store._by_hash.engine.raw_connection()
+            driver_connection = own.dbapi_connection
+            own.close()
+            engines[0].dispose()  # now the child's own connections are closed
+            try:
+                driver_connection.cursor()
+                closed = False
+            except Exception:
+                closed = True
+            os.write(write, b"%d %d %d" % (inherited, found, closed))
         finally:
             os._exit(0)
     os.close(write)
     os.waitpid(child, 0)
     answer = os.read(read, 64).split()
     os.close(read)
-    assert answer == [b"0", b"1"]
-    assert store._by_hash.kept == kept == 1
+    assert answer == [b"0", b"1", b"1"]
+    assert kept(store) == 1
+    taken = checkouts(engines[0])
     assert store.by_hash(secret_hash(secret)) == record
-
-
-def test_connections_over_what_is_kept_are_closed(engines, database_uri):
-    """Past ``keep``, a read's connection is closed when it is done: a burst leaves no
-    more connections open than a quiet worker keeps."""
-    read = DirectRead(
-        engines[0],
-        sa.select(tables.sessions.c.id).where(tables.sessions.c.secret_hash == sa.bindparam("h")),
-        keep=0,
-    )
-    assert read.first("no such hash") is None
-    assert read.kept == 0
-    if sa.engine.make_url(database_uri).get_backend_name() == "postgresql":
-        engines[0].dispose()  # the pool's own connections
-        assert wait_until(lambda: backends(engines[1]) == 0, "a read's connection stayed open")
+    assert taken == []

@@ -173,11 +173,10 @@ def create_engine(database_uri: str) -> sa.engine.Engine:
     plugin makes) take a lock of the process first: threads of a worker wait for
     each other in order, and only the worker processes meet at SQLite's lock.
     """
-    if sa.engine.make_url(database_uri).get_backend_name() != "sqlite":
-        return sa.create_engine(database_uri, pool_pre_ping=True)
-    engine = sa.create_engine(
-        database_uri, pool_pre_ping=True, connect_args={"timeout": SQLITE_LOCK_WAIT_SECONDS}
-    )
+    url = sa.engine.make_url(database_uri)
+    if url.get_backend_name() != "sqlite":
+        return sa.create_engine(url, pool_pre_ping=True)
+    engine = sa.create_engine(url, pool_pre_ping=True, connect_args=_connect_args(url))
     begin = engine.begin
     writing = threading.RLock()  # re-entrant: a write may open another one in its thread
 
@@ -188,6 +187,32 @@ def create_engine(database_uri: str) -> sa.engine.Engine:
 
     engine.begin = begin_in_turn  # type: ignore[method-assign]  # deliberate: its writes take turns
     return engine
+
+
+def _connect_args(url: sa.engine.URL) -> dict:
+    """What every connection to ``url`` is opened with beyond the URL itself."""
+    if url.get_backend_name() == "sqlite":
+        return {"timeout": SQLITE_LOCK_WAIT_SECONDS}
+    return {}
+
+
+def create_read_engine(engine: sa.engine.Engine) -> sa.engine.Engine | None:
+    """A second engine on ``engine``'s database for one-row reads in autocommit; None
+    where no second connection sees the same data (one in-memory SQLite database).
+
+    The same URL and connect arguments as ``engine``, SQLAlchemy's default pool sizes
+    (5 kept, 10 more under a burst), but no ``pool_pre_ping`` and no reset on check-in:
+    in autocommit a read leaves no transaction to end, so a read is one round trip.
+    """
+    if isinstance(engine.pool, (sa.pool.StaticPool, sa.pool.SingletonThreadPool)):
+        return None
+    return sa.create_engine(
+        engine.url,
+        isolation_level="AUTOCOMMIT",
+        pool_pre_ping=False,
+        pool_reset_on_return=None,
+        connect_args=_connect_args(engine.url),
+    )
 
 
 def migrate(engine: sa.engine.Engine) -> None:

@@ -12,14 +12,15 @@ the owner counts as an active user of this worker, so one revalidation serves th
 user's tokens and sessions alike).
 
 The row's read is the price of "at once", so it is made lean (``sessions.direct_read``:
-one round trip on a connection of the store's own, no pool checkout, no ping, no
+one round trip on a pooled connection of a second, autocommit engine, no ping, no
 transaction); everything else a warm check does is memory (the hash, the two bounded
 memories above, revalidation's verdict). Measured warm check (``benchmarks/
-bench_sessions.py``, 2026-12-07, 2 cores at load 7-9, so upper figures; CPU per check):
-25 µs on a SQLite file (230 µs through an SQLAlchemy ``Connection`` before) and 62 µs on
-PostgreSQL over loopback (537 µs before: the pool's ping and ``ROLLBACK`` were two of its
-three round trips), against 9 µs for a warm token check, which answers from memory and
-sees a revocation only after ``RECORD_TTL_SECONDS``, and 7 µs for a warm cached password.
+bench_sessions.py``, 2026-12-07, 2 cores; CPU per check): 27 µs on a SQLite file (230 µs
+through an SQLAlchemy ``Connection`` on the plugin's engine, at load 7-9) and 101-113 µs
+on PostgreSQL over loopback (537 µs through the engine: the pool's ping and ``ROLLBACK``
+were two of its three round trips), against 7-9 µs for a warm token check, which answers
+from memory and sees a revocation only after ``RECORD_TTL_SECONDS``, and 5-7 µs for a
+warm cached password.
 A per-worker memory of live sessions with one shared "ended since?" read instead (a
 counter bumped by every end) would still be a round trip: 1-7 µs less, measured, for
 another table and a second truth, so it was not built (docs/performance.md#browser-sessions).

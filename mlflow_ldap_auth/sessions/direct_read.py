@@ -1,36 +1,46 @@
-"""One read on every request, on connections of its own: no pool, no ping, no transaction.
+"""One read on every request, on a pool of its own: no ping, no transaction, no reset.
 
 A session is checked against its row on every request (a sign-out anywhere is
 refused by the next request everywhere: ``sessions.authenticator``), so that read is
-the whole price of a warm session check. Through an SQLAlchemy ``Connection`` it cost
-about 140 µs on SQLite and 730-860 µs on PostgreSQL (profiled with cProfile,
-2026-12-07): building the ``select`` and its cache key, the pool checkout with
-``pool_pre_ping`` (one more round trip), the result's metadata, and on PostgreSQL the
-``ROLLBACK`` the pool sends when the connection goes back (a third round trip). The
-row itself is one look-up in a unique index.
+the whole price of a warm session check. Through the plugin's engine and a SQLAlchemy
+``Connection`` it cost about 140-230 µs on SQLite and 540-860 µs on PostgreSQL
+(cProfile, 2026-12-07): building the ``select`` and its cache key, the pool checkout
+with ``pool_pre_ping`` (one more round trip), the result's metadata, and on PostgreSQL
+the ``ROLLBACK`` the pool sends when the connection goes back (a third round trip).
+The row itself is one look-up in a unique index.
 
-``DirectRead`` sends one statement, compiled once for the engine's dialect, as its
-driver's own SQL on plain DB-API connections that it keeps itself, each with its
-cursor: taken from and given back to a list (atomic under the GIL: no lock), in
-autocommit, so a read holds no
+``DirectRead`` reads on a second engine (``tables.create_read_engine``: the same URL
+and connect arguments, autocommit, no ping, no reset on check-in), so a read holds no
 transaction (PostgreSQL sees every commit, vacuum and DDL are not held up) and, with
-``fetchall``, no SQLite read lock once it has returned. One round trip a request.
+``fetchall``, no SQLite read lock once it has returned. SQLAlchemy's pool keeps the
+connections: checkout, check-in, how many are kept and opened, disposal. The
+statement is compiled once for the dialect and run as the driver's own SQL on the
+pooled DB-API connection (``Engine.raw_connection``), with a cursor kept in the
+connection's ``info`` (SQLAlchemy drops it with the connection). Measured
+(2026-12-07, docs/performance.md#browser-sessions): a warm session check costs 27 µs of
+CPU on a SQLite file and 101-113 µs on PostgreSQL; a ``Connection`` on the read engine
+(``exec_driver_sql``: its execution context and the result's metadata) costs 40 µs more
+per read on SQLite and 100-135 µs more on PostgreSQL; connections kept by hand (this
+module before) cost 6-8 µs less on SQLite and 10-20 µs less on PostgreSQL: that is the
+pool's checkout and check-in, the price of SQLAlchemy keeping the connections.
 
-The connections come from the engine (``raw_connection``, then ``detach``: the same
-driver, URL and connect arguments as the engine's, outside its pool). There is no ping:
-a connection that fails (the database restarted, dropped it, or is gone) is closed with
-every other kept one, and the caller reads through the engine instead (``Unread``:
-``pool_pre_ping`` reconnects there, or the engine raises what it always raised), so a
-database back on its address is served by the first request after it.
-Kept connections are closed when the engine is disposed or this object is collected, and
-forgotten unclosed in a forked child (the parent still uses them). An engine on one
-in-memory SQLite database (``StaticPool``, ``SingletonThreadPool``) has no other
-connection to the same data: there, ``first`` always raises ``Unread``.
+There is no ping: a read that fails is ``Unread`` and the caller reads through the
+plugin's engine instead (``pool_pre_ping`` reconnects there, or the engine raises what
+it always raised), so a database back on its address is served by the first request
+after it. The failed connection is invalidated; on a disconnect (the dialect's
+``is_disconnect``: a restart drops them all) the pool's idle connections are closed too
+(``Pool.dispose``: one checked out meanwhile comes back to the same pool, and if it is
+dead its own read fails the same way), so the next read connects anew.
+
+Disposing the plugin's engine disposes the read engine; in a forked process (which,
+per SQLAlchemy's docs on pools and multiprocessing, calls ``engine.dispose(close=False)``
+before it uses the plugin's engine) without closing the parent's connections. One
+in-memory SQLite database has no second connection to the same data: there ``first``
+always raises ``Unread``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import weakref
 from collections.abc import Sequence
@@ -38,110 +48,69 @@ from typing import Any
 
 import sqlalchemy as sa
 
-#: Connections kept between reads per worker, as many as SQLAlchemy's pool keeps by
-#: default (``pool_size``): more are opened under a burst and closed after it. On
-#: PostgreSQL they count against ``max_connections`` beside the engine's pool.
-KEEP = 5
+from mlflow_ldap_auth.db import tables
 
-#: Every ``DirectRead`` of each engine (one ``engine_disposed`` listener per engine).
-_by_engine: weakref.WeakKeyDictionary[sa.engine.Engine, weakref.WeakSet[DirectRead]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _of(engine: sa.engine.Engine) -> list[DirectRead]:
-    return list(_by_engine.get(engine, ()))
-
-
-def _close_engines(engine: sa.engine.Engine) -> None:
-    for instance in _of(engine):
-        instance.close()
-
-
-def _forget_all_inherited() -> None:
-    for engine in list(_by_engine):
-        for instance in _of(engine):
-            instance.forget_inherited()
-
-
-os.register_at_fork(after_in_child=_forget_all_inherited)
-
-
-def _close_all(kept: list) -> None:
-    """Close every (connection, cursor) pair in ``kept``, emptying it."""
-    while kept:
-        # Closing a broken connection may fail; it is gone all the same.
-        with contextlib.suppress(Exception):
-            kept.pop()[0].close()
+#: The key of a connection's kept cursor in its ``info``.
+_CURSOR = "mlflow_ldap_auth.sessions.cursor"
 
 
 class Unread(Exception):
     """This read could not be made here: read through the engine."""
 
 
+def _follow_disposal(engine: sa.engine.Engine, read_engine: sa.engine.Engine) -> None:
+    """Dispose ``read_engine`` with ``engine``; the first time in a forked process,
+    without closing the connections (they are the parent's), then as anywhere."""
+    connections_of = [os.getpid()]
+
+    def disposed(_engine: sa.engine.Engine) -> None:
+        here = os.getpid()
+        read_engine.dispose(close=here == connections_of[0])
+        connections_of[0] = here
+
+    sa.event.listen(engine, "engine_disposed", disposed)
+
+
 class DirectRead:
     """``first(value)``: the one row ``statement`` selects for its one bound parameter."""
 
-    def __init__(self, engine: sa.engine.Engine, statement: sa.Select, *, keep: int = KEEP) -> None:
-        self._engine = engine
-        self._keep = keep
-        self.usable = not isinstance(engine.pool, (sa.pool.StaticPool, sa.pool.SingletonThreadPool))
+    def __init__(self, engine: sa.engine.Engine, statement: sa.Select) -> None:
+        #: The read's own engine; None: every read goes through the caller's engine.
+        self.engine = tables.create_read_engine(engine)
         compiled = statement.compile(dialect=engine.dialect)
         (name,) = compiled.params
         self._sql = str(compiled)
         self._positional = bool(compiled.positional)
         self._name = name
-        self._error = engine.dialect.loaded_dbapi.Error
-        #: (connection, cursor) pairs between reads.
-        self._idle: list[tuple[Any, Any]] = []
-        weakref.finalize(self, _close_all, self._idle)
-        if engine not in _by_engine:
-            _by_engine[engine] = weakref.WeakSet()
-            sa.event.listen(engine, "engine_disposed", _close_engines)
-        _by_engine[engine].add(self)
+        self._error: type[Exception] = engine.dialect.loaded_dbapi.Error
+        if self.engine is not None:
+            _follow_disposal(engine, self.engine)
+            weakref.finalize(self, self.engine.dispose)
 
     def first(self, value: Any) -> Sequence | None:
         """The row (a tuple), None for none; ``Unread`` when the engine must read it."""
-        if not self.usable:
+        if self.engine is None:
             raise Unread("one in-memory database")
         try:
-            kept = self._idle.pop()
-        except IndexError:
-            kept = self._connect()
-        cursor = kept[1]
+            connection = self.engine.raw_connection()
+        except sa.exc.DBAPIError:
+            raise Unread("no connection") from None
         try:
+            cursor = connection.info.get(_CURSOR)
+            if cursor is None:
+                cursor = connection.info[_CURSOR] = connection.cursor()
             cursor.execute(self._sql, (value,) if self._positional else {self._name: value})
             rows = cursor.fetchall()
-        except self._error:
-            _close_all([kept])
-            self.close()  # the others are as stale: a restart dropped them all
+        except self._error as error:
+            self._failed(connection, error)
             raise Unread("the connection failed") from None
-        if len(self._idle) < self._keep:
-            self._idle.append(kept)
-        else:
-            _close_all([kept])
+        finally:
+            connection.close()  # back to the pool (a no-op after ``_failed``)
         return rows[0] if rows else None
 
-    def _connect(self) -> tuple[Any, Any]:
-        """A new connection outside the pool, and its cursor (kept: one less object a read)."""
-        proxied = self._engine.raw_connection()
-        proxied.detach()
-        connection = proxied.dbapi_connection
-        if connection is None:  # the pool gave a connection without its DB-API object
-            raise Unread("no connection")
-        connection.rollback()  # nothing to end, normally: the pool ended it; then no I/O
-        self._engine.dialect.set_isolation_level(connection, "AUTOCOMMIT")
-        return connection, connection.cursor()
-
-    @property
-    def kept(self) -> int:
-        """Connections kept between reads now."""
-        return len(self._idle)
-
-    def close(self) -> None:
-        """Close the kept connections (the next read opens one again)."""
-        _close_all(self._idle)
-
-    def forget_inherited(self) -> None:
-        """In a forked child: drop the parent's connections without closing them."""
-        self._idle.clear()
+    def _failed(self, connection: Any, error: Any) -> None:
+        assert self.engine is not None
+        dead = self.engine.dialect.is_disconnect(error, connection.dbapi_connection, None)
+        connection.invalidate(error)
+        if dead:  # the idle ones are as dead: a restart dropped them all
+            self.engine.pool.dispose()

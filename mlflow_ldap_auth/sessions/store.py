@@ -10,8 +10,8 @@ ends it can never bring the session back, and of two endings at once exactly one
 database decides (a row lock on PostgreSQL, the write lock on SQLite).
 
 ``by_hash``, the read of every request that carries a session, goes through
-``DirectRead`` (one round trip on a connection of its own, no pool, no ping); if that
-connection fails, through the engine as every other query.
+``DirectRead`` (one round trip on a pooled connection of a second, autocommit engine:
+no ping, no transaction); if that read fails, through the engine as every other query.
 
 Lists come in pages cut by (``created_at``, ``id``), newest first, as tokens' lists do.
 Rows that ended (or expired, or went idle) more than a retention ago are deleted by
