@@ -1,4 +1,4 @@
-"""The sign-in page, sign-out, and browsers sent there (docs/signing-in.md; SPEC §12).
+"""The sign-in page, sign-out, and browsers sent there (docs/signing-in.md).
 
 Against real slapd and ``mlflow server --workers 2`` (``allowed_groups`` set,
 ``login_domains = EXAMPLE``): a browser navigation without credentials goes to the page
@@ -12,9 +12,10 @@ and clears the cookie; CSRF is required; the secret appears in no log, page or
 database. One server with a directory that does not answer (``503``) and one with
 ``login_page = false`` (no redirect, no page). In Chromium, with JavaScript on and off,
 the page is usable and tidy at 1280 and 390 px, and a sign-in sets the cookie.
-
-The tests that need the cookie to authenticate later requests are grouped at the end
-and marked ``xfail(strict=True)``: the request path does not read the cookie yet.
+At the end, with the cookie on the request path: after sign-in the browser lands on
+``next`` signed in, ``/me`` offers the sign-out form, and a signed-out cookie replayed
+is refused: ``401`` without a challenge for an API call, the sign-in page for a
+navigation.
 """
 
 from __future__ import annotations
@@ -55,10 +56,6 @@ NAVIGATION = {
 }
 REFUSED = "Wrong username or password, or too many attempts: try again."
 CSRF_FIELD = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
-
-xfail_until_the_cookie_is_read = pytest.mark.xfail(
-    strict=True, reason="the session cookie is not read on the request path yet"
-)
 
 
 @pytest.fixture(scope="module")
@@ -424,10 +421,9 @@ def test_signing_in_in_a_browser(browser, server, person, javascript):
         context.close()
 
 
-# -- once the request path reads the cookie ----------------------------------------
+# -- the cookie on later requests ------------------------------------------------------
 
 
-@xfail_until_the_cookie_is_read
 def test_after_sign_in_the_browser_lands_on_next_signed_in(browser, server, person):
     uid, password = person
     context = patient(browser.new_context(base_url=server.url))
@@ -443,7 +439,6 @@ def test_after_sign_in_the_browser_lands_on_next_signed_in(browser, server, pers
         context.close()
 
 
-@xfail_until_the_cookie_is_read
 def test_me_offers_a_session_the_sign_out_form(server, person):
     uid, password = person
     http = requests.Session()
@@ -460,7 +455,6 @@ def test_me_offers_a_session_the_sign_out_form(server, person):
     assert answer.status_code == 303
 
 
-@xfail_until_the_cookie_is_read
 def test_a_signed_out_cookie_replayed_is_refused(server, person):
     uid, password = person
     http = requests.Session()
@@ -470,3 +464,14 @@ def test_a_signed_out_cookie_replayed_is_refused(server, person):
     http.post(server.url + LOGOUT, data={"csrf_token": token}, allow_redirects=False)
     replayed = requests.get(server.url + ME, cookies={COOKIE: secret}, timeout=60)
     assert replayed.status_code == 401
+    assert "WWW-Authenticate" not in replayed.headers  # no password prompt over MLflow
+    for path in ("/", "/ldap-admin/tokens/"):
+        navigation = requests.get(
+            server.url + path,
+            headers=NAVIGATION,
+            cookies={COOKIE: secret},
+            allow_redirects=False,
+            timeout=ANSWER_SECONDS,
+        )
+        assert navigation.status_code == 303, (path, navigation.text)
+        assert navigation.headers["Location"] == LOGIN + "?next=" + path

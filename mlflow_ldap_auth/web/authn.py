@@ -15,7 +15,8 @@ only the cookie authenticates is refused (403, audit ``session_refused`` with re
 ``cross_site``) when its ``Origin`` or ``Sec-Fetch-Site`` says another site sent it
 (``origins.cross_site``); and a session that is over is answered 401 *without* a Basic
 challenge (``http_answers.session_over``), so no password prompt pops up over
-MLflow's pages. Such a request is never answered from memory (``cached_principal``).
+MLflow's pages (a navigation goes to the sign-in page instead: ``navigation``). Such
+a request is never answered from memory (``cached_principal``).
 
 MLflow calls it two or three times per request (authentication, admin check,
 validators); the first answer is kept on ``flask.g``, so a request costs at most one
@@ -207,7 +208,7 @@ def check_current_request() -> Authorization | Response:
         principal = AUTHENTICATORS[type(credential)].check(plugin, credential, source)
     except AuthError as error:
         if isinstance(credential, SessionCredential) and isinstance(error, InvalidCredentials):
-            return http_answers.session_over()
+            return navigation.answer_without_credentials() or http_answers.session_over()
         return http_answers.answer_for(error)
     if isinstance(credential, SessionCredential):
         refused = _refuse_cross_site(principal, source)

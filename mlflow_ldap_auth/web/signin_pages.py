@@ -53,11 +53,10 @@ from mlflow_ldap_auth.plugin import current_plugin
 from mlflow_ldap_auth.tokens.secret_format import looks_like_secret, mentions_secret
 from mlflow_ldap_auth.web.admin_base import SECURITY_HEADERS, error_page
 from mlflow_ldap_auth.web.admin_guard import within_prefix
+from mlflow_ldap_auth.web.credentials import SESSION_COOKIE
 from mlflow_ldap_auth.web.http_answers import RETRY_AFTER_SECONDS
 from mlflow_ldap_auth.web.navigation import SIGN_IN_PATH, SIGN_OUT_PATH, safe_next
 
-#: The session cookie (docs/signing-in.md#the-cookie).
-COOKIE_NAME = "mlflow_ldap_session"
 URL_PREFIX = "/ldap-auth"
 #: Longest username and password the page passes on (longer: refused, as Basic's 8 KiB).
 MAX_LOGIN_CHARS = 1024
@@ -135,14 +134,14 @@ def sign_in():
     if principal.method == LOCAL_ADMIN_METHOD:
         return _page(form, 403, BREAK_GLASS)
     sessions = plugin.sessions
-    previous = request.cookies.get(COOKIE_NAME)
+    previous = request.cookies.get(SESSION_COOKIE)
     if previous:
         sessions.sign_out(previous, source)  # a cookie set before sign-in is never kept
     marker = plugin.revalidator.password_marker(principal.username)
     _, secret = sessions.sign_in(principal.username, source, marker)
     response = redirect(form.next.data, 303)
     response.set_cookie(
-        COOKIE_NAME,
+        SESSION_COOKIE,
         secret,
         max_age=sessions.max_seconds,
         path="/",
@@ -158,12 +157,12 @@ def sign_out():
     form = SignInForm()
     if not form.validate_on_submit():
         return error_page(400, "Form expired or forged", EXPIRED_FORM)
-    secret = request.cookies.get(COOKIE_NAME)
+    secret = request.cookies.get(SESSION_COOKIE)
     if secret:
         current_plugin().sessions.sign_out(secret, request.remote_addr or None)
     response = redirect(url_for(".sign_in_page", signed_out="1"), 303)
     response.delete_cookie(
-        COOKIE_NAME, path="/", secure=_cookie_is_secure(), httponly=True, samesite="Lax"
+        SESSION_COOKIE, path="/", secure=_cookie_is_secure(), httponly=True, samesite="Lax"
     )
     return response
 
