@@ -84,6 +84,24 @@
     document.head.appendChild(style);
   }
 
+  // A session can end while its page is open (signed out in another tab, idle, ended by
+  // an admin): when the person comes back to the tab, the bar asks again, and a 401
+  // reloads the page, which the server answers with the sign-in page.
+  function watchSession() {
+    function check() {
+      if (document.visibilityState === "hidden") { return; }
+      fetch(whoAmI, {
+        credentials: "same-origin",
+        cache: "no-store",
+        headers: { Accept: "application/json" }
+      }).then(function (answer) {
+        if (answer.status === 401) { window.location.reload(); }
+      }).catch(function () {});
+    }
+    window.addEventListener("focus", check);
+    document.addEventListener("visibilitychange", check);
+  }
+
   fetch(whoAmI, {
     credentials: "same-origin",
     cache: "no-store",
@@ -93,6 +111,7 @@
   }).then(function (who) {
     if (who && typeof who.user === "string" && who.user) {
       show(bar(who));
+      if (who.sign_out) { watchSession(); }
     } else {
       done("none");
     }

@@ -475,3 +475,34 @@ def test_a_signed_out_cookie_replayed_is_refused(server, person):
         )
         assert navigation.status_code == 303, (path, navigation.text)
         assert navigation.headers["Location"] == LOGIN + "?next=" + path
+
+
+def test_mlflows_page_signs_out_and_follows_a_session_ended_elsewhere(
+    browser, server, sessions, person
+):
+    """In MLflow's page: *Sign out* in the bar ends the session and shows the sign-in
+    page; a session ended elsewhere sends the page there when the person comes back."""
+    uid, password = person
+    context = patient(browser.new_context(base_url=server.url))
+    try:
+        page = context.new_page()
+
+        def sign_in_on_the_page():
+            page.goto("/")
+            page.get_by_label("Username").fill(uid)
+            page.get_by_label("Password").fill(password)
+            page.get_by_role("button", name="Sign in").click()
+            expect(page.locator("#ldap-auth-bar")).to_contain_text(uid)
+
+        sign_in_on_the_page()
+        sessions.end_all(uid, "ended_by_admin", "carol", int(time.time()))
+        page.evaluate("window.dispatchEvent(new Event('focus'))")
+        expect(page).to_have_url(re.compile(re.escape(LOGIN) + r"\?next=/$"))
+
+        sign_in_on_the_page()
+        page.locator("#ldap-auth-bar").get_by_role("button", name="Sign out").click()
+        expect(page.get_by_text("You are signed out")).to_be_visible()
+        assert not [c for c in context.cookies() if c["name"] == COOKIE]
+        assert sessions.page(uid, now=int(time.time()), idle_seconds=28800)[0] == []
+    finally:
+        context.close()
