@@ -37,6 +37,7 @@ from mlflow_ldap_auth.web import (
     rest_api,
     session_api,
     session_cookie,
+    signin_pages,
     token_api,
     token_pages,
     whoami_api,
@@ -96,6 +97,7 @@ def create_app():
         experiment_id_guard.install(app)
         session_cookie.install(app)
         admin_guard.install(app)
+        signin_pages.install(app)
         provision_on_demand.install(app, plugin)
         rename_guard.install(app, plugin)
         mlflow_bar.install(app)  # before MLflow: its after_request hooks run ahead of this one
@@ -111,6 +113,7 @@ def create_app():
             activity_api.blueprint,
             activity_pages.blueprint,
             whoami_api.blueprint,
+            signin_pages.blueprint,
         ):
             app.register_blueprint(blueprint, url_prefix=prefix + (blueprint.url_prefix or ""))
 

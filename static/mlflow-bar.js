@@ -28,6 +28,27 @@
     return a;
   }
 
+  // Sign out is a POST with the CSRF token (a link any page could make the browser follow
+  // would sign people out); works as a plain form, so no script of ours runs on submit.
+  function signOutForm(signOut) {
+    var form = document.createElement("form");
+    form.className = "ldap-auth-bar-sign-out";
+    form.method = "post";
+    form.action = signOut.action;
+    var token = document.createElement("input");
+    token.type = "hidden";
+    token.name = "csrf_token";
+    token.value = signOut.csrf_token;
+    form.appendChild(token);
+    var button = document.createElement("button");
+    button.type = "submit";
+    button.className = "ldap-auth-bar-link";
+    button.textContent = "Sign out";
+    button.setAttribute("data-link", "sign-out");
+    form.appendChild(button);
+    return form;
+  }
+
   function bar(who) {
     var nav = document.createElement("nav");
     nav.id = "ldap-auth-bar";
@@ -41,8 +62,11 @@
     var links = who.links || {};
     if (isLocalPath(links.tokens)) { nav.appendChild(link("Access tokens", links.tokens, "tokens")); }
     if (isLocalPath(links.admin)) { nav.appendChild(link("LDAP admin", links.admin, "admin")); }
-    // Set only for a person signed in by a session (whoami_api.sign_out_link).
-    if (isLocalPath(links.sign_out)) { nav.appendChild(link("Sign out", links.sign_out, "sign-out")); }
+    // Set only for a person signed in by a session (whoami_api.sign_out_form).
+    var signOut = who.sign_out;
+    if (signOut && isLocalPath(signOut.action) && typeof signOut.csrf_token === "string") {
+      nav.appendChild(signOutForm(signOut));
+    }
     return nav;
   }
 
@@ -60,6 +84,24 @@
     document.head.appendChild(style);
   }
 
+  // A session can end while its page is open (signed out in another tab, idle, ended by
+  // an admin): when the person comes back to the tab, the bar asks again, and a 401
+  // reloads the page, which the server answers with the sign-in page.
+  function watchSession() {
+    function check() {
+      if (document.visibilityState === "hidden") { return; }
+      fetch(whoAmI, {
+        credentials: "same-origin",
+        cache: "no-store",
+        headers: { Accept: "application/json" }
+      }).then(function (answer) {
+        if (answer.status === 401) { window.location.reload(); }
+      }).catch(function () {});
+    }
+    window.addEventListener("focus", check);
+    document.addEventListener("visibilitychange", check);
+  }
+
   fetch(whoAmI, {
     credentials: "same-origin",
     cache: "no-store",
@@ -69,6 +111,7 @@
   }).then(function (who) {
     if (who && typeof who.user === "string" && who.user) {
       show(bar(who));
+      if (who.sign_out) { watchSession(); }
     } else {
       done("none");
     }

@@ -9,6 +9,7 @@ every browser test, and ``answer_to`` waits for the network answer of a request 
 triggers before the page is looked at.
 """
 
+import base64
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -56,3 +57,14 @@ def shot(page, name, mask=()):
 def fits(page) -> bool:
     """The page does not scroll sideways (wide tables scroll inside their own box)."""
     return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+
+
+def basic_auth(credentials: dict) -> dict:
+    """Headers for ``new_context(extra_http_headers=...)`` that send ``credentials``
+    (Playwright's ``http_credentials`` form) as HTTP Basic with every request.
+
+    Chromium sends ``http_credentials`` only once a ``401`` challenge asked for them; a
+    page opened without credentials now goes to the sign-in page (``303``,
+    docs/signing-in.md), where no challenge comes."""
+    pair = f"{credentials['username']}:{credentials['password']}".encode()
+    return {"Authorization": "Basic " + base64.b64encode(pair).decode()}

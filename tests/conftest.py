@@ -70,6 +70,7 @@ LONGEST_MODULES = (
     "test_activity.py",
     "test_several_servers.py",
     "test_session_cookie.py",
+    "test_signin.py",
     "test_directory_recovery.py",
     "test_startup.py",
     "test_server.py",

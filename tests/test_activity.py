@@ -20,7 +20,7 @@ import requests
 import sqlalchemy as sa
 from playwright.sync_api import expect
 
-from browser import shot
+from browser import basic_auth, shot
 from mlflow_ldap_auth.db import tables
 from servers import (
     ADMIN_PASSWORD,
@@ -275,7 +275,9 @@ def context_as(browser, server):
     contexts = []
 
     def make(**options):
-        context = browser.new_context(http_credentials=ADMIN, base_url=server.url, **options)
+        context = browser.new_context(
+            extra_http_headers=basic_auth(ADMIN), base_url=server.url, **options
+        )
         contexts.append(context)
         return context
 

@@ -10,7 +10,7 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from browser import answer_to, fits, patient, shot
+from browser import answer_to, basic_auth, fits, patient, shot
 from servers import (
     CAROL,
     DATA_SCIENCE_DN,
@@ -95,7 +95,7 @@ def world(server):
 def page(request, browser, server):
     context = patient(
         browser.new_context(
-            http_credentials=ADMIN,
+            extra_http_headers=basic_auth(ADMIN),
             base_url=server.url,
             java_script_enabled=request.param,
             viewport={"width": 1280, "height": 900},

@@ -7,7 +7,7 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from browser import ANSWER_SECONDS, answer_to, patient, shot
+from browser import ANSWER_SECONDS, answer_to, basic_auth, patient, shot
 from servers import GROUPS_DN, SlapdInstance, start_server
 
 ADMIN = {"username": "carol", "password": "carol-password"}
@@ -47,7 +47,9 @@ def experiment_id(server):
 
 @pytest.fixture
 def admin_page(browser, server):
-    context = patient(browser.new_context(http_credentials=ADMIN, base_url=server.url))
+    context = patient(
+        browser.new_context(extra_http_headers=basic_auth(ADMIN), base_url=server.url)
+    )
     page = context.new_page()
     yield page
     context.close()
@@ -114,7 +116,9 @@ def test_add_use_and_delete_a_mapping_in_the_browser(admin_page, server, experim
 @pytest.fixture
 def admin_page_without_js(browser, server):
     context = patient(
-        browser.new_context(http_credentials=ADMIN, base_url=server.url, java_script_enabled=False)
+        browser.new_context(
+            extra_http_headers=basic_auth(ADMIN), base_url=server.url, java_script_enabled=False
+        )
     )
     yield context.new_page()
     context.close()
@@ -194,7 +198,7 @@ def test_directory_values_are_escaped(admin_page, server):
 def test_non_admin_gets_a_403_page(browser, server):
     context = patient(
         browser.new_context(
-            http_credentials={"username": "alice", "password": "alice-password"},
+            extra_http_headers=basic_auth({"username": "alice", "password": "alice-password"}),
             base_url=server.url,
         )
     )

@@ -275,10 +275,12 @@ def test_the_upgrade_rewrites_old_grants_on_postgresql(postgres):
 def test_the_admin_form_saves_a_padded_id_as_the_experiment_it_names(browser, server):
     from playwright.sync_api import expect
 
-    from browser import patient
+    from browser import basic_auth, patient
 
     credentials = {"username": CAROL[0], "password": CAROL[1]}
-    context = patient(browser.new_context(http_credentials=credentials, base_url=server.url))
+    context = patient(
+        browser.new_context(extra_http_headers=basic_auth(credentials), base_url=server.url)
+    )
     page = context.new_page()
     try:
 

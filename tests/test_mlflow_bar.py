@@ -7,7 +7,8 @@ home, an experiment, a run, a registered model and the traces of an experiment t
 shows the user, *Access tokens* and, for admins only, *LDAP admin*; its links lead to
 those pages; it is reached by the keyboard, covers nothing of MLflow's page at 1280
 and 390 px, and MLflow's page still shows its own content; when the server cannot say
-who is signed in, it shows nothing. The bar under ``--static-prefix``:
+who is signed in, it shows nothing; *Sign out* is a form that POSTs the CSRF token, and
+only to this server. The bar under ``--static-prefix``:
 test_static_prefix.py.
 """
 
@@ -19,7 +20,7 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from browser import ANSWER_SECONDS, patient
+from browser import ANSWER_SECONDS, basic_auth, patient
 from servers import CAROL, client_as, start_server
 
 ALICE = ("alice", "alice-password")
@@ -84,7 +85,8 @@ def test_me_answers_who_is_signed_in_and_where_to_go(server):
     assert answer.json() == {
         "user": "alice",
         "is_admin": False,
-        "links": {"tokens": "/ldap-admin/tokens/", "admin": None, "sign_out": None},
+        "links": {"tokens": "/ldap-admin/tokens/", "admin": None},
+        "sign_out": None,  # HTTP Basic cannot be signed out of
     }
     assert "alice-password" not in answer.text
     admin = get(server, ME, auth=CAROL).json()
@@ -182,7 +184,7 @@ def open_as(browser, server):
         if key not in contexts:
             contexts[key] = patient(
                 browser.new_context(
-                    http_credentials={"username": user[0], "password": user[1]},
+                    extra_http_headers=basic_auth({"username": user[0], "password": user[1]}),
                     base_url=server.url,
                     viewport={"width": width, "height": height},
                 )
@@ -313,7 +315,7 @@ def answering_me(browser, server):
     and MLflow's app costs the browser seconds of CPU per load)."""
     context = patient(
         browser.new_context(
-            http_credentials={"username": "alice", "password": "alice-password"},
+            extra_http_headers=basic_auth({"username": "alice", "password": "alice-password"}),
             base_url=server.url,
         )
     )
@@ -363,23 +365,43 @@ def test_when_the_server_cannot_say_who_is_signed_in_the_bar_shows_nothing(
 def test_the_bar_shows_names_as_text_links_only_to_this_server_and_sign_out_when_given(
     answering_me,
 ):
-    """What a session's sign-out will look like (``whoami_api.sign_out_link``), and what
-    the script does with values it must not trust as markup or addresses."""
+    """What a session's sign-out looks like (``whoami_api.sign_out_form``): a form that
+    POSTs the CSRF token, never a link a GET would follow; and what the script does with
+    values it must not trust as markup or addresses."""
     who = {
         "user": "<img src=x>",
         "is_admin": True,
-        "links": {
-            "tokens": "javascript:alert(1)",
-            "admin": "//elsewhere.example/",
-            "sign_out": "/ldap-admin/sign-out",
-        },
+        "links": {"tokens": "javascript:alert(1)", "admin": "//elsewhere.example/"},
+        "sign_out": {"action": "/ldap-auth/logout", "csrf_token": "the-token"},
     }
     page = answering_me(lambda route: route.fulfill(status=200, json=who), with_mlflow=False)
     bar = page.locator(BAR)
     expect(bar).to_contain_text("<img src=x>")
     expect(bar.locator("img")).to_have_count(0)
-    expect(bar.get_by_role("link")).to_have_count(1)
-    expect(bar.get_by_role("link", name="Sign out")).to_have_attribute(
-        "href", "/ldap-admin/sign-out"
-    )
+    expect(bar.get_by_role("link")).to_have_count(0)
+    form = bar.locator("form")
+    expect(form).to_have_attribute("method", "post")
+    expect(form).to_have_attribute("action", "/ldap-auth/logout")
+    expect(form.locator("input[name=csrf_token]")).to_have_value("the-token")
+    posted = []
+
+    def sign_out(route):
+        posted.append((route.request.method, route.request.post_data))
+        route.fulfill(status=200, body="signed out")
+
+    page.route("**/ldap-auth/logout", sign_out)
+    bar.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_text("signed out")).to_be_visible()
+    assert posted == [("POST", "csrf_token=the-token")]
     assert page.errors == []
+
+
+def test_the_bar_offers_no_sign_out_off_the_server(answering_me):
+    who = {
+        "user": "alice",
+        "links": {},
+        "sign_out": {"action": "//elsewhere.example/logout", "csrf_token": "t"},
+    }
+    page = answering_me(lambda route: route.fulfill(status=200, json=who), with_mlflow=False)
+    expect(page.locator(BAR)).to_contain_text("alice")
+    expect(page.locator(BAR).locator("form")).to_have_count(0)

@@ -11,7 +11,7 @@ from mlflow.version import VERSION
 from packaging.version import Version
 from playwright.sync_api import expect
 
-from browser import answer_to, patient
+from browser import answer_to, basic_auth, patient
 from servers import CAROL, DATA_SCIENCE_DN, PASSWORDS, SlapdInstance, client_as, start_server
 
 pytestmark = pytest.mark.skipif(
@@ -72,7 +72,8 @@ def access(server, resource, resource_type="skill"):
 def admin_page(browser, server):
     context = patient(
         browser.new_context(
-            http_credentials={"username": CAROL[0], "password": CAROL[1]}, base_url=server.url
+            extra_http_headers=basic_auth({"username": CAROL[0], "password": CAROL[1]}),
+            base_url=server.url,
         )
     )
     yield context.new_page()
@@ -83,7 +84,7 @@ def admin_page(browser, server):
 def admin_page_without_js(browser, server):
     context = patient(
         browser.new_context(
-            http_credentials={"username": CAROL[0], "password": CAROL[1]},
+            extra_http_headers=basic_auth({"username": CAROL[0], "password": CAROL[1]}),
             base_url=server.url,
             java_script_enabled=False,
         )

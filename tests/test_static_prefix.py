@@ -1,7 +1,8 @@
 """``mlflow server --static-prefix /mlflow``: the plugin lives under the prefix, as MLflow does.
 
 Against a real slapd and ``mlflow server``: the admin pages, their stylesheet and script,
-the REST API and the token pages answer at ``/mlflow/...`` and nowhere else; the guards
+the REST API, the token pages and the sign-in page answer at ``/mlflow/...`` and nowhere
+else (a browser without credentials is sent to the page there); the guards
 (authentication, admins only, the Origin check, ``no-store``) hold there; MLflow's
 client with a tracking URI that names the prefix works; links, form actions, redirects
 and the live search stay under the prefix in Chromium; the tracking URI a new token's
@@ -15,7 +16,7 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from browser import ANSWER_SECONDS, answer_to, patient
+from browser import ANSWER_SECONDS, answer_to, basic_auth, patient
 from servers import (
     ADMIN_PASSWORD,
     CAROL,
@@ -136,6 +137,26 @@ def test_without_credentials_the_prefixed_paths_challenge(server, path):
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"] == 'Basic realm="mlflow"'
     assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_a_browser_goes_to_the_sign_in_page_under_the_prefix_and_back(server):
+    """docs/signing-in.md: the 303, the page, its form and the way back stay under the prefix."""
+    navigation = {"Accept": "text/html", "Sec-Fetch-Mode": "navigate"}
+    asked = PREFIX + UI + "/status?x=1"
+    answer = get(server, asked, auth=None, headers=navigation, allow_redirects=False)
+    assert answer.status_code == 303
+    assert answer.headers["Location"] == PREFIX + "/ldap-auth/login?next=" + (
+        PREFIX + UI + "/status%3Fx%3D1"
+    )
+    page = get(server, answer.headers["Location"], auth=None)
+    assert page.status_code == 200
+    targets = re.findall(r'(?:href|action|src)="([^"]+)"', page.text)
+    assert targets and all(target.startswith(PREFIX + "/") for target in targets), targets
+    assert f'name="next" type="hidden" value="{asked}"' in page.text
+    # Off the server, next goes to MLflow's home under the prefix.
+    home = get(server, PREFIX + "/ldap-auth/login?next=//evil.example", auth=None)
+    assert f'name="next" type="hidden" value="{PREFIX}/"' in home.text
+    assert get(server, "/ldap-auth/login").status_code == 404  # nothing outside the prefix
 
 
 def test_a_non_admin_is_refused_under_the_prefix_and_sent_to_their_tokens(server):
@@ -267,7 +288,9 @@ def test_a_new_tokens_page_shows_the_tracking_uri_the_client_used(server, header
 
 
 def test_clicking_through_the_admin_page_under_the_prefix(browser, server, experiment):
-    context = patient(browser.new_context(http_credentials=ADMIN, base_url=server.url))
+    context = patient(
+        browser.new_context(extra_http_headers=basic_auth(ADMIN), base_url=server.url)
+    )
     page = context.new_page()
     try:
         page.goto(PREFIX + UI + "/")
@@ -329,12 +352,12 @@ def test_the_bar_in_mlflows_page_under_the_prefix(browser, server):
     """docs/clients.md#inside-mlflows-pages: the script, its question and its links."""
     html = get(server, PREFIX + "/").text
     assert f'<script src="{PREFIX}{UI}/static/mlflow-bar.js" data-me="{PREFIX}{API}/me"' in html
-    assert get(server, PREFIX + API + "/me").json()["links"] == {
-        "tokens": f"{PREFIX}{UI}/tokens/",
-        "admin": f"{PREFIX}{UI}/",
-        "sign_out": None,
-    }
-    context = patient(browser.new_context(http_credentials=ADMIN, base_url=server.url))
+    me = get(server, PREFIX + API + "/me").json()
+    assert me["links"] == {"tokens": f"{PREFIX}{UI}/tokens/", "admin": f"{PREFIX}{UI}/"}
+    assert me["sign_out"] is None  # HTTP Basic
+    context = patient(
+        browser.new_context(extra_http_headers=basic_auth(ADMIN), base_url=server.url)
+    )
     page = context.new_page()
     try:
         page.goto(PREFIX + "/")

@@ -17,7 +17,7 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from browser import fits, shot
+from browser import basic_auth, fits, shot
 from servers import (
     ADMIN_PASSWORD,
     audit_lines,
@@ -113,7 +113,9 @@ def context_as(browser, server):
     contexts = []
 
     def make(credentials, **options):
-        context = browser.new_context(http_credentials=credentials, base_url=server.url, **options)
+        context = browser.new_context(
+            extra_http_headers=basic_auth(credentials), base_url=server.url, **options
+        )
         contexts.append(context)
         return context
 

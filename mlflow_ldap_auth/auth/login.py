@@ -22,7 +22,8 @@ Every decision is written once to the audit log and counted once in
 credential cache is not a new decision (it is a cache hit). Each ``login`` line says
 which kind of credential it decided on (``method``): ``password`` for everything this
 service decides (directory and break-glass alike; ``Principal.method`` tells those two
-apart), and None for a header the web layer could not read as any kind.
+apart), ``session_sign_in`` for the sign-in page's (the caller says so), and None for a
+header the web layer could not read as any kind.
 """
 
 from __future__ import annotations
@@ -52,6 +53,10 @@ _logger = logging.getLogger(__name__)
 LEGACY_DEFAULT_ADMIN_PASSWORD = "password1234"
 #: The ``method`` of the ``login`` lines of password logins (``web.credentials``).
 PASSWORD_METHOD = "password"
+#: The ``method`` of the ``login`` lines of the sign-in page (``web.signin_pages``).
+SESSION_SIGN_IN_METHOD = "session_sign_in"
+#: ``Principal.method`` of the break-glass admin.
+LOCAL_ADMIN_METHOD = "local_admin"
 _LOCAL_KEY_PREFIX = "\0local\0"
 
 
@@ -125,7 +130,15 @@ class LoginService:
     def is_local_admin_name(self, login: str) -> bool:
         return name_key(login) == self._local_admin_key
 
-    def login(self, login: str, password: str, source: str | None = None) -> Principal:
+    def login(
+        self,
+        login: str,
+        password: str,
+        source: str | None = None,
+        method: str = PASSWORD_METHOD,
+    ) -> Principal:
+        """Who ``login`` / ``password`` log in as; ``method``: what the decision's ``login``
+        line says the person used (``password``, or the sign-in page's ``session_sign_in``)."""
         if not password:
             # An empty password would be an anonymous bind (RFC 4513 5.1.2).
             raise InvalidCredentials("empty password", reason=reasons.EMPTY_PASSWORD)
@@ -134,9 +147,9 @@ class LoginService:
                 "invisible format character in the username", reason=reasons.MALFORMED_USERNAME
             )
         if self.is_local_admin_name(login):
-            return self._login_local_admin(password, source)
+            return self._login_local_admin(password, source, method)
         return self.cache.get_or_check(
-            login, password, lambda lg, pw: self._check_directory(lg, pw, source)
+            login, password, lambda lg, pw: self._check_directory(lg, pw, source, method)
         )
 
     def cache_status(self) -> dict:
@@ -150,7 +163,7 @@ class LoginService:
         return self.cache.peek(login, password)
 
     # -- the break-glass admin --------------------------------------------
-    def _login_local_admin(self, password: str, source: str | None) -> Principal:
+    def _login_local_admin(self, password: str, source: str | None, method: str) -> Principal:
         if password == LEGACY_DEFAULT_ADMIN_PASSWORD:
             _logger.warning(
                 "Refused a break-glass login of %r with MLflow's public legacy default "
@@ -169,18 +182,20 @@ class LoginService:
         return self.cache.get_or_check(
             _LOCAL_KEY_PREFIX + self._local_admin,
             password,
-            lambda _login, pw: self._check_local_admin(pw, source),
+            lambda _login, pw: self._check_local_admin(pw, source, method),
             version=stored,
         )
 
-    def _check_local_admin(self, password: str, source: str | None) -> Principal:
+    def _check_local_admin(self, password: str, source: str | None, method: str) -> Principal:
         if not self.store.authenticate_user(self._local_admin, password):
             raise InvalidCredentials("local admin password mismatch", reason=reasons.BAD_PASSWORD)
-        self._decided(self._local_admin, source, "success", reasons.LOCAL_ADMIN)
-        return Principal(username=self._local_admin, is_admin=True, method="local_admin")
+        self._decided(self._local_admin, source, "success", reasons.LOCAL_ADMIN, method=method)
+        return Principal(username=self._local_admin, is_admin=True, method=LOCAL_ADMIN_METHOD)
 
     # -- directory users --------------------------------------------------
-    def _check_directory(self, login: str, password: str, source: str | None) -> Principal:
+    def _check_directory(
+        self, login: str, password: str, source: str | None, method: str
+    ) -> Principal:
         user = self.directory.authenticate(login, password, guard=self.lockout)
         if self.is_local_admin_name(user.username):
             raise NotAllowed(
@@ -196,6 +211,7 @@ class LoginService:
             source,
             "success",
             reasons.DIRECTORY_BIND,
+            method=method,
             login=login,
             dn=user.dn,
             admin=is_admin,

@@ -77,6 +77,13 @@ class RequestChecks(RevalidationChecks):
             return reasons.OWNER_PASSWORD_CHANGED
         return verdict
 
+    def password_marker(self, username: str) -> str | None:
+        """The password marker of ``username``'s newest check this worker knows (the bind
+        of a login just made, or a revalidation since): what a session signed in now keeps
+        (``session_verdict`` compares it with later checks)."""
+        row = self._remembered(username) or self._checks.get(username)
+        return None if row is None else row.password_marker
+
     def _current_row(self, username: str) -> CheckRecord | None:
         row = self._remembered(username)
         if row is None or row.status == UNCHECKED or self._clock() - row.checked_at > self.interval:

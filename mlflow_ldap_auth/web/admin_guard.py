@@ -2,7 +2,8 @@
 
 Installed as a ``before_request`` hook *ahead of* MLflow's, so the answers fit the
 route: JSON in MLflow's error format for the API, HTML pages for ``/ldap-admin``
-(a 401 keeps its Basic challenge, a 503 its ``Retry-After``). In order:
+(a 401 keeps its Basic challenge, a 503 its ``Retry-After``; a browser navigation
+without credentials goes to the sign-in page, ``navigation``). In order:
 
 1. a request whose ``Origin`` is not this server's own is refused (403) before any
    credential is looked at: MLflow's default CORS policy lets any ``http://localhost:*``
@@ -129,6 +130,8 @@ def install(app: Flask) -> None:
             )
         result = authenticate_request()
         if isinstance(result, Response):
+            if result.status_code == 303:  # a browser navigation: to the sign-in page
+                return result
             return _html_version(result) if is_ui else result
         plugin = current_plugin()
         if plugin.permission_cache is not None:

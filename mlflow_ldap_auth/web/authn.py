@@ -15,12 +15,15 @@ only the cookie authenticates is refused (403, audit ``session_refused`` with re
 ``cross_site``) when its ``Origin`` or ``Sec-Fetch-Site`` says another site sent it
 (``origins.cross_site``); and a session that is over is answered 401 *without* a Basic
 challenge (``http_answers.session_over``), so no password prompt pops up over
-MLflow's pages. Such a request is never answered from memory (``cached_principal``).
+MLflow's pages (a navigation goes to the sign-in page instead: ``navigation``). Such
+a request is never answered from memory (``cached_principal``).
 
 MLflow calls it two or three times per request (authentication, admin check,
 validators); the first answer is kept on ``flask.g``, so a request costs at most one
 credential check. The returned ``Authorization`` carries the *canonical* directory
-username (``username_attribute``), never the password.
+username (``username_attribute``), never the password. A request without credentials
+is answered ``401`` with the Basic challenge, or, for a browser navigation, ``303`` to
+the sign-in page (``navigation.answer_without_credentials``).
 
 On MLflow's native FastAPI routes the answer is computed *before* MLflow's
 middleware asks, off the event loop (``preauth``), and handed over in a context
@@ -51,7 +54,7 @@ from mlflow_ldap_auth.auth.audit import audit
 from mlflow_ldap_auth.auth.provisioning import Principal
 from mlflow_ldap_auth.errors import AuthError, InvalidCredentials
 from mlflow_ldap_auth.plugin import current_plugin
-from mlflow_ldap_auth.web import http_answers, origins
+from mlflow_ldap_auth.web import http_answers, navigation, origins
 from mlflow_ldap_auth.web.credentials import (
     Credential,
     CredentialSource,
@@ -200,12 +203,12 @@ def check_current_request() -> Authorization | Response:
         plugin.login_service.audit_refusal(None, source, error, method=None)
         return http_answers.answer_for(error)
     if credential is None:  # a browser's first request, not a login attempt
-        return http_answers.unauthenticated()
+        return navigation.answer_without_credentials() or http_answers.unauthenticated()
     try:
         principal = AUTHENTICATORS[type(credential)].check(plugin, credential, source)
     except AuthError as error:
         if isinstance(credential, SessionCredential) and isinstance(error, InvalidCredentials):
-            return http_answers.session_over()
+            return navigation.answer_without_credentials() or http_answers.session_over()
         return http_answers.answer_for(error)
     if isinstance(credential, SessionCredential):
         refused = _refuse_cross_site(principal, source)

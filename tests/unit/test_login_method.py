@@ -18,7 +18,11 @@ from flask import Flask
 from test_login_decisions import ADMIN_PASSWORD, PASSWORD, make_world
 
 from mlflow_ldap_auth.auth import audit
-from mlflow_ldap_auth.auth.login import LEGACY_DEFAULT_ADMIN_PASSWORD
+from mlflow_ldap_auth.auth.login import (
+    LEGACY_DEFAULT_ADMIN_PASSWORD,
+    LOCAL_ADMIN_METHOD,
+    SESSION_SIGN_IN_METHOD,
+)
 from mlflow_ldap_auth.plugin import EXTENSION
 from mlflow_ldap_auth.tokens.authenticator import TokenAuthenticator
 from mlflow_ldap_auth.tokens.secret_format import new_secret
@@ -104,3 +108,19 @@ def test_no_credentials_at_all_is_answered_and_not_audited(app, audited):
     assert answer.status_code == 401
     assert answer.headers["WWW-Authenticate"] == 'Basic realm="mlflow"'
     assert audited == []
+
+
+@pytest.mark.parametrize(
+    ("login", "password", "expected"),
+    [("alice", PASSWORD, ("success", "directory_bind")), ("admin", ADMIN_PASSWORD, None)],
+)
+def test_the_sign_in_page_says_session_sign_in(app, audited, login, password, expected):
+    """The page asks the same login with ``method="session_sign_in"`` (web/signin_pages)."""
+    service = app.extensions[EXTENSION].login_service
+    principal = service.login(login, password, "192.0.2.9", method=SESSION_SIGN_IN_METHOD)
+    [line] = [record for record in audited if record["event"] == "login"]
+    assert line["method"] == "session_sign_in"
+    if expected is not None:
+        assert (line["result"], line["reason"]) == expected
+    else:
+        assert principal.method == LOCAL_ADMIN_METHOD

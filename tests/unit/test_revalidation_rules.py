@@ -216,6 +216,19 @@ def test_a_password_change_evicts_cached_passwords_but_keeps_tokens(fleet):
     assert cached(two, "alice")
 
 
+def test_a_sign_in_keeps_the_marker_of_the_newest_check(fleet):
+    """``password_marker``: what a session opened now keeps (``session_verdict``), from
+    the bind just made here, or from the database for a worker that did not bind."""
+    clock, directory, _, one, two = fleet
+    directory.add("alice", marker="20261202154045Z")
+    login(one, directory, "alice")
+    assert one.password_marker("alice") == "20261202154045Z"
+    assert one.session_verdict("alice", one.password_marker("alice")) is None
+    clock.now += STATUS_TTL_SECONDS + 1  # nothing left in two's memory: the row
+    assert two.password_marker("alice") == "20261202154045Z"
+    assert one.password_marker("nobody") is None
+
+
 def test_outage_grace_then_503(fleet):
     clock, directory, _, one, _ = fleet
     directory.add("alice")
