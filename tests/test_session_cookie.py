@@ -304,6 +304,23 @@ def test_ldap_admin_for_an_admin_and_self_service_for_everyone(server, alice, ca
     assert get(server, ME, carol).json()["is_admin"] is True
 
 
+def test_a_signed_in_user_creates_a_token_that_acts_as_them(server, bob):
+    """Signed in on the page, *Access tokens* creates tokens as for a password login."""
+    created = post(
+        server,
+        "/api/2.0/mlflow/ldap-auth/tokens",
+        bob,
+        {"name": "from-the-browser", "expires_in_days": 1},
+        headers=own_origin(server),
+    )
+    assert created.status_code == 200, created.text
+    secret = created.json()["secret"]
+    me = requests.get(server.url + ME, headers={"Authorization": f"Bearer {secret}"}, timeout=30)
+    assert me.json()["user"] == "bob"
+    page = get(server, "/ldap-admin/tokens/", bob, Accept="text/html")
+    assert 'id="expires_in_days"' in page.text  # the page offers the creation form
+
+
 def test_the_gateway_takes_the_cookie_and_never_passes_it_on(server, upstream, alice, bob):
     response, nonce = call_gateway(
         server,

@@ -57,6 +57,11 @@ PASSWORD_METHOD = "password"
 SESSION_SIGN_IN_METHOD = "session_sign_in"
 #: ``Principal.method`` of the break-glass admin.
 LOCAL_ADMIN_METHOD = "local_admin"
+#: ``Principal.method`` of a request signed in by its session cookie (``sessions``).
+SESSION_METHOD = "session"
+#: The methods of a directory user's own requests: what may create access tokens
+#: (a token may not create tokens; the break-glass admin has none).
+DIRECTORY_USER_METHODS = frozenset({PASSWORD_METHOD, SESSION_METHOD})
 _LOCAL_KEY_PREFIX = "\0local\0"
 
 

@@ -47,6 +47,7 @@ from cachetools import TTLCache
 
 from mlflow_ldap_auth import reasons
 from mlflow_ldap_auth.auth.audit import audit
+from mlflow_ldap_auth.auth.login import SESSION_METHOD
 from mlflow_ldap_auth.auth.provisioning import Principal
 from mlflow_ldap_auth.auth.revalidation import Revalidator
 from mlflow_ldap_auth.errors import AuthError, DirectoryUnavailable, InvalidCredentials
@@ -59,7 +60,6 @@ from mlflow_ldap_auth.sessions.store import (
 
 #: How long a worker remembers that a hash is unknown (s); an ended one is final.
 UNKNOWN_TTL_SECONDS = 60.0
-SESSION_METHOD = "session"
 
 
 class SessionAuthenticator:

@@ -31,6 +31,7 @@ from collections.abc import Callable
 
 from mlflow_ldap_auth import reasons
 from mlflow_ldap_auth.auth.audit import audit
+from mlflow_ldap_auth.auth.login import DIRECTORY_USER_METHODS
 from mlflow_ldap_auth.auth.names import name_key
 from mlflow_ldap_auth.auth.provisioning import Principal
 from mlflow_ldap_auth.db.paging import page_after, page_size
@@ -98,7 +99,7 @@ class TokenService:
     ) -> tuple[TokenRecord, str]:
         if requester.method == "token":
             raise Forbidden("a token cannot create tokens: log in with your directory password")
-        if requester.method != "password":
+        if requester.method not in DIRECTORY_USER_METHODS:
             raise InvalidRequest(
                 "only directory users have tokens; the break-glass admin cannot create one"
             )

@@ -56,9 +56,9 @@ from dataclasses import dataclass, field
 from typing import ClassVar, TypeAlias
 
 from mlflow_ldap_auth import reasons
+from mlflow_ldap_auth.auth.login import SESSION_METHOD
 from mlflow_ldap_auth.errors import InvalidCredentials
 from mlflow_ldap_auth.mlflow_compat.server_process import static_prefix
-from mlflow_ldap_auth.sessions.authenticator import SESSION_METHOD
 from mlflow_ldap_auth.sessions.secret_format import is_well_formed
 from mlflow_ldap_auth.tokens.secret_format import looks_like_secret, mentions_secret
 

@@ -22,6 +22,7 @@ import time
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 
+from mlflow_ldap_auth.auth.login import DIRECTORY_USER_METHODS
 from mlflow_ldap_auth.errors import DomainError, NotFound
 from mlflow_ldap_auth.plugin import current_plugin
 from mlflow_ldap_auth.tokens.secret_format import PREFIX
@@ -70,7 +71,7 @@ def _listing(principal, form: TokenForm, status: int = 200, headers=None):
         user=principal.username,
         is_admin=is_admin,
         shown_user=shown_user,
-        can_create=principal.method == "password",
+        can_create=principal.method in DIRECTORY_USER_METHODS,
         max_days=service.max_days,
         prefix=PREFIX,
         revoke_form=ConfirmForm(),

@@ -25,9 +25,9 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, url_for
 from flask_wtf.csrf import generate_csrf
 
+from mlflow_ldap_auth.auth.login import SESSION_METHOD
 from mlflow_ldap_auth.auth.provisioning import Principal
 from mlflow_ldap_auth.plugin import current_plugin
-from mlflow_ldap_auth.sessions.authenticator import SESSION_METHOD
 from mlflow_ldap_auth.web.authn import current_principal
 from mlflow_ldap_auth.web.http_answers import install_error_answers, unauthenticated
 from mlflow_ldap_auth.web.rest_api import API_PREFIX
@@ -42,7 +42,7 @@ def sign_out_form(principal: Principal) -> dict | None:
     """The sign-out form the bar offers ``principal``, or None.
 
     The one place that decides whether the bar offers *Sign out*: a person signed in by
-    a session (``principal.method`` is ``sessions.authenticator.SESSION_METHOD``) gets
+    a session (``principal.method`` is ``auth.login.SESSION_METHOD``) gets
     the form's target and a CSRF token, and the bar posts it (a link would be a ``GET``,
     which any page can make a browser follow: signing out takes a ``POST`` with the
     token). HTTP Basic credentials and tokens cannot be signed out of (the browser or

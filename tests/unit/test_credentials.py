@@ -10,11 +10,10 @@ import pytest
 from werkzeug.datastructures import Headers, MultiDict
 from werkzeug.sansio.http import parse_cookie
 
-from mlflow_ldap_auth.auth.login import PASSWORD_METHOD
+from mlflow_ldap_auth.auth.login import PASSWORD_METHOD, SESSION_METHOD
 from mlflow_ldap_auth.errors import InvalidCredentials
 from mlflow_ldap_auth.mlflow_compat.server_process import STATIC_PREFIX_ENV
 from mlflow_ldap_auth.sessions import secret_format as session_format
-from mlflow_ldap_auth.sessions.authenticator import SESSION_METHOD
 from mlflow_ldap_auth.tokens.secret_format import new_secret
 from mlflow_ldap_auth.web.authn import AUTHENTICATORS, credentials_digest
 from mlflow_ldap_auth.web.credentials import (
