@@ -135,16 +135,13 @@ def session_authenticator(
     command line, which only lists and ends sessions and never checks one."""
     return SessionAuthenticator(
         SessionStore(engine),
-        # None only where no check runs: ending and listing never ask the revalidator.
-        revalidator,  # type: ignore[arg-type]
+        revalidator,
         idle_seconds=settings.ldap.session_idle_seconds,
         max_seconds=settings.ldap.session_max_seconds,
     )
 
 
-def session_service(
-    engine: sa.engine.Engine, sessions: SessionAuthenticator, *, admin_flags: Any
-) -> SessionService:
+def session_service(sessions: SessionAuthenticator, *, admin_flags: Any) -> SessionService:
     """Listing and ending sessions for the REST API, the token page and the command line.
 
     ``sessions``: the check whose ``end``/``end_all`` every end goes through.
@@ -155,7 +152,7 @@ def session_service(
         return admin_flags.get_user(username).is_admin
 
     return SessionService(
-        SessionStore(engine),
+        sessions.store,
         sessions,
         is_admin=_operator_is_admin if admin_flags is None else store_says_admin,
     )
@@ -250,7 +247,7 @@ def build_plugin(settings: Settings, auth) -> Plugin:
         permission_cache=permission_cache,
         tokens=tokens,
         sessions=sessions,
-        session_service=session_service(engine, sessions, admin_flags=auth.store),
+        session_service=session_service(sessions, admin_flags=auth.store),
         token_service=token_service(
             settings, token_store, admin_flags=auth.store, authenticator=tokens
         ),

@@ -27,7 +27,6 @@ def run(args: argparse.Namespace) -> int:
         # The operator holds the configuration file: an admin. No session is checked
         # here, so no revalidator; an end is seen by every server at their next request.
         service = wiring.session_service(
-            engine,
             wiring.session_authenticator(settings, engine, revalidator=None),
             admin_flags=None,
         )

@@ -66,14 +66,18 @@ class SessionAuthenticator:
     def __init__(
         self,
         store: SessionStore,
-        revalidator: Revalidator,
+        revalidator: Revalidator | None,
         *,
         idle_seconds: int,
         max_seconds: int,
         max_size: int = 10_000,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        #: The table, shared with ``service.SessionService`` (one read engine a worker).
+        self.store = store
         self._store = store
+        #: None in a process that only lists and ends sessions (the command line): it
+        #: checks none, and ``authenticate`` refuses to run there.
         self._revalidator = revalidator
         self.idle_seconds = idle_seconds
         self.max_seconds = max_seconds
@@ -153,6 +157,8 @@ class SessionAuthenticator:
         over = record.over(self._clock(), self.idle_seconds)
         if over is not None:
             return over
+        if self._revalidator is None:
+            raise RuntimeError("a session is checked only where a revalidator runs")
         self._revalidator.note_credential_use(record.owner)
         return self._revalidator.session_verdict(record.owner, record.password_marker)
 
