@@ -445,3 +445,19 @@ def test_other_domains_and_realms_are_someone_else(plain_server, login, reason):
     assert response.status_code == 401
     assert reason in audit_reasons(plain_server, login)
     assert "Active Directory names for DOMAIN\\user and UPN logins" in plain_server.log()
+
+
+@pytest.mark.parametrize(
+    ("login", "canonical"),
+    [("jane.doe@corp.example.com", "jdoe"), ("CORP\\jdoe", "jdoe"), ("Alice", "alice")],
+)
+def test_the_sign_in_page_takes_every_windows_login_form(plain_server, login, canonical):
+    """The sign-in page logs in as Basic does: a UPN that is not sAMAccountName@realm and
+    DOMAIN\\user open a session of the directory's canonical name."""
+    from test_signin import ME, cookie_value, sign_in
+
+    answer = sign_in(plain_server, login, PASSWORD)
+    assert answer.status_code == 303, answer.text
+    secret = cookie_value(answer)
+    me = requests.get(plain_server.url + ME, cookies={"mlflow_ldap_session": secret}, timeout=60)
+    assert me.json()["user"] == canonical

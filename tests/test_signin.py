@@ -383,9 +383,27 @@ def test_login_page_false_keeps_the_basic_challenge_and_has_no_page(slapd, tmp_p
     with start_server(tmp_path, slapd, name="no-page", login_page="false") as plain:
         navigation = requests.get(plain.url + "/", headers=NAVIGATION, allow_redirects=False)
         page = requests.get(plain.url + LOGIN, headers=NAVIGATION, allow_redirects=False)
+        # A session opened while the page was on still signs out, to MLflow's home
+        # (where the browser asks for a password), not to the page that is gone.
+        engine = tables.create_engine(f"sqlite:///{plain.config_path.parent / 'auth.db'}")
+        _, secret = SessionStore(engine).create(
+            "alice", source=None, password_marker=None, now=int(time.time()), max_seconds=600
+        )
+        engine.dispose()
+        http = requests.Session()
+        http.cookies.set(COOKIE, secret)
+        sign_out = http.get(plain.url + ME, timeout=ANSWER_SECONDS).json()["sign_out"]
+        signed_out = http.post(
+            plain.url + sign_out["action"],
+            data={"csrf_token": sign_out["csrf_token"]},
+            allow_redirects=False,
+            timeout=ANSWER_SECONDS,
+        )
     assert navigation.status_code == 401
     assert navigation.headers["WWW-Authenticate"] == 'Basic realm="mlflow"'
     assert page.status_code == 404
+    assert signed_out.status_code == 303
+    assert signed_out.headers["Location"] == "/"
 
 
 # -- in Chromium --------------------------------------------------------------------

@@ -160,7 +160,12 @@ def sign_out():
     secret = request.cookies.get(SESSION_COOKIE)
     if secret:
         current_plugin().sessions.sign_out(secret, request.remote_addr or None)
-    response = redirect(url_for(".sign_in_page", signed_out="1"), 303)
+    # Without the page (login_page = false) to MLflow's home, where the browser asks
+    # for a password again, rather than to a page that answers 404.
+    if current_plugin().settings.ldap.login_page:
+        response = redirect(url_for(".sign_in_page", signed_out="1"), 303)
+    else:
+        response = redirect(static_prefix() + "/", 303)
     response.delete_cookie(
         SESSION_COOKIE, path="/", secure=_cookie_is_secure(), httponly=True, samesite="Lax"
     )
