@@ -94,13 +94,18 @@ class LdapAuthServiceClient(MlflowAuthClient):
 
     def list_tokens(self, user: str | None = None, all: bool = False) -> list[dict]:
         """Own tokens, newest first; an admin may name a ``user`` or ask for ``all``."""
-        tokens, page_token = [], None
+        return self._every_page(self.list_tokens_page, "tokens", user, all)
+
+    @staticmethod
+    def _every_page(page_of, key: str, user: str | None, all: bool) -> list[dict]:
+        """Every item of a paged list, ``page_of`` one of its ``*_page`` methods."""
+        items, page_token = [], None
         while True:
-            page = self.list_tokens_page(user=user, all=all, page_token=page_token)
-            tokens += page["tokens"]
+            page = page_of(user=user, all=all, page_token=page_token)
+            items += page[key]
             page_token = page.get("next_page_token")
             if not page_token:
-                return tokens
+                return items
 
     def list_tokens_page(
         self,
@@ -110,10 +115,7 @@ class LdapAuthServiceClient(MlflowAuthClient):
         max_results: int | None = None,
     ) -> dict:
         """One page: ``{"tokens": [...], "next_page_token"}`` (None on the last page)."""
-        params = {"user": user, "page_token": page_token, "max_results": max_results}
-        params = {name: value for name, value in params.items() if value is not None}
-        if all:
-            params["all"] = "true"
+        params = _list_params(user, all, page_token, max_results)
         return self.call(f"{API}/tokens", "GET", params=params)
 
     def revoke_token(self, token_id: str) -> dict:
@@ -121,13 +123,7 @@ class LdapAuthServiceClient(MlflowAuthClient):
 
     def list_sessions(self, user: str | None = None, all: bool = False) -> list[dict]:
         """Live sessions, newest first: own; an admin may name a ``user`` or ask for ``all``."""
-        sessions, page_token = [], None
-        while True:
-            page = self.list_sessions_page(user=user, all=all, page_token=page_token)
-            sessions += page["sessions"]
-            page_token = page.get("next_page_token")
-            if not page_token:
-                return sessions
+        return self._every_page(self.list_sessions_page, "sessions", user, all)
 
     def list_sessions_page(
         self,
@@ -137,10 +133,7 @@ class LdapAuthServiceClient(MlflowAuthClient):
         max_results: int | None = None,
     ) -> dict:
         """One page: ``{"sessions": [...], "next_page_token"}`` (None on the last page)."""
-        params = {"user": user, "page_token": page_token, "max_results": max_results}
-        params = {name: value for name, value in params.items() if value is not None}
-        if all:
-            params["all"] = "true"
+        params = _list_params(user, all, page_token, max_results)
         return self.call(f"{API}/sessions", "GET", params=params)
 
     def end_session(self, session_id: str) -> dict:
@@ -150,3 +143,12 @@ class LdapAuthServiceClient(MlflowAuthClient):
     def end_sessions(self, user: str) -> list[dict]:
         """End every session of ``user``; the sessions this call ended."""
         return self.call(f"{API}/sessions", "DELETE", params={"user": user})["sessions"]
+
+
+def _list_params(user, all: bool, page_token, max_results) -> dict:
+    """The query of one page of a token or session list (nothing for what is unset)."""
+    params = {"user": user, "page_token": page_token, "max_results": max_results}
+    params = {name: value for name, value in params.items() if value is not None}
+    if all:
+        params["all"] = "true"
+    return params

@@ -152,7 +152,7 @@ def test_logins_are_recorded_with_result_reason_and_source(server, logins):
     assert {(r["event"], r["result"], r["source"]) for r in frank} == {
         ("login", "refused", "127.0.0.1")
     }
-    [alice] = wait_for_records(server, 1, user="ALICE", result="success")
+    [alice] = wait_for_records(server, 1, user="ALICE", result="success", event="login")
     assert (alice["user"], alice["reason"], alice["event"]) == ("alice", "directory_bind", "login")
     assert alice["details"]["dn"].startswith("uid=alice,") and alice["details"]["groups"] >= 1
     [nobody] = wait_for_records(server, 1, user="nobody-here")

@@ -26,6 +26,7 @@ from datetime import datetime, timedelta, timezone
 import sqlalchemy as sa
 
 from mlflow_ldap_auth.db import tables
+from mlflow_ldap_auth.db.paging import page_size
 from mlflow_ldap_auth.errors import InvalidRequest
 
 DEFAULT_PAGE_SIZE = 50
@@ -77,18 +78,6 @@ def parse_page_token(token: str) -> tuple[int, int]:
     return int(match.group(1)), int(match.group(2))
 
 
-def _page_size(value) -> int:
-    if value is None or value == "":
-        return DEFAULT_PAGE_SIZE
-    try:
-        size = int(value)
-    except (TypeError, ValueError):
-        size = 0
-    if isinstance(value, bool) or not 1 <= size <= MAX_PAGE_SIZE:
-        raise InvalidRequest(f"max_results must be a whole number from 1 to {MAX_PAGE_SIZE}")
-    return size
-
-
 def _text(name: str, value) -> str | None:
     if value is None:
         return None
@@ -123,7 +112,7 @@ class ActivityStore:
     ) -> dict:
         """One page of records, newest first (see the module docstring)."""
         table = tables.audit
-        size = _page_size(max_results)
+        size = page_size(max_results, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
         conditions = []
         user = _text("user", user)
         if user is not None:

@@ -55,16 +55,17 @@ def parse_page_token(token: str) -> tuple[int, str] | None:
     return int(match.group(1)), match.group(2)
 
 
-def page_size(value) -> int:
-    """The ``max_results`` a client sent (text or a number; none: the default)."""
+def page_size(value, default: int = DEFAULT_PAGE_SIZE, maximum: int = MAX_PAGE_SIZE) -> int:
+    """The ``max_results`` a client sent (text or a number; none: ``default``), 1 to
+    ``maximum`` (the token and session lists take the module's; the activity its own)."""
     if value is None or value == "":
-        return DEFAULT_PAGE_SIZE
+        return default
     try:
         size = int(value)
     except (TypeError, ValueError):
         size = 0
-    if isinstance(value, bool) or not 1 <= size <= MAX_PAGE_SIZE:
-        raise InvalidRequest(f"'max_results' must be a whole number from 1 to {MAX_PAGE_SIZE}")
+    if isinstance(value, bool) or not 1 <= size <= maximum:
+        raise InvalidRequest(f"'max_results' must be a whole number from 1 to {maximum}")
     return size
 
 
