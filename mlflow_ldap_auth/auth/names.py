@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 
 from mlflow_ldap_auth import reasons
-from mlflow_ldap_auth.errors import NotAllowed
+from mlflow_ldap_auth.errors import Forbidden, NotAllowed
 
 #: The audit reason of a directory user refused for having the break-glass name.
 LOCAL_ADMIN_NAME = reasons.LOCAL_ADMIN_NAME
@@ -40,3 +41,19 @@ def refuse_break_glass_name(username: str, break_glass_name: str) -> None:
             f"{break_glass_name!r} ([mlflow] admin_username)",
             reason=LOCAL_ADMIN_NAME,
         )
+
+
+def owner_shown(
+    requester: str,
+    user: str | None,
+    everyone: bool,
+    is_admin: Callable[[str], bool],
+    refusal: str,
+) -> str | None:
+    """Whose tokens or sessions ``requester`` asks to see (None: everyone's): their own,
+    or, for an admin, anyone's; ``Forbidden(refusal)`` for a non-admin asking more."""
+    if everyone or (user is not None and name_key(user) != name_key(requester)):
+        if not is_admin(requester):
+            raise Forbidden(refusal)
+        return None if everyone else user
+    return requester

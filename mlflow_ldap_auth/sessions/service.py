@@ -25,10 +25,10 @@ import time
 from collections.abc import Callable
 
 from mlflow_ldap_auth import reasons
-from mlflow_ldap_auth.auth.names import name_key
+from mlflow_ldap_auth.auth.names import name_key, owner_shown
 from mlflow_ldap_auth.auth.provisioning import Principal
 from mlflow_ldap_auth.db.paging import page_after, page_size
-from mlflow_ldap_auth.errors import Forbidden, InvalidRequest, NotFound
+from mlflow_ldap_auth.errors import InvalidRequest, NotFound
 from mlflow_ldap_auth.sessions.authenticator import SessionAuthenticator
 from mlflow_ldap_auth.sessions.secret_format import is_well_formed, secret_hash
 from mlflow_ldap_auth.sessions.store import SessionRecord, SessionStore
@@ -49,11 +49,13 @@ class SessionService:
 
     def _owner_shown(self, requester: Principal, user: str | None, everyone: bool) -> str | None:
         """Whose sessions ``requester`` asks for (None: everyone's), if they may see them."""
-        if everyone or (user is not None and name_key(user) != name_key(requester.username)):
-            if not self.is_admin(requester.username):
-                raise Forbidden("only MLflow admins may see or end other users' sessions")
-            return None if everyone else user
-        return requester.username
+        return owner_shown(
+            requester.username,
+            user,
+            everyone,
+            self.is_admin,
+            "only MLflow admins may see or end other users' sessions",
+        )
 
     def page(
         self,

@@ -32,7 +32,7 @@ from collections.abc import Callable
 from mlflow_ldap_auth import reasons
 from mlflow_ldap_auth.auth.audit import audit
 from mlflow_ldap_auth.auth.login import DIRECTORY_USER_METHODS
-from mlflow_ldap_auth.auth.names import name_key
+from mlflow_ldap_auth.auth.names import owner_shown
 from mlflow_ldap_auth.auth.provisioning import Principal
 from mlflow_ldap_auth.db.paging import page_after, page_size
 from mlflow_ldap_auth.errors import DomainError, Forbidden, InvalidRequest, NotFound, RateLimited
@@ -156,11 +156,13 @@ class TokenService:
 
     def _owner_shown(self, requester: Principal, user: str | None, everyone: bool) -> str | None:
         """Whose tokens ``requester`` asks for (None: everyone's), if they may see them."""
-        if (user is not None and name_key(user) != name_key(requester.username)) or everyone:
-            if not self._is_admin(requester.username):
-                raise Forbidden("only MLflow admins may list other users' tokens")
-            return None if everyone else user
-        return requester.username
+        return owner_shown(
+            requester.username,
+            user,
+            everyone,
+            self._is_admin,
+            "only MLflow admins may list other users' tokens",
+        )
 
     def list(self, requester: Principal, user: str | None = None, everyone: bool = False):
         """Every token ``requester`` asks for, newest first (the operator's command line)."""

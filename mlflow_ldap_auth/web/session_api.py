@@ -26,7 +26,7 @@ from mlflow_ldap_auth.plugin import current_plugin
 from mlflow_ldap_auth.web.authn import current_principal
 from mlflow_ldap_auth.web.http_answers import install_error_answers
 from mlflow_ldap_auth.web.rest_api import API_PREFIX
-from mlflow_ldap_auth.web.token_api import flag
+from mlflow_ldap_auth.web.token_api import paged_list
 
 SESSIONS_PATH = API_PREFIX + "/sessions"
 
@@ -37,16 +37,7 @@ install_error_answers(blueprint)
 @blueprint.get("")
 @catch_mlflow_exception
 def list_sessions():
-    records, next_page_token = current_plugin().session_service.page(
-        current_principal(),
-        user=request.args.get("user") or None,
-        everyone=flag(request.args.get("all")),
-        page_token=request.args.get("page_token"),
-        max_results=request.args.get("max_results"),
-    )
-    return jsonify(
-        {"sessions": [record.to_json() for record in records], "next_page_token": next_page_token}
-    )
+    return paged_list("sessions", current_plugin().session_service)
 
 
 @blueprint.delete("/<session_id>")

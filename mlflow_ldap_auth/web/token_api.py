@@ -17,7 +17,7 @@ creation beyond the per-user rate is a 429 with ``Retry-After``.
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 from mlflow.server.handlers import catch_mlflow_exception
 
 from mlflow_ldap_auth.errors import InvalidRequest
@@ -53,10 +53,10 @@ def create_token():
     return jsonify({"token": record.to_json(), "secret": secret})
 
 
-@blueprint.get("")
-@catch_mlflow_exception
-def list_tokens():
-    records, next_page_token = current_plugin().token_service.page(
+def paged_list(key: str, service) -> Response:
+    """One page of ``service``'s list as the query asks (``user``, ``all``, ``page_token``,
+    ``max_results``): ``{key: [...], "next_page_token"}``; tokens' and sessions' lists."""
+    records, next_page_token = service.page(
         current_principal(),
         user=request.args.get("user") or None,
         everyone=flag(request.args.get("all")),
@@ -64,8 +64,14 @@ def list_tokens():
         max_results=request.args.get("max_results"),
     )
     return jsonify(
-        {"tokens": [record.to_json() for record in records], "next_page_token": next_page_token}
+        {key: [record.to_json() for record in records], "next_page_token": next_page_token}
     )
+
+
+@blueprint.get("")
+@catch_mlflow_exception
+def list_tokens():
+    return paged_list("tokens", current_plugin().token_service)
 
 
 @blueprint.delete("/<token_id>")
