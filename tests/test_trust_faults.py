@@ -161,5 +161,7 @@ def test_a_hung_directory_costs_one_timeout_then_503_at_once(server, directory):
         )
     assert first.status_code == 503 and second.status_code == 503
     assert first_seconds >= 2.5
-    assert second_seconds < 0.5, second_seconds
+    # "At once": the second login does not wait for a timeout of its own (3 s here); a
+    # fixed half second measured the machine's speed under load, not the product.
+    assert second_seconds < 2.5, second_seconds
     wait_for_login(server, ("jsmith", "jsmith-password"))
