@@ -227,6 +227,19 @@ class LdapSettings:
     session_max_seconds: int = setting(
         WholeNumber(minimum=60), 604800, "a sign-in session is over this long after sign-in"
     )
+    kerberos_keytab: str | None = setting(
+        ExistingFile(),
+        None,
+        "keytab holding the service's key (e.g. for `HTTP/mlflow.corp.example.com`): "
+        "Kerberos single sign-on with `Authorization: Negotiate`; needs the `kerberos` extra",
+        unset="no Kerberos",
+    )
+    kerberos_service_principal: str | None = setting(
+        Text(),
+        None,
+        "the service principal whose tickets are accepted",
+        unset="the keytab's first `HTTP/` principal",
+    )
     audit_retention_days: int = setting(
         WholeNumber(minimum=0),
         30,
