@@ -180,7 +180,7 @@ class SambaDC:
     def export_keytab(self) -> None:
         """(Re-)write ``keytab`` with ``HTTP/localhost``'s current keys (offline or online:
         samba-tool reads sam.ldb directly)."""
-        self.keytab.unlink(missing_ok=True)  # exportkeytab adds to an existing file
+        self.keytab.unlink(missing_ok=True)  # only the current keys, not merged into old ones
         subprocess.run(
             [
                 "samba-tool",
