@@ -5,6 +5,10 @@ docs/kerberos.md#checking-the-keytab: the extra, the keytab, the service princip
 key version against the directory's ``msDS-KeyVersionNumber``.
 """
 
+import os
+import subprocess
+import sys
+
 import ldap3
 import pytest
 from test_active_directory import ad_settings
@@ -117,3 +121,38 @@ def test_a_file_that_is_not_a_keytab_fails_with_a_sentence(dc, tmp_path):
     assert result.returncode == 1
     assert "Traceback" not in result.stdout + result.stderr
     assert f"keytab {not_keytab}: NOT A KEYTAB: " in result.stdout
+
+
+ACCEPT_A_TICKET = """
+import gssapi
+spnego = gssapi.Mechanism.from_sasl_name("SPNEGO")
+service = gssapi.Name("HTTP@localhost", gssapi.NameType.hostbased_service)
+token = gssapi.SecurityContext(name=service, mech=spnego, usage="initiate").step()
+acceptor = gssapi.SecurityContext(usage="accept")
+acceptor.step(token)
+print(acceptor.complete, acceptor.initiator_name)
+"""
+
+
+def test_the_exported_keytab_accepts_the_realms_tickets(dc, tmp_path):
+    """What the check vouches for, done: alice's ticket from the DC's KDC (SPNEGO, as
+    browsers send it) is accepted with the keytab, and the acceptor's replay cache is
+    the private one of ``server_env``, not the machine's."""
+    ccache = dc.realm.kinit("alice", PASSWORD)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        **dc.realm.client_env(ccache),
+        **dc.realm.server_env(tmp_path),
+        "KRB5_KTNAME": f"FILE:{dc.keytab}",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", ACCEPT_A_TICKET],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.stdout.split() == ["True", f"alice@{REALM}"], result.stderr
+    assert [path.name for path in (tmp_path / "rcache").iterdir()] == [
+        f"krb5_{os.getuid()}.rcache2"
+    ]
