@@ -28,6 +28,10 @@ class ConfigError(Exception):
         super().__init__(f"mlflow-ldap-auth: invalid configuration in {path}:\n{lines}")
 
 
+class KeytabError(Exception):
+    """A file given as a keytab is not one MIT Kerberos could read (``kerberos.keytab``)."""
+
+
 class AuthError(Exception):
     """Base of the login outcomes that are not a success.
 

@@ -4,9 +4,17 @@ Provisioned into its own ``mktemp -d`` directory with its own CA, seeded by
 ``ad/seed_ad.py`` (Debian's /usr/bin/python3 carries the samba bindings), started in
 the foreground (``samba -i -M single``), stopped by its own PID.
 
+``SambaDC(kdc=True)`` also runs the DC's KDC (127.0.0.1:88 and 464) and, offline before
+the start like the seeding, exports the keytab of ``HTTP/localhost`` (the seeded account
+``svc-http``, AES keys) to ``keytab``: after the seeding, because a keytab exported before
+a change of the account's enctypes or password holds keys the KDC no longer uses. Its
+``realm`` (kerberos_realm.py) gets tickets and the client's and server's environment.
+The KDC is ready when ``kinit`` gets a ticket: an open port 88 is not.
+
 Its ports are fixed, so one DC at a time runs on the machine: ``start`` takes a lock
 file (``LOCK_FILE``, released by ``stop``) that another DC, from another pytest worker
-or another test run, waits for.
+or another test run, waits for. The KDC's ports are fixed too and guarded by the same
+lock, whether or not the DC holding it runs a KDC.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from pathlib import Path
 
 import ldap3
 
+from kerberos_realm import KerberosRealm
 from slapd_instance import make_certificates
 
 HERE = Path(__file__).resolve().parent
@@ -32,7 +41,7 @@ BASE_DN = "DC=corp,DC=example,DC=com"
 USERS_DN = f"CN=Users,{BASE_DN}"
 PASSWORD = "Corp-Passw0rd!42"  # every seeded user's (Samba's complexity rules)
 ADMIN_PASSWORD = "Admin-Passw0rd!42"
-#: Held while a DC of these tests owns 127.0.0.1:389/636.
+#: Held while a DC of these tests owns 127.0.0.1:389/636 (and 88/464 with its KDC).
 LOCK_FILE = Path(tempfile.gettempdir()) / "mlflow-ldap-auth-samba-dc.lock"
 #: How long a DC waits for another one's test module to finish with the ports.
 LOCK_WAIT_SECONDS = 900
@@ -44,12 +53,20 @@ SEED_SECONDS = 600
 READY_SECONDS = 120
 
 
+#: The seeded account whose password the KDC readiness probe uses.
+KDC_PROBE_USER = "alice"
+
+
 class SambaDC:
-    def __init__(self) -> None:
+    def __init__(self, kdc: bool = False) -> None:
         self.directory = Path(tempfile.mkdtemp(prefix="samba."))
+        self.kdc = kdc
         self.process: subprocess.Popen | None = None
         self.log_file = self.directory / "samba.out"
         self._lock = None
+        #: The service's keytab (only with ``kdc=True``), exported before the start.
+        self.keytab = self.directory / "http.keytab"
+        self.realm = KerberosRealm(REALM, self.directory, self.keytab) if kdc else None
 
     @property
     def ldaps_uri(self) -> str:
@@ -69,7 +86,7 @@ class SambaDC:
         options = {
             "interfaces": "lo",
             "bind interfaces only": "yes",
-            "server services": "ldap",
+            "server services": "ldap kdc" if self.kdc else "ldap",
             "pid directory": d / "run",
             "lock directory": d / "lock",
             "state directory": d / "state",
@@ -140,6 +157,8 @@ class SambaDC:
             text=True,
             timeout=SEED_SECONDS,
         )
+        if self.kdc:
+            self.export_keytab()
         self._take_ports()  # provisioned and seeded offline above, side by side
         with self.log_file.open("w") as log:
             self.process = subprocess.Popen(
@@ -152,11 +171,40 @@ class SambaDC:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"samba exited:\n{self.log_file.read_text()}")
-            if self._root_dse_answers():
+            if self._root_dse_answers() and self._kdc_answers():
                 return self
             time.sleep(0.2)
         self.stop()
         raise RuntimeError(f"samba not ready after {timeout}s:\n{self.log_file.read_text()}")
+
+    def export_keytab(self) -> None:
+        """(Re-)write ``keytab`` with ``HTTP/localhost``'s current keys (offline or online:
+        samba-tool reads sam.ldb directly)."""
+        self.keytab.unlink(missing_ok=True)  # only the current keys, not merged into old ones
+        subprocess.run(
+            [
+                "samba-tool",
+                "domain",
+                "exportkeytab",
+                str(self.keytab),
+                "--principal=HTTP/localhost",
+                "-s",
+                str(self.directory / "etc" / "smb.conf"),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=SEED_SECONDS,
+        )
+
+    def _kdc_answers(self) -> bool:
+        if self.realm is None:
+            return True
+        try:
+            self.realm.kinit(KDC_PROBE_USER, PASSWORD)
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
+            return False
+        return True
 
     def _root_dse_answers(self) -> bool:
         tls = ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=self.ca_cert_file)

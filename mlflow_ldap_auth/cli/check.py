@@ -1,5 +1,6 @@
 """``check [--user NAME]``: reads the configuration, connects to each server, binds the
-service account and optionally looks a user up (groups, admin flag, mappings). Exit
+service account, checks the Kerberos keytab when one is set (``keytab_check``) and
+optionally looks a user up (groups, admin flag, mappings). Exit
 status 0 only when all of that worked; otherwise 1 with a one-line reason on stderr
 (2 for a bad configuration)."""
 
@@ -12,6 +13,7 @@ import sqlalchemy as sa
 
 from mlflow_ldap_auth import wiring
 from mlflow_ldap_auth.cli.common import settings_or_none
+from mlflow_ldap_auth.cli.keytab_check import check_kerberos
 from mlflow_ldap_auth.config import Settings
 from mlflow_ldap_auth.errors import AuthError
 from mlflow_ldap_auth.ldap.directory import Directory
@@ -38,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
     except AuthError as exc:
         print(f"service bind as {who}: FAILED: {exc}")
         failed.append(f"service bind as {who} failed: {exc}")
+    if settings.ldap.kerberos_keytab:
+        failed += check_kerberos(settings.ldap, directory, bound=not failed)
     if args.user and not failed:
         try:
             user = directory.lookup(args.user)

@@ -55,6 +55,7 @@ from mlflow_ldap_auth.ldap.lockout_policies import DirectoryPolicies
 from mlflow_ldap_auth.ldap.login_names import DomainNames, LoginName, has_domain_part, resolve
 from mlflow_ldap_auth.ldap.servers import ServerPool, ServerState
 from mlflow_ldap_auth.ldap.service_account import ServiceConnections
+from mlflow_ldap_auth.ldap.service_principals import SpnAccount, read_spn_accounts
 from mlflow_ldap_auth.ldap.users import UserLookup
 from mlflow_ldap_auth.metrics import NULL_METRICS, Metrics
 
@@ -231,6 +232,10 @@ class Directory:
     def domain_names(self) -> DomainNames:
         """Active Directory's own NetBIOS name, DNS realm and UPN suffixes; read once."""
         return self._domain.names()
+
+    def spn_accounts(self, spn: str) -> list[SpnAccount] | None:
+        """Accounts holding ``spn``, with their key version; None: not Active Directory."""
+        return self._service.run(lambda connection: read_spn_accounts(connection, spn))
 
     # -- group look-ups (mappings) ----------------------------------------
     def read_group(self, group_dn: str) -> DirectoryGroup | None:

@@ -5,12 +5,14 @@
 People (password as given): alice, bob, carol (admin), dave, svc-mlflow (service
 account), dora (disabled), ed (account expired), max (must change password), lou (to be
 locked out by the test), tia and tom (to be disabled / locked while their access tokens are
-in use), jdoe (UPN jane.doe@corp.example.com). The forest has the extra
+in use), jdoe (UPN jane.doe@corp.example.com); svc-http (random password) holds the SPN
+HTTP/localhost with AES enctypes, for Kerberos single sign-on. The forest has the extra
 UPN suffix mlflow.example. Groups: mlflow-admins, Level 1 > Level 2 > Level 3 nesting
 (alice in level-1), "Data, Science" (a comma in the CN; bob), big-group (alice and
 1,600 more members: beyond AD's 1,500-value range).
 """
 
+import secrets
 import sys
 
 import ldb
@@ -78,6 +80,26 @@ expired["accountExpires"] = ldb.MessageElement(
     "116444736000000000", ldb.FLAG_MOD_REPLACE, "accountExpires"
 )
 samdb.modify(expired)
+
+# The web service's account: its SPN is what a client asks a ticket for when it opens
+# http://localhost:PORT (not HTTP/vm, which clashes with the DC's own host/vm). Without
+# msDS-SupportedEncryptionTypes = 24 (AES128 | AES256) the KDC and the exported keytab
+# use only RC4; samba_dc.py exports the keytab after this change.
+samdb.newuser(
+    "svc-http",
+    f"Http-{secrets.token_urlsafe(24)}!9",
+    givenname="Svc",
+    surname="Http",
+)
+service = ldb.Message()
+service.dn = samdb.search(base, expression="(sAMAccountName=svc-http)", attrs=[])[0].dn
+service["servicePrincipalName"] = ldb.MessageElement(
+    "HTTP/localhost", ldb.FLAG_MOD_ADD, "servicePrincipalName"
+)
+service["msDS-SupportedEncryptionTypes"] = ldb.MessageElement(
+    "24", ldb.FLAG_MOD_REPLACE, "msDS-SupportedEncryptionTypes"
+)
+samdb.modify(service)
 
 for group in ("mlflow-admins", "level-1", "level-2", "level-3", "big-group"):
     samdb.newgroup(group)
