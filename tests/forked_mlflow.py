@@ -21,19 +21,29 @@ the package as a user would.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import json
 import multiprocessing
 import os
+import select
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 _CONTEXT = multiprocessing.get_context("forkserver")
 _CONTEXT.set_forkserver_preload(["mlflow.cli", "mlflow_ldap_auth.cli"])
 _STARTED = threading.Lock()
+#: The command's environment variable naming its worker zygote's socket (removed
+#: before the command runs).
+ZYGOTE_ENV = "MLFLOW_LDAP_AUTH_TEST_ZYGOTE"
+_ZYGOTE_STARTED = threading.Lock()
 
 
 def _become(env: dict[str, str], cwd: str, stdout: str, stderr: str) -> None:
@@ -49,8 +59,84 @@ def _become(env: dict[str, str], cwd: str, stdout: str, stderr: str) -> None:
     os.environ.update(env)
 
 
+class ZygoteWorker:
+    """What MLflow's command uses of the ``subprocess.Popen`` of its worker, for a
+    worker forked by ``worker_zygote`` (its connection reports the PID and the end)."""
+
+    def __init__(self, connection, args: list[str]) -> None:
+        self._connection = connection
+        self._lines = connection.makefile("r")
+        self.args = args
+        self.pid: int = json.loads(self._lines.readline())["pid"]
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            ready, _, _ = select.select([self._connection], [], [], 0)
+            if ready:
+                self._read_status()
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self.returncode is None:
+            ready, _, _ = select.select([self._connection], [], [], timeout)
+            if not ready:
+                raise subprocess.TimeoutExpired(self.args, timeout or 0)
+            self._read_status()
+        assert self.returncode is not None
+        return self.returncode
+
+    def _read_status(self) -> None:
+        line = self._lines.readline()
+        self.returncode = json.loads(line)["status"] if line else -signal.SIGKILL
+
+    def send_signal(self, signum: int) -> None:
+        if self.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signum)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+
+def _worker_from_zygote(address: str, original: Callable[..., Any]) -> Callable[..., Any]:
+    """MLflow's ``_exec_cmd`` that asks the zygote at ``address`` for the uvicorn
+    worker (``python -m uvicorn ...``) and runs anything else as before."""
+
+    def exec_cmd(cmd, *, extra_env=None, capture_output=True, synchronous=True, **kwargs):
+        if synchronous or capture_output or list(cmd[1:3]) != ["-m", "uvicorn"]:
+            return original(
+                cmd,
+                extra_env=extra_env,
+                capture_output=capture_output,
+                synchronous=synchronous,
+                **kwargs,
+            )
+        connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        connection.connect(address)
+        request = {
+            "argv": [str(part) for part in cmd],
+            "env": {**os.environ, **(extra_env or {})},
+            "cwd": os.getcwd(),
+            "log": os.readlink("/proc/self/fd/1"),
+            "watch": os.getpid(),
+        }
+        connection.sendall(f"{json.dumps(request)}\n".encode())
+        return ZygoteWorker(connection, list(cmd))
+
+    return exec_cmd
+
+
 def _run_mlflow(args: list[str], env: dict[str, str], cwd: str, log: str) -> None:
+    zygote = env.pop(ZYGOTE_ENV, None)
     _become(env, cwd, log, log)
+    if zygote:
+        import mlflow.server
+
+        mlflow.server._exec_cmd = _worker_from_zygote(zygote, mlflow.server._exec_cmd)
     # As the command's script sees it: the plugin's app module looks at sys.argv to
     # know it is imported by `mlflow server` itself (and runs its preflight there).
     sys.argv = [str(Path(sys.executable).with_name("mlflow")), *args]
@@ -104,6 +190,7 @@ def start(
     The child is daemonic: should a test process end with a server still running,
     multiprocessing stops it (its command forwards the signal to the server)."""
     _ensure_forkserver(warnings)
+    env = {**env, ZYGOTE_ENV: _zygote_address()}
     process = _CONTEXT.Process(
         target=_run_mlflow, args=(args, env, str(cwd), str(log)), daemon=True
     )
@@ -138,6 +225,33 @@ def run_ldap_auth(
             out.read_text() if out.exists() else "",
             err.read_text() if err.exists() else "",
         )
+
+
+def _zygote_address() -> str:
+    """The socket of this test process's ``worker_zygote``, started on first use (it
+    ends with this process)."""
+    with _ZYGOTE_STARTED:
+        address = getattr(_zygote_address, "address", None)
+        if address is None:
+            address = os.path.join(tempfile.mkdtemp(prefix="worker-zygote."), "socket")
+            zygote = subprocess.Popen(
+                [sys.executable, str(Path(__file__).with_name("worker_zygote.py")), address],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            assert zygote.stdout is not None
+            ready = zygote.stdout.readline().strip() == "ready"
+            zygote.stdout.close()
+            if not ready:
+                raise RuntimeError(f"the worker zygote exited with {zygote.wait()}")
+            atexit.register(_stop_zygote, zygote)
+            _zygote_address.address = address  # type: ignore[attr-defined]
+        return address
+
+
+def _stop_zygote(zygote: subprocess.Popen) -> None:
+    zygote.kill()
+    zygote.wait()
 
 
 def _ensure_forkserver(warnings: str) -> None:

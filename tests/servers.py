@@ -41,6 +41,7 @@ OPENLDAP_DIR = Path(__file__).resolve().parent.parent / "openldap"
 sys.path.insert(0, str(OPENLDAP_DIR))
 
 import forked_mlflow  # noqa: E402
+import worker_zygote  # noqa: E402
 
 from slapd_instance import (  # noqa: E402
     BASE_DN,
@@ -451,6 +452,7 @@ class MlflowServer:
                 "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
                 "MLFLOW_FLASK_SERVER_SECRET_KEY": "test-secret-key",
                 "PYTHONUNBUFFERED": "1",
+                worker_zygote.PIDS_FILE_ENV: str(self._worker_pids_file()),
             }
         )
         env.update(self.env)
@@ -550,9 +552,24 @@ class MlflowServer:
     def log(self) -> str:
         return self.log_file.read_text(errors="replace")
 
+    def process_groups(self) -> set[int]:
+        """The process groups of this server: its command's, and its worker's when the
+        worker was forked by the ``worker_zygote`` (a session of its own, its workers
+        with ``--workers N`` in it)."""
+        if self.process is None:
+            return set()
+        groups = {self.process.pid}
+        with contextlib.suppress(FileNotFoundError):
+            groups.update(int(pid) for pid in self._worker_pids_file().read_text().split())
+        return groups
+
+    def _worker_pids_file(self) -> Path:
+        return self.directory / "worker.pids"
+
     def stop(self) -> None:
         if self.process is None:
             return
+        groups = self.process_groups()
         if self.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):  # the group is already gone
                 try:
@@ -561,6 +578,9 @@ class MlflowServer:
                 except subprocess.TimeoutExpired:
                     os.killpg(self.process.pid, signal.SIGKILL)
                     self.process.wait()
+        for group in groups - {self.process.pid}:  # a worker that outlived its command
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, signal.SIGKILL)
         self.process = None
 
     def __enter__(self) -> MlflowServer:

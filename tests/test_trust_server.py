@@ -237,12 +237,13 @@ def test_failed_binds_are_counted_across_servers_sharing_the_database(
 
 
 def server_rss_kib(server) -> int:
-    """Resident memory of every process of ``server`` (its own process group)."""
+    """Resident memory of every process of ``server`` (its process groups)."""
     total = 0
+    groups = server.process_groups()
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            if int(stat[2]) != server.process.pid:
+            if int(stat[2]) not in groups:
                 continue
             status = Path(f"/proc/{pid}/status").read_text()
         except OSError:
