@@ -101,8 +101,8 @@ def dc():
         },
     )
     admin = as_domain_admin(instance)
-    try:  # tia and tom may use the server until they are disabled below
-        for name in ("tia", "tom"):
+    try:  # tia and tom may use the server until they are disabled below; jdoe too
+        for name in ("tia", "tom", "jdoe"):
             admin.search(BASE_DN, f"(sAMAccountName={name})", attributes=["1.1"])
             assert admin.modify(
                 f"CN=level-1,{USERS_DN}",
@@ -290,6 +290,36 @@ def test_a_warm_ticket_costs_no_directory_round_trip(server, signed_in_as):
         assert answer.status_code == 200 and answer.json()["user"]["is_admin"] is True
     # Cache hits are no new decisions: no line, no directory look-up behind one.
     assert len(audit_lines(server, event="login", user="carol")) == decisions
+
+
+def test_the_activity_table_shows_the_ticket_login(server, signed_in_as):
+    signed_in_as("jdoe")  # a UPN that is not the sAMAccountName: jane.doe@corp.example.com
+    assert negotiate(server).json()["user"]["username"] == "jdoe"
+
+    def jdoes_logins():
+        answer = requests.get(
+            server.url + "/api/2.0/mlflow/ldap-auth/activity",
+            params={"event": "login", "user": "jdoe"},
+            auth=("carol", PASSWORD),
+            timeout=60,
+        )
+        assert answer.status_code == 200, answer.text
+        return answer.json()["records"]
+
+    [record] = wait_until(jdoes_logins, "the ticket login is not in the activity table")
+    assert record["reason"] == "kerberos_ticket"
+    assert record["details"]["method"] == "negotiate"
+    assert record["details"]["login"] == "jdoe@CORP.EXAMPLE.COM"
+
+
+def test_no_token_reaches_the_log(server, signed_in_as):
+    signed_in_as("alice")
+    accepted, refused = token(), token("127.0.0.1")
+    assert negotiate(server, header="Negotiate " + accepted).status_code == 200
+    assert negotiate(server, header="Negotiate " + refused).status_code == 401
+    log = server.log()
+    for sent in (accepted, refused):
+        assert sent[:40] not in log and sent[-40:] not in log
 
 
 # -- (c) refusals ----------------------------------------------------------------------
