@@ -155,23 +155,6 @@ def acceptor_credential(gssapi: Any, keytab: str, service_principal: str) -> Any
     return credential
 
 
-def keytab_service_principal(keytab: str) -> str:
-    """The keytab's default acceptor principal as GSSAPI reads it (its first entry), if
-    it is an ``HTTP/`` one; ``KerberosSetupError`` otherwise."""
-    gssapi = gssapi_module()
-    try:
-        credential = gssapi.Credentials(usage="accept", store={b"keytab": keytab.encode()})
-        name = str(credential.inquire().name or "")
-    except gssapi.exceptions.GSSError as error:
-        raise KerberosSetupError(f"kerberos_keytab {keytab}: {_short(error)}") from None
-    if not name.startswith("HTTP/"):
-        raise KerberosSetupError(
-            f"kerberos_keytab {keytab} holds no HTTP/ service principal "
-            f"(its first is {name or 'none'}): set kerberos_service_principal"
-        )
-    return name
-
-
 def failure_reason(gssapi: Any, error: Exception) -> str:
     """The audit reason of a refused accept (see the module docstring)."""
     exceptions = gssapi.raw.exceptions

@@ -22,14 +22,14 @@ from mlflow_ldap_auth.auth.login import NEGOTIATE_METHOD, LoginService
 from mlflow_ldap_auth.auth.provisioning import Principal
 from mlflow_ldap_auth.auth.ticket_login import TicketLogins
 from mlflow_ldap_auth.config import Settings
-from mlflow_ldap_auth.errors import AuthError
+from mlflow_ldap_auth.errors import AuthError, KeytabError
 from mlflow_ldap_auth.kerberos.acceptor import (
     KerberosSetupError,
     NegotiateAcceptor,
     acceptor_credential,
     gssapi_module,
-    keytab_service_principal,
 )
+from mlflow_ldap_auth.kerberos.keytab import default_service_principal, read_keytab
 
 
 @dataclass(frozen=True)
@@ -69,11 +69,28 @@ def service_principal(settings: Settings) -> str | None:
     if not keytab:
         return None
     gssapi = gssapi_module()
-    principal = settings.ldap.kerberos_service_principal or keytab_service_principal(keytab)
+    principal = settings.ldap.kerberos_service_principal or keytab_http_principal(keytab)
     if not principal.startswith("HTTP/"):
         raise KerberosSetupError(
             f"kerberos_service_principal {principal} is no HTTP/ service principal: "
             "browsers ask for HTTP/<host>"
         )
     acceptor_credential(gssapi, keytab, principal)
+    return principal
+
+
+def keytab_http_principal(keytab: str) -> str:
+    """The keytab's first ``HTTP/`` principal (``keytab``'s reader); ``KerberosSetupError``
+    when the file cannot be read as a keytab or holds none."""
+    try:
+        entries = read_keytab(keytab)
+    except (OSError, KeytabError) as error:
+        raise KerberosSetupError(f"kerberos_keytab {keytab}: {error}") from None
+    principal = default_service_principal(entries)
+    if principal is None:
+        held = sorted({entry.principal for entry in entries}) or ["nothing"]
+        raise KerberosSetupError(
+            f"kerberos_keytab {keytab} holds no HTTP/ service principal (it holds "
+            f"{', '.join(held)}): export the HTTP/<host> key, or set kerberos_service_principal"
+        )
     return principal

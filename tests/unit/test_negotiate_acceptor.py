@@ -19,12 +19,8 @@ from mlflow_ldap_auth import reasons
 from mlflow_ldap_auth.config import load_settings
 from mlflow_ldap_auth.errors import InvalidCredentials
 from mlflow_ldap_auth.kerberos import acceptor as acceptor_module
-from mlflow_ldap_auth.kerberos.acceptor import (
-    KerberosSetupError,
-    NegotiateAcceptor,
-    keytab_service_principal,
-)
-from mlflow_ldap_auth.kerberos.negotiate import service_principal
+from mlflow_ldap_auth.kerberos.acceptor import KerberosSetupError, NegotiateAcceptor
+from mlflow_ldap_auth.kerberos.negotiate import keytab_http_principal, service_principal
 from mlflow_ldap_auth.web.credentials import parse_authorization
 
 pytestmark = pytest.mark.unit
@@ -176,7 +172,7 @@ def test_without_a_keytab_nothing_is_checked(tmp_path):
 
 def test_the_keytabs_first_http_principal_is_the_default(tmp_path, keytab):
     assert service_principal(settings_with(tmp_path, kerberos_keytab=keytab)) == PRINCIPAL
-    assert keytab_service_principal(keytab) == PRINCIPAL
+    assert keytab_http_principal(keytab) == PRINCIPAL
 
 
 def test_a_keytab_without_an_http_principal_stops_the_start_in_one_line(tmp_path):
