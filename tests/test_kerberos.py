@@ -509,3 +509,23 @@ def test_chromium_without_a_ticket_gets_the_page_and_signs_in(playwright, server
         assert [c for c in context.cookies() if c["name"] == COOKIE]
     finally:
         context.close()
+
+
+# -- start-up --------------------------------------------------------------------------
+
+
+def test_a_principal_the_keytab_lacks_stops_the_server_with_one_line(dc, realm, tmp_path):
+    with start_server(
+        tmp_path,
+        dc.ldaps_uri,
+        ready=False,
+        env=realm.server_env(tmp_path),
+        tls_ca_cert_file=dc.ca_cert_file,
+        kerberos_keytab=str(dc.keytab),
+        kerberos_service_principal="HTTP/mlflow.corp.example.com@CORP.EXAMPLE.COM",
+    ) as server:
+        assert server.wait_exit() != 0
+    log = server.log()
+    [line] = [line for line in log.splitlines() if "kerberos_keytab" in line]
+    assert "holds no key of HTTP/mlflow.corp.example.com@CORP.EXAMPLE.COM" in line
+    assert "Traceback" not in log
