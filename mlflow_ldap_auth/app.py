@@ -21,6 +21,8 @@ from mlflow.exceptions import MlflowException
 from mlflow_ldap_auth.config import Settings, load_settings
 from mlflow_ldap_auth.db import tables
 from mlflow_ldap_auth.errors import ConfigError
+from mlflow_ldap_auth.kerberos import negotiate
+from mlflow_ldap_auth.kerberos.acceptor import KerberosSetupError
 from mlflow_ldap_auth.mlflow_compat import server_process
 from mlflow_ldap_auth.mlflow_compat.bridge import import_mlflow_auth, serve
 from mlflow_ldap_auth.mlflow_compat.version import UnsupportedMlflow, check_supported
@@ -32,6 +34,7 @@ from mlflow_ldap_auth.web import (
     experiment_id_guard,
     local_accounts,
     mlflow_bar,
+    negotiate_answers,
     provision_on_demand,
     rename_guard,
     rest_api,
@@ -68,8 +71,16 @@ def _settings_or_exit() -> Settings:
     try:
         check_supported()
         server_process.refuse_assistant_delegation(os.environ)
-        return load_settings(environ=os.environ)
-    except (ConfigError, UnsupportedMlflow, server_process.UnsafeMlflowSetting) as exc:
+        settings = load_settings(environ=os.environ)
+        # Kerberos's extra and keytab, checked before any worker starts.
+        negotiate.service_principal(settings)
+        return settings
+    except (
+        ConfigError,
+        KerberosSetupError,
+        UnsupportedMlflow,
+        server_process.UnsafeMlflowSetting,
+    ) as exc:
         raise SystemExit(str(exc)) from None
 
 
@@ -101,6 +112,7 @@ def create_app():
         provision_on_demand.install(app, plugin)
         rename_guard.install(app, plugin)
         mlflow_bar.install(app)  # before MLflow: its after_request hooks run ahead of this one
+        negotiate_answers.install(app)
         # Under ``--static-prefix`` the plugin's pages and API move with MLflow's own
         # routes (``/mlflow/ldap-admin/``); the unprefixed paths answer nothing.
         prefix = server_process.static_prefix()

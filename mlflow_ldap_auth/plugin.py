@@ -21,6 +21,7 @@ from mlflow_ldap_auth.auth.login import LoginService
 from mlflow_ldap_auth.auth.provisioning import Provisioner
 from mlflow_ldap_auth.auth.revalidation import Revalidator
 from mlflow_ldap_auth.config import Settings
+from mlflow_ldap_auth.kerberos.negotiate import NegotiateAuthenticator
 from mlflow_ldap_auth.ldap.directory import Directory
 from mlflow_ldap_auth.mappings.service import MappingService
 from mlflow_ldap_auth.mappings.store import GroupStore
@@ -67,6 +68,9 @@ class Plugin:
     metrics: Metrics
     #: The activity table's recorder and reader; None when ``audit_retention_days = 0``.
     activity: Activity | None = None
+    #: Kerberos single sign-on (``Authorization: Negotiate``); None without
+    #: ``kerberos_keytab``.
+    negotiate: NegotiateAuthenticator | None = None
 
     def flush_caches(self) -> None:
         """Forget every remembered login, group entry and permission answer in this worker."""

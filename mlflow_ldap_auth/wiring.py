@@ -25,12 +25,18 @@ from mlflow_ldap_auth.auth.accounts import AccountStore
 from mlflow_ldap_auth.auth.admission import Admission
 from mlflow_ldap_auth.auth.group_sync import GroupSync
 from mlflow_ldap_auth.auth.lockout import AttemptStore, LockoutGuard, LockoutPolicy
-from mlflow_ldap_auth.auth.login import LoginService, new_credential_cache
+from mlflow_ldap_auth.auth.login import (
+    CACHED_DIRECTORY_METHODS,
+    LoginService,
+    new_credential_cache,
+)
 from mlflow_ldap_auth.auth.provisioning import Provisioner
 from mlflow_ldap_auth.auth.revalidation import Revalidator
 from mlflow_ldap_auth.auth.user_checks import UserChecks
 from mlflow_ldap_auth.config import Settings
 from mlflow_ldap_auth.db import tables
+from mlflow_ldap_auth.kerberos.acceptor import NegotiateAcceptor
+from mlflow_ldap_auth.kerberos.negotiate import NegotiateAuthenticator, service_principal
 from mlflow_ldap_auth.ldap.directory import Directory
 from mlflow_ldap_auth.mappings.service import MappingService
 from mlflow_ldap_auth.mappings.store import GroupStore
@@ -212,7 +218,7 @@ def build_plugin(settings: Settings, auth) -> Plugin:
         checks=UserChecks(engine),
         admission=admission,
         cache=cache,
-        is_directory_user=lambda principal: principal.method == "password",
+        is_directory_user=lambda principal: principal.method in CACHED_DIRECTORY_METHODS,
         max_users=max(ldap.cache_max_size, 1000) * 2,
     )
     login_service = LoginService(
@@ -254,4 +260,16 @@ def build_plugin(settings: Settings, auth) -> Plugin:
         revalidator=revalidator,
         metrics=metrics,
         activity=activity(settings, engine),
+        negotiate=negotiate_authenticator(settings, login_service),
     )
+
+
+def negotiate_authenticator(
+    settings: Settings, login_service: LoginService
+) -> NegotiateAuthenticator | None:
+    """Kerberos single sign-on (docs/kerberos.md); None without ``kerberos_keytab``."""
+    keytab = settings.ldap.kerberos_keytab
+    principal = service_principal(settings)
+    if keytab is None or principal is None:
+        return None
+    return NegotiateAuthenticator(NegotiateAcceptor(keytab, principal), login_service)

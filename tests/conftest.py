@@ -50,7 +50,7 @@ def browser_type_launch_args():
 
 
 _UNIT_DIR = Path(__file__).parent / "unit"
-_AD_MODULES = {"test_active_directory.py"}
+_AD_MODULES = {"test_active_directory.py", "test_kerberos.py"}
 #: The modules that took longest on a busy 2-core machine (``--durations``), longest
 #: first. On pytest-xdist workers (.ci/test: ``--dist loadfile --no-loadscope-reorder``)
 #: modules are handed out in collection order: these go first, so that no long module
@@ -63,6 +63,7 @@ LONGEST_MODULES = (
     "test_trust_server.py",
     "test_experiment_ids.py",
     "test_active_directory.py",
+    "test_kerberos.py",
     "test_trust_accounts.py",
     "test_revalidation.py",
     "test_wheel.py",

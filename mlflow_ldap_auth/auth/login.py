@@ -15,15 +15,18 @@
    password spraying (``lockout``);
 4. after a fresh bind: the access decision (``AccessPolicy``: ``allowed_groups``, admin
    flag), provisioning or adoption of the MLflow user, and the managed-role sync
-   (``admission``), and the check is recorded for revalidation (``revalidation``).
+   (``admission``), and the check is recorded for revalidation (``revalidation``):
+   ``admit_directory_user``, the one admission path, which a Kerberos ticket's user
+   takes too (``ticket_login``).
 
 Every decision is written once to the audit log and counted once in
 ``mlflow_ldap_auth_logins_total`` (``_decided``); a request answered from the
 credential cache is not a new decision (it is a cache hit). Each ``login`` line says
 which kind of credential it decided on (``method``): ``password`` for everything this
 service decides (directory and break-glass alike; ``Principal.method`` tells those two
-apart), ``session_sign_in`` for the sign-in page's (the caller says so), and None for a
-header the web layer could not read as any kind.
+apart), ``session_sign_in`` for the sign-in page's (the caller says so), ``negotiate``
+for a Kerberos ticket's (``ticket_login``), and None for a header the web layer could
+not read as any kind.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ from mlflow_ldap_auth.auth.provisioning import Principal, Provisioner
 from mlflow_ldap_auth.auth.revalidation import Revalidator
 from mlflow_ldap_auth.config import Settings
 from mlflow_ldap_auth.errors import AuthError, DirectoryUnavailable, InvalidCredentials, NotAllowed
-from mlflow_ldap_auth.ldap.directory import Directory
+from mlflow_ldap_auth.ldap.directory import Directory, DirectoryUser
 from mlflow_ldap_auth.metrics import CREDENTIAL_CACHE_RESULTS, NULL_METRICS, Metrics
 
 _logger = logging.getLogger(__name__)
@@ -59,9 +62,15 @@ SESSION_SIGN_IN_METHOD = "session_sign_in"
 LOCAL_ADMIN_METHOD = "local_admin"
 #: ``Principal.method`` of a request signed in by its session cookie (``sessions``).
 SESSION_METHOD = "session"
+#: The ``method`` of the ``login`` lines of Kerberos tickets (``Authorization: Negotiate``),
+#: and ``Principal.method`` of a request signed in by one.
+NEGOTIATE_METHOD = "negotiate"
 #: The methods of a directory user's own requests: what may create access tokens
 #: (a token may not create tokens; the break-glass admin has none).
-DIRECTORY_USER_METHODS = frozenset({PASSWORD_METHOD, SESSION_METHOD})
+DIRECTORY_USER_METHODS = frozenset({PASSWORD_METHOD, SESSION_METHOD, NEGOTIATE_METHOD})
+#: ``Principal.method`` of the directory users the credential cache remembers (what
+#: revalidation follows): a password's, and a Kerberos ticket's (``ticket_login``).
+CACHED_DIRECTORY_METHODS = frozenset({PASSWORD_METHOD, NEGOTIATE_METHOD})
 _LOCAL_KEY_PREFIX = "\0local\0"
 
 
@@ -202,6 +211,21 @@ class LoginService:
         self, login: str, password: str, source: str | None, method: str
     ) -> Principal:
         user = self.directory.authenticate(login, password, guard=self.lockout)
+        return self.admit_directory_user(user, source, method, reasons.DIRECTORY_BIND, login=login)
+
+    def admit_directory_user(
+        self,
+        user: DirectoryUser,
+        source: str | None,
+        method: str,
+        reason: str,
+        principal_method: str = PASSWORD_METHOD,
+        **extra,
+    ) -> Principal:
+        """The one admission of a directory user the directory vouched for (a password
+        bind, or a Kerberos ticket's user read with the service account): the break-glass
+        name refused, the access decision, provisioning and role sync (``Admission``),
+        the check recorded for revalidation, one ``login`` line and metric."""
         if self.is_local_admin_name(user.username):
             raise NotAllowed(
                 f"directory user {user.dn} has the name of the local admin",
@@ -210,14 +234,16 @@ class LoginService:
         is_admin = self.admission.admit(user, source).is_admin
         if self.revalidator is not None:
             self.revalidator.record_login(user)
-        principal = Principal(username=user.username, is_admin=is_admin, dn=user.dn)
+        principal = Principal(
+            username=user.username, is_admin=is_admin, dn=user.dn, method=principal_method
+        )
         self._decided(
             user.username,
             source,
             "success",
-            reasons.DIRECTORY_BIND,
+            reason,
             method=method,
-            login=login,
+            **extra,
             dn=user.dn,
             admin=is_admin,
             groups=len(user.group_dns),

@@ -7,6 +7,12 @@ from mlflow_ldap_auth.reasons.registry import _EVICTED, _event, _reason  # noqa:
 DIRECTORY_BIND = _reason(
     "directory_bind", "login/success", "the directory accepted the password (a fresh bind)"
 )
+KERBEROS_TICKET = _reason(
+    "kerberos_ticket",
+    "login/success",
+    "a Kerberos ticket (`Authorization: Negotiate`) of a directory user "
+    "([Kerberos](../kerberos.md#how-a-request-is-signed-in))",
+)
 LOCAL_ADMIN = _reason(
     "local_admin", "login/success", "the break-glass admin, checked against MLflow's user store"
 )
@@ -55,7 +61,9 @@ FOREIGN_DOMAIN = _reason(
     "foreign_domain", "login/refused", "`OTHER\\user`: someone else's domain, not searched"
 )
 FOREIGN_REALM = _reason(
-    "foreign_realm", "login/refused", "`user@other.realm`: someone else's realm, not searched"
+    "foreign_realm",
+    "login/refused",
+    "`user@other.realm`, or a Kerberos ticket of another realm: someone else's realm, not searched",
 )
 EMPTY_PASSWORD = _reason("empty_password", "login/refused", "refused before any LDAP traffic")
 EMPTY_USERNAME = _reason("empty_username", "login/refused", "refused before any LDAP traffic")
@@ -72,6 +80,30 @@ MALFORMED_HEADER = _reason(
 )
 MALFORMED_USERNAME = _reason(
     "malformed_username", "login/refused", "control or invisible format characters in the name"
+)
+# ``Authorization: Negotiate`` (docs/kerberos.md#how-a-request-is-signed-in).
+MALFORMED_NEGOTIATE = _reason(
+    "malformed_negotiate",
+    "login/refused",
+    "a Negotiate token that is no Kerberos ticket for this service: bad base64, over 64 KiB, "
+    "not SPNEGO or Kerberos, corrupt, or one that needs more than one round trip",
+)
+NTLM_NOT_SUPPORTED = _reason(
+    "ntlm_not_supported", "login/refused", "a Negotiate token that offers NTLM, not Kerberos"
+)
+WRONG_SERVICE = _reason(
+    "wrong_service",
+    "login/refused",
+    "a Kerberos ticket for another service principal than this server's keytab holds",
+)
+REPLAY = _reason(
+    "replay", "login/refused", "a Kerberos authenticator this server has already accepted"
+)
+CLOCK_SKEW = _reason(
+    "clock_skew",
+    "login/refused",
+    "a Kerberos authenticator whose time is further from the server's than the allowed skew "
+    "(`clockskew` in krb5.conf, 5 minutes by default)",
 )
 NOT_A_TOKEN = _reason(
     "not_a_token", "login/refused", "a Bearer credential that is not an access token"

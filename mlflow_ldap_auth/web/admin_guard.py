@@ -130,7 +130,9 @@ def install(app: Flask) -> None:
             )
         result = authenticate_request()
         if isinstance(result, Response):
-            if result.status_code == 303:  # a browser navigation: to the sign-in page
+            # A browser navigation: to the sign-in page, or (Kerberos) the page itself as
+            # the body of the 401 Negotiate challenge.
+            if result.status_code == 303 or result.mimetype == "text/html":
                 return result
             return _html_version(result) if is_ui else result
         plugin = current_plugin()

@@ -23,7 +23,10 @@ validators); the first answer is kept on ``flask.g``, so a request costs at most
 credential check. The returned ``Authorization`` carries the *canonical* directory
 username (``username_attribute``), never the password. A request without credentials
 is answered ``401`` with the Basic challenge, or, for a browser navigation, ``303`` to
-the sign-in page (``navigation.answer_without_credentials``).
+the sign-in page (``navigation.answer_without_credentials``). With ``kerberos_keytab``
+the 401 also offers ``Negotiate``, and a navigation gets the 401 with the sign-in page
+as its body (``negotiate_answers``); a refused ticket of a navigation gets the page
+with the refusal.
 
 On MLflow's native FastAPI routes the answer is computed *before* MLflow's
 middleware asks, off the event loop (``preauth``), and handed over in a context
@@ -51,13 +54,15 @@ from werkzeug.datastructures import Authorization
 
 from mlflow_ldap_auth import reasons
 from mlflow_ldap_auth.auth.audit import audit
+from mlflow_ldap_auth.auth.login import NEGOTIATE_METHOD
 from mlflow_ldap_auth.auth.provisioning import Principal
 from mlflow_ldap_auth.errors import AuthError, InvalidCredentials
 from mlflow_ldap_auth.plugin import current_plugin
-from mlflow_ldap_auth.web import http_answers, navigation, origins
+from mlflow_ldap_auth.web import http_answers, negotiate_answers, origins
 from mlflow_ldap_auth.web.credentials import (
     Credential,
     CredentialSource,
+    NegotiateCredential,
     PasswordCredential,
     SessionCredential,
     TokenCredential,
@@ -89,6 +94,8 @@ class Preauthenticated:
 
     answer: Authorization | Response
     credentials: bytes
+    #: Headers the check adds to the route's answer (Kerberos's mutual token).
+    reply_headers: tuple[tuple[str, str], ...] = ()
 
     def answers(self, source: CredentialSource | None) -> bool:
         return hmac.compare_digest(self.credentials, credentials_digest(source))
@@ -126,6 +133,14 @@ def _check_token(plugin, credential: TokenCredential, source: str | None) -> Pri
     return plugin.tokens.authenticate(credential.secret, credential.claimed_owner, source)
 
 
+def _check_negotiate(plugin, credential: NegotiateCredential, source: str | None) -> Principal:
+    # Audited as a login with "method": "negotiate" by the Negotiate authenticator. The
+    # parser reads Negotiate only when the plugin has one.
+    signed_in = plugin.negotiate.authenticate(credential.token, source)
+    setattr(g, negotiate_answers.SIGNED_IN, signed_in)  # the mutual token, a session
+    return signed_in.principal
+
+
 def _check_session(plugin, credential: SessionCredential, source: str | None) -> Principal:
     # Audited as session_refused / session_ended by the session authenticator.
     return plugin.sessions.authenticate(credential.secret, source)
@@ -148,6 +163,8 @@ AUTHENTICATORS: dict[type, KindAuthenticator] = {
     # Every session check reads its row (sign-out holds at once everywhere): no
     # memory-only answer; preauth checks in a worker thread.
     SessionCredential: KindAuthenticator(check=_check_session, peek=lambda plugin, c: None),
+    # Every ticket is accepted (the replay cache, the mutual token): no memory-only answer.
+    NegotiateCredential: KindAuthenticator(check=_check_negotiate, peek=lambda plugin, c: None),
 }
 
 
@@ -157,7 +174,7 @@ def cached_principal(plugin, path: str, method: str, headers, cookies=None) -> P
     Never for a state-changing request on the session cookie: the cross-site rule is
     applied by the fresh check (``check_current_request``) alone."""
     try:
-        credential = read_credential(path, headers, cookies)
+        credential = read_credential(path, headers, cookies, negotiate=plugin.negotiate is not None)
     except InvalidCredentials:
         return None
     if credential is None:
@@ -195,20 +212,26 @@ def check_current_request() -> Authorization | Response:
     """Check the current Flask request's credentials (the one place that does)."""
     plugin = current_plugin()
     source = request.remote_addr or None
+    negotiate = plugin.negotiate is not None
     try:
         credential: Credential | None = read_credential(
-            request.path, request.headers, request.cookies
+            request.path, request.headers, request.cookies, negotiate=negotiate
         )
-    except InvalidCredentials as error:  # no kind could be read: no method
-        plugin.login_service.audit_refusal(None, source, error, method=None)
-        return http_answers.answer_for(error)
+    except InvalidCredentials as error:  # no kind could be read: no method (but Negotiate's)
+        method = NEGOTIATE_METHOD if error.reason == reasons.MALFORMED_NEGOTIATE else None
+        plugin.login_service.audit_refusal(None, source, error, method=method)
+        return negotiate_answers.refused(error) or http_answers.answer_for(error)
     if credential is None:  # a browser's first request, not a login attempt
-        return navigation.answer_without_credentials() or http_answers.unauthenticated()
+        return negotiate_answers.without_credentials() or http_answers.unauthenticated(
+            negotiate=negotiate
+        )
     try:
         principal = AUTHENTICATORS[type(credential)].check(plugin, credential, source)
     except AuthError as error:
         if isinstance(credential, SessionCredential) and isinstance(error, InvalidCredentials):
-            return navigation.answer_without_credentials() or http_answers.session_over()
+            return negotiate_answers.without_credentials() or http_answers.session_over()
+        if isinstance(credential, NegotiateCredential):
+            return negotiate_answers.refused(error) or http_answers.answer_for(error)
         return http_answers.answer_for(error)
     if isinstance(credential, SessionCredential):
         refused = _refuse_cross_site(principal, source)

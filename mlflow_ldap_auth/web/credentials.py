@@ -38,10 +38,16 @@ non-empty ``X-MLflow-Authorization`` comes first, as in MLflow, then the cookie,
 computed for one request (``authn.Preauthenticated``) is taken only by a request that
 carries the same credential, header or cookie.
 
+- ``NegotiateCredential(token)``: ``Authorization: Negotiate <base64>``, a Kerberos
+  ticket (SPNEGO-wrapped or bare), read only when the server has ``kerberos_keytab``
+  (``negotiate=True``); without it the header is what it always was, a header that is
+  not Basic (``malformed_header``). Its own bound: ``MAX_NEGOTIATE_TOKEN`` characters
+  of base64 (64 KiB: an AD ticket with a large PAC, a user in hundreds of groups,
+  reaches 12-48 KiB), not Basic's 8 KiB; over it, bad base64 or empty:
+  ``malformed_negotiate``. The token is checked by ``kerberos``, never here.
+
 Adding a kind is one dataclass here, one branch of the parser, and one authenticator
-(``authn.AUTHENTICATORS``, the only place that dispatches on the kind), e.g.
-``Authorization: Negotiate <token>`` (Kerberos, ``NegotiateCredential(token)``, method
-``negotiate``): one more scheme beside ``Basic`` and ``Bearer``.
+(``authn.AUTHENTICATORS``, the only place that dispatches on the kind).
 
 Every field that holds a secret (password, token secret, session secret) is left out
 of ``repr``, so a credential that ends up in a log line or a traceback shows no secret.
@@ -56,13 +62,16 @@ from dataclasses import dataclass, field
 from typing import ClassVar, TypeAlias
 
 from mlflow_ldap_auth import reasons
-from mlflow_ldap_auth.auth.login import SESSION_METHOD
+from mlflow_ldap_auth.auth.login import NEGOTIATE_METHOD, SESSION_METHOD
 from mlflow_ldap_auth.errors import InvalidCredentials
 from mlflow_ldap_auth.mlflow_compat.server_process import static_prefix
 from mlflow_ldap_auth.sessions.secret_format import is_well_formed
 from mlflow_ldap_auth.tokens.secret_format import looks_like_secret, mentions_secret
 
 MAX_AUTHORIZATION_HEADER = 8 * 1024
+#: Longest ``Negotiate`` token read, in base64 characters (see the module docstring).
+MAX_NEGOTIATE_TOKEN = 64 * 1024
+NEGOTIATE_SCHEME = "negotiate"
 GATEWAY_PREFIX = "/gateway/"
 GATEWAY_AUTH_HEADER = "X-MLflow-Authorization"
 SESSION_COOKIE = "mlflow_ldap_session"
@@ -108,7 +117,18 @@ class SessionCredential:
     secret: str = field(repr=False)
 
 
-Credential: TypeAlias = PasswordCredential | TokenCredential | SessionCredential
+@dataclass(frozen=True)
+class NegotiateCredential:
+    """A Kerberos token (``Authorization: Negotiate``), decoded from base64."""
+
+    method: ClassVar[str] = NEGOTIATE_METHOD
+
+    token: bytes = field(repr=False)
+
+
+Credential: TypeAlias = (
+    PasswordCredential | TokenCredential | SessionCredential | NegotiateCredential
+)
 
 
 def route_path(path: str) -> str:
@@ -146,12 +166,13 @@ def session_cookie(cookies: Mapping[str, str] | None) -> str | None:
 
 
 def read_credential(
-    path: str, headers, cookies: Mapping[str, str] | None = None
+    path: str, headers, cookies: Mapping[str, str] | None = None, *, negotiate: bool = False
 ) -> Credential | None:
     """The credential a request to ``path`` carries; None when it carries none.
 
     ``cookies`` (a Flask request's ``cookies``, or any mapping; a multi-dict tells
     several cookies of one name apart) is looked at only without a credential header.
+    ``negotiate``: the server accepts Kerberos (``kerberos_keytab`` is set).
     """
     source = credential_source(path, headers, cookies)
     if source is None:
@@ -159,7 +180,7 @@ def read_credential(
     where, text = source
     if where == COOKIE:
         return parse_session_cookie(text)
-    return parse_authorization(text)
+    return parse_authorization(text, negotiate=negotiate)
 
 
 def parse_session_cookie(text: str) -> SessionCredential:
@@ -169,10 +190,14 @@ def parse_session_cookie(text: str) -> SessionCredential:
     return SessionCredential(text)
 
 
-def parse_authorization(header: str | None) -> Credential | None:
+def parse_authorization(header: str | None, *, negotiate: bool = False) -> Credential | None:
     """The credential in one ``Authorization`` value; None for no (or an empty) header."""
     if not header:
         return None
+    if negotiate:
+        scheme, _, token = header.strip().partition(" ")
+        if scheme.lower() == NEGOTIATE_SCHEME:
+            return parse_negotiate(token.strip())
     if len(header) > MAX_AUTHORIZATION_HEADER:
         raise InvalidCredentials("Authorization header over 8 KiB", reason=reasons.MALFORMED_HEADER)
     scheme, _, rest = header.strip().partition(" ")
@@ -207,3 +232,21 @@ def _basic_pair(encoded: str) -> tuple[str, str]:
     if "\0" in login or any(ord(c) < 0x20 or ord(c) == 0x7F for c in login):
         raise InvalidCredentials("control character in username", reason=reasons.MALFORMED_USERNAME)
     return login, password
+
+
+def parse_negotiate(encoded: str) -> NegotiateCredential:
+    """The token of ``Negotiate <base64>``; ``malformed_negotiate`` for an empty, over-long
+    or not-base64 one."""
+    if not encoded or len(encoded) > MAX_NEGOTIATE_TOKEN:
+        raise InvalidCredentials(
+            "Negotiate token empty or over 64 KiB", reason=reasons.MALFORMED_NEGOTIATE
+        )
+    try:
+        token = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidCredentials(
+            "Negotiate token not base64", reason=reasons.MALFORMED_NEGOTIATE
+        ) from None
+    if not token:
+        raise InvalidCredentials("empty Negotiate token", reason=reasons.MALFORMED_NEGOTIATE)
+    return NegotiateCredential(token)

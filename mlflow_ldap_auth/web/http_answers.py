@@ -12,7 +12,9 @@ templates from the same error objects. Two forms, as the plugin has always answe
 * ``guard_answer`` and the login answers below: ``{"error_code", "message"}`` only, what
   the plugin's own guards write before a request reaches MLflow's routes;
 * ``InvalidCredentials`` -> 401 with ``WWW-Authenticate: Basic realm="mlflow"`` and one
-  message for every cause (unknown user and wrong password look the same);
+  message for every cause (unknown user and wrong password look the same); a request
+  without credentials on a server with ``kerberos_keytab`` gets ``WWW-Authenticate:
+  Negotiate`` too;
 * ``NotAllowed`` -> 403;
 * ``DirectoryUnavailable`` -> 503, MLflow's JSON error format and ``Retry-After``: never
   401, which would make browsers re-prompt and scripts believe the password is wrong;
@@ -47,13 +49,16 @@ def _json(status: int, error_code: str, message: str, headers: dict[str, str]) -
     return Response(body, status=status, headers=headers, mimetype="application/json")
 
 
-def unauthenticated() -> Response:
-    return _json(
-        401,
-        "UNAUTHENTICATED",
-        UNAUTHENTICATED_MESSAGE,
-        {"WWW-Authenticate": 'Basic realm="mlflow"'},
-    )
+BASIC_CHALLENGE = 'Basic realm="mlflow"'
+NEGOTIATE_CHALLENGE = "Negotiate"
+
+
+def unauthenticated(negotiate: bool = False) -> Response:
+    """401 with the Basic challenge; with ``negotiate`` (``kerberos_keytab`` is set) the
+    ``Negotiate`` one first, so a client holding a ticket uses it. Both are one header
+    (RFC 9110 11.6.1): MLflow's security middleware keeps one header of each name."""
+    challenge = f"{NEGOTIATE_CHALLENGE}, {BASIC_CHALLENGE}" if negotiate else BASIC_CHALLENGE
+    return _json(401, "UNAUTHENTICATED", UNAUTHENTICATED_MESSAGE, {"WWW-Authenticate": challenge})
 
 
 SESSION_OVER_MESSAGE = (

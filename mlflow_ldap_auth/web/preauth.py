@@ -24,9 +24,13 @@ directory password), any header holding one of our access tokens (``mldap_...``)
 in any form: any scheme, bare, or inside Basic credentials, and ``Cookie``: the
 session cookie ``mlflow_ldap_session`` is a credential, and every cookie a browser
 sends here is this server's (the Flask session's CSRF token too), none the provider's.
-A provider key is none of these and goes through. This way a password, token or session
-sent there is used to log in (it was read before the removal), and never leaves the
-server.
+A provider key is none of these and goes through; ``Authorization: Negotiate`` (a
+Kerberos ticket for this server) is ours too and removed. This way a password, token
+or session sent there is used to log in (it was read before the removal), and never
+leaves the server.
+
+A check that accepted a Kerberos ticket leaves the mutual-authentication token
+(``negotiate_answers``); the route's answer gets it as ``WWW-Authenticate``.
 """
 
 from __future__ import annotations
@@ -35,13 +39,13 @@ import functools
 from collections.abc import Callable
 
 import anyio
-from flask import Flask
+from flask import Flask, g
 from werkzeug.datastructures import Authorization, Headers, MultiDict
 from werkzeug.sansio.http import parse_cookie
 
 from mlflow_ldap_auth.plugin import current_plugin
 from mlflow_ldap_auth.tokens.secret_format import mentions_secret
-from mlflow_ldap_auth.web import authn, credentials
+from mlflow_ldap_auth.web import authn, credentials, negotiate_answers
 
 #: Concurrent fresh checks per worker; more wait (asynchronously) for a free slot.
 MAX_CONCURRENT_CHECKS = 16
@@ -65,6 +69,9 @@ class PreAuthMiddleware:
         try:
             if scope["type"] == "http":
                 scope = await self._preauthenticate(scope)
+                computed = authn.preauthenticated.get()
+                if computed is not None and computed.reply_headers:
+                    send = _adding_headers(send, computed.reply_headers)
             return await self.app(scope, receive, send)
         finally:
             authn.preauthenticated.reset(token)
@@ -77,11 +84,11 @@ class PreAuthMiddleware:
             passed_on = _without_our_credentials(scope)
         if self.will_authenticate(path, method):
             headers = _headers(scope)
-            answer = await self._answer(scope, path, method, headers)
+            answer, reply_headers = await self._answer(scope, path, method, headers)
             seen_by_mlflow = headers if passed_on is scope else _headers(passed_on)
             source = credentials.credential_source(path, seen_by_mlflow, _cookies(seen_by_mlflow))
             authn.preauthenticated.set(
-                authn.Preauthenticated(answer, authn.credentials_digest(source))
+                authn.Preauthenticated(answer, authn.credentials_digest(source), reply_headers)
             )
         return passed_on
 
@@ -89,7 +96,7 @@ class PreAuthMiddleware:
         plugin = current_plugin(self.flask_app)
         cached = authn.cached_principal(plugin, path, method, headers, _cookies(headers))
         if cached is not None:
-            return Authorization("basic", {"username": cached.username})
+            return Authorization("basic", {"username": cached.username}), ()
         client = scope.get("client")
         address = client[0] if client else None
         query = scope.get("query_string", b"").decode("latin-1")
@@ -117,7 +124,22 @@ class PreAuthMiddleware:
             # request has it: the cross-site rule compares the Origin with it.
             environ_overrides={"wsgi.url_scheme": scheme},
         ):
-            return authn.check_current_request()
+            answer = authn.check_current_request()
+            signed_in = g.get(negotiate_answers.SIGNED_IN)
+            header = negotiate_answers.reply_header(signed_in) if signed_in else None
+            return answer, (("WWW-Authenticate", header),) if header else ()
+
+
+def _adding_headers(send, headers: tuple[tuple[str, str], ...]):
+    """``send`` that adds ``headers`` to the answer's start (the mutual token)."""
+    raw = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers]
+
+    async def sending(message):
+        if message.get("type") == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), *raw]}
+        await send(message)
+
+    return sending
 
 
 def _headers(scope: dict) -> Headers:
@@ -148,7 +170,10 @@ def _is_ours(name: bytes, value: bytes) -> bool:
     text = value.decode("latin-1")
     if mentions_secret(text):
         return True
-    if text.strip().partition(" ")[0].lower() != "basic":
+    scheme = text.strip().partition(" ")[0].lower()
+    if scheme == credentials.NEGOTIATE_SCHEME and name == b"authorization":
+        return True  # a Kerberos ticket for this server
+    if scheme != "basic":
         return False
     if name == b"authorization":
         return True  # a directory password, or what looks like one

@@ -33,18 +33,7 @@ With ``login_page = false`` the page answers ``404``; sign-out keeps working.
 
 from __future__ import annotations
 
-from flask import (
-    Blueprint,
-    Flask,
-    Response,
-    current_app,
-    redirect,
-    render_template,
-    request,
-    url_for,
-)
-from flask_wtf import FlaskForm
-from wtforms import HiddenField, PasswordField, StringField
+from flask import Blueprint, Flask, Response, current_app, redirect, request, url_for
 
 from mlflow_ldap_auth.auth.login import LOCAL_ADMIN_METHOD, SESSION_SIGN_IN_METHOD
 from mlflow_ldap_auth.errors import AuthError, DirectoryUnavailable, NotAllowed
@@ -56,25 +45,25 @@ from mlflow_ldap_auth.web.admin_guard import within_prefix
 from mlflow_ldap_auth.web.credentials import SESSION_COOKIE
 from mlflow_ldap_auth.web.http_answers import RETRY_AFTER_SECONDS
 from mlflow_ldap_auth.web.navigation import SIGN_IN_PATH, SIGN_OUT_PATH, safe_next
+from mlflow_ldap_auth.web.signin_form import (
+    NOT_ALLOWED,
+    REFUSED,
+    UNAVAILABLE,
+    SignInForm,
+    cookie_is_secure,
+    open_session,
+    page,
+)
 
 URL_PREFIX = "/ldap-auth"
 #: Longest username and password the page passes on (longer: refused, as Basic's 8 KiB).
 MAX_LOGIN_CHARS = 1024
 MAX_PASSWORD_CHARS = 4096
 
-REFUSED = "Wrong username or password, or too many attempts: try again."
-NOT_ALLOWED = "Your directory account is not allowed to use this MLflow server."
-UNAVAILABLE = "The directory is unavailable; try again shortly."
 BREAK_GLASS = "The break-glass admin does not sign in here: use HTTP Basic (MLflow's client, curl)."
 EXPIRED_FORM = "The form expired; sign in again."
 
 blueprint = Blueprint("ldap_signin", __name__, url_prefix=URL_PREFIX)
-
-
-class SignInForm(FlaskForm):
-    username = StringField("Username")
-    password = PasswordField("Password")
-    next = HiddenField()
 
 
 @blueprint.after_request
@@ -83,26 +72,11 @@ def security_headers(response: Response) -> Response:
     return response
 
 
-def _page(form: SignInForm, status: int = 200, message: str | None = None, headers=None):
-    body = render_template(
-        "ldap_admin/signin.html",
-        form=form,
-        message=message,
-        signed_out=request.args.get("signed_out") == "1",
-    )
-    return body, status, headers or {}
-
-
-def _cookie_is_secure() -> bool:
-    """``Secure`` exactly when the Flask session cookie is (``session_cookie``)."""
-    return bool(current_app.session_interface.get_cookie_secure(current_app))
-
-
 @blueprint.get("/login")
 def sign_in_page():
     form = SignInForm()
     form.next.data = safe_next(request.args.get("next"), static_prefix())
-    return _page(form)
+    return page(form)
 
 
 @blueprint.post("/login")
@@ -110,7 +84,7 @@ def sign_in():
     form = SignInForm()
     form.next.data = safe_next(form.next.data, static_prefix())
     if not form.validate_on_submit():
-        return _page(form, 400, EXPIRED_FORM)
+        return page(form, 400, EXPIRED_FORM)
     login, password = form.username.data or "", form.password.data or ""
     if (
         len(login) > MAX_LOGIN_CHARS
@@ -118,7 +92,7 @@ def sign_in():
         or mentions_secret(login)
         or looks_like_secret(password)
     ):
-        return _page(form, 401, REFUSED)
+        return page(form, 401, REFUSED)
     plugin = current_plugin()
     service = plugin.login_service
     source = request.remote_addr or None
@@ -127,28 +101,14 @@ def sign_in():
     except AuthError as error:
         service.audit_refusal(login, source, error, method=SESSION_SIGN_IN_METHOD)
         if isinstance(error, DirectoryUnavailable):
-            return _page(form, 503, UNAVAILABLE, {"Retry-After": str(RETRY_AFTER_SECONDS)})
+            return page(form, 503, UNAVAILABLE, {"Retry-After": str(RETRY_AFTER_SECONDS)})
         if isinstance(error, NotAllowed):
-            return _page(form, 403, NOT_ALLOWED)
-        return _page(form, 401, REFUSED)
+            return page(form, 403, NOT_ALLOWED)
+        return page(form, 401, REFUSED)
     if principal.method == LOCAL_ADMIN_METHOD:
-        return _page(form, 403, BREAK_GLASS)
-    sessions = plugin.sessions
-    previous = request.cookies.get(SESSION_COOKIE)
-    if previous:
-        sessions.sign_out(previous, source)  # a cookie set before sign-in is never kept
-    marker = plugin.revalidator.password_marker(principal.username)
-    _, secret = sessions.sign_in(principal.username, source, marker)
+        return page(form, 403, BREAK_GLASS)
     response = redirect(form.next.data, 303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        secret,
-        max_age=sessions.max_seconds,
-        path="/",
-        secure=_cookie_is_secure(),
-        httponly=True,
-        samesite="Lax",
-    )
+    open_session(response, principal.username, source)  # a cookie sent before is ended
     return response
 
 
@@ -167,7 +127,7 @@ def sign_out():
     else:
         response = redirect(static_prefix() + "/", 303)
     response.delete_cookie(
-        SESSION_COOKIE, path="/", secure=_cookie_is_secure(), httponly=True, samesite="Lax"
+        SESSION_COOKIE, path="/", secure=cookie_is_secure(), httponly=True, samesite="Lax"
     )
     return response
 

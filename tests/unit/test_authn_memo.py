@@ -30,7 +30,7 @@ class CountingService:
 def make_app(service):
     app = Flask(__name__)
     # Only the part of the Plugin that request authentication uses.
-    app.extensions[EXTENSION] = SimpleNamespace(login_service=service)
+    app.extensions[EXTENSION] = SimpleNamespace(login_service=service, negotiate=None)
     return app
 
 

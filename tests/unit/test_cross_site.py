@@ -97,7 +97,9 @@ class Logins:
 @pytest.fixture
 def app():
     app = Flask(__name__)
-    app.extensions[EXTENSION] = SimpleNamespace(login_service=Logins(), sessions=Sessions())
+    app.extensions[EXTENSION] = SimpleNamespace(
+        login_service=Logins(), sessions=Sessions(), negotiate=None
+    )
     return app
 
 

@@ -45,7 +45,9 @@ def app(tmp_path):
     # A malformed secret is refused before the store or the revalidator is asked.
     tokens = TokenAuthenticator(store=None, revalidator=None, same_name=lambda a, b: False)
     app = Flask(__name__)
-    app.extensions[EXTENSION] = SimpleNamespace(login_service=world.service, tokens=tokens)
+    app.extensions[EXTENSION] = SimpleNamespace(
+        login_service=world.service, tokens=tokens, negotiate=None
+    )
     return app
 
 

@@ -99,7 +99,7 @@ def app():
     def make(login_page: bool) -> Flask:
         app = Flask(__name__)
         settings = SimpleNamespace(ldap=SimpleNamespace(login_page=login_page))
-        app.extensions[EXTENSION] = SimpleNamespace(settings=settings)
+        app.extensions[EXTENSION] = SimpleNamespace(settings=settings, negotiate=None)
         return app
 
     return make

@@ -95,6 +95,7 @@ class World:
             login_service=self.directory,
             tokens=SimpleNamespace(peek=lambda *a: None),
             sessions=self.sessions,
+            negotiate=None,
         )
         self.seen: dict[str, str | int] = {}  # request label -> username or status
         self.headers_seen: dict[str, dict[str, str]] = {}
@@ -173,7 +174,7 @@ def test_a_request_started_inside_another_gets_its_own_answer():
 def test_the_answer_is_taken_only_for_the_credentials_it_answers():
     app = Flask(__name__)
     directory = Directory()
-    app.extensions[EXTENSION] = SimpleNamespace(login_service=directory)
+    app.extensions[EXTENSION] = SimpleNamespace(login_service=directory, negotiate=None)
     alices = authn.Preauthenticated(
         Authorization("basic", {"username": "alice"}),
         authn.credentials_digest((HEADER, basic("alice").decode())),
@@ -249,7 +250,9 @@ def test_a_cookie_request_is_answered_by_preauth_for_its_own_cookie():
 def test_an_answer_for_one_cookie_never_serves_another():
     app = Flask(__name__)
     sessions = Sessions()
-    app.extensions[EXTENSION] = SimpleNamespace(login_service=Directory(), sessions=sessions)
+    app.extensions[EXTENSION] = SimpleNamespace(
+        login_service=Directory(), sessions=sessions, negotiate=None
+    )
     alice = sessions.secrets["alice"]
     alices = authn.Preauthenticated(
         Authorization("basic", {"username": "alice"}), authn.credentials_digest((COOKIE, alice))

@@ -13,7 +13,16 @@ from package_source import PACKAGE_DIR
 
 WIRING = PACKAGE_DIR / "wiring.py"
 #: Where the services are defined; a service may build its own default collaborator.
-SERVICE_PACKAGES = {"activity", "auth", "db", "ldap", "mappings", "sessions", "tokens"}
+SERVICE_PACKAGES = {
+    "activity",
+    "auth",
+    "db",
+    "kerberos",
+    "ldap",
+    "mappings",
+    "sessions",
+    "tokens",
+}
 #: What only ``wiring`` constructs (``start_activity`` starts the activity recorder).
 SERVICES = {
     "AccessPolicy",
@@ -23,6 +32,8 @@ SERVICES = {
     "LockoutGuard",
     "LoginService",
     "MappingService",
+    "NegotiateAcceptor",
+    "NegotiateAuthenticator",
     "PermissionCache",
     "Plugin",
     "Provisioner",
