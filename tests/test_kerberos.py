@@ -7,6 +7,8 @@ server is opened at ``http://localhost:PORT``: a client asks for a ticket to
 python-gssapi and requests-gssapi in this process with that cache in the environment,
 by the MLflow client in a subprocess, and by Chromium.
 
+The same DC serves ``python -m mlflow_ldap_auth check`` with the keytab (at the end).
+
 A principal of another realm cannot be had from this KDC (no trust): that rule is
 tested as the pure function it is (tests/unit/test_ticket_login.py).
 """
@@ -23,18 +25,27 @@ import sys
 import textwrap
 from urllib.parse import urlsplit
 
+import gssapi
 import ldap3
 import pytest
 import requests
+import requests_gssapi
+import spnego
 from playwright.sync_api import expect
+from test_active_directory import ad_settings
 
 from browser import ANSWER_MS, patient
-from samba_dc import ADMIN_PASSWORD, BASE_DN, PASSWORD, USERS_DN, SambaDC
-from servers import audit_lines, ldap_config, start_server, wait_for_audit, wait_until
-
-gssapi = pytest.importorskip("gssapi")
-requests_gssapi = pytest.importorskip("requests_gssapi")
-spnego = pytest.importorskip("spnego")
+from kerberos_realm import write_keytab
+from mlflow_ldap_auth.kerberos.keytab import read_keytab
+from samba_dc import ADMIN_PASSWORD, BASE_DN, PASSWORD, REALM, USERS_DN, SambaDC
+from servers import (
+    audit_lines,
+    ldap_config,
+    run_cli,
+    start_server,
+    wait_for_audit,
+    wait_until,
+)
 
 pytestmark = pytest.mark.ad
 
@@ -529,3 +540,99 @@ def test_a_principal_the_keytab_lacks_stops_the_server_with_one_line(dc, realm, 
     [line] = [line for line in log.splitlines() if "kerberos_keytab" in line]
     assert "holds no key of HTTP/mlflow.corp.example.com@CORP.EXAMPLE.COM" in line
     assert "Traceback" not in log
+
+
+# -- python -m mlflow_ldap_auth check (docs/kerberos.md#checking-the-keytab) ---------------
+# Last in the module: the password change below gives svc-http a new key version (the
+# keytab is exported again after it).
+SERVICE_DN = f"CN=svc-http,{USERS_DN}"
+
+
+def check(dc, tmp_path, **kerberos):
+    settings = {**ad_settings(dc.ca_cert_file), "kerberos_keytab": str(dc.keytab), **kerberos}
+    return run_cli(ldap_config(tmp_path, dc.ldaps_uri, **settings), "check")
+
+
+def set_service_password(dc, password: str) -> None:
+    """A new password for svc-http, as an administrator would set one: its key version
+    goes up in the directory, and the exported keytab keeps the old keys."""
+    admin = as_domain_admin(dc)
+    try:
+        value = f'"{password}"'.encode("utf-16-le")
+        changed = admin.modify(SERVICE_DN, {"unicodePwd": [(ldap3.MODIFY_REPLACE, [value])]})
+        assert changed, admin.result
+    finally:
+        admin.unbind()
+        sock = getattr(admin, "socket", None)  # ldap3 may leave the LDAPS socket open
+        if sock is not None:
+            sock.close()
+
+
+def test_the_exported_keytab_matches_the_directory(dc, tmp_path):
+    result = check(dc, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert "kerberos extra: installed (gssapi)" in lines
+    assert f"keytab {dc.keytab}: readable (2 keys)" in lines
+    assert (
+        f"service principal HTTP/localhost@{REALM} (the keytab's first HTTP/ one): in the "
+        "keytab (kvno 2: aes256-cts-hmac-sha1-96, aes128-cts-hmac-sha1-96)"
+    ) in lines
+    assert f"key version of HTTP/localhost: 2, as in the directory ({SERVICE_DN}): ok" in lines
+    assert result.stdout.rstrip().endswith("check: ok")
+
+
+def test_a_principal_the_keytab_does_not_hold_fails(dc, tmp_path):
+    result = check(dc, tmp_path, kerberos_service_principal="HTTP/mlflow.corp.example.com")
+    assert result.returncode == 1
+    assert (
+        "service principal HTTP/mlflow.corp.example.com (configured): NOT IN THE KEYTAB: it "
+        f"holds HTTP/localhost@{REALM}"
+    ) in result.stdout.splitlines()
+
+
+def test_an_spn_no_account_holds_fails(dc, tmp_path):
+    """A keytab made by hand (ktutil) for a name the directory never gave out: browsers
+    would get no ticket for it."""
+    keytab = write_keytab(
+        tmp_path / "nobody.keytab",
+        [(f"HTTP/nobody.corp.example.com@{REALM}", 1, "aes256-cts")],
+        PASSWORD,
+    )
+    result = check(dc, tmp_path, kerberos_keytab=str(keytab))
+    assert result.returncode == 1
+    assert (
+        "key version of HTTP/nobody.corp.example.com: NO ACCOUNT in the directory holds the SPN "
+        "HTTP/nobody.corp.example.com"
+    ) in result.stdout.splitlines()
+
+
+def test_a_file_that_is_not_a_keytab_fails_with_a_sentence(dc, tmp_path):
+    not_keytab = tmp_path / "krb5.conf"
+    not_keytab.write_text("[libdefaults]\n")
+    result = check(dc, tmp_path, kerberos_keytab=str(not_keytab))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stdout + result.stderr
+    assert f"keytab {not_keytab}: NOT A KEYTAB: " in result.stdout
+
+
+def test_a_keytab_exported_before_a_password_change_is_a_mismatch(dc, tmp_path):
+    """The KDC encrypts tickets with the new key (version 3); the keytab holds version 2
+    only: every browser's ticket would fail. Exported again, the keytab matches."""
+    set_service_password(dc, "Http-Changed-Passw0rd!1")
+    try:
+        result = check(dc, tmp_path)
+        assert result.returncode == 1
+        assert (
+            "key version of HTTP/localhost: MISMATCH: the directory's is 3 "
+            f"({SERVICE_DN}), the keytab holds 2: export the keytab again"
+        ) in result.stdout.splitlines()
+        assert "export the keytab again" in result.stderr
+    finally:
+        dc.export_keytab()
+    assert {entry.kvno for entry in read_keytab(dc.keytab)} == {3}
+    again = check(dc, tmp_path)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"key version of HTTP/localhost: 3, as in the directory ({SERVICE_DN}): ok" in (
+        again.stdout.splitlines()
+    )

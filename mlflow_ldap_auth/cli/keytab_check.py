@@ -20,7 +20,7 @@ from mlflow_ldap_auth.kerberos.keytab import KeytabEntry, default_service_princi
 from mlflow_ldap_auth.ldap.directory import Directory
 
 #: What the server imports to accept ``Authorization: Negotiate`` (the ``kerberos`` extra).
-EXTRA_MODULES = ("gssapi", "spnego")
+EXTRA_MODULES = ("gssapi",)
 
 
 def check_kerberos(settings: LdapSettings, directory: Directory, *, bound: bool) -> list[str]:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+import requests_gssapi
 import tomllib
 from package_source import PACKAGE_DIR
 
@@ -23,7 +24,6 @@ def test_the_entry_point_names_the_provider():
 
 
 def test_the_auth_sends_the_ticket_first_and_checks_the_servers_token():
-    requests_gssapi = pytest.importorskip("requests_gssapi")
     auth = KerberosAuthProvider().get_auth()
     assert isinstance(auth, requests_gssapi.HTTPSPNEGOAuth)
     assert auth.opportunistic_auth is True

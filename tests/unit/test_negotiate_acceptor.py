@@ -13,7 +13,9 @@ import random
 import shutil
 import subprocess
 
+import gssapi
 import pytest
+import spnego
 
 from mlflow_ldap_auth import reasons
 from mlflow_ldap_auth.config import load_settings
@@ -24,8 +26,6 @@ from mlflow_ldap_auth.kerberos.negotiate import keytab_http_principal, service_p
 from mlflow_ldap_auth.web.credentials import parse_authorization
 
 pytestmark = pytest.mark.unit
-gssapi = pytest.importorskip("gssapi")
-spnego = pytest.importorskip("spnego")
 
 PRINCIPAL = "HTTP/localhost@EXAMPLE.TEST"
 GSS_S_FAILURE = 13 << 16
