@@ -1,7 +1,7 @@
 """The Kerberos lines of ``check`` (cli/keytab_check.py) for directory answers the test
 DC does not give: a key version hidden from the service account, a directory that is not
 Active Directory, an SPN on two accounts, no answer. A warning keeps the check passing;
-tests/test_kerberos_check.py runs the rest against the Samba DC."""
+tests/test_kerberos.py runs the rest against the Samba DC."""
 
 import importlib.util
 from types import SimpleNamespace
