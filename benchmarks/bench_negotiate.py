@@ -36,7 +36,7 @@ sys.path.insert(0, str(HERE))
 import gssapi  # noqa: E402
 from bench_servers import cpu_seconds  # noqa: E402
 
-from samba_dc import BASE_DN, PASSWORD, USERS_DN, SambaDC  # noqa: E402
+from samba_dc import PASSWORD, SambaDC, ad_settings  # noqa: E402
 from servers import ldap_config, start_server  # noqa: E402
 
 PATH = "/api/2.0/mlflow/users/current"
@@ -90,18 +90,7 @@ def main() -> None:
     home = Path(dc.directory) / "bench"
     home.mkdir()
     config = ldap_config(
-        home,
-        dc.ldaps_uri,
-        tls_ca_cert_file=dc.ca_cert_file,
-        bind_dn="svc-mlflow@corp.example.com",
-        bind_password=PASSWORD,
-        user_search_base=BASE_DN,
-        user_search_filter="(&(objectClass=user)(sAMAccountName={username}))",
-        username_attribute="sAMAccountName",
-        group_search_base=BASE_DN,
-        nested_groups_method="token_groups",
-        admin_groups=f"CN=mlflow-admins,{USERS_DN}",
-        kerberos_keytab=str(dc.keytab),
+        home, dc.ldaps_uri, **ad_settings(dc.ca_cert_file), kerberos_keytab=str(dc.keytab)
     )
     try:
         with start_server(home, config=config, env=dc.realm.server_env(home)) as server:

@@ -32,12 +32,11 @@ import requests
 import requests_gssapi
 import spnego
 from playwright.sync_api import expect
-from test_active_directory import ad_settings
 
 from browser import ANSWER_MS, patient
 from kerberos_realm import write_keytab
 from mlflow_ldap_auth.kerberos.keytab import read_keytab
-from samba_dc import ADMIN_PASSWORD, BASE_DN, PASSWORD, REALM, USERS_DN, SambaDC
+from samba_dc import ADMIN_PASSWORD, BASE_DN, PASSWORD, REALM, USERS_DN, SambaDC, ad_settings
 from servers import (
     audit_lines,
     ldap_config,
@@ -52,18 +51,8 @@ pytestmark = pytest.mark.ad
 COOKIE = "mlflow_ldap_session"
 CURRENT = "/api/2.0/mlflow/users/current"
 SPNEGO = gssapi.OID.from_int_seq("1.3.6.1.5.5.2")
-#: What Chromium's own flags are in conftest, plus the one that lets it answer Negotiate.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-    "--disable-dev-shm-usage",
-    "--auth-server-allowlist=localhost",
-]
+#: What lets Chromium answer a Negotiate challenge (beside conftest's launch flags).
+NEGOTIATE_ALLOWED = "--auth-server-allowlist=localhost"
 
 
 def as_domain_admin(dc) -> ldap3.Connection:
@@ -137,17 +126,8 @@ def server(dc, realm, tmp_path_factory):
         home,
         dc.ldaps_uri,
         mlflow={"default_permission": "EDIT"},
-        tls_ca_cert_file=dc.ca_cert_file,
-        bind_dn="svc-mlflow@corp.example.com",
-        bind_password=PASSWORD,
-        user_search_base=BASE_DN,
-        user_search_filter="(&(objectClass=user)(sAMAccountName={username}))",
-        username_attribute="sAMAccountName",
-        group_search_base=BASE_DN,
-        nested_groups_method="token_groups",
-        admin_groups=f"CN=mlflow-admins,{USERS_DN}",
+        **ad_settings(dc.ca_cert_file),
         allowed_groups=f"CN=level-3,{USERS_DN};CN=mlflow-admins,{USERS_DN}",
-        revalidate_interval_seconds="10",
         kerberos_keytab=str(dc.keytab),
     )
     with start_server(
@@ -469,9 +449,10 @@ def test_a_refused_ticket_of_a_navigation_gets_the_page_saying_so(server, signed
 # -- (b), (d) Chromium -----------------------------------------------------------------
 
 
-def chromium(playwright, tmp_path, env: dict):
-    """Chromium allowed to answer Negotiate for localhost, with a profile that takes the
-    first challenge (a fresh profile refuses it: INFRA-NOTES)."""
+def chromium(playwright, launch_args: dict, tmp_path, env: dict):
+    """Chromium (conftest's ``browser_type_launch_args``) allowed to answer Negotiate for
+    localhost, with a profile that has seen a Negotiate challenge before: a fresh
+    profile refuses the first one."""
     profile = tmp_path / "profile"
     profile.mkdir()
     (profile / "Local State").write_text(
@@ -479,17 +460,22 @@ def chromium(playwright, tmp_path, env: dict):
     )
     return patient(
         playwright.chromium.launch_persistent_context(
-            str(profile), executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS, env=env
+            str(profile),
+            executable_path=launch_args["executable_path"],
+            args=[*launch_args["args"], NEGOTIATE_ALLOWED],
+            env=env,
         )
     )
 
 
 @pytest.mark.browser
 def test_chromium_with_a_ticket_opens_mlflow_signed_in(
-    playwright, server, realm, tickets, tmp_path
+    playwright, browser_type_launch_args, server, realm, tickets, tmp_path
 ):
     env = {k: v for k, v in os.environ.items() if not k.startswith("KRB5")}
-    context = chromium(playwright, tmp_path, env | realm.client_env(tickets("alice")))
+    context = chromium(
+        playwright, browser_type_launch_args, tmp_path, env | realm.client_env(tickets("alice"))
+    )
     try:
         page = context.new_page()
         answer = page.goto(server.kerberos_url + "/", timeout=ANSWER_MS)
@@ -502,10 +488,12 @@ def test_chromium_with_a_ticket_opens_mlflow_signed_in(
 
 
 @pytest.mark.browser
-def test_chromium_without_a_ticket_gets_the_page_and_signs_in(playwright, server, realm, tmp_path):
+def test_chromium_without_a_ticket_gets_the_page_and_signs_in(
+    playwright, browser_type_launch_args, server, realm, tmp_path
+):
     env = {k: v for k, v in os.environ.items() if not k.startswith("KRB5")}
     empty = {"KRB5_CONFIG": str(realm.krb5_conf), "KRB5CCNAME": f"FILE:{tmp_path / 'none'}"}
-    context = chromium(playwright, tmp_path, env | empty)
+    context = chromium(playwright, browser_type_launch_args, tmp_path, env | empty)
     try:
         page = context.new_page()
         answer = page.goto(server.kerberos_url + "/ldap-admin/tokens/", timeout=ANSWER_MS)
