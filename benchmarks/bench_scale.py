@@ -2,12 +2,13 @@
 
     .venv/bin/python benchmarks/bench_scale.py            # full sizes (~15 min on 2 cores)
     .venv/bin/python benchmarks/bench_scale.py --quick    # small sizes, end to end (~2 min)
+    .venv/bin/python benchmarks/bench_scale.py --storm-only   # phase 1 alone (~5 min)
 
 Builds the directory of ``scale_directory.py`` (10,000 people, 2,000 groups nested
 three levels deep, a user in 500 groups) with ``slapadd`` before slapd starts (the
-memberof overlay stays on), and imports group mappings with ``python -m mlflow_ldap_auth
-mappings import`` into three databases: 0, 200 and 2,000 mappings (one per group, READ
-on every experiment or EDIT on one). Every request is ``GET
+memberof overlay stays on), and imports group mappings (``mappings import``'s reads
+and writes, without its preview) into three databases: 0, 200 and 2,000 mappings (one
+per group, READ on every experiment or EDIT on one). Every request is ``GET
 /api/2.0/mlflow/experiments/get?experiment_id=0`` with HTTP Basic; a login is a request
 on a new connection. ldap-auth servers run with ``cache_ttl_seconds = 3600`` and
 ``revalidate_interval_seconds = 3600`` so that nothing expires or is re-checked while
@@ -18,9 +19,13 @@ it is measured. Phases, each timed:
    the server up and its workers' once-only directory reads done by an admin's
    requests); the same against ``--app-name basic-auth`` (default configuration, 2
    workers) whose 500 users were created beforehand through its user-creation API (timed
-   apart). Reported: logins/s, p50/p99 latency, server CPU per login, errors (any
-   non-200), and for ldap-auth the LDAP operations per login from slapd's stats log
-   (binds and searches, split by kind).
+   apart). ldap-auth's storm runs three times, each from the same database state: on
+   SQLite in its default journal mode, in WAL mode, and on a local PostgreSQL (started
+   as the tests start one, ``tests/postgres.py``; the mappings imported into it). Reported:
+   logins/s, p50/p99 latency, the first wave's slowest answer (the ``clients`` requests
+   sent at t=0) against the p99 of the rest, server CPU per login (PostgreSQL's own
+   backends apart), errors (any non-200), and for ldap-auth the LDAP operations per login
+   from slapd's stats log (binds and searches, split by kind).
 2. **Memory**: RSS (``/proc/<pid>/status``) of each worker process (the server's
    process group, uvicorn's spawned workers) before the storm and after all 10,000
    people logged in once on that server (each login lands on one worker; the status
@@ -50,6 +55,7 @@ import queue
 import re
 import secrets
 import shutil
+import signal
 import sqlite3
 import statistics
 import subprocess
@@ -68,6 +74,7 @@ from werkzeug.security import generate_password_hash
 
 BENCHMARKS = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCHMARKS.parent / "openldap"))
+sys.path.append(str(BENCHMARKS.parent / "tests"))  # postgres.py: a throwaway PostgreSQL
 
 import mlflow  # noqa: E402
 from bench_auth import KeepAliveClient, basic, write_basic_auth_ini  # noqa: E402
@@ -90,6 +97,7 @@ from scale_directory import (  # noqa: E402
     password_of,
 )
 
+from postgres import PostgresInstance  # noqa: E402
 from slapd_instance import (  # noqa: E402
     GROUPS_DN,
     PEOPLE_DN,
@@ -213,10 +221,14 @@ def build_directory(shape: Shape, workdir: Path) -> tuple[SlapdInstance, float, 
     return slapd, written - started, time.monotonic() - written
 
 
-def write_ldap_ini(path: Path, slapd: SlapdInstance, database: Path, cache_max_size: int) -> Path:
+def write_ldap_ini(
+    path: Path, slapd: SlapdInstance, database: Path | str, cache_max_size: int
+) -> Path:
+    """The ldap-auth ini; ``database``: an SQLite file, or a database URI as it is."""
+    uri = database if isinstance(database, str) else f"sqlite:///{database}"
     path.write_text(
         "[mlflow]\ndefault_permission = READ\n"
-        f"database_uri = sqlite:///{database}\nadmin_username = admin\n"
+        f"database_uri = {uri}\nadmin_username = admin\n"
         f"admin_password = {ADMIN_PASSWORD}\n\n"
         f"[ldap]\nserver_uri = {slapd.ldap_uri}\nbind_dn = {SERVICE_DN}\n"
         f"bind_password = {SERVICE_PASSWORD}\nuser_search_base = {PEOPLE_DN}\n"
@@ -227,13 +239,30 @@ def write_ldap_ini(path: Path, slapd: SlapdInstance, database: Path, cache_max_s
     return path
 
 
+#: ``mappings import`` without its preview of who gains or loses what (minutes for 2,000
+#: mappings over 10,000 people): the same reads of the file and the same writes.
+IMPORT_WITHOUT_PREVIEW = """
+import sys
+from mlflow_ldap_auth.cli.common import operator_name, recorded, settings_or_none
+from mlflow_ldap_auth.cli.mappings import _mapping_service
+from mlflow_ldap_auth.mappings import file as mappings_file
+settings = settings_or_none(type("Args", (), {"config": None})())
+service = _mapping_service(settings)
+with open(sys.argv[1], encoding="utf-8") as handle:
+    wanted = mappings_file.read_document(handle.read(), service)
+to_add, to_remove = mappings_file.plan_import(wanted, service.list())
+with recorded(settings):
+    mappings_file.apply_import(service, to_add, to_remove, operator_name())
+"""
+
+
 def import_mappings(ini: Path, document: dict, workdir: Path) -> float:
-    """``mappings import`` of ``document`` into the ini's database; its wall time."""
+    """``document``'s mappings imported into the ini's database; its wall time."""
     path = workdir / f"mappings-{len(document['group_mappings'])}.json"
     path.write_text(json.dumps(document))
     started = time.monotonic()
     result = subprocess.run(
-        [sys.executable, "-m", "mlflow_ldap_auth", "mappings", "import", str(path)],
+        [sys.executable, "-c", IMPORT_WITHOUT_PREVIEW, str(path)],
         env=server_environment({"MLFLOW_LDAP_AUTH_CONFIG_PATH": str(ini)}),
         cwd=workdir,
         capture_output=True,
@@ -355,13 +384,19 @@ def flush(server: Server) -> None:
 
 def one_login(port: int, uid: str) -> tuple[int, float]:
     """A first request on a new connection: (HTTP status, seconds)."""
+    status, _, seconds = timed_login(port, uid)
+    return status, seconds
+
+
+def timed_login(port: int, uid: str) -> tuple[int, float, float]:
+    """A first request on a new connection: (HTTP status, perf_counter at start, seconds)."""
     client = KeepAlive(port)
     started = time.perf_counter()
     try:
         status, _ = client.get(PATH, basic(*credentials(uid)))
     finally:
         client.close()
-    return status, time.perf_counter() - started
+    return status, started, time.perf_counter() - started
 
 
 # -- the storm ----------------------------------------------------------------------
@@ -373,6 +408,23 @@ class Storm:
     errors: list[str]
     server_cpu: float
     slapd_cpu: float = 0.0
+    #: perf_counter at each login's start, in the order of ``latencies``.
+    starts: list[float] = field(default_factory=list)
+    #: How many requests the clients sent at t=0 (one each).
+    clients: int = 0
+
+    def _by_start(self) -> list[float]:
+        return [seconds for _, seconds in sorted(zip(self.starts, self.latencies, strict=True))]
+
+    @property
+    def first_wave_max_ms(self) -> float:
+        """The slowest of the first ``clients`` logins sent (at t=0), ms."""
+        return max(self._by_start()[: self.clients], default=math.nan) * 1000
+
+    @property
+    def rest_p99_ms(self) -> float:
+        """p99 of every login after the first wave, ms."""
+        return percentile(self._by_start()[self.clients :], 0.99) * 1000
 
     @property
     def rate(self) -> float:
@@ -397,6 +449,7 @@ def storm(server: Server, uids: list[str], clients: int, slapd: SlapdInstance | 
     for uid in uids:
         work.put(uid)
     latencies: list[float] = []
+    starts: list[float] = []
     errors: list[str] = []
     lock = threading.Lock()
 
@@ -407,13 +460,14 @@ def storm(server: Server, uids: list[str], clients: int, slapd: SlapdInstance | 
             except queue.Empty:
                 return
             try:
-                status, seconds = one_login(server.port, uid)
+                status, start, seconds = timed_login(server.port, uid)
             except Exception as exc:  # a benchmark counts it, it does not stop
                 with lock:
                     errors.append(f"{uid}: {exc!r}")
                 continue
             with lock:
                 latencies.append(seconds)
+                starts.append(start)
                 if status != 200:
                     errors.append(f"{uid}: HTTP {status}")
 
@@ -433,6 +487,8 @@ def storm(server: Server, uids: list[str], clients: int, slapd: SlapdInstance | 
         errors=errors,
         server_cpu=cpu_seconds(pgid=server.process.pid) - cpu_before,
         slapd_cpu=(cpu_seconds(pid=slapd.pid) - slapd_before) if slapd else 0.0,
+        starts=starts,
+        clients=clients,
     )
 
 
@@ -570,6 +626,9 @@ class Results:
     storm_ldap: Storm | None = None
     storm_basic: Storm | None = None
     storm_wal: Storm | None = None  # ldap-auth, the database in SQLite's WAL mode
+    storm_postgres: Storm | None = None  # ldap-auth, the database on PostgreSQL
+    postgres_cpu: float = 0.0  # PostgreSQL's processes in that storm (s)
+    profile_dir: Path | None = None  # --profile: py-spy of the PostgreSQL storm's workers
     storm_ops: LdapCount | None = None
     basic_users_seconds: float = 0.0
     sustained: Storm | None = None  # the people provisioned beforehand, caches cold
@@ -592,7 +651,12 @@ def admin_warm_up(server: Server, workers: int) -> None:
 
 
 def phase_storm(
-    results: Results, slapd: SlapdInstance, ldap_ini: Path, parent: Path, phases: Phases
+    results: Results,
+    slapd: SlapdInstance,
+    ldap_ini: Path,
+    parent: Path,
+    phases: Phases,
+    postgres: PostgresInstance,
 ) -> Server:
     """Both storms; returns the ldap-auth server, still running (the memory phase uses it)."""
     sizes = results.sizes
@@ -614,6 +678,7 @@ def phase_storm(
             f"{len(results.storm_ldap.errors)} errors"
         )
         results.storm_wal = storm_in_wal_mode(results, slapd, uids, parent)
+        results.storm_postgres = storm_on_postgres(results, slapd, uids, parent, postgres)
         with phases.phase("basic-auth: create users (API)"):
             started = time.monotonic()
             create_basic_users(basic_server, uids)
@@ -650,6 +715,133 @@ def storm_in_wal_mode(
         return run
     finally:
         stop_server(server)
+
+
+def storm_on_postgres(
+    results: Results,
+    slapd: SlapdInstance,
+    uids: list[str],
+    parent: Path,
+    postgres: PostgresInstance,
+) -> Storm:
+    """The same storm with ``database_uri`` on PostgreSQL, from the same database state."""
+    uri = postgres.create_database("storm")
+    ini = write_ldap_ini(parent / "storm-postgres.ini", slapd, uri, 10_000)
+    copy_to_postgres(parent / "ldap-storm-before.db", uri, ini, parent)
+    server = start_ldap("ldap-storm-postgres", ini, 2, parent)
+    try:
+        wait_healthy(server, 2)
+        admin_warm_up(server, 2)
+        postgres_before = postgres_cpu_seconds(postgres)
+        with profiling(server, results.profile_dir, "postgres-storm"):
+            run = storm(server, uids, results.sizes.clients, slapd)
+        results.postgres_cpu = postgres_cpu_seconds(postgres) - postgres_before
+        report_problems(server, run)
+        progress(f"ldap-auth storm (PostgreSQL): {run.rate:.1f} logins/s, {len(run.errors)} errors")
+        return run
+    finally:
+        stop_server(server)
+
+
+def copy_to_postgres(database: Path, uri: str, ini: Path, workdir: Path) -> None:
+    """Every row of the SQLite ``database`` into the empty PostgreSQL ``uri``.
+
+    ``mappings export`` on ``uri`` creates MLflow's and the plugin's tables as a server
+    would; the rows are copied table by table in dependency order (what ``mappings
+    import`` wrote, without its preview, which takes minutes for 2,000 mappings), then
+    each serial column's sequence is moved past the copied ids.
+    """
+    result = subprocess.run(
+        [sys.executable, "-m", "mlflow_ldap_auth", "mappings", "export"],
+        env=server_environment({"MLFLOW_LDAP_AUTH_CONFIG_PATH": str(ini)}),
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"mappings export (schema) failed:\n{result.stderr[-2000:]}")
+    source, target = sa.create_engine(f"sqlite:///{database}"), sa.create_engine(uri)
+    metadata = sa.MetaData()
+    metadata.reflect(target)
+    present = set(sa.inspect(source).get_table_names())
+    copied = [t for t in metadata.sorted_tables if t.name in present and "alembic" not in t.name]
+    with source.connect() as reading, target.begin() as writing:
+        for table in reversed(copied):
+            writing.execute(table.delete())
+        for table in copied:
+            # Read through the PostgreSQL table's columns: SQLite's 0/1 come back as bools.
+            rows = [dict(row._mapping) for row in reading.execute(sa.select(table))]
+            if not rows:
+                continue
+            writing.execute(table.insert(), rows)
+            for column in table.primary_key.columns:
+                sequence = writing.execute(
+                    sa.text("SELECT pg_get_serial_sequence(:t, :c)"),
+                    {"t": table.name, "c": column.name},
+                ).scalar()
+                if sequence:
+                    top = max(row[column.name] for row in rows)
+                    writing.execute(sa.text("SELECT setval(:s, :v)"), {"s": sequence, "v": top})
+    source.dispose()
+    target.dispose()
+
+
+@contextmanager
+def profiling(server: Server, directory: Path | None, name: str) -> Iterator[None]:
+    """py-spy samples of each worker while the block runs, ``directory/name-<pid>.txt``
+    (raw, folded stacks; ``--idle``: a thread waiting on a lock or a socket counts too)."""
+    if directory is None:
+        yield
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    spies = [
+        subprocess.Popen(
+            [
+                str(Path(sys.executable).with_name("py-spy")),
+                "record",
+                "--pid",
+                str(pid),
+                "--nonblocking",
+                "--idle",
+                "--format",
+                "raw",
+                "--rate",
+                "200",
+                "-o",
+                str(directory / f"{name}-{pid}.txt"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for pid in worker_pids(server)
+    ]
+    time.sleep(1)  # py-spy attached
+    try:
+        yield
+    finally:
+        for spy in spies:
+            spy.send_signal(signal.SIGINT)
+        for spy in spies:
+            spy.wait(60)
+
+
+def postgres_cpu_seconds(postgres: PostgresInstance) -> float:
+    """CPU of PostgreSQL: its postmaster, its live backends and those it reaped."""
+    postmaster = int((postgres.data / "postmaster.pid").read_text().split()[0])
+    total = 0
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{name}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if int(name) == postmaster:  # itself and its children that ended
+            total += sum(int(value) for value in fields[11:15])
+        elif int(fields[1]) == postmaster:  # a live backend or helper
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def set_wal(database: Path) -> None:
@@ -808,26 +1000,71 @@ def login_median(results: Results, count: int, uid: str) -> float:
     return statistics.median(results.login_ms[count, uid])
 
 
-def print_details(results: Results) -> None:
-    sizes, shape = results.sizes, results.shape
-    ldap, base, ops = results.storm_ldap, results.storm_basic, results.storm_ops
+def storm_runs(results: Results) -> list[tuple[str, Storm]]:
+    """The storms that ran, named as the tables name them."""
+    runs = [
+        ("ldap-auth, SQLite", results.storm_ldap),
+        ("ldap-auth, SQLite WAL", results.storm_wal),
+        ("ldap-auth, PostgreSQL", results.storm_postgres),
+        ("basic-auth (default)", results.storm_basic),
+    ]
+    return [(name, run) for name, run in runs if run is not None]
+
+
+def print_storm_details(results: Results) -> None:
+    sizes, ldap, ops = results.sizes, results.storm_ldap, results.storm_ops
     print("\n== Login storm ==")
     print(
         f"{sizes.storm_users} people's first requests, {sizes.clients} concurrent clients, "
         "2 workers, new connection per login"
     )
-    for name, run in (("ldap-auth", ldap), ("ldap (WAL)", results.storm_wal), ("basic-auth", base)):
+    for name, run in storm_runs(results):
         print(
-            f"  {name:10}: {run.rate:7.1f} logins/s  p50 {run.p50_ms:7.1f} ms  "
-            f"p99 {run.p99_ms:7.1f} ms  server CPU {run.cpu_ms:6.1f} ms/login  "
+            f"  {name:22}: {run.rate:7.1f} logins/s  p50 {run.p50_ms:7.1f} ms  "
+            f"p99 {run.p99_ms:7.1f} ms  first wave max {run.first_wave_max_ms:7.1f} ms  "
+            f"rest p99 {run.rest_p99_ms:7.1f} ms  server CPU {run.cpu_ms:6.1f} ms/login  "
             f"errors {len(run.errors)} {run.errors[:3] if run.errors else ''}"
         )
+    if results.storm_postgres is not None:
+        per_login = results.postgres_cpu / results.storm_postgres.logins * 1000
+        print(f"  PostgreSQL's own CPU in its storm: {per_login:.1f} ms/login")
     print(f"  ldap-auth slapd CPU: {ldap.slapd_cpu / ldap.logins * 1000:.2f} ms/login")
     print(f"  LDAP operations: {ops.total} in the storm = {ops.per(ldap.logins)}")
     print(
         f"  basic-auth: {sizes.storm_users} users created through its API beforehand in "
         f"{results.basic_users_seconds:.1f} s"
     )
+
+
+def print_storm_table(results: Results, extra: list[tuple[str, Storm]]) -> None:
+    base = results.storm_basic
+    print(
+        "\nLogin storm: each person's first request on a new connection, caches cold, "
+        f"{results.sizes.clients} clients, 2 workers:\n\n"
+        "| server | logins/s | vs basic-auth | p50 | p99 | first wave, slowest | rest, p99 "
+        "| server CPU per login | errors |\n"
+        "|---|---|---|---|---|---|---|---|---|"
+    )
+    for name, run in storm_runs(results)[:-1] + extra + storm_runs(results)[-1:]:
+        print(
+            f"| {name} | {run.rate:.1f} | {run.rate / base.rate:.1f} {X} | {run.p50_ms:.0f} ms | "
+            f"{run.p99_ms:.0f} ms | {run.first_wave_max_ms:.0f} ms | {run.rest_p99_ms:.0f} ms | "
+            f"{run.cpu_ms:.1f} ms | {len(run.errors)} |"
+        )
+
+
+def print_storm_only(results: Results, phases: Phases) -> None:
+    """The summary of ``--storm-only``: the storms, side by side."""
+    print_storm_details(results)
+    print("\n" + "=" * 78 + "\nSUMMARY (login storm only)\n" + "=" * 78)
+    print_storm_table(results, [])
+    print("\nMachine: " + ", ".join(f"{k} {v}" for k, v in machine().items()))
+    print(f"\nElapsed: total {phases.total():.0f} s")
+
+
+def print_details(results: Results) -> None:
+    sizes, shape = results.sizes, results.shape
+    print_storm_details(results)
     sustained, again = results.sustained, results.sustained_ops
     print(
         f"\n== The other {sustained.logins:,} people, provisioned beforehand (in "
@@ -967,23 +1204,10 @@ def print_summary(results: Results, phases: Phases) -> None:
             f"all {sizes.users:,})"
         )
 
-    print(
-        "\nLogin storm: each person's first request on a new connection, caches cold, "
-        f"{sizes.clients} clients, 2 workers:\n\n"
-        "| server | logins/s | vs basic-auth | p50 | p99 | server CPU per login | errors |\n"
-        "|---|---|---|---|---|---|---|"
+    print_storm_table(
+        results,
+        [(f"ldap-auth, {results.sustained.logins:,} people provisioned before", results.sustained)],
     )
-    runs = (
-        (f"ldap-auth, {ldap.logins:,} first logins ever (provisioning)", ldap),
-        ("ldap-auth, the same, SQLite in WAL mode", results.storm_wal),
-        (f"ldap-auth, {results.sustained.logins:,} people provisioned before", results.sustained),
-        (f"basic-auth (default), {base.logins:,} users", base),
-    )
-    for name, run in runs:
-        print(
-            f"| {name} | {run.rate:.1f} | {run.rate / base.rate:.1f} {X} | {run.p50_ms:.0f} ms | "
-            f"{run.p99_ms:.0f} ms | {run.cpu_ms:.1f} ms | {len(run.errors)} |"
-        )
     print(f"\nLDAP operations per cold login in the storm: {ops.per(ldap.logins)}.")
     print(
         "LDAP operations per cold login of the people provisioned before: "
@@ -1024,14 +1248,21 @@ def print_summary(results: Results, phases: Phases) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, ~2 minutes")
+    parser.add_argument(
+        "--storm-only", action="store_true", help="the login storms alone (phase 1)"
+    )
+    parser.add_argument(
+        "--profile", type=Path, help="py-spy profiles of the PostgreSQL storm's workers, here"
+    )
     args = parser.parse_args()
     sizes = QUICK if args.quick else FULL
     shape = Shape(sizes.users, sizes.groups, sizes.mid_groups, sizes.big_groups)
-    results = Results(sizes, shape)
+    results = Results(sizes, shape, profile_dir=args.profile)
     phases = Phases()
     workdir = Path(tempfile.mkdtemp(prefix="bench-scale."))
     progress(f"working in {workdir}")
     slapd = None
+    postgres = PostgresInstance()
     try:
         with phases.phase("directory"):
             slapd, write_s, load_s = build_directory(shape, workdir)
@@ -1049,12 +1280,19 @@ def main() -> None:
                 results.mappings[results.mapped[count]] = import_mappings(ini, document, workdir)
             copy_database(databases[sizes.mappings[-1]], storm_db)
             copy_database(storm_db, workdir / "ldap-storm-before.db")
-        with phases.phase("provision beforehand"):
-            rest = [crowd_uid(i) for i in range(sizes.storm_users, sizes.users)]
-            results.provision_seconds = provision_beforehand(storm_db, rest)
+        if not args.storm_only:
+            with phases.phase("provision beforehand"):
+                rest = [crowd_uid(i) for i in range(sizes.storm_users, sizes.users)]
+                results.provision_seconds = provision_beforehand(storm_db, rest)
         storm_ini = write_ldap_ini(workdir / "storm.ini", slapd, storm_db, 10_000)
+        postgres.start()
         with phases.phase("login storm"):
-            server = phase_storm(results, slapd, storm_ini, workdir, phases)
+            server = phase_storm(results, slapd, storm_ini, workdir, phases, postgres)
+        if args.storm_only:
+            stop_server(server)
+            print_storm_only(results, phases)
+            shutil.rmtree(workdir, ignore_errors=True)
+            return
         try:
             with phases.phase("memory"):
                 phase_memory(results, slapd, server)
@@ -1065,6 +1303,7 @@ def main() -> None:
         with phases.phase("cost growth"):
             phase_growth(results, slapd, databases, workdir)
     finally:
+        postgres.stop()
         if slapd is not None:
             slapd.cleanup()
     print_details(results)

@@ -103,6 +103,7 @@ def create_app():
     flask_app = auth.app
     plugin.install(flask_app)
     plugin.revalidator.start()
+    server_process.open_server_stores()
 
     def ahead_of_mlflow(app) -> None:
         experiment_id_guard.install(app)

@@ -191,6 +191,7 @@ ENVIRONMENT: tuple[tuple[str, str, str], ...] = (
     ("mlflow.environment_variables", "_MLFLOW_SGI_NAME", "WORKER_MARKER_ENV"),
     ("mlflow.environment_variables", "_MLFLOW_AUTH_ADMIN_BOOTSTRAPPED", "BOOTSTRAPPED_ENV"),
     ("mlflow.server.handlers", "STATIC_PREFIX_ENV_VAR", "STATIC_PREFIX_ENV"),
+    ("mlflow.server", "BACKEND_STORE_URI_ENV_VAR", "BACKEND_STORE_ENV"),
     (
         "mlflow.environment_variables",
         "_MLFLOW_ASSISTANT_DELEGATION_SIGNING_KEY",
