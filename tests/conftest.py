@@ -3,6 +3,14 @@ from pathlib import Path
 
 import pytest
 
+# MLflow's telemetry client (in every process that imports mlflow: the test processes,
+# and through them the MLflow clients they drive) sets and unsets
+# _MLFLOW_TELEMETRY_SESSION_ID in os.environ from its own thread; on a closed network it
+# gives up and unsets it while a request of the test's thread reads the environment
+# (requests' proxy look-up): "KeyError: '_MLFLOW_TELEMETRY_SESSION_ID'". Off for the
+# tests; servers start with the environment minus MLFLOW_* (servers.MlflowServer).
+os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
+
 from postgres import PostgresInstance
 from servers import SlapdInstance
 
