@@ -257,3 +257,16 @@ def ad_settings(ca_file: str) -> dict:
         # Its minimum: the token tests see accounts disabled or locked in the domain.
         "revalidate_interval_seconds": "10",
     }
+
+
+def lock_out(dc, name: str) -> None:
+    """Three bad binds straight at the DC: the domain locks after 3 (seed_ad.py)."""
+    tls = ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=dc.ca_cert_file)
+    for attempt in range(3):
+        connection = ldap3.Connection(
+            ldap3.Server("127.0.0.1", port=636, use_ssl=True, tls=tls),
+            user=f"{name}@corp.example.com",
+            password=f"Wrong-{attempt}-Pw!",
+        )
+        assert not connection.bind()
+        connection.unbind()

@@ -8,7 +8,7 @@ import requests
 
 from mlflow_ldap_auth.config import LdapSettings
 from mlflow_ldap_auth.ldap.directory import Directory
-from samba_dc import ADMIN_PASSWORD, BASE_DN, PASSWORD, USERS_DN, SambaDC, ad_settings
+from samba_dc import ADMIN_PASSWORD, BASE_DN, PASSWORD, USERS_DN, SambaDC, ad_settings, lock_out
 from servers import audit_lines, flush_caches, ldap_config, run_cli, start_server, wait_until
 
 COMMA_GROUP_DN = f"CN=Data\\, Science,{USERS_DN}"
@@ -199,19 +199,6 @@ def test_password_spraying_stays_below_the_domains_lockout_threshold(server, dc)
     )
     assert connection.bind()
     connection.unbind()
-
-
-def lock_out(dc, name: str) -> None:
-    """Three bad binds straight at the DC: the domain locks after 3 (seed_ad.py)."""
-    tls = ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=dc.ca_cert_file)
-    for attempt in range(3):
-        connection = ldap3.Connection(
-            ldap3.Server("127.0.0.1", port=636, use_ssl=True, tls=tls),
-            user=f"{name}@corp.example.com",
-            password=f"Wrong-{attempt}-Pw!",
-        )
-        assert not connection.bind()
-        connection.unbind()
 
 
 def test_an_account_locked_in_the_domain_is_told_apart(server, dc):

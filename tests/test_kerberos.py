@@ -36,7 +36,16 @@ from playwright.sync_api import expect
 from browser import ANSWER_MS, patient
 from kerberos_realm import write_keytab
 from mlflow_ldap_auth.kerberos.keytab import read_keytab
-from samba_dc import ADMIN_PASSWORD, BASE_DN, PASSWORD, REALM, USERS_DN, SambaDC, ad_settings
+from samba_dc import (
+    ADMIN_PASSWORD,
+    BASE_DN,
+    PASSWORD,
+    REALM,
+    USERS_DN,
+    SambaDC,
+    ad_settings,
+    lock_out,
+)
 from servers import (
     audit_lines,
     ldap_config,
@@ -101,8 +110,8 @@ def dc():
         },
     )
     admin = as_domain_admin(instance)
-    try:  # tia and tom may use the server until they are disabled below; jdoe too
-        for name in ("tia", "tom", "jdoe"):
+    try:  # they may use the server until disabled, locked or removed below; jdoe too
+        for name in ("tia", "tom", "lou", "bob", "jdoe"):
             admin.search(BASE_DN, f"(sAMAccountName={name})", attributes=["1.1"])
             assert admin.modify(
                 f"CN=level-1,{USERS_DN}",
@@ -335,6 +344,26 @@ def test_an_account_disabled_after_its_ticket_was_issued_is_refused(server, dc, 
     assert refusals(server, "account_disabled")[-1]["method"] == "negotiate"
     # The token made before the account was disabled is refused all the same.
     assert negotiate(server, header="Negotiate " + early).status_code == 401
+
+
+def test_an_account_locked_after_its_ticket_was_issued_is_refused(server, dc, signed_in_as):
+    signed_in_as("lou")
+    early = token()  # the service ticket is in lou's cache now: no KDC asked below
+    lock_out(dc, "lou")  # three bad passwords straight at the DC, as a Windows client would
+    assert negotiate(server, header="Negotiate " + early).status_code == 401
+    assert refusals(server, "account_locked")[-1]["method"] == "negotiate"
+
+
+def test_an_account_removed_after_its_ticket_was_issued_is_refused(server, dc, signed_in_as):
+    signed_in_as("bob")
+    early = token()  # the service ticket is in bob's cache now: no KDC asked below
+    admin = as_domain_admin(dc)
+    try:
+        assert admin.delete(f"CN=bob,{USERS_DN}"), admin.result
+    finally:
+        admin.unbind()
+    assert negotiate(server, header="Negotiate " + early).status_code == 401
+    assert refusals(server, "unknown_user")[-1]["method"] == "negotiate"
 
 
 def test_a_cached_ticket_login_follows_the_account_disabled(server, dc, signed_in_as):
