@@ -7,15 +7,19 @@ from __future__ import annotations
 
 import fcntl
 import http.server
+import os
+import signal
 import socket
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import requests
+import worker_zygote
 
 import samba_dc
-from servers import MlflowServer, ldap_config
+from servers import MlflowServer, ldap_config, start_server, wait_until
 from slapd_instance import ephemeral_ports, free_port
 
 
@@ -106,3 +110,36 @@ def test_free_ports_lie_below_the_range_outgoing_connections_take_theirs_from():
     port = ports.pop()
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", port))  # still free: nothing was left bound
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_a_zygote_worker_is_the_servers_and_ends_with_its_command(slapd, tmp_path):
+    """The worker forked by worker_zygote serves the server's own configuration, is one
+    of its process groups, and does not outlive a command killed with SIGKILL."""
+    server = start_server(tmp_path, slapd)
+    try:
+        workers = server.process_groups() - {server.process.pid}
+        assert len(workers) == 1
+        (worker,) = workers
+        # The plugin's configuration is the server's: its directory's people log in.
+        answer = requests.get(
+            server.url + "/api/2.0/mlflow/users/current",
+            auth=("alice", "alice-password"),
+            timeout=60,
+        )
+        assert answer.status_code == 200, answer.text
+        os.killpg(server.process.pid, signal.SIGKILL)  # no signal forwarded to the worker
+        wait_until(
+            lambda: not _alive(worker),
+            "the worker outlived its command",
+            timeout=worker_zygote.STOP_GRACE_SECONDS + 20,
+        )
+    finally:
+        server.stop()
