@@ -336,3 +336,37 @@ def test_the_secret_reaches_neither_the_database_nor_the_audit(world, audited, t
     dump = (tmp_path / "auth.db").read_bytes()
     assert secret_part.encode() not in dump
     assert secret_format.secret_hash(secret).encode() in dump
+
+
+def test_the_memories_of_refused_sessions_are_bounded_by_max_size(world):
+    """Made-up and ended secrets are remembered up to ``max_size`` each and no further:
+    what a flood pushes out is read again, the memory never grows with the request rate."""
+    _, clock, directory, one, _ = world
+    directory.add("alice")
+    bounded = SessionAuthenticator(
+        one.store, one.revalidator, idle_seconds=IDLE, max_seconds=MAX, max_size=4, clock=clock
+    )
+
+    def refused(secret: str) -> str:
+        with pytest.raises(InvalidCredentials) as refusal:
+            bounded.authenticate(secret, "10.0.0.1")
+        return refusal.value.reason
+
+    stranger = secret_format.new_secret()
+    assert refused(stranger) == refused(stranger) == reasons.UNKNOWN_SESSION
+    assert one.store.lookups == 1
+    for _ in range(10):
+        refused(secret_format.new_secret())
+    assert one.store.lookups == 11
+    assert refused(stranger) == reasons.UNKNOWN_SESSION
+    assert one.store.lookups == 12  # pushed out by the flood, so read again
+
+    ended_secrets = [sign_in(one, directory, "alice") for _ in range(6)]
+    for secret in ended_secrets:
+        one.sessions.sign_out(secret, None)
+        assert refused(secret) == reasons.ENDED_SESSION
+    lookups = one.store.lookups
+    assert refused(ended_secrets[-1]) == reasons.ENDED_SESSION
+    assert one.store.lookups == lookups  # remembered
+    assert refused(ended_secrets[0]) == reasons.ENDED_SESSION
+    assert one.store.lookups == lookups + 1  # pushed out by the five after it

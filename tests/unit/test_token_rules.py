@@ -265,3 +265,24 @@ def test_last_used_is_written_at_most_once_a_minute(world):
     world.auth.forget()
     world.auth.authenticate(secret, None, None)
     assert world.store.by_id(record.id).last_used_at == int(world.clock.now)
+
+
+def test_the_memory_of_tokens_is_bounded_by_max_size(world):
+    """A flood of made-up secrets fills the memory up to ``max_size`` and no further:
+    what it pushes out is read again, the memory never grows with the request rate."""
+    from mlflow_ldap_auth.tokens.secret_format import new_secret
+
+    bounded = TokenAuthenticator(
+        world.store, world.standing, lambda a, b: a == b, max_size=4, clock=world.clock
+    )
+    _, secret = world.service.create(ALICE, "ci", 1, None)
+    bounded.authenticate(secret, None, None)
+    bounded.authenticate(secret, None, None)
+    assert world.store.lookups == 1
+    for _ in range(10):
+        with pytest.raises(InvalidCredentials):
+            bounded.authenticate(new_secret(), None, None)
+    assert world.store.lookups == 11
+    assert bounded.peek(secret, None) is None  # pushed out by the flood
+    assert bounded.authenticate(secret, None, None).username == "alice"
+    assert world.store.lookups == 12
