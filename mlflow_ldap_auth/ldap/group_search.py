@@ -35,6 +35,12 @@ from mlflow_ldap_auth.ldap.member_graph import _is_ranged, _MemberGraph
 #: Bound on group-of-group recursion (OpenLDAP); cycles are cut by a visited set.
 MAX_NESTING_DEPTH = 8
 
+#: Most parents whose own parents a named read also asks for (the look-ahead): each
+#: parent adds one clause per member test of the filter, and ldap3 builds a request
+#: at ~0.03 ms of CPU per clause (two or three per parent with the default filter),
+#: more than a round trip to the directory costs once there are more than a few.
+AHEAD_MAX_PARENTS = 10
+
 #: What a search for the next level reads: members (for the path) and memberOf.
 _LEVEL_ATTRIBUTES = ["member", "uniqueMember", "memberOf", *UUID_ATTRIBUTES]
 
@@ -112,10 +118,15 @@ class GroupSearch:
         ``memberOf``. Each level is then taken from the group entry cache, or from one
         search that reads the missing parents by their naming attribute (a filter as
         long as the parents are many, not the children: a user in 400 teams of 80
-        departments asks for 80 names) and, in the same request, the groups having any
-        parent as a member: the level above, whose names are not known yet. So three
-        levels of nesting cost at most one search after the user's direct groups.
-        Member lists are never read: the paths come from ``memberOf``.
+        departments asks for 80 names) and, in the same request when the parents are
+        few (``AHEAD_MAX_PARENTS``), the groups having any parent as a member: the level
+        above, whose names are not known yet. So three levels of nesting of a user in a
+        few groups cost at most one search after the user's direct groups; a user in
+        many costs one search per level, each with a clause per missing group (a user
+        in 400 teams: 80 names, then 20) instead of one whose look-ahead tests
+        membership of all 80 (240 clauses with the default filter, most of the CPU of
+        that login's group reads went to ldap3 building it). Member lists are never
+        read: the paths come from ``memberOf``.
         """
         remembered = self._groups
         if remembered is not None:
@@ -149,15 +160,18 @@ class GroupSearch:
     def _read_named(
         self, connection: LdapConnection, dns: list[str], parents: list[str], user
     ) -> list[dict] | None:
-        """Entries ``dns`` (by naming attribute) and the groups having any of ``parents``
-        as a member, in one search; None when a DN cannot be put in a filter."""
+        """Entries ``dns`` (by naming attribute) and, for a few ``parents``, the groups
+        having any of them as a member, in one search; None when a DN cannot be put in
+        a filter."""
         named = []
         for dn in dns:
             clause = rdn_filter(dn)
             if clause is None:
                 return None
             named.append(clause)
-        ahead = member_filter(self._template, parents, user.username)
+        ahead = ""
+        if len(parents) <= AHEAD_MAX_PARENTS:
+            ahead = member_filter(self._template, parents, user.username)
         search_filter = "(|" + "".join(named) + ahead + ")"
         return connection.search(
             self._base, search_filter, ldap3.SUBTREE, ["memberOf", *UUID_ATTRIBUTES]
