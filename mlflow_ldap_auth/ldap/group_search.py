@@ -9,6 +9,7 @@ builds (``resolve_many``) is ``ldap.member_graph``.
 
 from __future__ import annotations
 
+import functools
 import re
 
 import ldap3
@@ -25,6 +26,7 @@ from mlflow_ldap_auth.ldap.group_entry_cache import (
     GroupEntryCache,
     GroupNode,
     level_entries,
+    plain_entries,
 )
 from mlflow_ldap_auth.ldap.group_paths import (
     NestingWalk,
@@ -98,10 +100,12 @@ class GroupSearch:
 
     def resolve(self, connection: LdapConnection, user: UserEntry) -> DirectoryUser:
         first_level = [*UUID_ATTRIBUTES, "memberOf"] if self.nested else UUID_ATTRIBUTES
-        walk = NestingWalk(self._search(connection, [user.dn], user, first_level), self._base_key)
+        direct = self._search(connection, [user.dn], user, first_level)
         if self._climbs_by_memberof and user.memberof:
+            walk = NestingWalk(plain_entries(direct), self._base_key)
             self._climb_by_memberof(connection, walk, user)
             return walk.user(user)
+        walk = NestingWalk(direct, self._base_key)
         depth = 1
         while self.nested and walk.frontier and depth < MAX_NESTING_DEPTH:
             if user.memberof and walk.frontier_parents_known():
@@ -146,6 +150,8 @@ class GroupSearch:
                 by_name = entries is not None
                 if entries is None:  # a name no filter can state: the member search
                     entries = self._search(connection, walk.frontier, user, _LEVEL_ATTRIBUTES)
+                else:
+                    entries = plain_entries(entries)
                 if remembered is not None:
                     remembered.remember(entries)
                 if not by_name:
@@ -232,9 +238,14 @@ def _parents(entries: list[dict], base_key, found) -> tuple[dict, dict]:
     return names, children
 
 
+@functools.lru_cache(maxsize=16_384)
 def rdn_filter(dn: str) -> str | None:
     """``(cn=name)`` for ``cn=name,ou=...`` (all of a multi-valued RDN, ANDed); None for
-    a DN that does not parse or whose naming value is a hexstring."""
+    a DN that does not parse or whose naming value is a hexstring.
+
+    Remembered: parsing a DN costs ~70 µs, and the same parent groups are named at
+    every login (80 departments and 20 divisions for a user in 400 teams).
+    """
     try:
         rdn = parse_dn(dn)[0]
     except (InvalidDn, IndexError):
