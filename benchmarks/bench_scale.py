@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/bench_scale.py            # full sizes (~15 min on 2 cores)
     .venv/bin/python benchmarks/bench_scale.py --quick    # small sizes, end to end (~2 min)
     .venv/bin/python benchmarks/bench_scale.py --storm-only   # phase 1 alone (~5 min)
+    .venv/bin/python benchmarks/bench_scale.py --growth-only  # phase 3 alone (~5 min)
 
 Builds the directory of ``scale_directory.py`` (10,000 people, 2,000 groups nested
 three levels deep, a user in 500 groups) with ``slapadd`` before slapd starts (the
@@ -34,9 +35,12 @@ it is measured. Phases, each timed:
 3. **Cost growth**: three one-worker servers side by side (0, 200, 2,000 mappings), the
    users with 2, 3, 50 and 500 groups (counting nested). Fresh-login time (the worker's
    caches flushed with ``POST /api/2.0/mlflow/ldap-auth/cache/flush`` before each;
-   median of interleaved repeats), the LDAP operations of one fresh login, and warm
+   median of interleaved repeats; the server's and slapd's CPU per fresh login from
+   /proc, summed over the repeats), the LDAP operations of one fresh login, and warm
    requests (2 keep-alive clients; throughput and server CPU per request from /proc,
-   interleaved rounds, medians).
+   interleaved rounds, medians). ``--growth-only`` runs this phase alone (no storm, no
+   PostgreSQL; ``--repeats`` fresh logins per cell, ``--growth-profile DIR``: py-spy of
+   the most-mapped server's worker during extra fresh logins of the 500-group user).
 
 The summary block at the end has Markdown tables (ratios first, with MET / NOT MET
 against the targets), the machine (CPUs, model, Python, MLflow, slapd) and the elapsed
@@ -47,6 +51,7 @@ one run are what to compare.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -640,6 +645,8 @@ class Results:
     first_login_ms: dict = field(default_factory=dict)  # (mappings, uid) -> ms
     login_ms: dict = field(default_factory=dict)  # (mappings, uid) -> [ms]
     login_ops: dict = field(default_factory=dict)  # uid -> LdapCount
+    login_cpu: dict = field(default_factory=dict)  # (mappings, uid) -> [server s, slapd s]
+    growth_profile: Path | None = None  # --growth-profile: py-spy of big's fresh logins
     warm: dict = field(default_factory=dict)  # (mappings, uid) -> [(rps, cpu ms)]
 
 
@@ -956,10 +963,19 @@ def phase_growth(
             for count, server in servers.items():
                 for uid in SPECIAL_USERS:
                     flush(server)
+                    cpu = results.login_cpu.setdefault((count, uid), [0.0, 0.0])
+                    cpu[0] -= cpu_seconds(pgid=server.process.pid)
+                    cpu[1] -= cpu_seconds(pid=slapd.pid)
                     status, seconds = one_login(server.port, uid)
+                    cpu[0] += cpu_seconds(pgid=server.process.pid)
+                    cpu[1] += cpu_seconds(pid=slapd.pid)
                     if status != 200:
                         raise RuntimeError(f"{server.name}: fresh login of {uid}: HTTP {status}")
                     results.login_ms.setdefault((count, uid), []).append(seconds * 1000)
+        with profiling(servers[most], results.growth_profile, "growth-big"):
+            for _ in range(sizes.login_repeats * 4 if results.growth_profile else 0):
+                flush(servers[most])
+                one_login(servers[most].port, "big")
         progress("fresh logins done; warm requests ...")
         for _ in range(sizes.warm_rounds):
             for count, server in servers.items():
@@ -1063,7 +1079,7 @@ def print_storm_only(results: Results, phases: Phases) -> None:
 
 
 def print_details(results: Results) -> None:
-    sizes, shape = results.sizes, results.shape
+    sizes = results.sizes
     print_storm_details(results)
     sustained, again = results.sustained, results.sustained_ops
     print(
@@ -1088,6 +1104,11 @@ def print_details(results: Results) -> None:
             f"  cache_max_size={sizes.bounded_cache}, worker {pid}: size {cache['size']} after "
             f"{cache['misses']} fresh logins (RSS {cache['rss_mb']:.1f} MB)"
         )
+    print_growth_details(results)
+
+
+def print_growth_details(results: Results) -> None:
+    shape = results.shape
     print("\n== Cost growth (one worker per server) ==")
     for uid in SPECIAL_USERS:
         count = results.login_ops[uid]
@@ -1100,10 +1121,13 @@ def print_details(results: Results) -> None:
         print(f"  first login (assigns roles), {count} mappings, {uid}: {ms:.1f} ms")
     for (count, uid), samples in results.login_ms.items():
         rps, cpu = median_warm(results, count, uid)
+        server_s, slapd_s = results.login_cpu[count, uid]
         print(
             f"  {count:5d} mappings, {uid:5} ({shape.group_count(uid):3d} groups): fresh login "
             f"median {statistics.median(samples):7.1f} ms (min {min(samples):.1f}, max "
-            f"{max(samples):.1f}); warm {rps:7.1f} req/s, {cpu:.2f} ms CPU/req"
+            f"{max(samples):.1f}), CPU/login server {server_s / len(samples) * 1000:.1f} ms, "
+            f"slapd {slapd_s / len(samples) * 1000:.1f} ms; warm {rps:7.1f} req/s, "
+            f"{cpu:.2f} ms CPU/req"
         )
 
 
@@ -1213,6 +1237,23 @@ def print_summary(results: Results, phases: Phases) -> None:
         "LDAP operations per cold login of the people provisioned before: "
         f"{results.sustained_ops.per(results.sustained.logins)}."
     )
+    print_growth_tables(results)
+    print("\nMachine: " + ", ".join(f"{k} {v}" for k, v in machine().items()))
+    print(
+        "\nElapsed: "
+        + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in phases.seconds.items())
+        + f"; total {phases.total():.0f} s"
+    )
+
+
+def login_cpu_ms(results: Results, count: int, uid: str) -> float:
+    """The server's CPU per fresh login (ms), over every repeat of the cell."""
+    return results.login_cpu[count, uid][0] / len(results.login_ms[count, uid]) * 1000
+
+
+def print_growth_tables(results: Results) -> None:
+    sizes, shape = results.sizes, results.shape
+    few = sizes.mappings[0]
     print(
         "\nCost growth: fresh login (median ms, caches flushed) / warm request "
         "(server CPU ms per request), one worker:\n"
@@ -1236,13 +1277,42 @@ def print_summary(results: Results, phases: Phases) -> None:
             f"{login_median(results, count, uid) / small_0:.2f} {X}" for count in sizes.mappings
         ]
         print(f"| {uid} ({shape.group_count(uid)}) | " + " | ".join(cells) + " |")
-
-    print("\nMachine: " + ", ".join(f"{k} {v}" for k, v in machine().items()))
     print(
-        "\nElapsed: "
-        + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in phases.seconds.items())
-        + f"; total {phases.total():.0f} s"
+        "\nServer CPU per fresh login (ms, mean of the repeats) and, in brackets, relative "
+        "to the 2-group user with as many mappings:\n"
     )
+    print(f"| user | {header} |")
+    print("|---|" + "---|" * len(sizes.mappings))
+    for uid in SPECIAL_USERS:
+        cells = [
+            f"{login_cpu_ms(results, count, uid):.1f} ms "
+            f"({login_cpu_ms(results, count, uid) / login_cpu_ms(results, count, 'small'):.2f} {X})"
+            for count in sizes.mappings
+        ]
+        print(f"| {uid} ({shape.group_count(uid)}) | " + " | ".join(cells) + " |")
+
+
+def print_growth_only(results: Results, phases: Phases) -> None:
+    sizes = results.sizes
+    most = sizes.mappings[-1]
+    big_small = login_median(results, most, "big") / login_median(results, most, "small")
+    cpu_ratio = login_cpu_ms(results, most, "big") / login_cpu_ms(results, most, "small")
+    print_growth_details(results)
+    print(
+        f"\nFresh login, {shape_groups(results, 'big')} groups vs "
+        f"{shape_groups(results, 'small')}, {results.mapped.get(most, most):,} mappings "
+        f"(<= {MAX_BIG_OVER_SMALL:g} {X}): {big_small:.2f} {X} by median time, "
+        f"{cpu_ratio:.2f} {X} by server CPU: {verdict(big_small <= MAX_BIG_OVER_SMALL)}"
+        "\n(the target is on time; on a machine busy with other work the medians move with "
+        "its load, far more than the CPU of the server's processes does)"
+    )
+    print_growth_tables(results)
+    print("\nMachine: " + ", ".join(f"{k} {v}" for k, v in machine().items()))
+    print(f"\nElapsed: total {phases.total():.0f} s")
+
+
+def shape_groups(results: Results, uid: str) -> int:
+    return results.shape.group_count(uid)
 
 
 def main() -> None:
@@ -1254,10 +1324,19 @@ def main() -> None:
     parser.add_argument(
         "--profile", type=Path, help="py-spy profiles of the PostgreSQL storm's workers, here"
     )
+    parser.add_argument(
+        "--growth-only", action="store_true", help="the cost growth alone (phase 3)"
+    )
+    parser.add_argument("--repeats", type=int, help="fresh logins per cost-growth cell")
+    parser.add_argument(
+        "--growth-profile", type=Path, help="py-spy of the 500-group user's fresh logins, here"
+    )
     args = parser.parse_args()
     sizes = QUICK if args.quick else FULL
+    if args.repeats:
+        sizes = dataclasses.replace(sizes, login_repeats=args.repeats)
     shape = Shape(sizes.users, sizes.groups, sizes.mid_groups, sizes.big_groups)
-    results = Results(sizes, shape, profile_dir=args.profile)
+    results = Results(sizes, shape, profile_dir=args.profile, growth_profile=args.growth_profile)
     phases = Phases()
     workdir = Path(tempfile.mkdtemp(prefix="bench-scale."))
     progress(f"working in {workdir}")
@@ -1280,6 +1359,12 @@ def main() -> None:
                 results.mappings[results.mapped[count]] = import_mappings(ini, document, workdir)
             copy_database(databases[sizes.mappings[-1]], storm_db)
             copy_database(storm_db, workdir / "ldap-storm-before.db")
+        if args.growth_only:
+            with phases.phase("cost growth"):
+                phase_growth(results, slapd, databases, workdir)
+            print_growth_only(results, phases)
+            shutil.rmtree(workdir, ignore_errors=True)
+            return
         if not args.storm_only:
             with phases.phase("provision beforehand"):
                 rest = [crowd_uid(i) for i in range(sizes.storm_users, sizes.users)]

@@ -9,6 +9,7 @@ import pytest
 from mlflow_ldap_auth.config import LdapSettings
 from mlflow_ldap_auth.errors import DirectoryUnavailable, InvalidCredentials
 from mlflow_ldap_auth.ldap.directory import Directory
+from mlflow_ldap_auth.ldap.group_search import AHEAD_MAX_PARENTS
 from servers import (
     DATA_SCIENCE_DN,
     GROUPS_DN,
@@ -16,6 +17,7 @@ from servers import (
     SERVICE_DN,
     SERVICE_PASSWORD,
     SlapdInstance,
+    add_person,
     blackhole_server,
     free_port,
 )
@@ -426,3 +428,50 @@ def test_a_batched_lookup_finds_what_single_lookups_find_in_far_fewer_searches(
     # names the batch did not settle; one by one it is 2-4 searches per user.
     assert batch_searches <= 3 + 2 * 2 + 2, batch_searches
     assert batch_searches < single_searches / 2, (batch_searches, single_searches)
+
+
+def test_a_user_in_many_groups_reads_each_level_by_name_and_misses_none(slapd, make_directory):
+    """More parents than ``AHEAD_MAX_PARENTS``: each level is read by name alone (no
+    look-ahead of three clauses per parent), one search per level, and the groups and
+    paths found are those the member lists give (the batched walk reads member lists,
+    not ``memberOf``)."""
+    teams = [f"cn=wide-team-{n:02d},{GROUPS_DN}" for n in range(AHEAD_MAX_PARENTS + 2)]
+    depts = [f"cn=wide-dept-{n:02d},{GROUPS_DN}" for n in range(len(teams) - 1)]
+    division = f"cn=wide-division,{GROUPS_DN}"
+    user_dn = add_person(slapd, "wide", "wide-password")
+    # The last two teams share a department: two paths to one group.
+    parent_of = {team: depts[min(n, len(depts) - 1)] for n, team in enumerate(teams)}
+    ldif = [group_ldif(team, [user_dn]) for team in teams]
+    ldif += [group_ldif(dept, [t for t, d in parent_of.items() if d == dept]) for dept in depts]
+    ldif.append(group_ldif(division, depts))
+    slapd.ldif("ldapadd", "\n".join(ldif))
+    directory = make_directory(search_settings(slapd.ldap_uri))
+    directory.authenticate("wide", "wide-password")  # opens the service connection
+    directory.forget_groups()
+    # user search + direct groups + the departments by name + the division by name.
+    assert cold_login_operations(directory, "wide", "wide-password") == {
+        "binds": 1,
+        "searches": 4,
+    }
+    directory.forget_groups()
+    found = directory.authenticate("wide", "wide-password")
+    lowered = {dn.lower() for dn in found.group_dns}
+    assert lowered == {dn.lower() for dn in [*teams, *depts, division]}
+    assert {dn.lower() for dn in found.direct_group_dns} == {dn.lower() for dn in teams}
+    paths = {(parent.lower(), child.lower()) for parent, child in found.group_parents}
+    assert paths == {(d.lower(), t.lower()) for t, d in parent_of.items()} | {
+        (division.lower(), d.lower()) for d in depts
+    }
+    assert len(found.group_uuids) == len(lowered)
+    batched = make_directory(search_settings(slapd.ldap_uri)).lookup_many(["wide", "alice"])
+    walked = batched["wide"]
+    assert walked is not None
+    assert walked.group_dns == found.group_dns
+    assert set(walked.group_parents) == set(found.group_parents)
+    assert set(walked.group_uuids) == set(found.group_uuids)
+
+
+def group_ldif(dn: str, members: list[str]) -> str:
+    name = dn.split(",", 1)[0].split("=", 1)[1]
+    lines = "".join(f"member: {member}\n" for member in members)
+    return f"dn: {dn}\nobjectClass: groupOfNames\ncn: {name}\n{lines}"

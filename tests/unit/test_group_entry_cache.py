@@ -1,8 +1,15 @@
 """The group entry cache answers a nesting level only when it knows every parent."""
 
+from ldap3.utils.ciDict import CaseInsensitiveDict
+
 from mlflow_ldap_auth.ldap.dn import dn_key
 from mlflow_ldap_auth.ldap.entries import group_uuid
-from mlflow_ldap_auth.ldap.group_entry_cache import GroupEntryCache, level_entries, parents_of
+from mlflow_ldap_auth.ldap.group_entry_cache import (
+    GroupEntryCache,
+    level_entries,
+    parents_of,
+    plain_entries,
+)
 
 BASE = "ou=groups,dc=example,dc=org"
 
@@ -67,3 +74,24 @@ def test_clear_forgets():
     cache.remember([entry("dept")])
     cache.clear()
     assert level_above(cache, [entry("team", parents=["dept"])]) is None
+
+
+def test_plain_entries_keep_the_id_and_parents_and_no_member_list():
+    """What a walk reads of an entry is read once: the id (AD's objectGUID bytes too),
+    the parents under any spelling of the attribute's name, never the members."""
+    guid = bytes(range(16))
+    attributes = CaseInsensitiveDict()
+    attributes["memberof"] = [f"cn=dept,{BASE}"]
+    attributes["member"] = ["cn=someone"]
+    ad_group = {"dn": f"CN=Team,{BASE}", "attributes": attributes}
+    ad_group["raw_attributes"] = {"objectGUID": [guid]}
+    (plain,) = plain_entries([ad_group])
+    assert plain["dn"] == f"CN=Team,{BASE}"
+    assert group_uuid(plain) == group_uuid(ad_group) == "03020100-0504-0706-0809-0a0b0c0d0e0f"
+    assert plain["attributes"] == {
+        "memberOf": [f"cn=dept,{BASE}"],
+        "entryUUID": ["03020100-0504-0706-0809-0a0b0c0d0e0f"],
+    }
+    (openldap,) = plain_entries([entry("team", parents=["dept"], uuid="ABC")])
+    assert group_uuid(openldap) == "abc"
+    assert plain_entries([entry("top")])[0]["attributes"]["memberOf"] == []
