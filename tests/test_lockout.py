@@ -12,6 +12,7 @@ import pytest
 import requests
 import sqlalchemy as sa
 
+from mlflow_ldap_auth.auth.accounts import AccountStore
 from mlflow_ldap_auth.auth.lockout import (
     KEPT_FAILURES_SECONDS,
     MAX_ACCOUNTS,
@@ -20,7 +21,7 @@ from mlflow_ldap_auth.auth.lockout import (
     LockoutGuard,
     LockoutPolicy,
 )
-from mlflow_ldap_auth.db import tables
+from mlflow_ldap_auth.db import autocommit, tables
 from mlflow_ldap_auth.errors import InvalidCredentials
 from mlflow_ldap_auth.ldap.lockout_policies import UNREADABLE_THRESHOLD, DirectoryLockout
 from servers import (
@@ -109,6 +110,55 @@ def test_successful_and_unanswered_binds_give_their_slot_back(engine):
     refused_bind(guard, "carol")
     with pytest.raises(InvalidCredentials):
         refused_bind(guard, "carol")
+
+
+def test_slots_are_given_back_after_the_database_ended_every_connection(postgres):
+    """A slot is given back, and a login's one-row reads are made, in autocommit on an
+    engine of their own without a ping (``db.autocommit``). PostgreSQL ends every
+    connection (a restart, a failover): the first of them is made through the plugin's
+    engine, which reconnects, and the ones after it on new connections of their own."""
+    uri = postgres.create_database(f"lockout_{uuid.uuid4().hex[:12]}")
+    engine, killer = tables.create_engine(uri), tables.create_engine(uri)
+    tables.migrate(engine)
+    guard = LockoutGuard(LockoutPolicy(2, 900), AttemptStore(engine), clock=Clock())
+    accounts = AccountStore(engine)
+    for _ in range(3):
+        with guard.attempt("carol"):
+            assert accounts.is_known("carol") is False
+    assert autocommit.of(engine).alone.pool.checkedin() >= 1
+    with killer.connect() as connection:
+        connection.execute(
+            sa.text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and others(killer):
+        time.sleep(0.05)
+    assert others(killer) == 0
+    taken: list = []
+    sa.event.listen(engine, "checkout", lambda *_: taken.append(1))
+    for _ in range(3):  # more than the threshold: every slot is given back
+        with guard.attempt("carol"):
+            pass
+    assert rows(engine, tables.login_attempts) == 0
+    assert len(taken) == 3 + 1 + 1  # the slots taken; the first give-back; counting
+    assert accounts.is_known("carol") is False  # on the autocommit engine again
+    assert len(taken) == 5
+    engine.dispose()
+    killer.dispose()
+
+
+def others(engine) -> int:
+    """Connections to this PostgreSQL database other than the asking one."""
+    with engine.connect() as connection:
+        return connection.execute(
+            sa.text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid()"
+            )
+        ).scalar()
 
 
 def test_concurrent_attempts_never_exceed_the_threshold(engine):

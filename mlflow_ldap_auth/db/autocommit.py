@@ -1,0 +1,108 @@
+"""Statements that stand alone, one round trip each: autocommit on an engine of its own.
+
+Through the plugin's engine on PostgreSQL a one-statement read is four round trips:
+``pool_pre_ping``'s ``SELECT 1`` at checkout, ``BEGIN`` (psycopg 3 sends it before a
+transaction's first statement), the statement, and the ``ROLLBACK`` the pool sends when
+the connection goes back. A first login made about ten such short transactions, and in
+a login storm two thirds of its wall time waited on those round trips
+(docs/performance.md#login-storm-on-postgresql).
+
+``Autocommit.read(use)`` calls ``use(engine)`` with a second engine on the same database
+(``tables.create_read_engine``: the same URL and connect arguments, autocommit, no ping,
+no reset on check-in), so each statement ``use`` makes is its own transaction, one round
+trip. Nothing is lost for a read: at PostgreSQL's (and the plugin's) READ COMMITTED
+each statement of a transaction takes its own snapshot anyway. ``write(use)`` does the
+same for one statement whose repetition is harmless (deleting rows by key): it commits
+as it runs. On SQLite a write stays on the plugin's engine, where the writes of a
+process take turns (``tables.create_engine``), and on one in-memory database (no second
+connection sees it) everything does.
+
+There is no ping: a connection that fails (the database restarted, a failover, an idle
+connection dropped) raises; SQLAlchemy invalidates it, and on a disconnect every older
+connection of the pool with it, and the call is made once more through the plugin's
+engine, whose ``pool_pre_ping`` reconnects, or which raises what it always raised. So a
+database back on its address is served by the first request after it, as the session
+read does (``sessions.direct_read``).
+
+One ``Autocommit`` per plugin engine (``of(engine)``), shared by every store on it: one
+more pool per worker, not one per store. It is disposed with the plugin's engine; in a
+forked process, which first disposes the plugin's engine with ``close=False`` (per
+SQLAlchemy's docs on pools and multiprocessing), without closing the parent's
+connections.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import weakref
+from collections.abc import Callable
+from typing import TypeVar
+
+import sqlalchemy as sa
+
+from mlflow_ldap_auth.db import tables
+
+T = TypeVar("T")
+
+_made: weakref.WeakKeyDictionary[sa.engine.Engine, Autocommit] = weakref.WeakKeyDictionary()
+_making = threading.Lock()
+
+
+def of(engine: sa.engine.Engine) -> Autocommit:
+    """The one ``Autocommit`` of the plugin's ``engine``."""
+    with _making:
+        found = _made.get(engine)
+        if found is None:
+            found = _made[engine] = Autocommit(engine)
+        return found
+
+
+def follow_disposal(engine: sa.engine.Engine, second: sa.engine.Engine) -> None:
+    """Dispose ``second`` with ``engine``; the first time in a forked process, without
+    closing the connections (they are the parent's), then as anywhere."""
+    connections_of = [os.getpid()]
+
+    def disposed(_engine: sa.engine.Engine) -> None:
+        here = os.getpid()
+        second.dispose(close=here == connections_of[0])
+        connections_of[0] = here
+
+    sa.event.listen(engine, "engine_disposed", disposed)
+
+
+def _failed_connection(error: sa.exc.DBAPIError) -> bool:
+    """Whether ``error`` says the connection (or connecting) failed, not the statement."""
+    return error.connection_invalidated or isinstance(
+        error, (sa.exc.OperationalError, sa.exc.InterfaceError)
+    )
+
+
+class Autocommit:
+    def __init__(self, engine: sa.engine.Engine) -> None:
+        #: The plugin's engine: every call's second try, and all of them without ``alone``.
+        self.engine = engine
+        #: The autocommit engine; None where no second connection sees the same data.
+        self.alone = tables.create_read_engine(engine)
+        self._writes_alone = self.alone is not None and engine.dialect.name != "sqlite"
+        if self.alone is not None:
+            follow_disposal(engine, self.alone)
+            weakref.finalize(self, self.alone.dispose)
+
+    def read(self, use: Callable[[sa.engine.Engine], T]) -> T:
+        """``use(engine)``: reads only, each statement committed on its own."""
+        return self._run(use, self.alone)
+
+    def write(self, use: Callable[[sa.engine.Engine], T]) -> T:
+        """``use(engine)``: one statement, harmless when made twice (it may be)."""
+        return self._run(use, self.alone if self._writes_alone else None)
+
+    def _run(self, use: Callable[[sa.engine.Engine], T], alone: sa.engine.Engine | None) -> T:
+        if alone is None:
+            return use(self.engine)
+        try:
+            return use(alone)
+        except sa.exc.DBAPIError as error:
+            if not _failed_connection(error):
+                raise
+        return use(self.engine)
