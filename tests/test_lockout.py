@@ -1,7 +1,9 @@
 """The password-spraying guard: its counter on real SQLite and PostgreSQL databases, and
 a real ``mlflow server`` spraying a real slapd with the ppolicy overlay (an account
 locks after ``POLICY_MAX_FAILURE`` wrong passwords there, until an administrator
-unlocks it)."""
+unlocks it). With them, the other writes a login makes alone in autocommit
+(``db.autocommit``): the check record, and what happens to them when the database
+ends every connection."""
 
 import subprocess
 import threading
@@ -21,6 +23,7 @@ from mlflow_ldap_auth.auth.lockout import (
     LockoutGuard,
     LockoutPolicy,
 )
+from mlflow_ldap_auth.auth.user_checks import CheckRecord, UserChecks
 from mlflow_ldap_auth.db import autocommit, tables
 from mlflow_ldap_auth.errors import InvalidCredentials
 from mlflow_ldap_auth.ldap.lockout_policies import UNREADABLE_THRESHOLD, DirectoryLockout
@@ -148,6 +151,31 @@ def test_slots_are_given_back_after_the_database_ended_every_connection(postgres
     assert len(taken) == 5
     engine.dispose()
     killer.dispose()
+
+
+def test_a_logins_check_record_is_one_row_and_releases_the_claim(engine):
+    """Its update, and its insert when there was none, each alone: logins of one user
+    at the same moment on several workers leave one row, and a login releases a claim."""
+    checks = UserChecks(engine)
+    checks.record("alice", "ok", "m1", 100)
+    assert checks.get("alice") == CheckRecord("alice", 100, "ok", "m1")
+    assert checks.claim_many(["alice"], 200, due_before=150) == ["alice"]
+    checks.record("alice", "ok", "m2", 200)
+    row = checks.get("alice")
+    assert row == CheckRecord("alice", 200, "ok", "m2") and row.claimed_until == 0
+    start = threading.Barrier(8)
+
+    def login() -> None:
+        start.wait()
+        checks.record("bob", "ok", None, 300)
+
+    threads = [threading.Thread(target=login) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert checks.get("bob") == CheckRecord("bob", 300, "ok", None)
+    assert rows(engine, tables.user_checks) == 2
 
 
 def others(engine) -> int:

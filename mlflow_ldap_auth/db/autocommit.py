@@ -12,8 +12,9 @@ a login storm two thirds of its wall time waited on those round trips
 no reset on check-in), so each statement ``use`` makes is its own transaction, one round
 trip. Nothing is lost for a read: at PostgreSQL's (and the plugin's) READ COMMITTED
 each statement of a transaction takes its own snapshot anyway. ``write(use)`` does the
-same for one statement whose repetition is harmless (deleting rows by key): it commits
-as it runs. On SQLite a write stays on the plugin's engine, where the writes of a
+same for writes whose statements each stand alone and leave the same rows when made
+again (deleting rows by key; a row's update, or its insert when there was none): each
+commits as it runs. On SQLite a write stays on the plugin's engine, where the writes of a
 process take turns (``tables.create_engine``), and on one in-memory database (no second
 connection sees it) everything does.
 
@@ -94,7 +95,8 @@ class Autocommit:
         return self._run(use, self.alone)
 
     def write(self, use: Callable[[sa.engine.Engine], T]) -> T:
-        """``use(engine)``: one statement, harmless when made twice (it may be)."""
+        """``use(engine)``: statements that each stand alone, harmless when made again
+        (they may be: through the plugin's engine after a failed connection)."""
         return self._run(use, self.alone if self._writes_alone else None)
 
     def _run(self, use: Callable[[sa.engine.Engine], T], alone: sa.engine.Engine | None) -> T:
