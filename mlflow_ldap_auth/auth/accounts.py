@@ -61,19 +61,11 @@ class AccountStore:
         None (and nothing written) when either row exists already: a concurrent first
         login won, or MLflow has a row of that name this plugin did not make. When one
         of ``roles`` was deleted meanwhile, the rows are made without roles
-        (``roles_assigned`` False: the role sync assigns what is left).
+        (``roles_assigned`` False: the role sync assigns what is left). Without the
+        pool's ping (``Autocommit.transaction``); made again through the plugin's engine
+        if the connection failed, where a first run that committed makes it None.
         """
-        for with_roles in (True, False) if roles else (False,):
-            try:
-                with self.engine.begin() as connection:
-                    user_id = mlflow_tables.insert_directory_user(connection, username, is_admin)
-                    _record(connection, username, PROVISIONED)
-                    if with_roles:
-                        mlflow_tables.assign_roles(connection, user_id, roles)
-            except sa.exc.IntegrityError:
-                continue
-            return Created(user_id, roles_assigned=with_roles)
-        return None
+        return self._alone.transaction(lambda begin: _create(begin, username, is_admin, roles))
 
     def create_user_row(self, username: str, is_admin: bool) -> bool:
         """MLflow's user row alone; False when it exists already."""
@@ -92,6 +84,22 @@ class AccountStore:
         server invalidates every worker's memory at its next request.
         """
         return mlflow_tables.password_hash(self.engine, username)
+
+
+def _create(
+    begin: autocommit.Begin, username: str, is_admin: bool, roles: Collection[int]
+) -> Created | None:
+    for with_roles in (True, False) if roles else (False,):
+        try:
+            with begin() as connection:
+                user_id = mlflow_tables.insert_directory_user(connection, username, is_admin)
+                _record(connection, username, PROVISIONED)
+                if with_roles:
+                    mlflow_tables.assign_roles(connection, user_id, roles)
+        except sa.exc.IntegrityError:
+            continue
+        return Created(user_id, roles_assigned=with_roles)
+    return None
 
 
 def _is_known(engine: sa.engine.Engine, username: str) -> bool:

@@ -6,9 +6,10 @@ failed within ``lockout_window_seconds``, tightened below the directory's own po
 ``ldap_auth_login_accounts`` per account, so every worker and server draws from the same
 budget. The slot is taken in one short transaction that first writes the account's guard row
 (a row lock on PostgreSQL/MySQL, the write lock on SQLite), so two workers cannot both
-take the last slot. Giving a slot back, or forgetting an account's failures, is one
-statement that may run twice without harm, so it runs on its own in autocommit
-(``db.autocommit``): one round trip on PostgreSQL, not a transaction's four. ``purge``
+take the last slot; that transaction runs on the connections of ``db.autocommit``,
+without the pool's ping (``Autocommit.transaction``). Giving a slot back, or forgetting
+an account's failures, is one statement that may run twice without harm, so it runs
+alone in autocommit: one round trip on PostgreSQL, not a transaction's four. ``purge``
 deletes expired attempts and unused guard rows in bounded chunks; the cap on guard
 rows (``OVERFLOW_ACCOUNT``) is applied by the guard (``auth.lockout``), which decides
 when to take a slot and when to purge. The cut is between the SQL and the decisions.
@@ -71,11 +72,20 @@ class AttemptStore:
 
         ``full``: the guard rows are at their cap and ``account`` is a name anybody could
         make up, so without a row of its own it counts under ``OVERFLOW_ACCOUNT``.
+        Without the pool's ping (``Autocommit.transaction``): if the connection fails,
+        the reservation is made again through the plugin's engine.
         """
+        return self._alone.transaction(
+            lambda begin: self._reserve(begin, account, now_ms, policy, full)
+        )
+
+    def _reserve(
+        self, begin: autocommit.Begin, account: str, now_ms: int, policy: LockoutPolicy, full: bool
+    ) -> tuple[Slot | None, int]:
         attempts = tables.login_attempts
         for attempt in range(3):
             try:
-                with self.engine.begin() as connection:
+                with begin() as connection:
                     # The write comes first: it serializes concurrent reservations of the
                     # account. An account's first attempt creates its guard row in the
                     # same transaction; two first attempts at once (PostgreSQL, MySQL)

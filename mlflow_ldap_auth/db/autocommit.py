@@ -1,4 +1,4 @@
-"""Statements that stand alone, one round trip each: autocommit on an engine of its own.
+"""A login's reads and short writes in one round trip each: an engine of their own, no ping.
 
 Through the plugin's engine on PostgreSQL a one-statement read is four round trips:
 ``pool_pre_ping``'s ``SELECT 1`` at checkout, ``BEGIN`` (psycopg 3 sends it before a
@@ -14,9 +14,13 @@ trip. Nothing is lost for a read: at PostgreSQL's (and the plugin's) READ COMMIT
 each statement of a transaction takes its own snapshot anyway. ``write(use)`` does the
 same for writes whose statements each stand alone and leave the same rows when made
 again (deleting rows by key; a row's update, or its insert when there was none): each
-commits as it runs. On SQLite a write stays on the plugin's engine, where the writes of a
-process take turns (``tables.create_engine``), and on one in-memory database (no second
-connection sees it) everything does.
+commits as it runs. ``transaction(use)`` runs a login's short write transaction on the
+same connections, without the ping: ``use(begin)``, where ``with begin() as connection``
+is a transaction (psycopg 3 starts it with ``BEGIN``, the first round trip; autocommit
+is a client-side switch, turned off for it and on again at check-in). On SQLite the
+writes stay on the plugin's engine, where the writes of a process take turns
+(``tables.create_engine``), and on one in-memory database (no second connection sees
+it) everything does.
 
 There is no ping: a connection that fails (the database restarted, a failover, an idle
 connection dropped) raises; SQLAlchemy invalidates it, and on a disconnect every older
@@ -30,6 +34,12 @@ more pool per worker, not one per store. It is disposed with the plugin's engine
 forked process, which first disposes the plugin's engine with ``close=False`` (per
 SQLAlchemy's docs on pools and multiprocessing), without closing the parent's
 connections.
+
+A transaction that failed on its connection is run again through the plugin's engine:
+nothing was written, unless the connection failed between ``COMMIT`` and its answer
+(a database going down at that instant). ``use`` must then find what the first run
+wrote and accept it: a row's key taken, as a concurrent login's would be; a spraying
+guard's slot counted twice, until it expires, which only errs on the guard's side.
 """
 
 from __future__ import annotations
@@ -37,7 +47,8 @@ from __future__ import annotations
 import os
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import TypeVar
 
 import sqlalchemy as sa
@@ -45,6 +56,8 @@ import sqlalchemy as sa
 from mlflow_ldap_auth.db import tables
 
 T = TypeVar("T")
+#: ``with begin() as connection``: a transaction (``Engine.begin``'s form).
+Begin = Callable[[], AbstractContextManager[sa.engine.Connection]]
 
 _made: weakref.WeakKeyDictionary[sa.engine.Engine, Autocommit] = weakref.WeakKeyDictionary()
 _making = threading.Lock()
@@ -98,6 +111,31 @@ class Autocommit:
         """``use(engine)``: statements that each stand alone, harmless when made again
         (they may be: through the plugin's engine after a failed connection)."""
         return self._run(use, self.alone if self._writes_alone else None)
+
+    def transaction(self, use: Callable[[Begin], T]) -> T:
+        """``use(begin)``: one short write transaction, ``with begin() as connection``.
+
+        ``use`` may run twice (see the module's docstring): after a failed connection,
+        through the plugin's engine.
+        """
+        if not self._writes_alone:
+            return use(self.engine.begin)
+        try:
+            return use(self._begin_alone)
+        except sa.exc.DBAPIError as error:
+            if not _failed_connection(error):
+                raise
+        return use(self.engine.begin)
+
+    @contextmanager
+    def _begin_alone(self) -> Iterator[sa.engine.Connection]:
+        assert self.alone is not None
+        with self.alone.connect() as connection:
+            # The database's own level, as the plugin's engine has it; autocommit is
+            # back at check-in (SQLAlchemy restores the engine's level).
+            connection.execution_options(isolation_level=connection.default_isolation_level)
+            with connection.begin():
+                yield connection
 
     def _run(self, use: Callable[[sa.engine.Engine], T], alone: sa.engine.Engine | None) -> T:
         if alone is None:
