@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/bench_scale.py --quick    # small sizes, end to end (~2 min)
     .venv/bin/python benchmarks/bench_scale.py --storm-only   # phase 1 alone (~5 min)
     .venv/bin/python benchmarks/bench_scale.py --growth-only  # phase 3 alone (~5 min)
-    .venv/bin/python benchmarks/bench_scale.py --storm-only --storms postgres  # + basic-auth
+    .venv/bin/python benchmarks/bench_scale.py --storm-only --storms postgres,basic
 
 Builds the directory of ``scale_directory.py`` (10,000 people, 2,000 groups nested
 three levels deep, a user in 500 groups) with ``slapadd`` before slapd starts (the
@@ -31,7 +31,7 @@ it is measured. Phases, each timed:
    does not move with the machine's load (``pg_statements``): transactions and new
    connections per login in the storm, and the statements (round trips) of
    ``COUNTED_LOGINS`` more first logins made one at a time with the statement log on, by
-   kind. ``--storms`` picks the ldap-auth storms of ``--storm-only``.
+   kind. ``--storms`` picks the storms of ``--storm-only``; ``--storm-users`` their size.
 2. **Memory**: RSS (``/proc/<pid>/status``) of each worker process (the server's
    process group, uvicorn's spawned workers) before the storm and after all 10,000
    people logged in once on that server (each login lands on one worker; the status
@@ -131,8 +131,9 @@ MAX_BIG_OVER_SMALL = 2.0  # fresh login, 500 groups over 2 groups
 MAX_MAPPINGS_CPU_RATIO = 1.05  # warm request CPU, 2,000 mappings over 0
 MAX_RSS_GROWTH_MB = 50.0  # per worker, all people logged in once
 
-#: The ldap-auth storms, by ``--storms`` name: SQLite (default journal), WAL, PostgreSQL.
-STORMS = ("sqlite", "wal", "postgres")
+#: The storms, by ``--storms`` name: ldap-auth on SQLite (default journal), in WAL mode and
+#: on PostgreSQL, and basic-auth's (the ratios' base; slow: its users are made first).
+STORMS = ("sqlite", "wal", "postgres", "basic")
 #: First logins counted one at a time with PostgreSQL's statement log on.
 COUNTED_LOGINS = 20
 
@@ -704,22 +705,28 @@ def phase_storm(
             results.storm_wal = storm_in_wal_mode(results, slapd, uids, parent)
         if "postgres" in results.storms:
             results.storm_postgres = storm_on_postgres(results, slapd, uids, parent, postgres)
-        with phases.phase("basic-auth: create users (API)"):
-            started = time.monotonic()
-            create_basic_users(basic_server, uids)
-            results.basic_users_seconds = time.monotonic() - started
-        results.storm_basic = storm(basic_server, uids, sizes.clients, None)
-        report_problems(basic_server, results.storm_basic)
-        progress(
-            f"basic-auth storm: {results.storm_basic.rate:.1f} logins/s, "
-            f"{len(results.storm_basic.errors)} errors"
-        )
+        if "basic" in results.storms:
+            storm_basic_auth(results, basic_server, uids, phases)
     except BaseException:
         stop_server(ldap_server)
         raise
     finally:
         stop_server(basic_server)
     return ldap_server
+
+
+def storm_basic_auth(results: Results, server: Server, uids: list[str], phases: Phases) -> None:
+    """basic-auth's storm, its users created through its API first (timed apart)."""
+    with phases.phase("basic-auth: create users (API)"):
+        started = time.monotonic()
+        create_basic_users(server, uids)
+        results.basic_users_seconds = time.monotonic() - started
+    results.storm_basic = storm(server, uids, results.sizes.clients, None)
+    report_problems(server, results.storm_basic)
+    progress(
+        f"basic-auth storm: {results.storm_basic.rate:.1f} logins/s, "
+        f"{len(results.storm_basic.errors)} errors"
+    )
 
 
 def storm_in_wal_mode(
@@ -1085,10 +1092,11 @@ def print_storm_details(results: Results) -> None:
     if ldap is not None and ops is not None:
         print(f"  ldap-auth slapd CPU: {ldap.slapd_cpu / ldap.logins * 1000:.2f} ms/login")
         print(f"  LDAP operations: {ops.total} in the storm = {ops.per(ldap.logins)}")
-    print(
-        f"  basic-auth: {sizes.storm_users} users created through its API beforehand in "
-        f"{results.basic_users_seconds:.1f} s"
-    )
+    if results.storm_basic is not None:
+        print(
+            f"  basic-auth: {sizes.storm_users} users created through its API beforehand in "
+            f"{results.basic_users_seconds:.1f} s"
+        )
 
 
 def print_postgres_counts(results: Results) -> None:
@@ -1130,9 +1138,13 @@ def print_storm_table(results: Results, extra: list[tuple[str, Storm]]) -> None:
         "| server CPU per login | errors |\n"
         "|---|---|---|---|---|---|---|---|---|"
     )
-    for name, run in storm_runs(results)[:-1] + extra + storm_runs(results)[-1:]:
+    runs = storm_runs(results)
+    if base is not None:  # the base last, after ``extra``
+        runs = runs[:-1] + extra + runs[-1:]
+    for name, run in runs:
+        ratio = f"{run.rate / base.rate:.1f} {X}" if base is not None else "-"
         print(
-            f"| {name} | {run.rate:.1f} | {run.rate / base.rate:.1f} {X} | {run.p50_ms:.0f} ms | "
+            f"| {name} | {run.rate:.1f} | {ratio} | {run.p50_ms:.0f} ms | "
             f"{run.p99_ms:.0f} ms | {run.first_wave_max_ms:.0f} ms | {run.rest_p99_ms:.0f} ms | "
             f"{run.cpu_ms:.1f} ms | {len(run.errors)} |"
         )
@@ -1403,8 +1415,13 @@ def main() -> None:
     parser.add_argument(
         "--storms",
         default=",".join(STORMS),
-        help="with --storm-only: the ldap-auth storms to run, of "
-        f"{','.join(STORMS)} (basic-auth's always runs)",
+        help=f"with --storm-only: the storms to run, of {','.join(STORMS)}",
+    )
+    parser.add_argument(
+        "--storm-users",
+        type=int,
+        help="people in the storm (default 500, --quick 60); with --quick at most "
+        f"{QUICK.users - COUNTED_LOGINS}",
     )
     args = parser.parse_args()
     storms = tuple(name for name in args.storms.split(",") if name)
@@ -1415,6 +1432,10 @@ def main() -> None:
     sizes = QUICK if args.quick else FULL
     if args.repeats:
         sizes = dataclasses.replace(sizes, login_repeats=args.repeats)
+    if args.storm_users:
+        if args.storm_users + COUNTED_LOGINS > sizes.users:
+            parser.error(f"--storm-users: at most {sizes.users - COUNTED_LOGINS} here")
+        sizes = dataclasses.replace(sizes, storm_users=args.storm_users)
     shape = Shape(sizes.users, sizes.groups, sizes.mid_groups, sizes.big_groups)
     results = Results(
         sizes,
