@@ -59,16 +59,19 @@ T = TypeVar("T")
 #: ``with begin() as connection``: a transaction (``Engine.begin``'s form).
 Begin = Callable[[], AbstractContextManager[sa.engine.Connection]]
 
-_made: weakref.WeakKeyDictionary[sa.engine.Engine, Autocommit] = weakref.WeakKeyDictionary()
+#: The engine's attribute that holds its ``Autocommit`` (an attribute, not a weak map
+#: from engine to it: the value refers to its engine, so such an entry never went away).
+_ATTRIBUTE = "_mlflow_ldap_auth_autocommit"
 _making = threading.Lock()
 
 
 def of(engine: sa.engine.Engine) -> Autocommit:
     """The one ``Autocommit`` of the plugin's ``engine``."""
     with _making:
-        found = _made.get(engine)
+        found = getattr(engine, _ATTRIBUTE, None)
         if found is None:
-            found = _made[engine] = Autocommit(engine)
+            found = Autocommit(engine)
+            setattr(engine, _ATTRIBUTE, found)
         return found
 
 
