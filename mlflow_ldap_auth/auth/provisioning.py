@@ -110,7 +110,7 @@ class Provisioner:
                     "Provisioned directory user %r (admin=%s, managed roles: %s)",
                     username,
                     bool(is_admin),
-                    sorted(roles) if created.roles_assigned else "none yet",
+                    sorted(roles) if created.roles_assigned or not roles else "none yet",
                 )
                 return Provisioned(created.user_id, bool(is_admin), None, created.roles_assigned)
             # The name is taken: a concurrent first login made both rows (then it is known
