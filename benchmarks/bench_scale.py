@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/bench_scale.py --quick    # small sizes, end to end (~2 min)
     .venv/bin/python benchmarks/bench_scale.py --storm-only   # phase 1 alone (~5 min)
     .venv/bin/python benchmarks/bench_scale.py --growth-only  # phase 3 alone (~5 min)
+    .venv/bin/python benchmarks/bench_scale.py --storm-only --storms postgres,basic
 
 Builds the directory of ``scale_directory.py`` (10,000 people, 2,000 groups nested
 three levels deep, a user in 500 groups) with ``slapadd`` before slapd starts (the
@@ -26,7 +27,11 @@ it is measured. Phases, each timed:
    logins/s, p50/p99 latency, the first wave's slowest answer (the ``clients`` requests
    sent at t=0) against the p99 of the rest, server CPU per login (PostgreSQL's own
    backends apart), errors (any non-200), and for ldap-auth the LDAP operations per login
-   from slapd's stats log (binds and searches, split by kind).
+   from slapd's stats log (binds and searches, split by kind). On PostgreSQL also what
+   does not move with the machine's load (``pg_statements``): transactions and new
+   connections per login in the storm, and the statements (round trips) of
+   ``COUNTED_LOGINS`` more first logins made one at a time with the statement log on, by
+   kind. ``--storms`` picks the storms of ``--storm-only``; ``--storm-users`` their size.
 2. **Memory**: RSS (``/proc/<pid>/status``) of each worker process (the server's
    process group, uvicorn's spawned workers) before the storm and after all 10,000
    people logged in once on that server (each login lands on one worker; the status
@@ -92,6 +97,7 @@ from bench_servers import (  # noqa: E402
     stop_server,
     wait_healthy,
 )
+from pg_statements import DatabaseTotals, StatementCount, settled_totals, statements_of  # noqa: E402
 from scale_directory import (  # noqa: E402
     ADMIN,
     ADMINS_GROUP,
@@ -124,6 +130,12 @@ MAX_LDAP_OPS_PER_LOGIN = 4.0
 MAX_BIG_OVER_SMALL = 2.0  # fresh login, 500 groups over 2 groups
 MAX_MAPPINGS_CPU_RATIO = 1.05  # warm request CPU, 2,000 mappings over 0
 MAX_RSS_GROWTH_MB = 50.0  # per worker, all people logged in once
+
+#: The storms, by ``--storms`` name: ldap-auth on SQLite (default journal), in WAL mode and
+#: on PostgreSQL, and basic-auth's (the ratios' base; slow: its users are made first).
+STORMS = ("sqlite", "wal", "postgres", "basic")
+#: First logins counted one at a time with PostgreSQL's statement log on.
+COUNTED_LOGINS = 20
 
 
 @dataclass(frozen=True)
@@ -633,6 +645,10 @@ class Results:
     storm_wal: Storm | None = None  # ldap-auth, the database in SQLite's WAL mode
     storm_postgres: Storm | None = None  # ldap-auth, the database on PostgreSQL
     postgres_cpu: float = 0.0  # PostgreSQL's processes in that storm (s)
+    postgres_ops: LdapCount | None = None  # slapd's operations in that storm
+    postgres_totals: DatabaseTotals | None = None  # transactions, sessions in that storm
+    postgres_statements: StatementCount | None = None  # first logins one at a time, logged
+    storms: tuple[str, ...] = STORMS  # --storms: which ldap-auth storms run
     profile_dir: Path | None = None  # --profile: py-spy of the PostgreSQL storm's workers
     storm_ops: LdapCount | None = None
     basic_users_seconds: float = 0.0
@@ -676,32 +692,41 @@ def phase_storm(
         admin_warm_up(ldap_server, 2)
         pids = worker_pids(ldap_server)
         results.memory = {pid: [rss_mb(pid), math.nan, 0] for pid in pids}
-        with counting(slapd) as finish:
-            results.storm_ldap = storm(ldap_server, uids, sizes.clients, slapd)
-            results.storm_ops = finish()
-        report_problems(ldap_server, results.storm_ldap)
-        progress(
-            f"ldap-auth storm: {results.storm_ldap.rate:.1f} logins/s, "
-            f"{len(results.storm_ldap.errors)} errors"
-        )
-        results.storm_wal = storm_in_wal_mode(results, slapd, uids, parent)
-        results.storm_postgres = storm_on_postgres(results, slapd, uids, parent, postgres)
-        with phases.phase("basic-auth: create users (API)"):
-            started = time.monotonic()
-            create_basic_users(basic_server, uids)
-            results.basic_users_seconds = time.monotonic() - started
-        results.storm_basic = storm(basic_server, uids, sizes.clients, None)
-        report_problems(basic_server, results.storm_basic)
-        progress(
-            f"basic-auth storm: {results.storm_basic.rate:.1f} logins/s, "
-            f"{len(results.storm_basic.errors)} errors"
-        )
+        if "sqlite" in results.storms:
+            with counting(slapd) as finish:
+                results.storm_ldap = storm(ldap_server, uids, sizes.clients, slapd)
+                results.storm_ops = finish()
+            report_problems(ldap_server, results.storm_ldap)
+            progress(
+                f"ldap-auth storm: {results.storm_ldap.rate:.1f} logins/s, "
+                f"{len(results.storm_ldap.errors)} errors"
+            )
+        if "wal" in results.storms:
+            results.storm_wal = storm_in_wal_mode(results, slapd, uids, parent)
+        if "postgres" in results.storms:
+            results.storm_postgres = storm_on_postgres(results, slapd, uids, parent, postgres)
+        if "basic" in results.storms:
+            storm_basic_auth(results, basic_server, uids, phases)
     except BaseException:
         stop_server(ldap_server)
         raise
     finally:
         stop_server(basic_server)
     return ldap_server
+
+
+def storm_basic_auth(results: Results, server: Server, uids: list[str], phases: Phases) -> None:
+    """basic-auth's storm, its users created through its API first (timed apart)."""
+    with phases.phase("basic-auth: create users (API)"):
+        started = time.monotonic()
+        create_basic_users(server, uids)
+        results.basic_users_seconds = time.monotonic() - started
+    results.storm_basic = storm(server, uids, results.sizes.clients, None)
+    report_problems(server, results.storm_basic)
+    progress(
+        f"basic-auth storm: {results.storm_basic.rate:.1f} logins/s, "
+        f"{len(results.storm_basic.errors)} errors"
+    )
 
 
 def storm_in_wal_mode(
@@ -731,23 +756,44 @@ def storm_on_postgres(
     parent: Path,
     postgres: PostgresInstance,
 ) -> Storm:
-    """The same storm with ``database_uri`` on PostgreSQL, from the same database state."""
-    uri = postgres.create_database("storm")
+    """The same storm with ``database_uri`` on PostgreSQL, from the same database state;
+    then ``COUNTED_LOGINS`` more first logins, one at a time, with the statement log on."""
+    database = "storm"
+    uri = postgres.create_database(database)
+    admin_uri = postgres.url("postgres")
     ini = write_ldap_ini(parent / "storm-postgres.ini", slapd, uri, 10_000)
     copy_to_postgres(parent / "ldap-storm-before.db", uri, ini, parent)
     server = start_ldap("ldap-storm-postgres", ini, 2, parent)
     try:
         wait_healthy(server, 2)
         admin_warm_up(server, 2)
+        totals_before = settled_totals(admin_uri, database)
         postgres_before = postgres_cpu_seconds(postgres)
-        with profiling(server, results.profile_dir, "postgres-storm"):
+        with profiling(server, results.profile_dir, "postgres-storm"), counting(slapd) as finish:
             run = storm(server, uids, results.sizes.clients, slapd)
+            results.postgres_ops = finish()
         results.postgres_cpu = postgres_cpu_seconds(postgres) - postgres_before
+        results.postgres_totals = settled_totals(admin_uri, database) - totals_before
         report_problems(server, run)
         progress(f"ldap-auth storm (PostgreSQL): {run.rate:.1f} logins/s, {len(run.errors)} errors")
+        first = results.sizes.storm_users
+        counted = [crowd_uid(i) for i in range(first, first + COUNTED_LOGINS)]
+        results.postgres_statements = statements_of(
+            admin_uri,
+            postgres.directory / "pg.log",
+            database,
+            [lambda uid=uid: counted_login(server, uid) for uid in counted],
+        )
         return run
     finally:
         stop_server(server)
+
+
+def counted_login(server: Server, uid: str) -> None:
+    """One first login whose statements are counted; it must succeed."""
+    status, _ = one_login(server.port, uid)
+    if status != 200:
+        raise RuntimeError(f"{server.name}: counted first login of {uid}: HTTP {status}")
 
 
 def copy_to_postgres(database: Path, uri: str, ini: Path, workdir: Path) -> None:
@@ -1042,14 +1088,45 @@ def print_storm_details(results: Results) -> None:
             f"errors {len(run.errors)} {run.errors[:3] if run.errors else ''}"
         )
     if results.storm_postgres is not None:
-        per_login = results.postgres_cpu / results.storm_postgres.logins * 1000
-        print(f"  PostgreSQL's own CPU in its storm: {per_login:.1f} ms/login")
-    print(f"  ldap-auth slapd CPU: {ldap.slapd_cpu / ldap.logins * 1000:.2f} ms/login")
-    print(f"  LDAP operations: {ops.total} in the storm = {ops.per(ldap.logins)}")
-    print(
-        f"  basic-auth: {sizes.storm_users} users created through its API beforehand in "
-        f"{results.basic_users_seconds:.1f} s"
-    )
+        print_postgres_counts(results)
+    if ldap is not None and ops is not None:
+        print(f"  ldap-auth slapd CPU: {ldap.slapd_cpu / ldap.logins * 1000:.2f} ms/login")
+        print(f"  LDAP operations: {ops.total} in the storm = {ops.per(ldap.logins)}")
+    if results.storm_basic is not None:
+        print(
+            f"  basic-auth: {sizes.storm_users} users created through its API beforehand in "
+            f"{results.basic_users_seconds:.1f} s"
+        )
+
+
+def print_postgres_counts(results: Results) -> None:
+    """What the PostgreSQL storm's logins asked of PostgreSQL and slapd, per login."""
+    run, totals = results.storm_postgres, results.postgres_totals
+    assert run is not None
+    per_login = results.postgres_cpu / run.logins * 1000
+    print(f"  PostgreSQL's own CPU in its storm: {per_login:.1f} ms/login")
+    if totals is not None:
+        print(
+            f"  PostgreSQL transactions in its storm: "
+            f"{(totals.commits + totals.rollbacks) / run.logins:.2f} per login "
+            f"({totals.commits / run.logins:.2f} committed, "
+            f"{totals.rollbacks / run.logins:.2f} rolled back); "
+            f"{totals.sessions / run.logins:.3f} connections opened per login "
+            f"({totals.sessions} in all)"
+        )
+    if results.postgres_ops is not None:
+        ops = results.postgres_ops
+        print(f"  slapd CPU: {run.slapd_cpu / run.logins * 1000:.2f} ms/login")
+        print(f"  LDAP operations in its storm: {ops.per(run.logins)}")
+    counted = results.postgres_statements
+    if counted is not None:
+        print(
+            f"  PostgreSQL statements of {counted.logins} more first logins, one at a time "
+            f"(each a round trip): {counted.per_login():.2f} per login, "
+            f"{counted.connections / counted.logins:.2f} connections opened per login; by kind:"
+        )
+        for line in counted.lines():
+            print(f"    {line}")
 
 
 def print_storm_table(results: Results, extra: list[tuple[str, Storm]]) -> None:
@@ -1061,9 +1138,13 @@ def print_storm_table(results: Results, extra: list[tuple[str, Storm]]) -> None:
         "| server CPU per login | errors |\n"
         "|---|---|---|---|---|---|---|---|---|"
     )
-    for name, run in storm_runs(results)[:-1] + extra + storm_runs(results)[-1:]:
+    runs = storm_runs(results)
+    if base is not None:  # the base last, after ``extra``
+        runs = runs[:-1] + extra + runs[-1:]
+    for name, run in runs:
+        ratio = f"{run.rate / base.rate:.1f} {X}" if base is not None else "-"
         print(
-            f"| {name} | {run.rate:.1f} | {run.rate / base.rate:.1f} {X} | {run.p50_ms:.0f} ms | "
+            f"| {name} | {run.rate:.1f} | {ratio} | {run.p50_ms:.0f} ms | "
             f"{run.p99_ms:.0f} ms | {run.first_wave_max_ms:.0f} ms | {run.rest_p99_ms:.0f} ms | "
             f"{run.cpu_ms:.1f} ms | {len(run.errors)} |"
         )
@@ -1331,12 +1412,38 @@ def main() -> None:
     parser.add_argument(
         "--growth-profile", type=Path, help="py-spy of the 500-group user's fresh logins, here"
     )
+    parser.add_argument(
+        "--storms",
+        default=",".join(STORMS),
+        help=f"with --storm-only: the storms to run, of {','.join(STORMS)}",
+    )
+    parser.add_argument(
+        "--storm-users",
+        type=int,
+        help="people in the storm (default 500, --quick 60); with --quick at most "
+        f"{QUICK.users - COUNTED_LOGINS}",
+    )
     args = parser.parse_args()
+    storms = tuple(name for name in args.storms.split(",") if name)
+    if set(storms) - set(STORMS) or not storms:
+        parser.error(f"--storms: a comma-separated list of {', '.join(STORMS)}")
+    if storms != STORMS and not args.storm_only:
+        parser.error("--storms needs --storm-only (the full run's phases use every storm)")
     sizes = QUICK if args.quick else FULL
     if args.repeats:
         sizes = dataclasses.replace(sizes, login_repeats=args.repeats)
+    if args.storm_users:
+        if args.storm_users + COUNTED_LOGINS > sizes.users:
+            parser.error(f"--storm-users: at most {sizes.users - COUNTED_LOGINS} here")
+        sizes = dataclasses.replace(sizes, storm_users=args.storm_users)
     shape = Shape(sizes.users, sizes.groups, sizes.mid_groups, sizes.big_groups)
-    results = Results(sizes, shape, profile_dir=args.profile, growth_profile=args.growth_profile)
+    results = Results(
+        sizes,
+        shape,
+        profile_dir=args.profile,
+        growth_profile=args.growth_profile,
+        storms=storms,
+    )
     phases = Phases()
     workdir = Path(tempfile.mkdtemp(prefix="bench-scale."))
     progress(f"working in {workdir}")

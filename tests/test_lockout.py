@@ -1,7 +1,9 @@
 """The password-spraying guard: its counter on real SQLite and PostgreSQL databases, and
 a real ``mlflow server`` spraying a real slapd with the ppolicy overlay (an account
 locks after ``POLICY_MAX_FAILURE`` wrong passwords there, until an administrator
-unlocks it)."""
+unlocks it). With them, the other writes a login makes alone in autocommit
+(``db.autocommit``): the check record, and what happens to them when the database
+ends every connection."""
 
 import subprocess
 import threading
@@ -12,6 +14,7 @@ import pytest
 import requests
 import sqlalchemy as sa
 
+from mlflow_ldap_auth.auth.accounts import AccountStore
 from mlflow_ldap_auth.auth.lockout import (
     KEPT_FAILURES_SECONDS,
     MAX_ACCOUNTS,
@@ -20,7 +23,8 @@ from mlflow_ldap_auth.auth.lockout import (
     LockoutGuard,
     LockoutPolicy,
 )
-from mlflow_ldap_auth.db import tables
+from mlflow_ldap_auth.auth.user_checks import CheckRecord, UserChecks
+from mlflow_ldap_auth.db import autocommit, tables
 from mlflow_ldap_auth.errors import InvalidCredentials
 from mlflow_ldap_auth.ldap.lockout_policies import UNREADABLE_THRESHOLD, DirectoryLockout
 from servers import (
@@ -109,6 +113,80 @@ def test_successful_and_unanswered_binds_give_their_slot_back(engine):
     refused_bind(guard, "carol")
     with pytest.raises(InvalidCredentials):
         refused_bind(guard, "carol")
+
+
+def test_slots_are_given_back_after_the_database_ended_every_connection(postgres):
+    """A slot is taken and given back, and a login's one-row reads are made, on an engine
+    of their own without a ping (``db.autocommit``). PostgreSQL ends every connection (a
+    restart, a failover): the first slot is taken through the plugin's engine, which
+    reconnects, and everything after it on new connections of their own."""
+    uri = postgres.create_database(f"lockout_{uuid.uuid4().hex[:12]}")
+    engine, killer = tables.create_engine(uri), tables.create_engine(uri)
+    tables.migrate(engine)
+    guard = LockoutGuard(LockoutPolicy(2, 900), AttemptStore(engine), clock=Clock())
+    accounts = AccountStore(engine)
+    for _ in range(3):
+        with guard.attempt("carol"):
+            assert accounts.is_known("carol") is False
+    assert autocommit.of(engine).alone.pool.checkedin() >= 1
+    with killer.connect() as connection:
+        connection.execute(
+            sa.text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and others(killer):
+        time.sleep(0.05)
+    assert others(killer) == 0
+    taken: list = []
+    sa.event.listen(engine, "checkout", lambda *_: taken.append(1))
+    for _ in range(3):  # more than the threshold: every slot is given back
+        with guard.attempt("carol"):
+            pass
+    assert rows(engine, tables.login_attempts) == 0
+    assert len(taken) == 1 + 1  # the first slot taken; counting
+    assert accounts.is_known("carol") is False  # on the autocommit engine again
+    assert len(taken) == 2
+    engine.dispose()
+    killer.dispose()
+
+
+def test_a_logins_check_record_is_one_row_and_releases_the_claim(engine):
+    """Its update, and its insert when there was none, each alone: logins of one user
+    at the same moment on several workers leave one row, and a login releases a claim."""
+    checks = UserChecks(engine)
+    checks.record("alice", "ok", "m1", 100)
+    assert checks.get("alice") == CheckRecord("alice", 100, "ok", "m1")
+    assert checks.claim_many(["alice"], 200, due_before=150) == ["alice"]
+    checks.record("alice", "ok", "m2", 200)
+    row = checks.get("alice")
+    assert row == CheckRecord("alice", 200, "ok", "m2") and row.claimed_until == 0
+    start = threading.Barrier(8)
+
+    def login() -> None:
+        start.wait()
+        checks.record("bob", "ok", None, 300)
+
+    threads = [threading.Thread(target=login) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert checks.get("bob") == CheckRecord("bob", 300, "ok", None)
+    assert rows(engine, tables.user_checks) == 2
+
+
+def others(engine) -> int:
+    """Connections to this PostgreSQL database other than the asking one."""
+    with engine.connect() as connection:
+        return connection.execute(
+            sa.text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid()"
+            )
+        ).scalar()
 
 
 def test_concurrent_attempts_never_exceed_the_threshold(engine):

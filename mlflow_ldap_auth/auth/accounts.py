@@ -5,31 +5,43 @@ basic-auth before the plugin was installed (with an admin flag and a known passw
 ``ldap_auth_users`` records every row the plugin provisioned or adopted, so a directory
 user whose name matches a row made elsewhere *adopts* it once (keeps its per-user
 grants, never its admin flag) instead of silently inheriting it.
+
+Whether a name is the plugin's is read at every fresh login, one statement in
+autocommit (``db.autocommit``); a first login then writes MLflow's row, this record and
+the user's managed role assignments in one transaction (``create_directory_user``).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from mlflow_ldap_auth.db import tables
+from mlflow_ldap_auth.db import autocommit, tables
 from mlflow_ldap_auth.mlflow_compat import mlflow_tables
 
 PROVISIONED = "provisioned"
 ADOPTED = "adopted"
 
 
+@dataclass(frozen=True)
+class Created:
+    """A directory user's rows, made at a first login."""
+
+    user_id: int
+    #: The managed roles asked for were assigned in the same transaction.
+    roles_assigned: bool
+
+
 class AccountStore:
     def __init__(self, engine: sa.engine.Engine) -> None:
         self.engine = engine
+        self._alone = autocommit.of(engine)
 
     def is_known(self, username: str) -> bool:
-        with self.engine.connect() as connection:
-            row = connection.execute(
-                sa.select(tables.users.c.username).where(tables.users.c.username == username)
-            ).first()
-        return row is not None
+        return self._alone.read(lambda engine: _is_known(engine, username))
 
     def claim(self, username: str, origin: str) -> bool:
         """Record ``username`` as the plugin's; False if another worker recorded it first."""
@@ -40,19 +52,20 @@ class AccountStore:
             return False
         return True
 
-    def create_directory_user(self, username: str, is_admin: bool) -> int | None:
-        """MLflow's user row and this plugin's record of it, in one transaction; its id.
+    def create_directory_user(
+        self, username: str, is_admin: bool, roles: Collection[int] = ()
+    ) -> Created | None:
+        """MLflow's user row, this plugin's record of it and the managed ``roles``
+        assigned, in one transaction.
 
         None (and nothing written) when either row exists already: a concurrent first
-        login won, or MLflow has a row of that name this plugin did not make.
+        login won, or MLflow has a row of that name this plugin did not make. When one
+        of ``roles`` was deleted meanwhile, the rows are made without roles
+        (``roles_assigned`` False: the role sync assigns what is left). Without the
+        pool's ping (``Autocommit.transaction``); made again through the plugin's engine
+        if the connection failed, where a first run that committed makes it None.
         """
-        try:
-            with self.engine.begin() as connection:
-                user_id = mlflow_tables.insert_directory_user(connection, username, is_admin)
-                _record(connection, username, PROVISIONED)
-        except sa.exc.IntegrityError:
-            return None
-        return user_id
+        return self._alone.transaction(lambda begin: _create(begin, username, is_admin, roles))
 
     def create_user_row(self, username: str, is_admin: bool) -> bool:
         """MLflow's user row alone; False when it exists already."""
@@ -71,6 +84,30 @@ class AccountStore:
         server invalidates every worker's memory at its next request.
         """
         return mlflow_tables.password_hash(self.engine, username)
+
+
+def _create(
+    begin: autocommit.Begin, username: str, is_admin: bool, roles: Collection[int]
+) -> Created | None:
+    for with_roles in (True, False) if roles else (False,):
+        try:
+            with begin() as connection:
+                user_id = mlflow_tables.insert_directory_user(connection, username, is_admin)
+                _record(connection, username, PROVISIONED)
+                if with_roles:
+                    mlflow_tables.assign_roles(connection, user_id, roles)
+        except sa.exc.IntegrityError:
+            continue
+        return Created(user_id, roles_assigned=with_roles)
+    return None
+
+
+def _is_known(engine: sa.engine.Engine, username: str) -> bool:
+    with engine.connect() as connection:
+        row = connection.execute(
+            sa.select(tables.users.c.username).where(tables.users.c.username == username)
+        ).first()
+    return row is not None
 
 
 def _record(connection: sa.engine.Connection, username: str, origin: str) -> None:

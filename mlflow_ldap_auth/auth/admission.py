@@ -2,7 +2,9 @@
 
 The same steps run at a fresh login (after a password bind) and at a revalidation
 (after a service-account read of the entry), so a user's admin flag, groups and grants
-come out the same either way.
+come out the same either way. The managed roles the user should have are read before
+provisioning: a first login writes them with the user's row, in one transaction, and
+the role sync then has nothing to read or write.
 """
 
 from __future__ import annotations
@@ -36,6 +38,12 @@ class Admission:
             raise NotAllowed(
                 f"{user.dn} is in none of allowed_groups", reason=NOT_IN_ALLOWED_GROUPS
             )
-        row = self.provisioner.provision(user.username, plan.decision.is_admin, source)
-        roles_changed = self.sync.apply(plan, user.username, user_id=row.user_id)
+        wanted = self.sync.wanted_roles(plan)
+        row = self.provisioner.provision(
+            user.username, plan.decision.is_admin, source, roles=wanted
+        )
+        if row.roles_assigned:
+            roles_changed = bool(wanted)
+        else:
+            roles_changed = self.sync.apply(plan, user.username, user_id=row.user_id, wanted=wanted)
         return Admitted(is_admin=row.is_admin, changed=roles_changed or row.changed)

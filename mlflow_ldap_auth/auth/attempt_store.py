@@ -6,10 +6,13 @@ failed within ``lockout_window_seconds``, tightened below the directory's own po
 ``ldap_auth_login_accounts`` per account, so every worker and server draws from the same
 budget. The slot is taken in one short transaction that first writes the account's guard row
 (a row lock on PostgreSQL/MySQL, the write lock on SQLite), so two workers cannot both
-take the last slot. ``purge`` deletes expired attempts and unused guard rows in bounded
-chunks; the cap on guard rows (``OVERFLOW_ACCOUNT``) is applied by the guard
-(``auth.lockout``), which decides when to take a slot and when to purge. The cut is
-between the SQL and the decisions.
+take the last slot; that transaction runs on the connections of ``db.autocommit``,
+without the pool's ping (``Autocommit.transaction``). Giving a slot back, or forgetting
+an account's failures, is one statement that may run twice without harm, so it runs
+alone in autocommit: one round trip on PostgreSQL, not a transaction's four. ``purge``
+deletes expired attempts and unused guard rows in bounded chunks; the cap on guard
+rows (``OVERFLOW_ACCOUNT``) is applied by the guard (``auth.lockout``), which decides
+when to take a slot and when to purge. The cut is between the SQL and the decisions.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from mlflow_ldap_auth.db import tables
+from mlflow_ldap_auth.db import autocommit, tables
 from mlflow_ldap_auth.ldap.lockout_policies import DirectoryLockout
 
 #: How long failures are counted where the directory keeps them until a successful bind.
@@ -60,6 +63,7 @@ class AttemptStore:
 
     def __init__(self, engine: sa.engine.Engine) -> None:
         self.engine = engine
+        self._alone = autocommit.of(engine)
 
     def reserve(
         self, account: str, now_ms: int, policy: LockoutPolicy, full: bool = False
@@ -68,27 +72,26 @@ class AttemptStore:
 
         ``full``: the guard rows are at their cap and ``account`` is a name anybody could
         make up, so without a row of its own it counts under ``OVERFLOW_ACCOUNT``.
+        Without the pool's ping (``Autocommit.transaction``): if the connection fails,
+        the reservation is made again through the plugin's engine.
         """
+        return self._alone.transaction(
+            lambda begin: self._reserve(begin, account, now_ms, policy, full)
+        )
+
+    def _reserve(
+        self, begin: autocommit.Begin, account: str, now_ms: int, policy: LockoutPolicy, full: bool
+    ) -> tuple[Slot | None, int]:
         attempts = tables.login_attempts
         for attempt in range(3):
             try:
-                with self.engine.begin() as connection:
+                with begin() as connection:
                     # The write comes first: it serializes concurrent reservations of the
                     # account. An account's first attempt creates its guard row in the
                     # same transaction; two first attempts at once (PostgreSQL, MySQL)
                     # collide on the row's key and the loser tries again.
                     counted, created = self._lock_row(connection, account, now_ms, full)
-                    connection.execute(
-                        attempts.delete().where(
-                            attempts.c.account == counted, attempts.c.expires_at_ms <= now_ms
-                        )
-                    )
-                    expiries = [
-                        row.expires_at_ms
-                        for row in connection.execute(
-                            sa.select(attempts.c.expires_at_ms).where(attempts.c.account == counted)
-                        )
-                    ]
+                    expiries = self._unexpired(connection, counted, now_ms)
                     if len(expiries) >= policy.threshold:
                         return None, max(0, min(expiries) - now_ms)
                     slot = connection.execute(
@@ -103,6 +106,24 @@ class AttemptStore:
                 if attempt == 2:
                     raise
         raise RuntimeError(f"could not take a login slot for {account!r}")  # not reached
+
+    @staticmethod
+    def _unexpired(connection, account: str, now_ms: int) -> list[int]:
+        """The expiries of ``account``'s counted attempts; the expired ones deleted (a
+        statement only when there are some: at a person's login there are none)."""
+        attempts = tables.login_attempts
+        expiries = list(
+            connection.scalars(
+                sa.select(attempts.c.expires_at_ms).where(attempts.c.account == account)
+            )
+        )
+        if any(expiry <= now_ms for expiry in expiries):
+            connection.execute(
+                attempts.delete().where(
+                    attempts.c.account == account, attempts.c.expires_at_ms <= now_ms
+                )
+            )
+        return [expiry for expiry in expiries if expiry > now_ms]
 
     @staticmethod
     def _lock_row(connection, account: str, now_ms: int, full: bool) -> tuple[str, bool]:
@@ -120,18 +141,15 @@ class AttemptStore:
         raise AssertionError("not reached")
 
     def release(self, slot: Slot) -> None:
-        with self.engine.begin() as connection:
-            connection.execute(
-                tables.login_attempts.delete().where(tables.login_attempts.c.id == slot.id)
-            )
+        """Give the slot back (its row deleted by key: harmless twice)."""
+        self._alone.write(lambda engine: _delete(engine, tables.login_attempts.c.id == slot.id))
 
     def forget(self, account: str) -> None:
         """Forget every counted failure of ``account`` (a successful bind, where the
         directory forgets them too)."""
-        with self.engine.begin() as connection:
-            connection.execute(
-                tables.login_attempts.delete().where(tables.login_attempts.c.account == account)
-            )
+        self._alone.write(
+            lambda engine: _delete(engine, tables.login_attempts.c.account == account)
+        )
 
     def accounts(self, limit: int) -> int:
         """How many guard rows there are, counted up to ``limit``."""
@@ -164,3 +182,9 @@ class AttemptStore:
             return 0
         with self.engine.begin() as connection:
             return connection.execute(table.delete().where(key.in_(keys), condition)).rowcount
+
+
+def _delete(engine: sa.engine.Engine, condition) -> None:
+    """Delete the attempts that meet ``condition``, in a transaction of its own."""
+    with engine.begin() as connection:
+        connection.execute(tables.login_attempts.delete().where(condition))

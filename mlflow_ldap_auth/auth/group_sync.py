@@ -4,6 +4,8 @@
 decision (``AccessPolicy``) and records renamed/moved groups; ``apply`` (after) assigns
 the managed roles of the user's groups (direct and nested) and unassigns the others,
 writing only what changed. Roles that are not ``ldap-group:*`` are never touched.
+``wanted_roles`` reads the managed roles of the plan's groups once, before the user is
+provisioned, so that a first login assigns them with the user's row (``admission``).
 
 Staleness: a mapping or membership change reaches a logged-in user at their next fresh
 bind, i.e. within ``cache_ttl_seconds`` (or at once after a cache flush on that worker),
@@ -75,8 +77,22 @@ class GroupSync:
             member_uuids=frozenset(uuid_by_dn.values()),
         )
 
-    def apply(self, plan: SyncPlan, username: str, user_id: int | None = None) -> bool:
-        """Assign/unassign managed roles; True if anything was written.
+    def wanted_roles(self, plan: SyncPlan) -> set[int]:
+        """Ids of the managed roles of the plan's groups: what the user should have."""
+        managed = self.groups.managed_roles_of(plan.member_uuids)
+        return {
+            role_id for role_id, name in managed if group_uuid_of_role(name) in plan.member_uuids
+        }
+
+    def apply(
+        self,
+        plan: SyncPlan,
+        username: str,
+        user_id: int | None = None,
+        wanted: set[int] | None = None,
+    ) -> bool:
+        """Assign/unassign managed roles; True if anything was written. ``wanted``: what
+        ``wanted_roles`` answered for the plan (read here if None).
 
         All changes go in one transaction (``change_role_assignments``), then the
         permission cache is emptied, as a write through MLflow's store does. A
@@ -87,10 +103,7 @@ class GroupSync:
         refuse_break_glass_name(username, self.break_glass_name)
         if user_id is None:
             user_id = self.store.get_user(username).id
-        managed = self.groups.managed_roles_of(plan.member_uuids)
-        wanted = {
-            role_id for role_id, name in managed if group_uuid_of_role(name) in plan.member_uuids
-        }
+        wanted = set(self.wanted_roles(plan) if wanted is None else wanted)
         for attempt in range(3):
             assigned = self.groups.assigned_roles(user_id, MANAGED_ROLE_PREFIX)
             to_assign, to_unassign = role_changes(assigned, wanted)

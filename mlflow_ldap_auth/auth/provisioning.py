@@ -3,9 +3,14 @@
 A directory user's row carries no password (``mlflow_tables.NO_LOCAL_PASSWORD``, which
 no password matches): ldap-auth never checks a local password for anyone but the
 break-glass admin (``[mlflow] admin_username``), so the row exists only to hang MLflow's
-grants, roles and ownership on. The row and the plugin's record of it are written in one
-transaction, without the scrypt hash MLflow's ``create_user`` would spend (~0.1 s of
-CPU per first login, the bulk of a login storm's cost).
+grants, roles and ownership on. The row, the plugin's record of it and the user's
+managed role assignments are written in one transaction, without the scrypt hash
+MLflow's ``create_user`` would spend (~0.1 s of CPU per first login, the bulk of a login
+storm's cost). A name the plugin does not know is most likely a first login: its rows
+are written straight away, without reading MLflow's row first, and only a write that
+finds the name taken (a concurrent first login, a row made elsewhere) reads what is
+there. On PostgreSQL each read and transaction is several round trips, and in a login
+storm those are what a login waits for (docs/performance.md#login-storm-on-postgresql).
 
 A row with the user's name that this plugin did not make (``accounts``: e.g. left by
 MLflow's basic-auth) is *adopted* at the user's first login: its per-user grants stay,
@@ -22,7 +27,7 @@ login form, admin request or revalidation can adopt it and clear its admin flag.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from mlflow.exceptions import MlflowException
@@ -57,6 +62,8 @@ class Provisioned:
     is_admin: bool
     #: The admin flag before; None when the row did not exist.
     admin_before: bool | None
+    #: The managed roles asked for were assigned with the new row (nothing else was).
+    roles_assigned: bool = False
 
     @property
     def changed(self) -> bool:
@@ -79,33 +86,48 @@ class Provisioner:
         #: Called after a write past the store (it empties the permission cache).
         self.after_write = after_write
 
-    def provision(self, username: str, is_admin: bool | None, source: str | None) -> Provisioned:
+    def provision(
+        self,
+        username: str,
+        is_admin: bool | None,
+        source: str | None,
+        roles: Collection[int] = (),
+    ) -> Provisioned:
         """Make sure ``username`` exists and is the plugin's; set the admin flag if decided.
+        ``roles``: the managed roles to assign if the row is made now (``roles_assigned``).
 
         Safe under concurrent first logins (a lost creation or claim race is read back
-        instead of failing). MLflow's row is read once, and not at all again after a
-        creation: the id comes from the insert. ``NotAllowed`` (nothing written) for the
-        break-glass admin's name.
+        instead of failing). A first login reads only the plugin's record; MLflow's row is
+        read when the name is known (or taken), once. ``NotAllowed`` (nothing written) for
+        the break-glass admin's name.
         """
         refuse_break_glass_name(username, self.break_glass_name)
-        existing = self._existing(username)
-        before = None if existing is None else existing.is_admin
         if not self.accounts.is_known(username):
-            if existing is None:
-                user_id = self.accounts.create_directory_user(username, bool(is_admin))
-                if user_id is not None:
-                    self.after_write()
-                    _logger.info(
-                        "Provisioned directory user %r (admin=%s)", username, bool(is_admin)
-                    )
-                    return Provisioned(user_id, bool(is_admin), None)
-                # Lost a race: a concurrent first login made both rows (then it is known
-                # now), or a row made elsewhere appeared meanwhile (adopted below).
-                existing = None if self.accounts.is_known(username) else self._existing(username)
-            if existing is not None:
-                self._adopt(existing, username, is_admin, source)
+            created = self.accounts.create_directory_user(username, bool(is_admin), roles)
+            if created is not None:
+                self.after_write()
+                _logger.info(
+                    "Provisioned directory user %r (admin=%s, managed roles: %s)",
+                    username,
+                    bool(is_admin),
+                    sorted(roles) if created.roles_assigned or not roles else "none yet",
+                )
+                return Provisioned(created.user_id, bool(is_admin), None, created.roles_assigned)
+            # The name is taken: a concurrent first login made both rows (then it is known
+            # now), or MLflow has a row this plugin did not make (adopted).
+            if not self.accounts.is_known(username):
                 existing = self._existing(username)
-        user = existing if existing is not None else self._ensure_user(username, is_admin)
+                if existing is not None:
+                    self._adopt(existing, username, is_admin, source)
+                    return self._flag(username, is_admin, self._existing(username), existing)
+        existing = self._existing(username)
+        return self._flag(username, is_admin, existing, existing)
+
+    def _flag(self, username: str, is_admin: bool | None, user, first) -> Provisioned:
+        """The plugin's ``username`` in MLflow's ``user`` row (made again if None: an admin
+        deleted it), the admin flag set if decided; ``first``: the row as first read."""
+        before = None if first is None else first.is_admin
+        user = user if user is not None else self._ensure_user(username, is_admin)
         if is_admin is not None and user.is_admin != is_admin:
             self.store.update_user(username, is_admin=is_admin)
             _logger.info("Admin flag of %r set to %s from the directory", username, is_admin)

@@ -11,6 +11,10 @@ read: a referral, a limit, an error of the plugin's own store) is *recorded* as
 ``check_failed`` (``record_failures``), not given back as an outage is: the row keeps
 the time of the last successful check, so every worker refuses the account once that
 is older than the interval (``auth.revalidation``).
+
+A fresh login records its one row with statements that each stand alone (the row's
+update, and its insert when there was none), in autocommit (``db.autocommit``): one
+round trip each on PostgreSQL instead of a transaction's five, on every first login.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from mlflow_ldap_auth import reasons
-from mlflow_ldap_auth.db import tables
+from mlflow_ldap_auth.db import autocommit, tables
 from mlflow_ldap_auth.ldap.account_state import OK
 
 #: How long a claim keeps other workers from checking the same user (s).
@@ -49,6 +53,7 @@ class CheckRecord:
 class UserChecks:
     def __init__(self, engine: sa.engine.Engine) -> None:
         self.engine = engine
+        self._alone = autocommit.of(engine)
 
     def get_many(self, usernames) -> dict[str, CheckRecord]:
         names = list(usernames)
@@ -79,36 +84,18 @@ class UserChecks:
         return self.get_many([username]).get(username)
 
     def record(self, username: str, status: str, password_marker: str | None, now: int) -> None:
-        """The directory answered: store what it said and release any claim."""
-        self.record_many([(username, status, password_marker)], now)
+        """The directory answered: store what it said and release any claim.
+
+        The update and the insert each stand alone: the row ends the same whichever
+        worker writes first, and however often this runs.
+        """
+        results = [(username, status, password_marker)]
+        self._alone.write(lambda engine: _record(engine, results, now))
 
     def record_many(self, results: list[tuple[str, str, str | None]], now: int) -> None:
         """Several answers, one transaction; (username, status, password marker) each."""
-        if not results:
-            return
-        table = tables.user_checks
-        for attempt in range(3):
-            try:
-                with self.engine.begin() as connection:
-                    for username, status, marker in results:
-                        values = {
-                            "checked_at": now,
-                            "status": status,
-                            "password_marker": marker,
-                            "claimed_until": 0,
-                        }
-                        updated = connection.execute(
-                            table.update()
-                            .where(table.c.username == username)
-                            .values(claimed_by=None, **values)
-                        ).rowcount
-                        if not updated:
-                            connection.execute(table.insert().values(username=username, **values))
-                return
-            except sa.exc.IntegrityError:
-                # Another worker inserted one of the rows first: all again, as updates.
-                if attempt == 2:
-                    raise
+        if results:
+            _record(self.engine, results, now)
 
     def record_failures(self, usernames: list[str], retry_at: int) -> None:
         """Checks that got no verdict although the directory answered (not an outage).
@@ -203,3 +190,30 @@ class UserChecks:
                 .where(table.c.username.in_(list(usernames)))
                 .values(claimed_until=0, claimed_by=None)
             )
+
+
+def _record(engine: sa.engine.Engine, results: list[tuple[str, str, str | None]], now: int) -> None:
+    """``record_many`` in one transaction of ``engine`` (in autocommit: each statement)."""
+    table = tables.user_checks
+    for attempt in range(3):
+        try:
+            with engine.begin() as connection:
+                for username, status, marker in results:
+                    values = {
+                        "checked_at": now,
+                        "status": status,
+                        "password_marker": marker,
+                        "claimed_until": 0,
+                    }
+                    updated = connection.execute(
+                        table.update()
+                        .where(table.c.username == username)
+                        .values(claimed_by=None, **values)
+                    ).rowcount
+                    if not updated:
+                        connection.execute(table.insert().values(username=username, **values))
+            return
+        except sa.exc.IntegrityError:
+            # Another worker inserted one of the rows first: all again, as updates.
+            if attempt == 2:
+                raise

@@ -162,6 +162,14 @@ audit = sa.Table(
 #: tracking store waits 20 s.
 SQLITE_LOCK_WAIT_SECONDS = 30
 
+#: Connections each of the plugin's pools keeps open on a database server, and how many
+#: more it opens under a burst (closed again when they come back). SQLAlchemy's default
+#: keeps 5: in a login storm (16 requests at once per worker) most connections were
+#: opened for one request and closed after it, each a new PostgreSQL backend. The cap,
+#: 15 per pool and worker, stays SQLAlchemy's default.
+POOL_SIZE = 10
+POOL_OVERFLOW = 5
+
 
 def create_engine(database_uri: str) -> sa.engine.Engine:
     """The plugin's engine on ``database_uri``; on SQLite its write transactions queue.
@@ -175,7 +183,7 @@ def create_engine(database_uri: str) -> sa.engine.Engine:
     """
     url = sa.engine.make_url(database_uri)
     if url.get_backend_name() != "sqlite":
-        return sa.create_engine(url, pool_pre_ping=True)
+        return sa.create_engine(url, pool_pre_ping=True, **_pool_sizes(url))
     engine = sa.create_engine(url, pool_pre_ping=True, connect_args=_connect_args(url))
     begin = engine.begin
     writing = threading.RLock()  # re-entrant: a write may open another one in its thread
@@ -189,6 +197,13 @@ def create_engine(database_uri: str) -> sa.engine.Engine:
     return engine
 
 
+def _pool_sizes(url: sa.engine.URL) -> dict:
+    """The pool's sizes on a database server (``POOL_SIZE``); SQLite keeps its own."""
+    if url.get_backend_name() == "sqlite":
+        return {}
+    return {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW}
+
+
 def _connect_args(url: sa.engine.URL) -> dict:
     """What every connection to ``url`` is opened with beyond the URL itself."""
     if url.get_backend_name() == "sqlite":
@@ -200,9 +215,9 @@ def create_read_engine(engine: sa.engine.Engine) -> sa.engine.Engine | None:
     """A second engine on ``engine``'s database for one-row reads in autocommit; None
     where no second connection sees the same data (one in-memory SQLite database).
 
-    The same URL and connect arguments as ``engine``, SQLAlchemy's default pool sizes
-    (5 kept, 10 more under a burst), but no ``pool_pre_ping`` and no reset on check-in:
-    in autocommit a read leaves no transaction to end, so a read is one round trip.
+    The same URL, connect arguments and pool sizes as ``engine``, but no
+    ``pool_pre_ping`` and no reset on check-in: in autocommit a read leaves no
+    transaction to end, so a read is one round trip.
     """
     if isinstance(engine.pool, (sa.pool.StaticPool, sa.pool.SingletonThreadPool)):
         return None
@@ -212,6 +227,7 @@ def create_read_engine(engine: sa.engine.Engine) -> sa.engine.Engine | None:
         pool_pre_ping=False,
         pool_reset_on_return=None,
         connect_args=_connect_args(engine.url),
+        **_pool_sizes(engine.url),
     )
 
 

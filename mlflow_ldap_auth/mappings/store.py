@@ -7,7 +7,9 @@ mapping). The grants themselves are *not* here: they are MLflow role permissions
 the group's managed role (see ``mappings``), so MLflow's engine enforces them and there
 is no second copy to drift.
 
-The schema is in ``tables`` (versioned with alembic, upgraded at server start).
+The schema is in ``tables`` (versioned with alembic, upgraded at server start). What
+every fresh login reads (``relevant_to``, ``managed_roles_of``, ``assigned_roles``) is
+read in autocommit (``db.autocommit``): one round trip per statement on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from mlflow_ldap_auth.auth.access import (
     managed_role_name,
 )
 from mlflow_ldap_auth.auth.group_table import MappedGroup
-from mlflow_ldap_auth.db import tables
+from mlflow_ldap_auth.db import autocommit, tables
 from mlflow_ldap_auth.db.tables import groups as groups_table
 from mlflow_ldap_auth.mlflow_compat import mlflow_tables
 
@@ -38,6 +40,7 @@ class GroupStore:
 
     def __init__(self, database_uri: str, engine: sa.engine.Engine | None = None) -> None:
         self.engine = engine or tables.create_engine(database_uri)
+        self._alone = autocommit.of(self.engine)
 
     def migrate(self) -> None:
         tables.migrate(self.engine)
@@ -61,15 +64,21 @@ class GroupStore:
         mapped groups read them in two statements and ~40 % more CPU.
         """
         wanted = sorted({uuid.lower() for uuid in group_uuids if uuid})
+        found = self._alone.read(lambda engine: self._relevant(engine, wanted))
+        return sorted(found.values(), key=lambda group: group.dn)
+
+    @staticmethod
+    def _relevant(engine: sa.engine.Engine, wanted: builtins.list[str]) -> dict[int, MappedGroup]:
+        """The admin mappings' rows and ``wanted``'s, one statement per 500 of them."""
         columns = [groups_table.c[name] for name in _ROW_COLUMNS]
         found: dict[int, MappedGroup] = {}
-        with self.engine.connect() as connection:
+        with engine.connect() as connection:
             for start in range(0, max(len(wanted), 1), 500):  # bound the parameters
                 chunk = groups_table.c.group_uuid.in_(wanted[start : start + 500])
                 where = sa.or_(groups_table.c.is_admin, chunk) if start == 0 else chunk
                 for row in connection.execute(sa.select(*columns).where(where)).tuples():
                     found[row[0]] = MappedGroup(*row)
-        return sorted(found.values(), key=lambda group: group.dn)
+        return found
 
     def get(self, group_id: int) -> MappedGroup | None:
         with self.engine.connect() as connection:
@@ -156,11 +165,13 @@ class GroupStore:
     def managed_roles_of(self, group_uuids) -> builtins.list[tuple[int, str]]:
         """(id, name) of the managed roles of ``group_uuids`` (``managed_role_name``)."""
         names = sorted({managed_role_name(uuid) for uuid in group_uuids if uuid})
-        return mlflow_tables.roles_with_names(self.engine, names)
+        return self._alone.read(lambda engine: mlflow_tables.roles_with_names(engine, names))
 
     def assigned_roles(self, user_id: int, prefix: str) -> set[int]:
         """Ids of the roles named ``prefix*`` assigned to ``user_id``."""
-        return mlflow_tables.assigned_role_ids(self.engine, user_id, prefix)
+        return self._alone.read(
+            lambda engine: mlflow_tables.assigned_role_ids(engine, user_id, prefix)
+        )
 
     def change_assignments(self, user_id: int, add: set[int], remove: set[int]) -> None:
         """Assign ``add`` to and unassign ``remove`` from ``user_id`` in one transaction.

@@ -11,7 +11,7 @@ cheaply:
 * writes, both at a fresh login: a directory user's row (``insert_directory_user``: the
   store's ``create_user`` spends a scrypt hash, ~0.1 s of CPU, on a password nobody
   uses) and the user's managed role assignments in one transaction
-  (``change_role_assignments``; the store commits once per role);
+  (``change_role_assignments``, ``assign_roles``; the store commits once per role);
 * once, at the upgrade to ``0007_canonical_experiment_ids``: the experiment grants of
   the plugin's roles stored as typed (``"002"``), rewritten to the id MLflow matches
   in place, so each keeps its mapping id (the store cannot change a grant's pattern).
@@ -165,8 +165,18 @@ def change_role_assignments(
                     user_role_assignments.c.role_id.in_(sorted(remove)),
                 )
             )
-        if add:
-            connection.execute(
-                user_role_assignments.insert(),
-                [{"user_id": user_id, "role_id": role_id} for role_id in sorted(add)],
+        assign_roles(connection, user_id, add)
+
+
+def assign_roles(connection: sa.engine.Connection, user_id: int, roles) -> None:
+    """Assign ``roles`` to ``user_id`` (inside the caller's transaction), one statement.
+
+    One ``INSERT`` of several rows, not one per row: one round trip however many.
+    Raises ``IntegrityError`` when one is assigned already or no longer exists.
+    """
+    if roles:
+        connection.execute(
+            user_role_assignments.insert().values(
+                [{"user_id": user_id, "role_id": role_id} for role_id in sorted(roles)]
             )
+        )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import warnings
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 
 import sqlalchemy as sa
@@ -19,6 +20,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, RESOURCE_DOES_NOT_EXIST
 
 from mlflow_ldap_auth.auth.access import managed_role_name
+from mlflow_ldap_auth.auth.accounts import Created
 from mlflow_ldap_auth.errors import DirectoryUnavailable, InvalidCredentials
 from mlflow_ldap_auth.ldap.directory import DirectoryGroup, DirectoryUser
 from mlflow_ldap_auth.ldap.dn import InvalidDn, dn_key
@@ -145,6 +147,10 @@ class FakeMlflowStore:
         self.calls["has_user"] += 1
         return username in self._users
 
+    def holds(self, username: str) -> bool:
+        """Whether the user table has a row of that name (a write's unique key; uncounted)."""
+        return username in self._users
+
     def get_user(self, username: str) -> FakeUser:
         self.calls["get_user"] += 1
         if username not in self._users:
@@ -249,10 +255,12 @@ class FakeGroupStore:
         self._rows.pop(group_uuid.lower(), None)
 
     def managed_roles_of(self, group_uuids) -> list[tuple[int, str]]:
+        self.calls["managed_roles_of"] += 1
         names = {managed_role_name(uuid) for uuid in group_uuids if uuid}
         return [(rid, name) for rid, name in self.store.roles.items() if name in names]
 
     def assigned_roles(self, user_id: int, prefix: str) -> set[int]:
+        self.calls["assigned_roles"] += 1
         return {
             role_id
             for uid, role_id in self.store.assignments
@@ -273,6 +281,7 @@ class FakeAccounts:
     def __init__(self, store: FakeMlflowStore) -> None:
         self.store = store
         self.origins: dict[str, str] = {}
+        self.calls: Counter[str] = Counter()
 
     def is_known(self, username: str) -> bool:
         return username in self.origins
@@ -283,12 +292,16 @@ class FakeAccounts:
         self.origins[username] = origin
         return True
 
-    def create_directory_user(self, username: str, is_admin: bool) -> int | None:
-        if username in self.origins or self.store.has_user(username):
+    def create_directory_user(
+        self, username: str, is_admin: bool, roles: Collection[int] = ()
+    ) -> Created | None:
+        self.calls["create_directory_user"] += 1
+        if username in self.origins or self.store.holds(username):
             return None
-        self.create_user_row(username, is_admin)
+        user_id = self.store.add_directory_user(username, is_admin).id
         self.origins[username] = "provisioned"
-        return self.store.get_user(username).id
+        self.store.assignments |= {(user_id, role_id) for role_id in roles}
+        return Created(user_id, roles_assigned=bool(roles))
 
     def create_user_row(self, username: str, is_admin: bool) -> bool:
         if self.store.has_user(username):

@@ -108,7 +108,7 @@ def test_role_assignments(backend):
 
 def test_directory_user_rows_are_made_in_one_go_and_take_no_password(backend):
     store, accounts = backend.store, backend.accounts
-    user_id = accounts.create_directory_user("bob", True)
+    user_id = accounts.create_directory_user("bob", True).user_id
     assert accounts.is_known("bob") is True
     user = store.get_user("bob")
     assert user.id == user_id
@@ -126,6 +126,20 @@ def test_directory_user_rows_are_made_in_one_go_and_take_no_password(backend):
     assert accounts.create_user_row("carl", False) is True
     assert accounts.is_known("carl") is False
     assert store.get_user("carl").is_admin is False
+
+
+def test_a_first_logins_managed_roles_are_assigned_with_its_rows(backend):
+    """One write for the rows and the roles (none asked: none assigned)."""
+    store, accounts, groups = backend.store, backend.accounts, backend.groups
+    first, second = (backend.create_role(managed_role_name(f"u{i}")) for i in range(2))
+    created = accounts.create_directory_user("bob", False, {first, second})
+    assert created.roles_assigned is True
+    assert groups.assigned_roles(created.user_id, MANAGED_ROLE_PREFIX) == {first, second}
+    assert accounts.create_directory_user("bob", False, {first}) is None
+    created = accounts.create_directory_user("carl", True)
+    assert created.roles_assigned is False
+    assert groups.assigned_roles(created.user_id, MANAGED_ROLE_PREFIX) == set()
+    assert store.get_user("carl").is_admin is True
 
 
 def test_role_assignments_change_in_one_write(backend):

@@ -413,6 +413,51 @@ def test_a_login_syncs_the_managed_roles(world):
     assert world.store.assignments == {(world.store.get_user("bob").id, role)}
 
 
+def test_a_first_login_reads_no_mlflow_row_and_writes_rows_and_roles_at_once(world):
+    """Each read and write of a first login is several round trips on PostgreSQL: a name
+    the plugin does not know is written straight away, the roles with the rows."""
+    role = world.store.create_role(managed_role_name("u-ds"))
+    world.groups.upsert("u-ds", group_dn("data-science"), "data-science")
+    world.directory.add_user(
+        "bob", PASSWORD, directory_user("bob", {group_dn("data-science"): "u-ds"})
+    )
+    world.store.calls.clear()
+    world.login("bob")
+    assert world.store.calls["get_user"] == 0
+    assert world.accounts.calls["create_directory_user"] == 1
+    assert world.groups.calls["managed_roles_of"] == 1
+    assert world.groups.calls["assigned_roles"] == world.groups.calls["change_assignments"] == 0
+    assert world.store.assignments == {(world.store.get_user("bob").id, role)}
+    assert world.accounts.origins["bob"] == "provisioned"
+
+
+def test_the_loser_of_two_concurrent_first_logins_takes_the_winners_rows(world):
+    """Another worker's first login of the same user writes between this one's read and
+    its write: this one's write fails whole, and it goes on with the winner's rows (no
+    adoption, no second row, the roles there already)."""
+    role = world.store.create_role(managed_role_name("u-ds"))
+    world.groups.upsert("u-ds", group_dn("data-science"), "data-science")
+    world.directory.add_user(
+        "bob", PASSWORD, directory_user("bob", {group_dn("data-science"): "u-ds"})
+    )
+    accounts, reads = world.accounts, []
+    known = accounts.is_known
+
+    def winner_writes_after_the_read(username):
+        if not reads:
+            reads.append(username)
+            assert accounts.create_directory_user(username, False, {role}) is not None
+            return False
+        return known(username)
+
+    accounts.is_known = winner_writes_after_the_read
+    assert world.login("bob") == Principal("bob", False, dn=f"uid=bob,ou=people,{BASE}")
+    assert accounts.calls["create_directory_user"] == 2
+    assert accounts.origins == {"bob": "provisioned"}
+    assert world.store.assignments == {(world.store.get_user("bob").id, role)}
+    assert world.groups.calls["change_assignments"] == 0
+
+
 # -- the same decisions on the real stores --------------------------------------------
 
 
