@@ -91,3 +91,17 @@ def test_no_cookie_opens_the_empty_session_without_the_serializer(monkeypatch):
     assert built == []
     assert answer(app, "/write")[2]["Set-Cookie"]  # a session to save: signed as ever
     assert built
+
+
+def test_the_serializer_is_built_once_per_secret():
+    app = make_app(True)
+    cookie = session_cookie_of(app)
+    interface = app.session_interface
+    first = interface.get_signing_serializer(app)
+    assert answer(app, "/read", cookie)[1] == "token"
+    assert interface.get_signing_serializer(app) is first
+    app.secret_key = "rotated"
+    assert interface.get_signing_serializer(app) is not first
+    assert answer(app, "/read", cookie)[1] == "none"  # signed with the old secret
+    app.config["SECRET_KEY_FALLBACKS"] = ["test-secret"]
+    assert answer(app, "/read", cookie)[1] == "token"
