@@ -15,6 +15,10 @@ rounds, and each block's process CPU is read by the process that ran it
 request, its difference to no auth's in µs and their ratio (no-auth / kind, the
 issue's "as efficient as no auth"), with the spread over the rounds.
 
+``--compare-with DIR`` serves a third process from another checkout of the plugin
+(``git archive`` of main, say) and measures its kinds in the same rounds: a before and
+after of a change, interleaved.
+
 Kinds: ``password`` (the non-admin's cached directory password), ``admin`` (an admin
 group member's), ``token`` (the non-admin's access token, ``Bearer``), ``session``
 (the non-admin's browser session cookie). ``--profile KIND`` runs one more block of
@@ -122,7 +126,9 @@ def serve(mode: str, directory: Path, ldap_uri: str) -> None:
         headers.update(asyncio.run(ldap_credentials(app, directory)))
     for kind_headers in headers.values():  # warm: every cache of this process
         asyncio.run(block(app, kind_headers, 20, 4))
-    print(json.dumps({"ready": sorted(headers)}), flush=True)
+    plugin = sys.modules.get("mlflow_ldap_auth")
+    where = str(Path(plugin.__file__).parent) if plugin and plugin.__file__ else None
+    print(json.dumps({"ready": sorted(headers), "plugin": where}), flush=True)
     for line in sys.stdin:
         command = json.loads(line)
         kind_headers = headers[command["kind"]]
@@ -227,10 +233,12 @@ def profile(app, headers, command) -> str:
 
 # -- the measuring process -------------------------------------------------------------
 class Child:
-    def __init__(self, mode: str, directory: Path, ldap_uri: str, python: str) -> None:
+    def __init__(
+        self, mode: str, directory: Path, ldap_uri: str, python: str, repo: Path = REPO
+    ) -> None:
         directory.mkdir()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "_MLFLOW_"))}
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(repo), env.get("PYTHONPATH")]))
         env["MLFLOW_ENABLE_TELEMETRY"] = "false"
         env["DO_NOT_TRACK"] = "true"
         self.log = (directory / "child.log").open("w")
@@ -290,6 +298,12 @@ def main() -> None:
     )
     parser.add_argument("--dump", help="write the --profile statistics (pstats) here")
     parser.add_argument(
+        "--compare-with",
+        type=Path,
+        help="another checkout (e.g. main's, from git archive): its ldap-auth is measured "
+        "in the same rounds, as '<kind> (other)'",
+    )
+    parser.add_argument(
         "--python", default=sys.executable, help="the interpreter (venv) to serve with"
     )
     args = parser.parse_args()
@@ -304,16 +318,24 @@ def main() -> None:
     try:
         children["no-auth"] = Child("no-auth", work / "no-auth", slapd.ldap_uri, args.python)
         children["ldap-auth"] = Child("ldap-auth", work / "ldap-auth", slapd.ldap_uri, args.python)
-        for child in children.values():
-            child.answer()  # ready
-        cpu: dict[str, list[float]] = {kind: [] for kind in ["no-auth", *kinds]}
+        if args.compare_with:
+            children["other"] = Child(
+                "ldap-auth", work / "other", slapd.ldap_uri, args.python, args.compare_with
+            )
+        for name, child in children.items():
+            print(f"{name}: mlflow_ldap_auth from {child.answer()['plugin']}", flush=True)
+        measured = [("no-auth", "no-auth", "no-auth")]
+        for kind in kinds:
+            measured.append((kind, "ldap-auth", kind))
+            if args.compare_with:
+                measured.append((f"{kind} (other)", "other", kind))
+        cpu: dict[str, list[float]] = {name: [] for name, _, _ in measured}
         for _ in range(args.rounds):
-            for kind in cpu:
-                child = children["no-auth" if kind == "no-auth" else "ldap-auth"]
-                seconds = child.ask(
+            for name, child_name, kind in measured:
+                seconds = children[child_name].ask(
                     kind=kind, requests=args.requests, concurrency=args.concurrency
                 )["cpu"]
-                cpu[kind].append(seconds / args.requests * 1e6)
+                cpu[name].append(seconds / args.requests * 1e6)
         for kind in args.profile or ():
             child = children["no-auth" if kind == "no-auth" else "ldap-auth"]
             print(f"== profile: {kind}")
@@ -334,17 +356,25 @@ def report(cpu: dict[str, list[float]], args) -> None:
         f"{args.concurrency} at a time, in-process ASGI; CPU µs per request\n"
     )
     print(
-        f"{'kind':10} {'median':>8} {'min-max':>13} {'+µs vs no-auth':>15} "
+        f"{'kind':18} {'median':>8} {'min-max':>13} {'+µs vs no-auth':>15} "
         f"{'no-auth/kind':>13} {'per round':>13}"
     )
     for kind, values in cpu.items():
         ratios = [b / v for b, v in zip(base, values, strict=True)]
         added = [v - b for b, v in zip(base, values, strict=True)]
         print(
-            f"{kind:10} {statistics.median(values):8.0f} {min(values):6.0f}-{max(values):<6.0f} "
+            f"{kind:18} {statistics.median(values):8.0f} {min(values):6.0f}-{max(values):<6.0f} "
             f"{statistics.median(added):15.0f} {statistics.median(ratios):13.3f} "
             f"{min(ratios):6.3f}-{max(ratios):.3f}"
         )
+    others = [kind for kind in cpu if kind.endswith(" (other)")]
+    if others:
+        print("\nthis checkout's CPU per request / the other's, per round (< 1: cheaper now):")
+    for other in others:
+        kind = other.removesuffix(" (other)")
+        ratios = [a / b for a, b in zip(cpu[kind], cpu[other], strict=True)]
+        shown = " ".join(f"{ratio:.2f}" for ratio in ratios)
+        print(f"  {kind:10} median {statistics.median(ratios):.3f}   {shown}")
 
 
 if __name__ == "__main__":
