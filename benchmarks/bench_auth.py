@@ -589,7 +589,7 @@ def report_rounds(rounds: dict[str, list[dict]], ratios: dict[str, list[float]],
     print(f"\nper round, no-auth CPU/request / scenario's ({how}; >= 1: cheaper than no auth):")
     for key, values in ratios.items():
         shown = " ".join(f"{ratio:.2f}" for ratio in values)
-        line = f"  {key:34} {shown}   median {statistics.median(values):.2f}"
+        line = f"  {key:34} {shown}   median {statistics.median(values):.3f}"
         if key == VERDICT_ROLE:
             met = statistics.median(values) >= TARGET_CPU_VS_NO_AUTH
             line += f" (target >= {TARGET_CPU_VS_NO_AUTH}: {'met' if met else 'MISSED'})"
