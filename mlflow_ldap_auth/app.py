@@ -23,7 +23,7 @@ from mlflow_ldap_auth.db import tables
 from mlflow_ldap_auth.errors import ConfigError
 from mlflow_ldap_auth.kerberos import negotiate
 from mlflow_ldap_auth.kerberos.acceptor import KerberosSetupError
-from mlflow_ldap_auth.mlflow_compat import server_process
+from mlflow_ldap_auth.mlflow_compat import after_request_routes, server_process
 from mlflow_ldap_auth.mlflow_compat.bridge import import_mlflow_auth, serve
 from mlflow_ldap_auth.mlflow_compat.version import UnsupportedMlflow, check_supported
 from mlflow_ldap_auth.web import (
@@ -131,6 +131,7 @@ def create_app():
             app.register_blueprint(blueprint, url_prefix=prefix + (blueprint.url_prefix or ""))
 
     def after_mlflow(app) -> None:
+        after_request_routes.install(app, auth)
         if plugin.permission_cache is not None:
             plugin.permission_cache.install(plugin.store)
         local_accounts.install(app, plugin)

@@ -22,7 +22,6 @@ one object adds frames to it on every hit. Each hit raises a new, frame-less exc
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 import threading
@@ -119,9 +118,8 @@ class CredentialCache(Generic[T]):
         self._count_lookup = count_lookup
 
     def digest(self, password: str) -> bytes:
-        return hmac.new(
-            self._key, password.encode("utf-8", "surrogatepass"), hashlib.sha256
-        ).digest()
+        # One call into OpenSSL (``hmac.new(...).digest()``: an HMAC object first).
+        return hmac.digest(self._key, password.encode("utf-8", "surrogatepass"), "sha256")
 
     def get_or_check(
         self,

@@ -42,6 +42,10 @@ SYMBOLS: tuple[Symbol, ...] = (
     Symbol(_AUTH, "is_unprotected_route", ("path",)),
     Symbol(_AUTH, "_find_fastapi_validator", ("path", "method")),
     Symbol(_AUTH, "_scope_matches_native_route", ("native_routes", "scope")),
+    # Its after-request hook and the route tables it reads (after_request_routes).
+    Symbol(_AUTH, "_after_request", ("resp",)),
+    Symbol(_AUTH, "AFTER_REQUEST_HANDLERS"),
+    Symbol(_AUTH, "PARAMETERIZED_AFTER_REQUEST_HANDLERS"),
     # The FastAPI permission middleware, skipped where it only passes on (permission_middleware).
     Symbol(_AUTH, "add_fastapi_permission_middleware", ("app",)),
     Symbol(_AUTH, "_native_fastapi_routes", ("app",)),

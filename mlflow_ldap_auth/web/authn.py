@@ -197,9 +197,15 @@ def _preauthenticated_answer() -> Authorization | Response | None:
     computed = preauthenticated.get()
     if computed is None:
         return None
-    if not computed.answers(credential_source(request.path, request.headers, request.cookies)):
+    if not computed.answers(credential_source(request.path, request.headers, _request_cookies())):
         return None
     return computed.answer
+
+
+def _request_cookies():
+    """The request's cookies (Flask parses them once); None without a ``Cookie`` header,
+    as most API requests come: nothing to parse, and no credential in a cookie."""
+    return request.cookies if "HTTP_COOKIE" in request.environ else None
 
 
 def current_principal():
@@ -215,7 +221,7 @@ def check_current_request() -> Authorization | Response:
     negotiate = plugin.negotiate is not None
     try:
         credential: Credential | None = read_credential(
-            request.path, request.headers, request.cookies, negotiate=negotiate
+            request.path, request.headers, _request_cookies(), negotiate=negotiate
         )
     except InvalidCredentials as error:  # no kind could be read: no method (but Negotiate's)
         method = NEGOTIATE_METHOD if error.reason == reasons.MALFORMED_NEGOTIATE else None

@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar, TypeAlias
@@ -77,6 +78,8 @@ GATEWAY_AUTH_HEADER = "X-MLflow-Authorization"
 SESSION_COOKIE = "mlflow_ldap_session"
 #: A longer session cookie is no session secret (one is 57 characters); not looked at.
 MAX_SESSION_COOKIE = 4 * 1024
+#: A control character (C0 or DEL): never in a username.
+_CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f]")
 #: Where ``credential_source`` found the credential.
 HEADER = "header"
 COOKIE = "cookie"
@@ -229,7 +232,7 @@ def _basic_pair(encoded: str) -> tuple[str, str]:
     login, colon, password = decoded.partition(":")
     if not colon:
         raise InvalidCredentials("no colon in credentials", reason=reasons.MALFORMED_HEADER)
-    if "\0" in login or any(ord(c) < 0x20 or ord(c) == 0x7F for c in login):
+    if _CONTROL_CHARACTER.search(login):
         raise InvalidCredentials("control character in username", reason=reasons.MALFORMED_USERNAME)
     return login, password
 

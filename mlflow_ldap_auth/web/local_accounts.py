@@ -38,7 +38,17 @@ def install(app: Flask, service: Plugin) -> None:
     def admin_flag_follows_directory() -> bool:
         return service.policy.admin_follows_directory()
 
+    # Every other path (nearly every request) is passed on after one look-up.
+    guarded_paths = frozenset(
+        {path for path, _method in routes.creation}
+        | routes.password
+        | routes.admin_flag
+        | routes.delete
+    )
+
     def guard_local_accounts():
+        if request.path not in guarded_paths:
+            return None
         key = (request.path, request.method)
         if key in routes.creation:
             return guard_answer(

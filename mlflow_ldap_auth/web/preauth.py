@@ -60,8 +60,15 @@ class PreAuthMiddleware:
     ) -> None:
         self.app = app
         self.flask_app = flask_app
-        self.will_authenticate = functools.lru_cache(maxsize=4096)(will_authenticate)
         self.limiter = anyio.CapacityLimiter(MAX_CONCURRENT_CHECKS)
+
+        def route(path: str, method: str) -> tuple[bool, bool]:
+            """(a gateway route: our credentials are stripped; MLflow's middleware will
+            authenticate the request), per path and method, as each request asks."""
+            is_gateway = credentials.route_path(path).startswith(credentials.GATEWAY_PREFIX)
+            return is_gateway, will_authenticate(path, method)
+
+        self._route = functools.lru_cache(maxsize=4096)(route)
 
     async def __call__(self, scope, receive, send):
         # Never an answer computed for another request, whatever this task inherited.
@@ -80,9 +87,10 @@ class PreAuthMiddleware:
         """The scope to pass on; this request's answer set, if MLflow will ask for one."""
         path, method = scope.get("path", ""), scope.get("method", "GET")
         passed_on = scope
-        if credentials.route_path(path).startswith(credentials.GATEWAY_PREFIX):
+        is_gateway, will_authenticate = self._route(path, method)
+        if is_gateway:
             passed_on = _without_our_credentials(scope)
-        if self.will_authenticate(path, method):
+        if will_authenticate:
             headers = _headers(scope)
             answer, reply_headers = await self._answer(scope, path, method, headers)
             seen_by_mlflow = headers if passed_on is scope else _headers(passed_on)
