@@ -13,19 +13,20 @@ complete once MLflow's ``create_app`` has run (they are filled as its auth modul
 imported and as it adds the ``--static-prefix`` routes). ``install`` replaces the hook,
 in its place among the app's ``after_request`` functions, by one that answers exactly
 as MLflow's (the same status test, the same handler, MLflow's exception answer) with
-the look-up in a bounded LRU per (path, method). Without MLflow's hook in the list
+the look-up in a bounded LRU per (path, method) (``path_memo``). Without MLflow's hook in the list
 (another release), nothing is replaced.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Callable
 from types import ModuleType
 
 from flask import Flask, Response, request
 from mlflow.server.handlers import catch_mlflow_exception
+
+from mlflow_ldap_auth.mlflow_compat.path_memo import remembered_by_route
 
 _logger = logging.getLogger(__name__)
 
@@ -35,7 +36,6 @@ def handler_lookup(module: ModuleType, max_size: int = 4096) -> Callable:
     exact = module.AFTER_REQUEST_HANDLERS
     parameterized = module.PARAMETERIZED_AFTER_REQUEST_HANDLERS
 
-    @functools.lru_cache(maxsize=max_size)
     def handler_for(path: str, method: str):
         handler = exact.get((path, method))
         if handler is None:
@@ -44,7 +44,7 @@ def handler_lookup(module: ModuleType, max_size: int = 4096) -> Callable:
                     return candidate
         return handler
 
-    return handler_for
+    return remembered_by_route(handler_for, max_size)
 
 
 def install(app: Flask, module: ModuleType) -> bool:

@@ -11,7 +11,6 @@ before this runs.
 from __future__ import annotations
 
 import configparser
-import functools
 import os
 import shutil
 import sys
@@ -22,6 +21,7 @@ from typing import Any
 
 from mlflow_ldap_auth.config import AUTHORIZATION_FUNCTION, Settings
 from mlflow_ldap_auth.mlflow_compat import permission_middleware
+from mlflow_ldap_auth.mlflow_compat.path_memo import remembered_by_route
 
 MLFLOW_CONFIG_ENV = "MLFLOW_AUTH_CONFIG_PATH"
 
@@ -93,19 +93,20 @@ def memoize_native_route_check(module: ModuleType, max_size: int = 4096) -> None
     MLflow's FastAPI permission middleware asks it for every request that has no
     FastAPI-level validator (all the Flask API), matching the scope against each native
     route: about 7 % of a warm request's server CPU. The answer depends only on the
-    scope's type, method, root path and path, so a bounded LRU over those keeps MLflow's
-    fail-closed rule exactly as it is while skipping the repeated matching.
+    scope's type, method, root path and path, so a bounded LRU over those
+    (``path_memo``) keeps MLflow's fail-closed rule exactly as it is while skipping the
+    repeated matching.
     """
     original = getattr(module, "_scope_matches_native_route", None)
     if original is None or getattr(original, "_ldap_auth_memoized", False):
         return
 
-    @functools.lru_cache(maxsize=max_size)
-    def matches(routes_id: int, scope_type: str, method: str, root_path: str, path: str) -> bool:
+    def match(routes_id: int, scope_type: str, method: str, root_path: str, path: str) -> bool:
         routes = _routes_by_id[routes_id]
         scope = {"type": scope_type, "method": method, "root_path": root_path, "path": path}
         return original(routes, scope)
 
+    matches = remembered_by_route(match, max_size)
     _routes_by_id: dict[int, list] = {}
 
     def scope_matches_native_route(native_routes, scope) -> bool:

@@ -18,13 +18,14 @@ goes through MLflow's middleware unchanged, so its answers stay MLflow's.
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Callable
 from types import ModuleType
 
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware
+
+from mlflow_ldap_auth.mlflow_compat.path_memo import remembered_by_route
 
 _logger = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ def passes_on_test(module: ModuleType, served) -> Callable[[dict], bool]:
     native_routes = module._native_fastapi_routes(served)
     matches_native = module._scope_matches_native_route
 
-    @functools.lru_cache(maxsize=4096)
+    @remembered_by_route
     def by_route(path: str, method: str) -> bool | None:
         if is_unprotected(path):
             return True

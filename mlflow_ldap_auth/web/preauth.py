@@ -35,7 +35,6 @@ A check that accepted a Kerberos ticket leaves the mutual-authentication token
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 
 import anyio
@@ -43,6 +42,7 @@ from flask import Flask, g
 from werkzeug.datastructures import Authorization, Headers, MultiDict
 from werkzeug.sansio.http import parse_cookie
 
+from mlflow_ldap_auth.mlflow_compat.path_memo import remembered_by_route
 from mlflow_ldap_auth.plugin import current_plugin
 from mlflow_ldap_auth.tokens.secret_format import mentions_secret
 from mlflow_ldap_auth.web import authn, credentials, negotiate_answers
@@ -68,7 +68,7 @@ class PreAuthMiddleware:
             is_gateway = credentials.route_path(path).startswith(credentials.GATEWAY_PREFIX)
             return is_gateway, will_authenticate(path, method)
 
-        self._route = functools.lru_cache(maxsize=4096)(route)
+        self._route = remembered_by_route(route)
 
     async def __call__(self, scope, receive, send):
         # Never an answer computed for another request, whatever this task inherited.
