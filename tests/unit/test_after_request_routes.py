@@ -103,3 +103,39 @@ def test_it_takes_mlflows_place_among_the_hooks():
 def test_without_mlflows_hook_nothing_is_replaced():
     app = Flask(__name__)
     assert not after_request_routes.install(app, fake_mlflow([]))
+
+
+#: MLflow's hook as the replacement was written from it (3.17 and 3.18 alike).
+MLFLOW_AFTER_REQUEST = """
+@catch_mlflow_exception
+def _after_request(resp: Response):
+    if 400 <= resp.status_code < 600:
+        return resp
+
+    handler = AFTER_REQUEST_HANDLERS.get((request.path, request.method))
+    if handler is None:
+        for (path, method), candidate in PARAMETERIZED_AFTER_REQUEST_HANDLERS.items():
+            if method != request.method:
+                continue
+            if path.fullmatch(request.path):
+                handler = candidate
+                break
+
+    if handler is not None:
+        handler(resp)
+    return resp
+"""
+
+
+def test_the_installed_mlflow_hook_is_the_one_the_replacement_answers_as():
+    """A release that changes what its after-request hook does fails here, so the
+    replacement is brought in line before that release is supported (comments and
+    spacing aside: the syntax trees are compared)."""
+    import ast
+    import inspect
+    import textwrap
+
+    from mlflow.server import auth
+
+    installed = ast.parse(textwrap.dedent(inspect.getsource(auth._after_request)))
+    assert ast.dump(installed) == ast.dump(ast.parse(MLFLOW_AFTER_REQUEST))
