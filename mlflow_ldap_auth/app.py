@@ -41,6 +41,7 @@ from mlflow_ldap_auth.web import (
     session_api,
     session_cookie,
     signin_pages,
+    sync_hooks,
     token_api,
     token_pages,
     whoami_api,
@@ -106,6 +107,7 @@ def create_app():
     server_process.open_server_stores()
 
     def ahead_of_mlflow(app) -> None:
+        sync_hooks.install(app)
         experiment_id_guard.install(app)
         session_cookie.install(app)
         admin_guard.install(app)
