@@ -75,7 +75,9 @@ _LOCAL_KEY_PREFIX = "\0local\0"
 
 
 def has_format_characters(name: str) -> bool:
-    return any(unicodedata.category(char) == "Cf" for char in name)
+    # No ASCII character is a format character (the first is U+00AD): most names are
+    # answered by one call, on every request.
+    return not name.isascii() and any(unicodedata.category(char) == "Cf" for char in name)
 
 
 def _remember(error: AuthError) -> bool:

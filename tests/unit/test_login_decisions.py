@@ -486,3 +486,23 @@ def test_on_real_stores_login_provisions_syncs_and_keeps_the_break_glass_apart(t
     assert world.refusal("admin", ADMIN_PASSWORD).reason == "bad_password"
     assert world.login("admin", "rotated-password-22").username == "admin"
     assert world.binds == 1
+
+
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("alice", False),
+        ("DOMAIN\\alice", False),
+        ("alice@example.com", False),
+        ("\x00\x7f", False),  # control characters are refused elsewhere, not format ones
+        ("al\u00adice", True),  # SOFT HYPHEN, the first format character
+        ("ali\u200bce", True),
+        ("\ufeffalice", True),
+        ("z\u00e9ro", False),
+        ("\U000e0041", True),  # TAG LATIN CAPITAL LETTER A
+    ],
+)
+def test_format_characters_are_found_in_and_only_in_names_beyond_ascii(name, expected):
+    from mlflow_ldap_auth.auth.login import has_format_characters
+
+    assert has_format_characters(name) is expected

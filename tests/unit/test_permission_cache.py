@@ -94,3 +94,31 @@ def test_a_read_racing_a_write_does_not_store_the_stale_answer():
     release.set()
     reader.join()
     assert store.get_user("alice") == ("alice", True)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        ("exp-1", "alice"),
+        (),
+        {"experiment_id": "1", "username": "alice", "workspace": None},
+        {},
+        ("1", 2, 3.0, True, None),
+        ({"b": [1, 2]}, {3}),
+        {"ids": ["1", "2"], "name": "x"},
+    ],
+)
+def test_the_key_of_plain_arguments_is_the_one_the_general_rule_gives(value):
+    from mlflow_ldap_auth.mlflow_compat.permission_cache import _freeze
+
+    def general(v):
+        if isinstance(v, (set, frozenset)):
+            return frozenset(general(x) for x in v)
+        if isinstance(v, (list, tuple)):
+            return tuple(general(x) for x in v)
+        if isinstance(v, dict):
+            return tuple(sorted((k, general(x)) for k, x in v.items()))
+        return v
+
+    assert _freeze(value) == general(value)
+    assert hash(_freeze(value)) == hash(general(value))
