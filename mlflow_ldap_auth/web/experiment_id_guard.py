@@ -46,7 +46,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from urllib.parse import parse_qs
 
-from flask import Flask, request
+from flask import Flask, Request, request
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.server.handlers import catch_mlflow_exception
@@ -97,14 +97,14 @@ def refusal(value: object) -> MlflowException:
 
 
 # -- Flask: arguments, path parameters, JSON bodies -----------------------------------
-def _request_body() -> object:
+def _request_body(current: Request) -> object:
     """The JSON body as MLflow's readers see it; None where MLflow reads none."""
-    content_type = request.content_type
-    if not request.is_json and (content_type is not None or not request.content_length):
+    content_type = current.content_type
+    if not current.is_json and (content_type is not None or not current.content_length):
         return None
     # A body without a content type is parsed by MLflow's message reader (force); such a
     # parse is not cached, so MLflow's other readers still see no body, as without us.
-    body = request.get_json(force=True, silent=True, cache=request.is_json)
+    body = current.get_json(force=True, silent=True, cache=current.is_json)
     if isinstance(body, str):  # older clients double-encode; MLflow decodes again
         try:
             body = json.loads(body)
@@ -114,25 +114,30 @@ def _request_body() -> object:
 
 
 def ids_in_flask_request() -> Iterator[object]:
+    # The request object itself, not Flask's proxy: each attribute read through the
+    # proxy is a few calls, and this runs on every request.
+    current: Request = request._get_current_object()  # type: ignore[attr-defined]
+    args = current.args
     for key in ARG_KEYS:
-        if key in request.args:
-            yield from request.args.getlist(key)
-    if "resource_id" in request.args:
-        yield from ids_in_resource_key(request.args)
-    view_args = request.view_args or {}
+        if key in args:
+            yield from args.getlist(key)
+    if "resource_id" in args:
+        yield from ids_in_resource_key(args)
+    view_args = current.view_args or {}
     if "experiment_id" in view_args:
         yield view_args["experiment_id"]
-    artifact_path = artifact_path_of(request.path)
+    path = current.path
+    artifact_path = artifact_path_of(path)
     if artifact_path is not None:
         if artifact_path := view_args.get("artifact_path") or artifact_path:
             yield artifact_experiment_id(artifact_path)
-        for listed in request.args.getlist("path"):
+        for listed in args.getlist("path"):
             yield artifact_experiment_id(listed)
         return  # an artifact's body is a file
-    if request.method == "GET" and not request.content_length:
+    if current.method == "GET" and not current.content_length:
         return
-    body = _request_body()
-    if route_path(request.path).endswith("/graphql"):
+    body = _request_body(current)
+    if route_path(path).endswith("/graphql"):
         yield from ids_in_graphql(body)
     else:
         yield from ids_in_body(body)
