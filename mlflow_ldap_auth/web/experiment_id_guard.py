@@ -114,9 +114,9 @@ def _request_body(current: Request) -> object:
 
 
 def ids_in_flask_request() -> Iterator[object]:
-    # The request object itself, not Flask's proxy: each attribute read through the
-    # proxy is a few calls, and this runs on every request.
-    current: Request = request._get_current_object()  # type: ignore[attr-defined]
+    # Each attribute read through Flask's request proxy is a few calls, and this runs on
+    # every request: each is read once.
+    current: Request = request
     args = current.args
     for key in ARG_KEYS:
         if key in args:
