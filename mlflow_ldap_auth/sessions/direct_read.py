@@ -41,14 +41,13 @@ always raises ``Unread``.
 
 from __future__ import annotations
 
-import os
 import weakref
 from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
 
-from mlflow_ldap_auth.db import tables
+from mlflow_ldap_auth.db import autocommit, tables
 
 #: The key of a connection's kept cursor in its ``info``.
 _CURSOR = "mlflow_ldap_auth.sessions.cursor"
@@ -56,19 +55,6 @@ _CURSOR = "mlflow_ldap_auth.sessions.cursor"
 
 class Unread(Exception):
     """This read could not be made here: read through the engine."""
-
-
-def _follow_disposal(engine: sa.engine.Engine, read_engine: sa.engine.Engine) -> None:
-    """Dispose ``read_engine`` with ``engine``; the first time in a forked process,
-    without closing the connections (they are the parent's), then as anywhere."""
-    connections_of = [os.getpid()]
-
-    def disposed(_engine: sa.engine.Engine) -> None:
-        here = os.getpid()
-        read_engine.dispose(close=here == connections_of[0])
-        connections_of[0] = here
-
-    sa.event.listen(engine, "engine_disposed", disposed)
 
 
 class DirectRead:
@@ -84,7 +70,7 @@ class DirectRead:
         self._name = name
         self._error: type[Exception] = engine.dialect.loaded_dbapi.Error
         if self.engine is not None:
-            _follow_disposal(engine, self.engine)
+            autocommit.follow_disposal(engine, self.engine)
             weakref.finalize(self, self.engine.dispose)
 
     def first(self, value: Any) -> Sequence | None:
