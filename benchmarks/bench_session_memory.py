@@ -53,6 +53,17 @@ def rss_mb() -> float:
     raise RuntimeError("no VmRSS")
 
 
+def write_check_rows(connection, users: int, now: int) -> None:
+    """A fresh check row for each of ``users`` people ``user0``... (all in good standing)."""
+    connection.execute(
+        tables.user_checks.insert(),
+        [
+            {"username": f"user{i}", "checked_at": now, "status": OK, "password_marker": "1"}
+            for i in range(users)
+        ],
+    )
+
+
 def sessions_in(engine, count: int, users: int, *, first: int = 0, checked: bool) -> list[str]:
     """``count`` live sessions (ids from ``first``) of ``users`` people ``user0``...,
     whose check rows are written now if not ``checked`` yet; the secrets. One transaction."""
@@ -60,18 +71,7 @@ def sessions_in(engine, count: int, users: int, *, first: int = 0, checked: bool
     secrets = [new_secret() for _ in range(count)]
     with engine.begin() as connection:
         if not checked:
-            connection.execute(
-                tables.user_checks.insert(),
-                [
-                    {
-                        "username": f"user{i}",
-                        "checked_at": now,
-                        "status": OK,
-                        "password_marker": "1",
-                    }
-                    for i in range(users)
-                ],
-            )
+            write_check_rows(connection, users, now)
         connection.execute(
             tables.sessions.insert(),
             [

@@ -36,7 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_session_memory import MAX_USERS, TARGET_MB, rss_mb
+from bench_session_memory import MAX_USERS, TARGET_MB, rss_mb, write_check_rows
 from bench_sessions import _Admission
 
 from mlflow_ldap_auth.auth.credential_cache import CredentialCache
@@ -44,7 +44,6 @@ from mlflow_ldap_auth.auth.revalidation import Revalidator
 from mlflow_ldap_auth.auth.user_checks import UserChecks
 from mlflow_ldap_auth.db import tables
 from mlflow_ldap_auth.errors import InvalidCredentials
-from mlflow_ldap_auth.ldap.account_state import OK
 from mlflow_ldap_auth.tokens.authenticator import TokenAuthenticator
 from mlflow_ldap_auth.tokens.secret_format import new_secret, secret_hash
 from mlflow_ldap_auth.tokens.store import TokenStore
@@ -59,18 +58,7 @@ def tokens_in(engine, count: int, users: int, *, first: int = 0, checked: bool) 
     secrets = [new_secret() for _ in range(count)]
     with engine.begin() as connection:
         if not checked:
-            connection.execute(
-                tables.user_checks.insert(),
-                [
-                    {
-                        "username": f"user{i}",
-                        "checked_at": now,
-                        "status": OK,
-                        "password_marker": "1",
-                    }
-                    for i in range(users)
-                ],
-            )
+            write_check_rows(connection, users, now)
         connection.execute(
             tables.tokens.insert(),
             [

@@ -11,6 +11,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import sqlalchemy as sa
+
 from servers import free_port
 
 
@@ -75,3 +77,14 @@ class PostgresInstance:
         with contextlib.suppress(subprocess.CalledProcessError):  # already stopped
             _as_postgres(_bin("pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
         shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def other_connections(engine: sa.engine.Engine) -> int:
+    """Connections to ``engine``'s PostgreSQL database other than the asking one."""
+    with engine.connect() as connection:
+        return connection.execute(
+            sa.text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid()"
+            )
+        ).scalar_one()

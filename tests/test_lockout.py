@@ -27,6 +27,7 @@ from mlflow_ldap_auth.auth.user_checks import CheckRecord, UserChecks
 from mlflow_ldap_auth.db import autocommit, tables
 from mlflow_ldap_auth.errors import InvalidCredentials
 from mlflow_ldap_auth.ldap.lockout_policies import UNREADABLE_THRESHOLD, DirectoryLockout
+from postgres import other_connections
 from servers import (
     PEOPLE_DN,
     SERVICE_DN,
@@ -137,9 +138,9 @@ def test_slots_are_given_back_after_the_database_ended_every_connection(postgres
             )
         )
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and others(killer):
+    while time.monotonic() < deadline and other_connections(killer):
         time.sleep(0.05)
-    assert others(killer) == 0
+    assert other_connections(killer) == 0
     taken: list = []
     sa.event.listen(engine, "checkout", lambda *_: taken.append(1))
     for _ in range(3):  # more than the threshold: every slot is given back
@@ -176,17 +177,6 @@ def test_a_logins_check_record_is_one_row_and_releases_the_claim(engine):
         thread.join()
     assert checks.get("bob") == CheckRecord("bob", 300, "ok", None)
     assert rows(engine, tables.user_checks) == 2
-
-
-def others(engine) -> int:
-    """Connections to this PostgreSQL database other than the asking one."""
-    with engine.connect() as connection:
-        return connection.execute(
-            sa.text(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND pid <> pg_backend_pid()"
-            )
-        ).scalar()
 
 
 def test_concurrent_attempts_never_exceed_the_threshold(engine):

@@ -32,7 +32,7 @@ from mlflow_ldap_auth.ldap.entries import DirectoryUser
 from mlflow_ldap_auth.sessions.authenticator import SessionAuthenticator
 from mlflow_ldap_auth.sessions.secret_format import secret_hash
 from mlflow_ldap_auth.sessions.store import LAST_SEEN_RESOLUTION_SECONDS, SessionStore
-from postgres import _as_postgres, _bin
+from postgres import _as_postgres, _bin, other_connections
 from servers import wait_until
 
 NOW = 1_800_000_000
@@ -276,17 +276,6 @@ def test_reads_hold_no_transaction_or_lock_between_requests(engines, database_ur
     assert open_transactions == 0
 
 
-def backends(engine) -> int:
-    """Connections to this PostgreSQL database other than the asking one."""
-    with engine.connect() as connection:
-        return connection.execute(
-            sa.text(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND pid <> pg_backend_pid()"
-            )
-        ).scalar()
-
-
 def test_disposing_the_engine_closes_the_read_engines_connections(postgres):
     uri = postgres.create_database(f"sessions_{uuid.uuid4().hex[:12]}")
     engine, watcher = tables.create_engine(uri), tables.create_engine(uri)
@@ -297,7 +286,7 @@ def test_disposing_the_engine_closes_the_read_engines_connections(postgres):
     assert kept(sessions._store) == 1
     engine.dispose()
     assert kept(sessions._store) == 0
-    assert wait_until(lambda: backends(watcher) == 0, "the database still has connections")
+    assert wait_until(lambda: other_connections(watcher) == 0, "the database still has connections")
     watcher.dispose()
 
 
@@ -374,7 +363,7 @@ def test_dropped_connections_are_replaced_and_the_read_engine_serves_again(postg
             )
         ).scalar()
     assert ended == 2
-    assert wait_until(lambda: backends(killer) == 0, "the connection was not ended")
+    assert wait_until(lambda: other_connections(killer) == 0, "the connection was not ended")
     taken = checkouts(engine)
     assert sessions.authenticate(secret, None).username == "alice"
     assert len(taken) == 1  # read through the plugin's engine
