@@ -297,6 +297,21 @@ def unread_at(port: int) -> bool:
     return False
 
 
+def connections_to(port: int) -> set[tuple[str, int]]:
+    """The loopback client sockets connected to ``port`` now (their local address and
+    port), read from /proc/net/tcp{,6}: a connection made between two readings is a new
+    member, whatever the machine's speed."""
+    found: set[tuple[str, int]] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(FileNotFoundError):  # no IPv6 on this kernel
+            for row in Path(table).read_text().splitlines()[1:]:
+                fields = row.split()
+                local, remote = fields[1].rsplit(":", 1), fields[2].rsplit(":", 1)
+                if int(remote[1], 16) == port:
+                    found.add((local[0], int(local[1], 16)))
+    return found
+
+
 def flush_caches(server: MlflowServer, auth: tuple[str, str] = CAROL) -> set[int]:
     """Empty the login and permission caches of every worker of ``server``.
 
