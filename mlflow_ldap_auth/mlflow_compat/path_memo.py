@@ -30,7 +30,12 @@ def remembered_by_route(function: Callable[..., T], max_size: int = 4096) -> Cal
 
     @functools.wraps(function)
     def answer(*args):
-        if sum(len(arg) for arg in args if isinstance(arg, str)) > MAX_KEY_CHARS:
+        # A loop, not a generator: this runs several times on every request.
+        chars = 0
+        for arg in args:
+            if isinstance(arg, str):
+                chars += len(arg)
+        if chars > MAX_KEY_CHARS:
             return function(*args)
         return remembered(*args)
 
