@@ -47,7 +47,10 @@ groups = sa.Table(
     sa.Column("group_uuid", sa.String(64), nullable=False, unique=True),
     sa.Column("group_dn", sa.String(2048), nullable=False),
     sa.Column("display_name", sa.String(512), nullable=True),
-    sa.Column("is_admin", sa.Boolean, nullable=False, default=False),
+    # Indexed: a login reads "the admin mappings, and these groups" in one statement
+    # (mappings.store.relevant_to), which is two index look-ups with it and a scan of
+    # every mapped group without it.
+    sa.Column("is_admin", sa.Boolean, nullable=False, default=False, index=True),
     sa.Column("updated_at", sa.BigInteger, nullable=False),
 )
 
