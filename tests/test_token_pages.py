@@ -12,6 +12,7 @@ import re
 import sqlite3
 import time
 from html.parser import HTMLParser
+from urllib.parse import urljoin
 
 import pytest
 import requests
@@ -441,13 +442,15 @@ def seed_tokens(server, owner: str, count: int, created_at: int, **columns) -> l
 
 
 def follow(page, name: str) -> None:
-    """Clicks the link and waits for the page it leads to, whole.
+    """Clicks the link and waits until the page it leads to has loaded, whole.
 
     A click returns once the next page has started to arrive; reading its table
     before it has all arrived can find some of its rows or none.
     """
-    page.get_by_role("link", name=name).click()
-    page.wait_for_load_state("load")
+    link = page.get_by_role("link", name=name)
+    target = urljoin(page.url, link.get_attribute("href"))
+    link.click()
+    page.wait_for_url(target, wait_until="load")
 
 
 def shown_ids(page) -> list[str]:
