@@ -43,15 +43,6 @@ class AccountStore:
     def is_known(self, username: str) -> bool:
         return self._alone.read(lambda engine: _is_known(engine, username))
 
-    def claim(self, username: str, origin: str) -> bool:
-        """Record ``username`` as the plugin's; False if another worker recorded it first."""
-        try:
-            with self.engine.begin() as connection:
-                _record(connection, username, origin)
-        except sa.exc.IntegrityError:
-            return False
-        return True
-
     def create_directory_user(
         self, username: str, is_admin: bool, roles: Collection[int] = ()
     ) -> Created | None:
@@ -66,6 +57,26 @@ class AccountStore:
         if the connection failed, where a first run that committed makes it None.
         """
         return self._alone.transaction(lambda begin: _create(begin, username, is_admin, roles))
+
+    def adopt(self, username: str, is_admin: bool) -> bool | None:
+        """Record MLflow's row of ``username``, made elsewhere, as adopted and give it
+        the directory's admin flag, in one transaction; the flag the row had.
+
+        None, and nothing written, when another login recorded the name first (it
+        adopted or provisioned it) or the row is gone. The record is written first, so
+        concurrent adoptions of one name wait for each other on its key (PostgreSQL's
+        unique index, SQLite's write lock): the one that records it reads the flag as
+        the row had it before any of them wrote.
+        """
+        try:
+            with self.engine.begin() as connection:
+                _record(connection, username, ADOPTED)
+                before = mlflow_tables.replace_admin_flag(connection, username, is_admin)
+                if before is None:
+                    raise _RowGone
+        except (sa.exc.IntegrityError, _RowGone):
+            return None
+        return before
 
     def create_user_row(self, username: str, is_admin: bool) -> bool:
         """MLflow's user row alone; False when it exists already."""
@@ -84,6 +95,10 @@ class AccountStore:
         server invalidates every worker's memory at its next request.
         """
         return mlflow_tables.password_hash(self.engine, username)
+
+
+class _RowGone(Exception):
+    """MLflow's row was deleted before it could be adopted: nothing is written."""
 
 
 def _create(

@@ -16,7 +16,10 @@ A row with the user's name that this plugin did not make (``accounts``: e.g. lef
 MLflow's basic-auth) is *adopted* at the user's first login: its per-user grants stay,
 its admin flag is replaced by what the directory says (``admin_groups`` / admin
 mappings, else false), one ``user_adopted`` audit line records it. Every worker and
-server agrees on who adopts: the claim is a row insert in the shared database.
+server agrees on who adopts: the plugin's record of the name is a row insert in the
+shared database, written with the new admin flag in one transaction
+(``AccountStore.adopt``), so concurrent adoptions take turns and the winner's audit line
+has the flag the row had.
 
 The break-glass admin's row is never a directory user's: a directory entry whose
 canonical name is ``[mlflow] admin_username`` (in any spelling, ``names.name_key``) is
@@ -33,7 +36,7 @@ from dataclasses import dataclass
 from mlflow.exceptions import MlflowException
 
 from mlflow_ldap_auth import reasons
-from mlflow_ldap_auth.auth.accounts import ADOPTED, AccountStore
+from mlflow_ldap_auth.auth.accounts import AccountStore
 from mlflow_ldap_auth.auth.audit import audit
 from mlflow_ldap_auth.auth.names import refuse_break_glass_name
 
@@ -116,17 +119,17 @@ class Provisioner:
             # The name is taken: a concurrent first login made both rows (then it is known
             # now), or MLflow has a row this plugin did not make (adopted).
             if not self.accounts.is_known(username):
-                existing = self._existing(username)
-                if existing is not None:
-                    self._adopt(existing, username, is_admin, source)
-                    return self._flag(username, is_admin, self._existing(username), existing)
+                before = self._adopt(username, is_admin, source)
+                if before is not None:
+                    return self._flag(username, is_admin, self._existing(username), before)
         existing = self._existing(username)
-        return self._flag(username, is_admin, existing, existing)
+        return self._flag(
+            username, is_admin, existing, None if existing is None else existing.is_admin
+        )
 
-    def _flag(self, username: str, is_admin: bool | None, user, first) -> Provisioned:
+    def _flag(self, username: str, is_admin: bool | None, user, before: bool | None) -> Provisioned:
         """The plugin's ``username`` in MLflow's ``user`` row (made again if None: an admin
-        deleted it), the admin flag set if decided; ``first``: the row as first read."""
-        before = None if first is None else first.is_admin
+        deleted it), the admin flag set if decided; ``before``: the flag as first read."""
         user = user if user is not None else self._ensure_user(username, is_admin)
         if is_admin is not None and user.is_admin != is_admin:
             self.store.update_user(username, is_admin=is_admin)
@@ -134,21 +137,32 @@ class Provisioner:
             return Provisioned(user.id, is_admin, before)
         return Provisioned(user.id, user.is_admin, before)
 
-    def _adopt(self, existing, username: str, is_admin: bool | None, source: str | None) -> None:
-        # Whoever wins the claim audits; every racer applies the rule, so no worker ever
-        # serves the inherited flag, even for a moment.
-        if existing.is_admin != bool(is_admin):
-            self.store.update_user(username, is_admin=bool(is_admin))
-        if self.accounts.claim(username, ADOPTED):
-            audit(
-                reasons.USER_ADOPTED,
-                user=username,
-                source=source,
-                result="success",
-                reason=reasons.EXISTING_MLFLOW_USER,
-                previous_admin=existing.is_admin,
-                admin=bool(is_admin),
-            )
+    def _adopt(self, username: str, is_admin: bool | None, source: str | None) -> bool | None:
+        """Adopt MLflow's row of ``username``: the flag it had, None if another login
+        recorded the name first (or the row is gone).
+
+        The record and the directory's admin flag are written in one transaction
+        (``AccountStore.adopt``), and only the login that wrote them audits, with the
+        flag as the row had it. A login that lost goes on as for a known name once the
+        winner committed, so none is answered with the inherited flag, and the audit
+        record says what the row was before any of them (earlier, every racer set the
+        flag before it tried to record the name, and the one that recorded it could
+        have read a racer's flag).
+        """
+        before = self.accounts.adopt(username, bool(is_admin))
+        if before is None:
+            return None
+        self.after_write()
+        audit(
+            reasons.USER_ADOPTED,
+            user=username,
+            source=source,
+            result="success",
+            reason=reasons.EXISTING_MLFLOW_USER,
+            previous_admin=before,
+            admin=bool(is_admin),
+        )
+        return before
 
     def _existing(self, username: str):
         try:

@@ -8,10 +8,13 @@ cheaply:
   permissions); the break-glass admin's password hash must be read past the permission
   cache on every request; a model or prompt rename needs only the managed grants on
   its two names (``grants_on_names``);
-* writes, both at a fresh login: a directory user's row (``insert_directory_user``: the
+* writes, at a fresh login: a directory user's row (``insert_directory_user``: the
   store's ``create_user`` spends a scrypt hash, ~0.1 s of CPU, on a password nobody
   uses) and the user's managed role assignments in one transaction
   (``change_role_assignments``, ``assign_roles``; the store commits once per role);
+  the admin flag of a row made elsewhere, in the transaction that adopts it
+  (``replace_admin_flag``: the flag it had is read there, before any other login's
+  write);
 * once, at the upgrade to ``0007_canonical_experiment_ids``: the experiment grants of
   the plugin's roles stored as typed (``"002"``), rewritten to the id MLflow matches
   in place, so each keeps its mapping id (the store cannot change a grant's pattern).
@@ -145,6 +148,21 @@ def insert_directory_user(connection: sa.engine.Connection, username: str, is_ad
         )
     )
     return result.inserted_primary_key[0]  # type: ignore[index]  # one row: always set
+
+
+def replace_admin_flag(
+    connection: sa.engine.Connection, username: str, is_admin: bool
+) -> bool | None:
+    """``username``'s admin flag set to ``is_admin`` (inside the caller's transaction);
+    the flag the row had, None when there is no such row."""
+    before = connection.execute(
+        sa.select(users.c.is_admin).where(users.c.username == username)
+    ).scalar_one_or_none()
+    if before is not None and bool(before) != bool(is_admin):
+        connection.execute(
+            users.update().where(users.c.username == username).values(is_admin=bool(is_admin))
+        )
+    return None if before is None else bool(before)
 
 
 def change_role_assignments(

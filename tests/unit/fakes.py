@@ -165,6 +165,13 @@ class FakeMlflowStore:
         self._set_password(username, password)
         return self._users[username]
 
+    def replace_admin_flag(self, username: str, is_admin: bool) -> bool:
+        """What ``mlflow_tables.replace_admin_flag`` writes past the store: the flag before."""
+        self.calls["replace_admin_flag"] += 1
+        before = self._users[username].is_admin
+        self._users[username] = replace(self._users[username], is_admin=is_admin)
+        return before
+
     def add_directory_user(self, username: str, is_admin: bool) -> FakeUser:
         """The row ``mlflow_tables.insert_directory_user`` writes past the store: no password."""
         self.calls["add_directory_user"] += 1
@@ -286,11 +293,11 @@ class FakeAccounts:
     def is_known(self, username: str) -> bool:
         return username in self.origins
 
-    def claim(self, username: str, origin: str) -> bool:
-        if username in self.origins:
-            return False
-        self.origins[username] = origin
-        return True
+    def adopt(self, username: str, is_admin: bool) -> bool | None:
+        if username in self.origins or not self.store.holds(username):
+            return None
+        self.origins[username] = "adopted"
+        return self.store.replace_admin_flag(username, is_admin)
 
     def create_directory_user(
         self, username: str, is_admin: bool, roles: Collection[int] = ()

@@ -57,13 +57,23 @@ def test_password_hash_changes_at_every_update(backend):
     assert accounts.stored_password_hash("admin") == second
 
 
-def test_accounts_claim_once(backend):
-    accounts = backend.accounts
+def test_accounts_adopt_a_row_made_elsewhere_once(backend):
+    accounts, store = backend.accounts, backend.store
+    assert accounts.adopt("bob", False) is None  # no row: nothing to adopt, nothing kept
     assert accounts.is_known("bob") is False
-    assert accounts.claim("bob", "provisioned") is True
-    assert accounts.claim("bob", "adopted") is False
+    store.create_user("bob", PASSWORD, is_admin=True)  # made elsewhere (basic-auth)
+    assert accounts.adopt("bob", False) is True  # the flag the row had
+    assert store.get_user("bob").is_admin is False
     assert accounts.is_known("bob") is True
     assert accounts.is_known("Bob") is False
+    assert accounts.adopt("bob", True) is None  # once: the next login finds it known
+    assert store.get_user("bob").is_admin is False
+    store.create_user("carol", PASSWORD, is_admin=False)
+    assert accounts.adopt("carol", False) is False
+    assert store.get_user("carol").is_admin is False
+    assert accounts.create_directory_user("dave", False) is not None
+    assert accounts.adopt("dave", True) is None  # provisioned, not adopted
+    assert store.get_user("dave").is_admin is False
 
 
 def test_group_rows(backend):

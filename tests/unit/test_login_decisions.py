@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
+import logging
 from dataclasses import dataclass
 
 import pytest
@@ -393,6 +395,39 @@ def test_an_existing_mlflow_user_is_adopted_without_its_admin_flag(world):
     assert world.login("alice").is_admin is False
     assert world.store.get_user("alice").is_admin is False
     assert world.accounts.origins["alice"] == "adopted"
+
+
+def test_the_adoption_is_audited_with_the_flag_the_row_had(world, caplog):
+    world.store.create_user("alice", "basic-auth-password-1", is_admin=True)
+    with caplog.at_level(logging.INFO, logger="mlflow_ldap_auth.audit"):
+        world.login("alice")
+    adopted = [
+        json.loads(r.getMessage()) for r in caplog.records if "user_adopted" in r.getMessage()
+    ]
+    assert [(a["user"], a["previous_admin"], a["admin"]) for a in adopted] == [
+        ("alice", True, False)
+    ]
+
+
+def test_the_loser_of_two_concurrent_adoptions_takes_the_winners_row(world, caplog):
+    """Another worker adopts the row between this login's read of the record and its own
+    adoption: this one writes nothing, audits nothing, and serves the winner's flag."""
+    world.store.create_user("alice", "basic-auth-password-1", is_admin=True)
+    accounts, won = world.accounts, []
+    adopt = accounts.adopt
+
+    def another_login_adopts_first(username, is_admin):
+        if not won:
+            won.append(adopt(username, is_admin))  # the other worker's adoption
+        return adopt(username, is_admin)
+
+    accounts.adopt = another_login_adopts_first
+    with caplog.at_level(logging.INFO, logger="mlflow_ldap_auth.audit"):
+        assert world.login("alice").is_admin is False
+    assert won == [True]
+    assert world.store.get_user("alice").is_admin is False
+    assert accounts.origins == {"alice": "adopted"}
+    assert not [r for r in caplog.records if "user_adopted" in r.getMessage()]
 
 
 def test_with_nothing_configured_a_known_users_flag_stays_mlflows(world):
