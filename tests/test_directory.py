@@ -329,11 +329,22 @@ def timed_refusal(directory, login="alice", password="alice-password") -> float:
 
 
 def test_every_server_failed_recently_fails_fast_without_network(make_directory):
+    """Fast is told by the reason and by the connections made (none), not by time."""
     with blackhole_server() as hung:
+        port = hung.socket.getsockname()[1]
         directory = make_directory(search_settings(hung.uri, receive_timeout=1, connect_timeout=1))
+        started = time.monotonic()
         assert timed_refusal(directory) >= 0.9  # the first one waits for the timeout
+        tried = connections_to(port)
+        assert tried
         for _ in range(5):
-            assert timed_refusal(directory) < 0.1  # the circuit is open: no network at all
+            probe_due = time.monotonic() - started >= PROBE_INTERVAL_SECONDS
+            with pytest.raises(DirectoryUnavailable) as refused:
+                directory.authenticate("alice", "alice-password")
+            assert probe_due or refused.value.reason == "circuit_open"  # the circuit is open
+        # No network at all, but for a probe once PROBE_INTERVAL_SECONDS have passed.
+        probes = int((time.monotonic() - started) // PROBE_INTERVAL_SECONDS)
+        assert len(connections_to(port) - tried) <= probes
 
 
 def test_only_one_probe_at_a_time_while_every_server_is_down(make_directory, monkeypatch):
