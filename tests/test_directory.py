@@ -352,24 +352,31 @@ def test_only_one_probe_at_a_time_while_every_server_is_down(make_directory, mon
 
     monkeypatch.setattr(servers_module, "PROBE_INTERVAL_SECONDS", 0.5)
     with blackhole_server() as hung:
+        port = hung.socket.getsockname()[1]
         directory = make_directory(search_settings(hung.uri, receive_timeout=1, connect_timeout=1))
         timed_refusal(directory)
         time.sleep(0.6)  # a probe is due
-        durations = []
+        tried = connections_to(port)
+        refusals = []
         lock = threading.Lock()
+        barrier = threading.Barrier(10)
 
         def attempt():
-            seconds = timed_refusal(directory)
+            barrier.wait()
+            with pytest.raises(DirectoryUnavailable) as refused:
+                directory.authenticate("alice", "alice-password")
             with lock:
-                durations.append(seconds)
+                refusals.append(refused.value.reason)
 
         threads = [threading.Thread(target=attempt) for _ in range(10)]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
-        slow = [seconds for seconds in durations if seconds >= 0.5]
-        assert len(slow) == 1, durations  # the one probe; the nine others did not wait
+        # The one probe connected (and waited); the nine others were refused at once,
+        # told by their reason and the connections made rather than by their time.
+        assert len(connections_to(port) - tried) == 1
+        assert refusals.count("circuit_open") == 9, refusals
 
 
 def test_logins_work_again_within_10_s_after_a_server_answers(make_directory):
