@@ -29,8 +29,9 @@ engine, whose ``pool_pre_ping`` reconnects, or which raises what it always raise
 database back on its address is served by the first request after it, as the session
 read does (``sessions.direct_read``).
 
-One ``Autocommit`` per plugin engine (``of(engine)``), shared by every store on it: one
-more pool per worker, not one per store. It is disposed with the plugin's engine; in a
+One ``Autocommit`` per plugin engine (``of(engine)``), shared by every store on it and
+by the session check's read (``sessions.direct_read``): one more pool per worker, not
+one per store. It is disposed with the plugin's engine; in a
 forked process, which first disposes the plugin's engine with ``close=False`` (per
 SQLAlchemy's docs on pools and multiprocessing), without closing the parent's
 connections.
@@ -75,7 +76,7 @@ def of(engine: sa.engine.Engine) -> Autocommit:
         return found
 
 
-def follow_disposal(engine: sa.engine.Engine, second: sa.engine.Engine) -> None:
+def _follow_disposal(engine: sa.engine.Engine, second: sa.engine.Engine) -> None:
     """Dispose ``second`` with ``engine``; the first time in a forked process, without
     closing the connections (they are the parent's), then as anywhere."""
     connections_of = [os.getpid()]
@@ -103,7 +104,7 @@ class Autocommit:
         self.alone = tables.create_read_engine(engine)
         self._writes_alone = self.alone is not None and engine.dialect.name != "sqlite"
         if self.alone is not None:
-            follow_disposal(engine, self.alone)
+            _follow_disposal(engine, self.alone)
             weakref.finalize(self, self.alone.dispose)
 
     def read(self, use: Callable[[sa.engine.Engine], T]) -> T:

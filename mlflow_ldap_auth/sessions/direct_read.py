@@ -1,4 +1,4 @@
-"""One read on every request, on a pool of its own: no ping, no transaction, no reset.
+"""One read on every request, on the autocommit pool: no ping, no transaction, no reset.
 
 A session is checked against its row on every request (a sign-out anywhere is
 refused by the next request everywhere: ``sessions.authenticator``), so that read is
@@ -9,8 +9,9 @@ with ``pool_pre_ping`` (one more round trip), the result's metadata, and on Post
 the ``ROLLBACK`` the pool sends when the connection goes back (a third round trip).
 The row itself is one look-up in a unique index.
 
-``DirectRead`` reads on a second engine (``tables.create_read_engine``: the same URL
-and connect arguments, autocommit, no ping, no reset on check-in), so a read holds no
+``DirectRead`` reads on the plugin engine's second, autocommit engine (``db.autocommit``,
+whose pool a login's one-row reads share; ``tables.create_read_engine``: the same URL,
+connect arguments and pool sizes, no ping, no reset on check-in), so a read holds no
 transaction (PostgreSQL sees every commit, vacuum and DDL are not held up) and, with
 ``fetchall``, no SQLite read lock once it has returned. SQLAlchemy's pool keeps the
 connections: checkout, check-in, how many are kept and opened, disposal. The
@@ -32,22 +33,22 @@ after it. The failed connection is invalidated; on a disconnect (the dialect's
 (``Pool.dispose``: one checked out meanwhile comes back to the same pool, and if it is
 dead its own read fails the same way), so the next read connects anew.
 
-Disposing the plugin's engine disposes the read engine; in a forked process (which,
-per SQLAlchemy's docs on pools and multiprocessing, calls ``engine.dispose(close=False)``
-before it uses the plugin's engine) without closing the parent's connections. One
+Disposing the plugin's engine disposes the read engine (``db.autocommit``); in a
+forked process (which, per SQLAlchemy's docs on pools and multiprocessing, calls
+``engine.dispose(close=False)`` before it uses the plugin's engine) without closing the
+parent's connections. One
 in-memory SQLite database has no second connection to the same data: there ``first``
 always raises ``Unread``.
 """
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
 
-from mlflow_ldap_auth.db import autocommit, tables
+from mlflow_ldap_auth.db import autocommit
 
 #: The key of a connection's kept cursor in its ``info``.
 _CURSOR = "mlflow_ldap_auth.sessions.cursor"
@@ -61,17 +62,15 @@ class DirectRead:
     """``first(value)``: the one row ``statement`` selects for its one bound parameter."""
 
     def __init__(self, engine: sa.engine.Engine, statement: sa.Select) -> None:
-        #: The read's own engine; None: every read goes through the caller's engine.
-        self.engine = tables.create_read_engine(engine)
+        #: The autocommit engine of ``engine`` (``db.autocommit``, whose pool a login's
+        #: reads share); None: every read goes through the caller's engine.
+        self.engine = autocommit.of(engine).alone
         compiled = statement.compile(dialect=engine.dialect)
         (name,) = compiled.params
         self._sql = str(compiled)
         self._positional = bool(compiled.positional)
         self._name = name
         self._error: type[Exception] = engine.dialect.loaded_dbapi.Error
-        if self.engine is not None:
-            autocommit.follow_disposal(engine, self.engine)
-            weakref.finalize(self, self.engine.dispose)
 
     def first(self, value: Any) -> Sequence | None:
         """The row (a tuple), None for none; ``Unread`` when the engine must read it."""
